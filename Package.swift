@@ -1,0 +1,43 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+let package = Package(
+    name: "Avalon",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "avalon-fcgi", targets: ["avalon-fcgi"]),
+        .executable(name: "avalon-scan", targets: ["avalon-scan"]),
+        .executable(name: "avalon-echo-config", targets: ["avalon-echo-config"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, each behind the smallest possible shim.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CFastCGI", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CTagLib", cxxSettings: [.unsafeFlags(["-I/usr/include/taglib"])],
+                linkerSettings: [.linkedLibrary("tag"), .linkedLibrary("stdc++")]),
+
+        .target(name: "AvalonCore", dependencies: ["CCrypto"]),
+        .target(name: "AvalonStore", dependencies: ["AvalonCore", "CSQLite", "CPostgres"]),
+        .target(name: "AvalonScan", dependencies: ["AvalonCore", "AvalonStore", "CTagLib"]),
+        .target(name: "AvalonServer", dependencies: [
+            "AvalonCore", "AvalonStore", "CFastCGI", .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "avalon-fcgi", dependencies: ["AvalonServer"]),
+        .executableTarget(name: "avalon-scan", dependencies: [
+            "AvalonScan", "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "avalon-echo-config", dependencies: ["AvalonServer"]),
+        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore"]),
+
+        .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
+        .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "AvalonScan"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer"]),
+    ]
+)

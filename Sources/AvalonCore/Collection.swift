@@ -1,0 +1,260 @@
+import Dispatch
+
+/// A span of the collection's UTF-8 arena.
+public struct TextRef: Sendable {
+    public var start: UInt32
+    public var count: UInt32
+}
+
+/// An album, artist or genre.
+public struct Element: Sendable {
+    public var id: ItemID
+    public var name: TextRef
+}
+
+public struct Song: Sendable {
+    public var id: ItemID
+    public var name: TextRef
+    public var length: Int64
+    public var track: Int64
+    public var year: Int64
+    public var album: UInt32
+    public var artist: UInt32
+    public var genre: UInt32
+}
+
+public enum Kind: Int, CaseIterable, Sendable {
+    case album = 0, artist, genre
+}
+
+/// Albums, artists or genres with every index over them. Immutable.
+public struct ElementTable: Sendable {
+    public let items: [Element]
+    /// Element positions sorted by id, for id lookups; `idRank[i]` is i's place there.
+    let byID: [UInt32]
+    let idRank: [UInt32]
+    /// Sorted by name bytes, and each element's dense rank in that order.
+    let byName: [UInt32]
+    let nameRank: [UInt32]
+    /// Python-lower-cased names, sorted, for case-insensitive exact lookups.
+    let lowerText: [UInt8]
+    let lowerSpans: [TextRef]
+    let byLower: [UInt32]
+    /// Songs of each element (CSR: songs[offsets[i]..<offsets[i+1]], ascending).
+    let songOffsets: [UInt32]
+    let songs: [UInt32]
+    let search: SearchIndex
+
+    public var count: Int { items.count }
+
+    public func index(of id: ItemID) -> UInt32? {
+        var lo = 0, hi = byID.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if items[Int(byID[mid])].id < id { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < byID.count && items[Int(byID[lo])].id == id { return byID[lo] }
+        return nil
+    }
+
+    /// Elements whose name equals `name` ignoring case (Python `lower()` on both).
+    public func indexes(named name: String) -> [UInt32] {
+        let key = Array(pythonLowercased(name).utf8)
+        return lowerText.withUnsafeBufferPointer { t in
+            key.withUnsafeBufferPointer { k in
+                guard let tb = t.baseAddress else { return [] }
+                let kb = k.baseAddress ?? UnsafePointer(bitPattern: 1)!
+                func cmp(_ e: UInt32) -> Int {
+                    let s = lowerSpans[Int(e)]
+                    return compareBytes(tb + Int(s.start), Int(s.count), kb, k.count)
+                }
+                var lo = 0, hi = byLower.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if cmp(byLower[mid]) < 0 { lo = mid + 1 } else { hi = mid }
+                }
+                var out: [UInt32] = []
+                while lo < byLower.count && cmp(byLower[lo]) == 0 { out.append(byLower[lo]); lo += 1 }
+                return out
+            }
+        }
+    }
+
+    public func songs(of element: UInt32) -> ArraySlice<UInt32> {
+        songs[Int(songOffsets[Int(element)])..<Int(songOffsets[Int(element) + 1])]
+    }
+}
+
+/// The whole music collection: built once before the workers fork, never
+/// changed after. Every string is a span of one UTF-8 arena, every reference
+/// an integer index, so workers read it without writing to shared pages.
+public final class MusicCollection: Sendable {
+    public let arena: [UInt8]
+    public let albums: ElementTable
+    public let artists: ElementTable
+    public let genres: ElementTable
+    public let songs: [Song]
+    let songSearch: SearchIndex
+    let songNameRank: [UInt32]
+    let songIDRank: [UInt32]
+    /// For each song field, all songs in ascending order of it.
+    let songOrder: [[UInt32]]
+    /// Tracks dropped at load because their album, artist or genre is missing
+    /// (the old server's inner join dropped them too).
+    public let droppedTracks: Int
+
+    public func table(_ k: Kind) -> ElementTable {
+        switch k {
+        case .album: return albums
+        case .artist: return artists
+        case .genre: return genres
+        }
+    }
+
+    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int) {
+        self.arena = arena
+        self.songs = songs
+        self.droppedTracks = dropped
+        // Independent pieces are built on all cores.
+        var tables = [ElementTable?](repeating: nil, count: 3)
+        var songSearch = SearchIndex()
+        var nameRank: [UInt32] = []
+        var idRank: [UInt32] = []
+        let lock = DispatchQueue(label: "avalon.build")
+        DispatchQueue.concurrentPerform(iterations: 6) { job in
+            switch job {
+            case 0, 1, 2:
+                let t = MusicCollection.buildTable(elements[job], arena: arena, songs: songs, kind: Kind(rawValue: job)!)
+                lock.sync { tables[job] = t }
+            case 3:
+                let s = SearchIndex(count: songs.count, arena: arena) { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
+                lock.sync { songSearch = s }
+            case 4:
+                let r = arena.withUnsafeBufferPointer { a -> [UInt32] in
+                    let span: (Int) -> (Int, Int) = { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
+                    let perm = sortByBytes(count: songs.count, arena: a, span: span)
+                    return denseRanks(perm: perm, arena: a, span: span)
+                }
+                lock.sync { nameRank = r }
+            default:
+                let r = MusicCollection.idRanks(songs.map(\.id))
+                lock.sync { idRank = r }
+            }
+        }
+        albums = tables[0]!
+        artists = tables[1]!
+        genres = tables[2]!
+        self.songSearch = songSearch
+        songNameRank = nameRank
+        songIDRank = idRank
+        var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
+        let albums = self.albums, artists = self.artists, genres = self.genres
+        DispatchQueue.concurrentPerform(iterations: SongField.allCases.count) { f in
+            let field = SongField.allCases[f]
+            var keys = [UInt64](repeating: 0, count: songs.count)
+            var perm = [UInt32](repeating: 0, count: songs.count)
+            for i in 0..<songs.count {
+                keys[i] = songKey(field, songs[i], UInt32(i), nameRank: nameRank, idRank: idRank,
+                                  albums: albums, artists: artists, genres: genres)
+                perm[i] = UInt32(i)
+            }
+            radixSortPairs(keys: &keys, values: &perm)
+            lock.sync { orders[f] = perm }
+        }
+        songOrder = orders
+    }
+
+    static func idRanks(_ ids: [ItemID]) -> [UInt32] {
+        let perm = (0..<UInt32(ids.count)).sorted { ids[Int($0)] < ids[Int($1)] }
+        var rank = [UInt32](repeating: 0, count: ids.count)
+        for (pos, i) in perm.enumerated() { rank[Int(i)] = UInt32(pos) }
+        return rank
+    }
+
+    static func buildTable(_ items: [Element], arena: [UInt8], songs: [Song], kind: Kind) -> ElementTable {
+        let n = items.count
+        let byID = (0..<UInt32(n)).sorted { items[Int($0)].id < items[Int($1)].id }
+        var idRank = [UInt32](repeating: 0, count: n)
+        for (pos, i) in byID.enumerated() { idRank[Int(i)] = UInt32(pos) }
+        let span: (Int) -> (Int, Int) = { (Int(items[$0].name.start), Int(items[$0].name.count)) }
+        let (byName, nameRank) = arena.withUnsafeBufferPointer { a -> ([UInt32], [UInt32]) in
+            let p = sortByBytes(count: n, arena: a, span: span)
+            return (p, denseRanks(perm: p, arena: a, span: span))
+        }
+        var lowerText: [UInt8] = []
+        var lowerSpans: [TextRef] = []
+        lowerSpans.reserveCapacity(n)
+        for e in items {
+            let name = String(decoding: arena[Int(e.name.start)..<Int(e.name.start + e.name.count)], as: UTF8.self)
+            let lower = pythonLowercased(name).utf8
+            lowerSpans.append(TextRef(start: UInt32(lowerText.count), count: UInt32(lower.count)))
+            lowerText.append(contentsOf: lower)
+        }
+        let byLower = lowerText.withUnsafeBufferPointer { a in
+            sortByBytes(count: n, arena: a) { (Int(lowerSpans[$0].start), Int(lowerSpans[$0].count)) }
+        }
+        // CSR of songs per element; songs are visited in order so each list is ascending.
+        var offsets = [UInt32](repeating: 0, count: n + 1)
+        @inline(__always) func owner(_ s: Song) -> Int {
+            switch kind {
+            case .album: return Int(s.album)
+            case .artist: return Int(s.artist)
+            case .genre: return Int(s.genre)
+            }
+        }
+        for s in songs { offsets[owner(s) + 1] += 1 }
+        for i in 0..<n { offsets[i + 1] += offsets[i] }
+        var fill = Array(offsets.dropLast())
+        var list = [UInt32](repeating: 0, count: songs.count)
+        for (i, s) in songs.enumerated() {
+            let o = owner(s)
+            list[Int(fill[o])] = UInt32(i)
+            fill[o] += 1
+        }
+        let search = SearchIndex(count: n, arena: arena, span: span)
+        return ElementTable(items: items, byID: byID, idRank: idRank, byName: byName, nameRank: nameRank,
+                            lowerText: lowerText, lowerSpans: lowerSpans, byLower: byLower,
+                            songOffsets: offsets, songs: list, search: search)
+    }
+
+    /// Approximate bytes held by the collection's arrays.
+    public var memoryBytes: Int {
+        func t(_ e: ElementTable) -> Int {
+            e.items.capacity * MemoryLayout<Element>.stride + (e.byID.capacity + e.idRank.capacity + e.byName.capacity
+                + e.nameRank.capacity + e.byLower.capacity + e.songOffsets.capacity + e.songs.capacity) * 4
+                + e.lowerText.capacity + e.lowerSpans.capacity * 8 + e.search.memoryBytes
+        }
+        return arena.capacity + songs.capacity * MemoryLayout<Song>.stride + songSearch.memoryBytes
+            + (songNameRank.capacity + songIDRank.capacity) * 4 + songOrder.reduce(0) { $0 + $1.capacity * 4 }
+            + t(albums) + t(artists) + t(genres)
+    }
+
+    public func text(_ r: TextRef) -> String {
+        String(decoding: arena[Int(r.start)..<Int(r.start + r.count)], as: UTF8.self)
+    }
+}
+
+/// The fields songs can be ordered by, named as in the JSON.
+public enum SongField: String, CaseIterable, Sendable {
+    case id, name, length, track, year, album, album_id, artist, artist_id, genre, genre_id
+}
+
+/// A sort key: integers biased so that unsigned order is signed order; strings
+/// and ids by their precomputed rank.
+@inline(__always)
+func songKey(_ f: SongField, _ s: Song, _ i: UInt32, nameRank: [UInt32], idRank: [UInt32],
+             albums: ElementTable, artists: ElementTable, genres: ElementTable) -> UInt64 {
+    switch f {
+    case .id: return UInt64(idRank[Int(i)])
+    case .name: return UInt64(nameRank[Int(i)])
+    case .length: return UInt64(bitPattern: s.length) ^ (1 << 63)
+    case .track: return UInt64(bitPattern: s.track) ^ (1 << 63)
+    case .year: return UInt64(bitPattern: s.year) ^ (1 << 63)
+    case .album: return UInt64(albums.nameRank[Int(s.album)])
+    case .album_id: return UInt64(albums.idRank[Int(s.album)])
+    case .artist: return UInt64(artists.nameRank[Int(s.artist)])
+    case .artist_id: return UInt64(artists.idRank[Int(s.artist)])
+    case .genre: return UInt64(genres.nameRank[Int(s.genre)])
+    case .genre_id: return UInt64(genres.idRank[Int(s.genre)])
+    }
+}

@@ -1,0 +1,140 @@
+import CCrypto
+
+/// A 128-bit UUID as two integers: compares as the 128-bit number and costs
+/// no allocation, so ids can live in flat arrays.
+public struct ItemID: Hashable, Comparable, Sendable {
+    public var hi: UInt64
+    public var lo: UInt64
+
+    public init(hi: UInt64, lo: UInt64) {
+        self.hi = hi
+        self.lo = lo
+    }
+
+    public static func < (a: ItemID, b: ItemID) -> Bool {
+        a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo
+    }
+
+    /// Parses exactly 32 hex digits (either case), the form SQLite columns hold.
+    public init?<C: Collection>(hex32 bytes: C) where C.Element == UInt8 {
+        guard bytes.count == 32 else { return nil }
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        var i = 0
+        for b in bytes {
+            guard let v = hexValue(b) else { return nil }
+            if i < 16 { hi = hi << 4 | UInt64(v) } else { lo = lo << 4 | UInt64(v) }
+            i += 1
+        }
+        self.init(hi: hi, lo: lo)
+    }
+
+    public init?(hex32 s: String) {
+        self.init(hex32: Array(s.utf8))
+    }
+
+    /// A UUID as a client may type it (SPEC): hyphens anywhere, `{}` braces at
+    /// the ends, an optional `urn:uuid:` prefix, 32 hex digits in any case.
+    public init?(parsing s: String) {
+        var b = Array(s.utf8)
+        for prefix in ["urn:uuid:", "uuid:", "urn:"] {
+            let p = Array(prefix.utf8)
+            if b.starts(with: p) { b.removeFirst(p.count); break }
+        }
+        while let f = b.first, f == UInt8(ascii: "{") || f == UInt8(ascii: "}") { b.removeFirst() }
+        while let l = b.last, l == UInt8(ascii: "{") || l == UInt8(ascii: "}") { b.removeLast() }
+        b.removeAll { $0 == UInt8(ascii: "-") }
+        self.init(hex32: b)
+    }
+
+    /// 32 lower-case hex digits, no hyphens: the SQLite column form.
+    public var hex32: String {
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        appendHex(hi, 16, to: &out)
+        appendHex(lo, 16, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The canonical hyphenated lower-case form used in JSON.
+    public var uuidString: String {
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        writeHyphenated(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @inline(__always)
+    func writeHyphenated(to out: inout [UInt8]) {
+        appendHex(hi >> 32, 8, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendHex((hi >> 16) & 0xFFFF, 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendHex(hi & 0xFFFF, 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendHex(lo >> 48, 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendHex(lo & 0xFFFF_FFFF_FFFF, 12, to: &out)
+    }
+
+    /// The 16 bytes in network order, for libpq's binary UUID format.
+    public var bytes: [UInt8] {
+        (0..<16).map { i in
+            i < 8 ? UInt8(truncatingIfNeeded: hi >> (56 - 8 * i)) : UInt8(truncatingIfNeeded: lo >> (56 - 8 * (i - 8)))
+        }
+    }
+
+    public init(bytes b: UnsafeRawBufferPointer) {
+        precondition(b.count >= 16)
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        for i in 0..<8 { hi = hi << 8 | UInt64(b[i]) }
+        for i in 8..<16 { lo = lo << 8 | UInt64(b[i]) }
+        self.init(hi: hi, lo: lo)
+    }
+
+    /// UUID version 5: SHA-1 of namespace bytes + name bytes (RFC 4122).
+    public static func v5(namespace: ItemID, name: [UInt8]) -> ItemID {
+        var input = namespace.bytes
+        input.append(contentsOf: name)
+        var digest = [UInt8](repeating: 0, count: 20)
+        input.withUnsafeBufferPointer { p in
+            _ = SHA1(p.baseAddress, p.count, &digest)
+        }
+        digest[6] = (digest[6] & 0x0F) | 0x50
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        return digest.withUnsafeBytes { ItemID(bytes: $0) }
+    }
+
+    public static let albumNamespace = ItemID(hex32: "7655e6056eaa40d8a25f5c6c92a4d31a")!
+    public static let artistNamespace = ItemID(hex32: "fe4df0f62c554ba6acf3134eae3e710e")!
+    public static let genreNamespace = ItemID(hex32: "dd8dbd9c8ed7471980c571d978665dd0")!
+    public static let songNamespace = ItemID(hex32: "4151ace36a9841cda3de8c242654cb67")!
+
+    /// Album/artist/genre ids hash the Python-lower-cased name, so names that
+    /// differ only in case share an id.
+    public static func album(_ name: String) -> ItemID { v5(namespace: albumNamespace, name: Array(pythonLowercased(name).utf8)) }
+    public static func artist(_ name: String) -> ItemID { v5(namespace: artistNamespace, name: Array(pythonLowercased(name).utf8)) }
+    public static func genre(_ name: String) -> ItemID { v5(namespace: genreNamespace, name: Array(pythonLowercased(name).utf8)) }
+    /// Song ids hash the path exactly as given (case kept).
+    public static func song(path: String) -> ItemID { v5(namespace: songNamespace, name: Array(path.utf8)) }
+}
+
+@inline(__always)
+func hexValue(_ b: UInt8) -> UInt8? {
+    switch b {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return b &- UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return b &- UInt8(ascii: "a") &+ 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return b &- UInt8(ascii: "A") &+ 10
+    default: return nil
+    }
+}
+
+private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+@inline(__always)
+func appendHex(_ v: UInt64, _ digits: Int, to out: inout [UInt8]) {
+    var shift = (digits - 1) * 4
+    while shift >= 0 {
+        out.append(hexDigits[Int((v >> UInt64(shift)) & 0xF)])
+        shift -= 4
+    }
+}

@@ -1,0 +1,199 @@
+/// Query-string parameters as the old server (Werkzeug) read them: pairs split
+/// on `&`, `+` as space, percent escapes decoded, invalid UTF-8 replaced, and
+/// the first value of a repeated key kept.
+public struct QueryParameters: Sendable {
+    public private(set) var values: [String: String] = [:]
+
+    public init(_ pairs: [String: String]) { values = pairs }
+
+    public init(queryString: String) {
+        var qs = queryString
+        self = qs.withUTF8 { QueryParameters(raw: $0) }
+    }
+
+    public init(raw: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        var i = 0
+        while i <= raw.count {
+            if i == raw.count || raw[i] == UInt8(ascii: "&") {
+                if i > start { add(UnsafeBufferPointer(rebasing: raw[start..<i])) }
+                start = i + 1
+            }
+            i += 1
+        }
+    }
+
+    private mutating func add(_ pair: UnsafeBufferPointer<UInt8>) {
+        let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
+        let key = Self.decode(UnsafeBufferPointer(rebasing: pair[0..<eq]))
+        guard values[key] == nil else { return }
+        values[key] = eq < pair.count ? Self.decode(UnsafeBufferPointer(rebasing: pair[(eq + 1)...])) : ""
+    }
+
+    static func decode(_ s: UnsafeBufferPointer<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.count)
+        var i = 0
+        while i < s.count {
+            let b = s[i]
+            if b == UInt8(ascii: "+") {
+                out.append(0x20)
+            } else if b == UInt8(ascii: "%"), i + 2 < s.count, let h = hexValue(s[i + 1]), let l = hexValue(s[i + 2]) {
+                out.append(h << 4 | l)
+                i += 2
+            } else {
+                out.append(b)
+            }
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public subscript(_ key: String) -> String? { values[key] }
+}
+
+/// Python `int()` restricted to SPEC: optional surrounding whitespace, an
+/// optional sign, ASCII digits; out-of-range values clamp to 64 bits.
+public func parseInteger(_ s: String) -> Int64? {
+    let sc = Array(s.unicodeScalars)
+    var lo = 0, hi = sc.count
+    while lo < hi && isPythonWhitespace(sc[lo].value) { lo += 1 }
+    while hi > lo && isPythonWhitespace(sc[hi - 1].value) { hi -= 1 }
+    var negative = false
+    if lo < hi && (sc[lo] == "+" || sc[lo] == "-") { negative = sc[lo] == "-"; lo += 1 }
+    guard lo < hi else { return nil }
+    var v: Int64 = 0
+    var overflow = false
+    for i in lo..<hi {
+        guard sc[i].value >= 0x30 && sc[i].value <= 0x39 else { return nil }
+        let d = Int64(sc[i].value - 0x30)
+        if !overflow {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(d)
+            if o1 || o2 { overflow = true } else { v = a }
+        }
+    }
+    if overflow { return negative ? Int64.min : Int64.max }
+    return negative ? -v : v
+}
+
+/// An API error as the old server rendered it.
+public struct APIError: Error, Sendable {
+    public enum Value: Sendable { case string(String), int(Int64) }
+    public let code: Int
+    public let messageKey: String
+    public let status: Int
+    public let message: String
+    public let payload: [(String, Value)]
+
+    public init(code: Int, messageKey: String, status: Int, message: String, payload: [(String, Value)]) {
+        self.code = code
+        self.messageKey = messageKey
+        self.status = status
+        self.message = message
+        self.payload = payload
+    }
+
+    static func invalidName(_ field: String) -> APIError {
+        APIError(code: 100, messageKey: "avalon.service.error.invalid_input_name", status: 400,
+                 message: "Invalid order-by field '\(field)'", payload: [("field", .string(field))])
+    }
+    static func invalidType(_ field: String, _ value: String, _ type: String) -> APIError {
+        APIError(code: 101, messageKey: "avalon.service.error.invalid_input_type", status: 400,
+                 message: "Invalid field value for \(type) field \(field): '\(value)'",
+                 payload: [("field", .string(field)), ("value", .string(value))])
+    }
+    static func invalidDirection(_ direction: String) -> APIError {
+        APIError(code: 102, messageKey: "avalon.service.error.invalid_input_value", status: 400,
+                 message: "Invalid sort direction '\(direction)'", payload: [("direction", .string(direction))])
+    }
+    static func negative(_ field: String, _ value: Int64) -> APIError {
+        APIError(code: 102, messageKey: "avalon.service.error.invalid_input_value", status: 400,
+                 message: "The value of \(field) may not be negative", payload: [("field", .string(field)), ("value", .int(value))])
+    }
+    public static func unknown(_ message: String) -> APIError {
+        APIError(code: 1, messageKey: "avalon.service.error.unknown", status: 500, message: message, payload: [])
+    }
+    public static func unavailable(_ message: String) -> APIError {
+        APIError(code: 2, messageKey: "avalon.service.error.unavailable", status: 503, message: message, payload: [])
+    }
+    public static func notFound(_ path: String) -> APIError {
+        APIError(code: 4, messageKey: "avalon.service.error.not_found", status: 404,
+                 message: "No such endpoint: \(path)", payload: [("path", .string(path))])
+    }
+    public static func methodNotAllowed(_ method: String) -> APIError {
+        APIError(code: 5, messageKey: "avalon.service.error.method_not_allowed", status: 405,
+                 message: "Method \(method) is not allowed", payload: [("method", .string(method))])
+    }
+
+    /// The whole response envelope for this error.
+    public var body: [UInt8] {
+        var w = JSONWriter(capacity: 256)
+        w.raw("{\"errors\": [{\"code\": ")
+        w.int(Int64(code))
+        w.raw(", \"message\": ")
+        w.string(message)
+        w.raw(", \"message_key\": ")
+        w.string(messageKey)
+        w.raw(", \"payload\": {")
+        for (i, (k, v)) in payload.enumerated() {
+            if i > 0 { w.raw(", ") }
+            w.string(k)
+            w.raw(": ")
+            switch v {
+            case .string(let s): w.string(s)
+            case .int(let n): w.int(n)
+            }
+        }
+        w.raw("}}], \"success\": null, \"warnings\": []}")
+        return w.bytes
+    }
+}
+
+public enum Endpoint: String, Sendable, CaseIterable {
+    case songs, albums, artists, genres
+}
+
+/// A rendered answer: HTTP status and JSON body.
+public struct APIResponse: Sendable {
+    public let status: Int
+    public let body: [UInt8]
+}
+
+/// Order and paging, validated in the old server's order.
+struct Paging {
+    var order: String?
+    var descending = false
+    var limit: Int64?
+    var offset: Int64 = 0
+
+    init(_ p: QueryParameters, fields: [String]) throws {
+        if let order = p["order"] {
+            let direction = p["direction"] ?? "asc"
+            guard direction == "asc" || direction == "desc" else { throw APIError.invalidDirection(direction) }
+            guard fields.contains(order) else { throw APIError.invalidName(order) }
+            self.order = order
+            descending = direction == "desc"
+        }
+        if let s = p["limit"] {
+            guard let v = parseInteger(s) else { throw APIError.invalidType("limit", s, "integer") }
+            limit = v
+        }
+        if let s = p["offset"] {
+            guard let v = parseInteger(s) else { throw APIError.invalidType("offset", s, "integer") }
+            offset = v
+        }
+        if let l = limit {
+            if l < 0 { throw APIError.negative("limit", l) }
+            if offset < 0 { throw APIError.negative("offset", offset) }
+        }
+    }
+
+    /// The positions of an ordered list of `count` items that are returned.
+    func window(_ count: Int) -> Range<Int> {
+        guard let l = limit else { return 0..<count }
+        let start = Int(min(offset, Int64(count)))
+        let end = Int(min(Int64(count), offset.addingReportingOverflow(l).overflow ? Int64.max : offset + l))
+        return start..<max(start, end)
+    }
+}

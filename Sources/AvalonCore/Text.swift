@@ -1,0 +1,143 @@
+@_spi(_Unicode) import Swift
+
+/// Python's `str.isspace()`: category Zs or bidirectional class WS/B/S.
+/// Differs from Unicode White_Space (e.g. U+001C…U+001F count here), and
+/// search tokens must split exactly where the old server split them.
+@inline(__always)
+public func isPythonWhitespace(_ v: UInt32) -> Bool {
+    switch v {
+    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A,
+         0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
+        return true
+    default:
+        return false
+    }
+}
+
+/// Python's `str.lower()`: full lower-case mappings plus the final-sigma rule,
+/// which Swift's `lowercased()` does not apply.
+public func pythonLowercased(_ s: String) -> String {
+    var ascii = true
+    for b in s.utf8 where b >= 0x80 { ascii = false; break }
+    if ascii { return s.lowercased() }
+    let scalars = Array(s.unicodeScalars)
+    var out = String.UnicodeScalarView()
+    for (i, c) in scalars.enumerated() {
+        if c.value == 0x3A3 {
+            out.append(Unicode.Scalar(isFinalSigma(scalars, i) ? 0x3C2 : 0x3C3)!)
+        } else if c.value < 0x80 {
+            out.append(c.value >= 0x41 && c.value <= 0x5A ? Unicode.Scalar(c.value + 32)! : c)
+        } else {
+            out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
+        }
+    }
+    return String(out)
+}
+
+/// CPython's handle_capital_sigma: preceded by a cased letter (skipping
+/// case-ignorables) and not followed by one.
+private func isFinalSigma(_ s: [Unicode.Scalar], _ i: Int) -> Bool {
+    var j = i - 1
+    while j >= 0, s[j].properties.isCaseIgnorable { j -= 1 }
+    guard j >= 0, s[j].properties.isCased else { return false }
+    j = i + 1
+    while j < s.count, s[j].properties.isCaseIgnorable { j += 1 }
+    return j == s.count || !s[j].properties.isCased
+}
+
+/// The old server's `searchable()`: NFD, drop non-spacing marks, lower-case,
+/// trim Python whitespace.
+public func searchable(_ s: String) -> String {
+    var ascii = true
+    for b in s.utf8 where b >= 0x80 { ascii = false; break }
+    var text: String
+    if ascii {
+        text = s.lowercased()
+    } else {
+        var stripped = String.UnicodeScalarView()
+        for c in s._nfd where c.properties.generalCategory != .nonspacingMark {
+            stripped.append(c)
+        }
+        text = pythonLowercased(String(stripped))
+    }
+    let sc = text.unicodeScalars
+    guard let first = sc.firstIndex(where: { !isPythonWhitespace($0.value) }) else { return "" }
+    let last = sc.lastIndex(where: { !isPythonWhitespace($0.value) })!
+    return String(sc[first...last])
+}
+
+/// Python's `str.split()` with no separator: runs of whitespace split, ends ignored.
+public func pythonWords(_ s: String) -> [Substring] {
+    var words: [Substring] = []
+    let sc = s.unicodeScalars
+    var start: String.UnicodeScalarView.Index? = nil
+    var i = sc.startIndex
+    while i < sc.endIndex {
+        if isPythonWhitespace(sc[i].value) {
+            if let st = start { words.append(Substring(sc[st..<i])); start = nil }
+        } else if start == nil {
+            start = i
+        }
+        i = sc.index(after: i)
+    }
+    if let st = start { words.append(Substring(sc[st..<sc.endIndex])) }
+    return words
+}
+
+/// The keys the old server indexed a name under (its `tokenize()`): the whole
+/// searchable text, each word, and each trailing run of words from the 2nd to
+/// the next-to-last, joined by single spaces.
+public func searchTokens(_ name: String) -> Set<String> {
+    let term = searchable(name)
+    let parts = pythonWords(term)
+    guard !parts.isEmpty else { return [] }
+    var tokens = Set(parts.map(String.init))
+    tokens.insert(term)
+    if parts.count > 2 {
+        for i in 1..<(parts.count - 1) { tokens.insert(parts[i...].joined(separator: " ")) }
+    }
+    return tokens
+}
+
+/// `searchable()` of a UTF-8 name into `term`, with the byte ranges of its
+/// words. ASCII names, the common case, take a path with no String at all.
+func searchableBytes(_ name: UnsafeBufferPointer<UInt8>, into term: inout [UInt8], words: inout [Range<Int>]) {
+    term.removeAll(keepingCapacity: true)
+    words.removeAll(keepingCapacity: true)
+    var ascii = true
+    for b in name where b >= 0x80 { ascii = false; break }
+    if ascii {
+        var lo = 0, hi = name.count
+        while lo < hi && isPythonWhitespace(UInt32(name[lo])) { lo += 1 }
+        while hi > lo && isPythonWhitespace(UInt32(name[hi - 1])) { hi -= 1 }
+        var start = -1
+        for i in lo..<hi {
+            var b = name[i]
+            if b >= 0x41 && b <= 0x5A { b += 32 }
+            let pos = term.count
+            term.append(b)
+            if isPythonWhitespace(UInt32(b)) {
+                if start >= 0 { words.append(start..<pos); start = -1 }
+            } else if start < 0 {
+                start = pos
+            }
+        }
+        if start >= 0 { words.append(start..<term.count) }
+        return
+    }
+    let s = searchable(String(decoding: name, as: UTF8.self))
+    var start = -1
+    for c in s.unicodeScalars {
+        let pos = term.count
+        UTF8.encode(c) { term.append($0) }
+        if isPythonWhitespace(c.value) {
+            if start >= 0 { words.append(start..<pos); start = -1 }
+        } else if start < 0 {
+            start = pos
+        }
+    }
+    if start >= 0 { words.append(start..<term.count) }
+}
+
+/// The searchable form of a query as bytes.
+public func searchableQuery(_ q: String) -> [UInt8] { Array(searchable(q).utf8) }

@@ -1,0 +1,1 @@
+extern "C" int avalon_taglib_placeholder(void) { return 0; }

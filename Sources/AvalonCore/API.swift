@@ -24,18 +24,20 @@ extension MusicCollection {
     // MARK: songs
 
     /// Songs matching a search: by their own name, or their album's, artist's or genre's.
-    func searchSongs(_ query: String) -> [UInt32] {
+    func searchSongs(_ query: String) -> Bitmap {
         let q = searchableQuery(query)
-        var out = songSearch.search(q)
+        var set = Bitmap(capacity: songs.count)
+        for part in songSearch { part.search(q, into: &set) }
         for table in [albums, artists, genres] {
-            for e in table.search.search(q) { out.append(contentsOf: table.songs(of: e)) }
+            for e in table.search.search(q) {
+                for s in table.songs(of: e) { set.insert(s) }
+            }
         }
-        out.sort()
-        return uniqueSorted(out)
+        return set
     }
 
-    /// The selected songs, ascending by position; nil means all of them.
-    func selectSongs(_ p: QueryParameters) throws -> [UInt32]? {
+    /// The songs the filters select.
+    func selectSongs(_ p: QueryParameters) throws -> Selection {
         var idFilters: [(Kind, ItemID)] = []
         for (kind, key) in [(Kind.album, "album_id"), (.artist, "artist_id"), (.genre, "genre_id")] {
             if let v = p[key] {
@@ -52,21 +54,15 @@ extension MusicCollection {
             allowed.append((kind, table(kind).index(of: id).map { [$0] } ?? []))
         }
         let query = p["query"].map(searchSongs)
-        if allowed.isEmpty { return query }
+        if allowed.isEmpty { return query.map(Selection.bits) ?? .all }
 
-        // Start from the smallest set and check the others per song.
+        // Start from the smallest filter's songs and check the rest per song.
         func size(_ f: (Kind, [UInt32])) -> Int { f.1.reduce(0) { $0 + table(f.0).songs(of: $1).count } }
-        let smallest = allowed.indices.min { size(allowed[$0]) < size(allowed[$1]) }!
-        var base: [UInt32]
-        if let q = query, q.count < size(allowed[smallest]) {
-            base = q
-        } else {
-            let (kind, elems) = allowed[smallest]
-            base = []
-            for e in elems { base.append(contentsOf: table(kind).songs(of: e)) }
-            if elems.count > 1 { base.sort() }
-        }
-        return base.filter { s in
+        let (kind, elems) = allowed.min { size($0) < size($1) }!
+        var base: [UInt32] = []
+        for e in elems { base.append(contentsOf: table(kind).songs(of: e)) }
+        if elems.count > 1 { base.sort() }
+        return .list(base.filter { s in
             let song = songs[Int(s)]
             for (kind, elems) in allowed {
                 let owner: UInt32
@@ -77,9 +73,8 @@ extension MusicCollection {
                 }
                 if !elems.contains(owner) { return false }
             }
-            if let q = query, !binaryContains(q, s) { return false }
-            return true
-        }
+            return query?.contains(s) ?? true
+        })
     }
 
     func songsBody(_ p: QueryParameters) throws -> [UInt8] {
@@ -95,10 +90,8 @@ extension MusicCollection {
                 songKey(field, self.songs[Int($0)], $0, nameRank: self.songNameRank, idRank: self.songIDRank,
                         albums: self.albums, artists: self.artists, genres: self.genres)
             }
-        } else if let sel = selection {
-            picked = Array(sel[paging.window(sel.count)])
         } else {
-            picked = paging.window(songs.count).map { UInt32($0) }
+            picked = selection.unordered(paging, total: songs.count)
         }
         var w = JSONWriter(capacity: 64 + picked.count * 320)
         w.raw("{\"errors\": [], \"success\": [")
@@ -129,17 +122,15 @@ extension MusicCollection {
 
     func elementsBody(_ t: ElementTable, _ p: QueryParameters) throws -> [UInt8] {
         let paging = try Paging(p, fields: Self.elementFields)
-        let selection = p["query"].map { t.search.search(searchableQuery($0)) }
+        let selection = p["query"].map { Selection.list(t.search.search(searchableQuery($0))) } ?? .all
         let picked: [UInt32]
         if let order = paging.order {
             let byName = order == "name"
             picked = ordered(selection, total: t.count, paging: paging, globalOrder: byName ? t.byName : t.byID) {
                 UInt64(byName ? t.nameRank[Int($0)] : t.idRank[Int($0)])
             }
-        } else if let sel = selection {
-            picked = Array(sel[paging.window(sel.count)])
         } else {
-            picked = paging.window(t.count).map { UInt32($0) }
+            picked = selection.unordered(paging, total: t.count)
         }
         var w = JSONWriter(capacity: 64 + picked.count * 80)
         w.raw("{\"errors\": [], \"success\": [")
@@ -159,39 +150,66 @@ extension MusicCollection {
 
     // MARK: ordering
 
-    /// The page of `selection` (nil: all `total` items) in the order of `key`.
-    /// Whole lists and large selections walk the order prepared at load;
-    /// small selections are sorted by key.
-    func ordered(_ selection: [UInt32]?, total: Int, paging: Paging, globalOrder: [UInt32],
+    /// The page of `selection` in the order of `key`. Whole lists and large
+    /// selections walk the order prepared at load; small ones are sorted by key.
+    func ordered(_ selection: Selection, total: Int, paging: Paging, globalOrder: [UInt32],
                  key: (UInt32) -> UInt64) -> [UInt32] {
-        guard let sel = selection else {
+        var list: [UInt32]
+        switch selection {
+        case .all:
             let win = paging.window(total)
             return paging.descending ? win.map { globalOrder[total - 1 - $0] } : win.map { globalOrder[$0] }
+        case .bits(let set):
+            let count = set.count
+            if count * 8 > total { return walk(globalOrder, set, count, paging) }
+            list = set.members(0..<count)
+        case .list(let l):
+            if l.count * 8 > total { return walk(globalOrder, Bitmap(l, capacity: total), l.count, paging) }
+            list = l
         }
-        let win = paging.window(sel.count)
+        let win = paging.window(list.count)
         if win.isEmpty { return [] }
-        if sel.count * 8 > total {
-            var member = [UInt64](repeating: 0, count: (total + 63) / 64)
-            for s in sel { member[Int(s) >> 6] |= 1 << UInt64(s & 63) }
-            var out: [UInt32] = []
-            out.reserveCapacity(win.count)
-            var seen = 0
-            for k in 0..<total {
-                let s = globalOrder[paging.descending ? total - 1 - k : k]
-                guard member[Int(s) >> 6] & (1 << UInt64(s & 63)) != 0 else { continue }
-                if seen >= win.lowerBound { out.append(s) }
-                seen += 1
-                if seen >= win.upperBound { break }
-            }
-            return out
-        }
-        var keyed = sel.map { (key($0), $0) }
+        var keyed = list.map { (key($0), $0) }
         if paging.descending {
             keyed.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 > $1.1 }
         } else {
             keyed.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
         }
         return keyed[win].map(\.1)
+    }
+
+    /// The page of a large selection: the prepared order, skipping non-members.
+    private func walk(_ order: [UInt32], _ set: Bitmap, _ count: Int, _ paging: Paging) -> [UInt32] {
+        let win = paging.window(count)
+        var out: [UInt32] = []
+        if win.isEmpty { return out }
+        out.reserveCapacity(win.count)
+        var seen = 0
+        let total = order.count
+        for k in 0..<total {
+            let s = order[paging.descending ? total - 1 - k : k]
+            guard set.contains(s) else { continue }
+            if seen >= win.lowerBound { out.append(s) }
+            seen += 1
+            if seen >= win.upperBound { break }
+        }
+        return out
+    }
+}
+
+/// Which items a request selected, in whichever form was cheapest to make.
+enum Selection {
+    case all
+    case list([UInt32])     // ascending
+    case bits(Bitmap)
+
+    /// The page in position order (the order without `order=`).
+    func unordered(_ paging: Paging, total: Int) -> [UInt32] {
+        switch self {
+        case .all: return paging.window(total).map { UInt32($0) }
+        case .list(let l): return Array(l[paging.window(l.count)])
+        case .bits(let set): return set.members(paging.limit == nil ? 0..<Int.max : paging.window(Int.max))
+        }
     }
 }
 
@@ -200,11 +218,3 @@ func slice(_ a: UnsafeBufferPointer<UInt8>, _ r: TextRef) -> UnsafeBufferPointer
     UnsafeBufferPointer(rebasing: a[Int(r.start)..<Int(r.start + r.count)])
 }
 
-func binaryContains(_ a: [UInt32], _ x: UInt32) -> Bool {
-    var lo = 0, hi = a.count
-    while lo < hi {
-        let mid = (lo + hi) / 2
-        if a[mid] < x { lo = mid + 1 } else { hi = mid }
-    }
-    return lo < a.count && a[lo] == x
-}

@@ -94,7 +94,8 @@ public final class MusicCollection: Sendable {
     public let artists: ElementTable
     public let genres: ElementTable
     public let songs: [Song]
-    let songSearch: SearchIndex
+    /// Song names, indexed in two halves so that both cores build it.
+    let songSearch: [SearchIndex]
     let songNameRank: [UInt32]
     let songIDRank: [UInt32]
     /// For each song field, all songs in ascending order of it.
@@ -117,18 +118,20 @@ public final class MusicCollection: Sendable {
         self.droppedTracks = dropped
         // Independent pieces are built on all cores.
         var tables = [ElementTable?](repeating: nil, count: 3)
-        var songSearch = SearchIndex()
+        var songSearch = [SearchIndex(), SearchIndex()]
         var nameRank: [UInt32] = []
         var idRank: [UInt32] = []
         let lock = DispatchQueue(label: "avalon.build")
-        DispatchQueue.concurrentPerform(iterations: 6) { job in
+        DispatchQueue.concurrentPerform(iterations: 7) { job in
             switch job {
             case 0, 1, 2:
                 let t = MusicCollection.buildTable(elements[job], arena: arena, songs: songs, kind: Kind(rawValue: job)!)
                 lock.sync { tables[job] = t }
-            case 3:
-                let s = SearchIndex(count: songs.count, arena: arena) { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
-                lock.sync { songSearch = s }
+            case 3, 6:
+                let half = songs.count / 2
+                let part = job == 3 ? 0..<half : half..<songs.count
+                let s = SearchIndex(part, arena: arena) { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
+                lock.sync { songSearch[job == 3 ? 0 : 1] = s }
             case 4:
                 let r = arena.withUnsafeBufferPointer { a -> [UInt32] in
                     let span: (Int) -> (Int, Int) = { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
@@ -164,8 +167,15 @@ public final class MusicCollection: Sendable {
         songOrder = orders
     }
 
+    /// Positions sorted by id (as 128-bit numbers).
+    static func sortedByID(_ ids: [ItemID]) -> [UInt32] {
+        var perm = (0..<UInt32(ids.count)).map { $0 }
+        sortStrings(&perm) { i, depth in (depth == 0 ? ids[Int(i)].hi : ids[Int(i)].lo, depth == 1) }
+        return perm
+    }
+
     static func idRanks(_ ids: [ItemID]) -> [UInt32] {
-        let perm = (0..<UInt32(ids.count)).sorted { ids[Int($0)] < ids[Int($1)] }
+        let perm = sortedByID(ids)
         var rank = [UInt32](repeating: 0, count: ids.count)
         for (pos, i) in perm.enumerated() { rank[Int(i)] = UInt32(pos) }
         return rank
@@ -173,7 +183,7 @@ public final class MusicCollection: Sendable {
 
     static func buildTable(_ items: [Element], arena: [UInt8], songs: [Song], kind: Kind) -> ElementTable {
         let n = items.count
-        let byID = (0..<UInt32(n)).sorted { items[Int($0)].id < items[Int($1)].id }
+        let byID = sortedByID(items.map(\.id))
         var idRank = [UInt32](repeating: 0, count: n)
         for (pos, i) in byID.enumerated() { idRank[Int(i)] = UInt32(pos) }
         let span: (Int) -> (Int, Int) = { (Int(items[$0].name.start), Int(items[$0].name.count)) }
@@ -211,7 +221,7 @@ public final class MusicCollection: Sendable {
             list[Int(fill[o])] = UInt32(i)
             fill[o] += 1
         }
-        let search = SearchIndex(count: n, arena: arena, span: span)
+        let search = SearchIndex(0..<n, arena: arena, span: span)
         return ElementTable(items: items, byID: byID, idRank: idRank, byName: byName, nameRank: nameRank,
                             lowerText: lowerText, lowerSpans: lowerSpans, byLower: byLower,
                             songOffsets: offsets, songs: list, search: search)
@@ -224,7 +234,7 @@ public final class MusicCollection: Sendable {
                 + e.nameRank.capacity + e.byLower.capacity + e.songOffsets.capacity + e.songs.capacity) * 4
                 + e.lowerText.capacity + e.lowerSpans.capacity * 8 + e.search.memoryBytes
         }
-        return arena.capacity + songs.capacity * MemoryLayout<Song>.stride + songSearch.memoryBytes
+        return arena.capacity + songs.capacity * MemoryLayout<Song>.stride + songSearch.reduce(0) { $0 + $1.memoryBytes }
             + (songNameRank.capacity + songIDRank.capacity) * 4 + songOrder.reduce(0) { $0 + $1.capacity * 4 }
             + t(albums) + t(artists) + t(genres)
     }

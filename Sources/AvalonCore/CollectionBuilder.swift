@@ -2,24 +2,35 @@
 public struct CollectionBuilder {
     private var arena: [UInt8] = []
     private var elements: [[Element]] = [[], [], []]
-    private var elementIndex: [[ItemID: UInt32]] = [[:], [:], [:]]
+    private var elementIndex = [IDTable(), IDTable(), IDTable()]
     private struct PendingSong {
         var song: Song
         var album: ItemID, artist: ItemID, genre: ItemID
     }
+    private var songs: [Song] = []
+    private var songIDs = IDTable()
+    /// Songs that came before their album, artist or genre.
     private var pending: [PendingSong] = []
+    private var dropped = 0
 
     public init() {}
 
     public mutating func reserve(songs: Int) {
-        pending.reserveCapacity(songs)
+        self.songs.reserveCapacity(songs)
+        songIDs = IDTable(capacity: songs)
         arena.reserveCapacity(songs * 24)
     }
 
     /// Appends UTF-8 to the arena, repairing invalid sequences as U+FFFD.
     private mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>) -> TextRef {
         let start = UInt32(arena.count)
-        arena.append(contentsOf: String(decoding: bytes, as: UTF8.self).utf8)
+        var ascii = true
+        for b in bytes where b >= 0x80 { ascii = false; break }
+        if ascii {
+            arena.append(contentsOf: bytes)
+        } else {
+            arena.append(contentsOf: String(decoding: bytes, as: UTF8.self).utf8)
+        }
         return TextRef(start: start, count: UInt32(arena.count) - start)
     }
 
@@ -30,9 +41,8 @@ public struct CollectionBuilder {
 
     /// Adds an album, artist or genre; a repeated id keeps the first name.
     public mutating func addElement(_ kind: Kind, id: ItemID, name: UnsafeBufferPointer<UInt8>) {
-        guard elementIndex[kind.rawValue][id] == nil else { return }
+        guard elementIndex[kind.rawValue].insert(id, UInt32(elements[kind.rawValue].count)) else { return }
         let ref = intern(name)
-        elementIndex[kind.rawValue][id] = UInt32(elements[kind.rawValue].count)
         elements[kind.rawValue].append(Element(id: id, name: ref))
     }
 
@@ -43,10 +53,17 @@ public struct CollectionBuilder {
 
     public mutating func addSong(id: ItemID, name: UnsafeBufferPointer<UInt8>, length: Int64, track: Int64, year: Int64,
                                  album: ItemID, artist: ItemID, genre: ItemID) {
+        guard songIDs.insert(id, 0) else { dropped += 1; return }
         let ref = intern(name)
-        pending.append(PendingSong(song: Song(id: id, name: ref, length: length, track: track, year: year,
-                                              album: 0, artist: 0, genre: 0),
-                                   album: album, artist: artist, genre: genre))
+        var song = Song(id: id, name: ref, length: length, track: track, year: year, album: 0, artist: 0, genre: 0)
+        if let a = elementIndex[0][album], let r = elementIndex[1][artist], let g = elementIndex[2][genre] {
+            song.album = a
+            song.artist = r
+            song.genre = g
+            songs.append(song)
+        } else {
+            pending.append(PendingSong(song: song, album: album, artist: artist, genre: genre))
+        }
     }
 
     public mutating func addSong(id: ItemID, name: String, length: Int64, track: Int64, year: Int64,
@@ -55,15 +72,13 @@ public struct CollectionBuilder {
         s.withUTF8 { addSong(id: id, name: $0, length: length, track: track, year: year, album: album, artist: artist, genre: genre) }
     }
 
+    /// Songs whose album, artist or genre never came are dropped, as the old
+    /// server's inner join dropped them.
     public func build() -> MusicCollection {
-        var songs: [Song] = []
-        songs.reserveCapacity(pending.count)
-        var seen = Set<ItemID>()
-        seen.reserveCapacity(pending.count)
-        var dropped = 0
+        var songs = self.songs
+        var dropped = self.dropped
         for p in pending {
-            guard let a = elementIndex[0][p.album], let r = elementIndex[1][p.artist], let g = elementIndex[2][p.genre],
-                  seen.insert(p.song.id).inserted else {
+            guard let a = elementIndex[0][p.album], let r = elementIndex[1][p.artist], let g = elementIndex[2][p.genre] else {
                 dropped += 1
                 continue
             }
@@ -73,6 +88,7 @@ public struct CollectionBuilder {
             s.genre = g
             songs.append(s)
         }
-        return MusicCollection(arena: arena, elements: elements, songs: songs, dropped: dropped)
+        // Exact-size copies: growth slack would otherwise stay resident.
+        return MusicCollection(arena: Array(arena), elements: elements, songs: Array(songs), dropped: dropped)
     }
 }

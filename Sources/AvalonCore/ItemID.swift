@@ -11,21 +11,38 @@ public struct ItemID: Hashable, Comparable, Sendable {
         self.lo = lo
     }
 
+    // Ids are SHA-1 output: one word is hash enough.
+    public func hash(into h: inout Hasher) { h.combine(hi ^ lo) }
+
     public static func < (a: ItemID, b: ItemID) -> Bool {
         a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo
     }
 
     /// Parses exactly 32 hex digits (either case), the form SQLite columns hold.
-    public init?<C: Collection>(hex32 bytes: C) where C.Element == UInt8 {
+    public init?(hex32 bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count == 32 else { return nil }
         var hi: UInt64 = 0, lo: UInt64 = 0
-        var i = 0
-        for b in bytes {
-            guard let v = hexValue(b) else { return nil }
-            if i < 16 { hi = hi << 4 | UInt64(v) } else { lo = lo << 4 | UInt64(v) }
-            i += 1
+        var bad: UInt8 = 0
+        hexTable.withUnsafeBufferPointer { t in
+            for i in 0..<16 {
+                let v = t[Int(bytes[i])]
+                bad |= v
+                hi = hi << 4 | UInt64(v & 0xF)
+            }
+            for i in 16..<32 {
+                let v = t[Int(bytes[i])]
+                bad |= v
+                lo = lo << 4 | UInt64(v & 0xF)
+            }
         }
+        // Valid digits are < 16; 0xFF marks anything else.
+        guard bad < 16 else { return nil }
         self.init(hi: hi, lo: lo)
+    }
+
+    public init?(hex32 bytes: [UInt8]) {
+        guard let id = bytes.withUnsafeBufferPointer({ ItemID(hex32: $0) }) else { return nil }
+        self = id
     }
 
     public init?(hex32 s: String) {
@@ -118,14 +135,19 @@ public struct ItemID: Hashable, Comparable, Sendable {
     public static func song(path: String) -> ItemID { v5(namespace: songNamespace, name: Array(path.utf8)) }
 }
 
+private let hexTable: [UInt8] = (0..<256).map { b -> UInt8 in
+    switch UInt8(b) {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt8(b) - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt8(b) - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt8(b) - UInt8(ascii: "A") + 10
+    default: return 0xFF
+    }
+}
+
 @inline(__always)
 func hexValue(_ b: UInt8) -> UInt8? {
-    switch b {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return b &- UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return b &- UInt8(ascii: "a") &+ 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return b &- UInt8(ascii: "A") &+ 10
-    default: return nil
-    }
+    let v = hexTable[Int(b)]
+    return v == 0xFF ? nil : v
 }
 
 private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -18,8 +18,9 @@ struct SearchIndex: Sendable {
 
     init() {}
 
-    /// Builds the index over `count` names given as spans of `arena`.
-    init(count: Int, arena: [UInt8], span: (Int) -> (Int, Int)) {
+    /// Builds the index over the names of elements `range`, given as spans of `arena`.
+    init(_ range: Range<Int>, arena: [UInt8], span: (Int) -> (Int, Int)) {
+        let count = range.count
         var text: [UInt8] = []
         var starts: [UInt32] = []
         var elems: [UInt32] = []
@@ -29,7 +30,7 @@ struct SearchIndex: Sendable {
         var term: [UInt8] = []
         var words: [Range<Int>] = []
         arena.withUnsafeBufferPointer { a in
-            for i in 0..<count {
+            for i in range {
                 let (s, l) = span(i)
                 searchableBytes(UnsafeBufferPointer(rebasing: a[s..<(s + l)]), into: &term, words: &words)
                 if words.isEmpty { continue }
@@ -65,13 +66,13 @@ struct SearchIndex: Sendable {
     }
 
     private mutating func sortEntries() {
-        let n = starts.count
-        var keys = [UInt64](repeating: 0, count: n)
-        var order = [UInt32](repeating: 0, count: n)
+        var order = (0..<UInt32(starts.count)).map { $0 }
+        let starts = self.starts
         text.withUnsafeBufferPointer { t in
             let base = t.baseAddress!
-            for i in 0..<n {
-                let p = base + Int(starts[i])
+            sortStrings(&order) { item, depth in
+                // The 0xFF terminator sorts after every UTF-8 byte and ends the string.
+                let p = base + Int(starts[Int(item)]) + depth * 8
                 var k: UInt64 = 0
                 var ended = false
                 for j in 0..<8 {
@@ -79,46 +80,20 @@ struct SearchIndex: Sendable {
                     if b == Self.terminator { ended = true }
                     k = k << 8 | UInt64(b)
                 }
-                keys[i] = k
-                order[i] = UInt32(i)
-            }
-            radixSortPairs(keys: &keys, values: &order)
-            var i = 0
-            while i < n {
-                var j = i + 1
-                while j < n && keys[j] == keys[i] { j += 1 }
-                if j - i > 1 {
-                    order[i..<j].sort { a, b in
-                        Self.compareSuffixes(base + Int(starts[Int(a)]), base + Int(starts[Int(b)])) < 0
-                    }
-                }
-                i = j
+                return (k, ended)
             }
         }
-        starts = order.map { starts[Int($0)] }
+        self.starts = order.map { starts[Int($0)] }
         elements = order.map { elements[Int($0)] }
     }
 
-    @inline(__always)
-    private static func compareSuffixes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>) -> Int {
-        var i = 0
-        while true {
-            let x = a[i], y = b[i]
-            if x != y { return x < y ? -1 : 1 }
-            if x == terminator { return 0 }
-            i += 1
-        }
-    }
-
-    /// Elements with a key that `query` (already searchable) is a prefix of,
-    /// ascending, without repeats. An empty query matches nothing.
-    func search(_ query: [UInt8]) -> [UInt32] {
-        if query.isEmpty || starts.isEmpty { return [] }
-        var out: [UInt32] = []
-        text.withUnsafeBufferPointer { t in
+    /// The range of `starts` whose suffixes begin with `query` (already searchable).
+    private func matchRange(_ query: [UInt8]) -> Range<Int> {
+        if query.isEmpty || starts.isEmpty { return 0..<0 }
+        return text.withUnsafeBufferPointer { t in
             query.withUnsafeBufferPointer { q in
                 let base = t.baseAddress!
-                // -1: suffix sorts before the query; 0: the query is its prefix.
+                // <0: the suffix sorts before the query; 0: the query is its prefix.
                 func cmp(_ s: UInt32) -> Int {
                     let p = base + Int(s)
                     for i in 0..<q.count {
@@ -132,18 +107,31 @@ struct SearchIndex: Sendable {
                     let mid = (lo + hi) / 2
                     if cmp(starts[mid]) < 0 { lo = mid + 1 } else { hi = mid }
                 }
-                var i = lo
-                while i < starts.count && cmp(starts[i]) == 0 {
-                    out.append(elements[i])
-                    i += 1
+                var end = lo
+                hi = starts.count
+                while end < hi {
+                    let mid = (end + hi) / 2
+                    if cmp(starts[mid]) == 0 { end = mid + 1 } else { hi = mid }
                 }
+                return lo..<end
             }
         }
+    }
+
+    /// Elements with a key that `query` is a prefix of, ascending, without
+    /// repeats. An empty query matches nothing.
+    func search(_ query: [UInt8]) -> [UInt32] {
+        var out = Array(elements[matchRange(query)])
         if out.count > 1 {
             out.sort()
             out = uniqueSorted(out)
         }
         return out
+    }
+
+    /// Adds the matching elements to `set`.
+    func search(_ query: [UInt8], into set: inout Bitmap) {
+        for i in matchRange(query) { set.insert(elements[i]) }
     }
 
     var memoryBytes: Int { text.capacity + starts.capacity * 4 + elements.capacity * 4 }

@@ -1,6 +1,6 @@
 /// Sorting helpers for building indexes from flat arrays without per-item objects.
 
-/// LSD radix sort of (key, value) pairs by key, 16 bits a pass; passes whose
+/// LSD radix sort of (key, value) pairs by key, 8 or 16 bits a pass; passes whose
 /// digit is the same for every key are skipped. Stable.
 func radixSortPairs(keys: inout [UInt64], values: inout [UInt32]) {
     let n = keys.count
@@ -11,15 +11,19 @@ func radixSortPairs(keys: inout [UInt64], values: inout [UInt32]) {
     let varying = orAll ^ andAll
     var k2 = [UInt64](repeating: 0, count: n)
     var v2 = [UInt32](repeating: 0, count: n)
-    var counts = [Int](repeating: 0, count: 65537)
-    for pass in 0..<4 {
-        let shift = UInt64(pass * 16)
-        if (varying >> shift) & 0xFFFF == 0 { continue }
+    // Small inputs take 8-bit digits so the counts stay small.
+    let bits = n < 1 << 16 ? 8 : 16
+    let radix = 1 << bits
+    let digitMask = UInt64(radix - 1)
+    var counts = [Int](repeating: 0, count: radix + 1)
+    for pass in 0..<(64 / bits) {
+        let shift = UInt64(pass * bits)
+        if (varying >> shift) & digitMask == 0 { continue }
         for i in 0..<counts.count { counts[i] = 0 }
         keys.withUnsafeBufferPointer { kp in
             counts.withUnsafeMutableBufferPointer { cp in
-                for k in kp { cp[Int((k >> shift) & 0xFFFF) + 1] += 1 }
-                for i in 1..<65537 { cp[i] += cp[i - 1] }
+                for k in kp { cp[Int((k >> shift) & digitMask) + 1] += 1 }
+                for i in 1...radix { cp[i] += cp[i - 1] }
             }
         }
         keys.withUnsafeBufferPointer { kp in
@@ -28,7 +32,7 @@ func radixSortPairs(keys: inout [UInt64], values: inout [UInt32]) {
                     v2.withUnsafeMutableBufferPointer { v2p in
                         counts.withUnsafeMutableBufferPointer { cp in
                             for i in 0..<n {
-                                let d = Int((kp[i] >> shift) & 0xFFFF)
+                                let d = Int((kp[i] >> shift) & digitMask)
                                 let at = cp[d]
                                 cp[d] = at + 1
                                 k2p[at] = kp[i]
@@ -44,14 +48,63 @@ func radixSortPairs(keys: inout [UInt64], values: inout [UInt32]) {
     }
 }
 
-/// Big-endian first 8 bytes of a byte string, zero padded: orders like the
-/// bytes themselves up to ties, which `sortByBytes` then breaks.
+/// Sorts `items` by byte strings, 8 bytes at a time (MSD): `chunk(item, depth)`
+/// gives bytes depth*8 ..< depth*8+8 of the item's string big-endian, zero
+/// padded, and whether the string ends within them. Only runs that tie on a
+/// chunk and go on are sorted further, so shared prefixes cost little.
+func sortStrings(_ items: inout [UInt32], chunk: (UInt32, Int) -> (UInt64, Bool)) {
+    sortStrings(&items, 0..<items.count, depth: 0, chunk: chunk)
+}
+
+private func sortStrings(_ items: inout [UInt32], _ range: Range<Int>, depth: Int, chunk: (UInt32, Int) -> (UInt64, Bool)) {
+    let n = range.count
+    if n < 2 { return }
+    var keys = [UInt64](repeating: 0, count: n)
+    var vals = Array(items[range])
+    if n < 512 {
+        vals.sort { a, b in
+            var d = depth
+            while true {
+                let (ka, ea) = chunk(a, d), (kb, eb) = chunk(b, d)
+                if ka != kb { return ka < kb }
+                if ea || eb { return ea && !eb }
+                d += 1
+            }
+        }
+        items.replaceSubrange(range, with: vals)
+        return
+    }
+    for i in 0..<n { keys[i] = chunk(vals[i], depth).0 }
+    radixSortPairs(keys: &keys, values: &vals)
+    items.replaceSubrange(range, with: vals)
+    var i = 0
+    while i < n {
+        var j = i + 1
+        while j < n && keys[j] == keys[i] { j += 1 }
+        if j - i > 1 {
+            // Strings that ended in this chunk sort first; the rest go deeper.
+            var ended: [UInt32] = [], more: [UInt32] = []
+            for k in i..<j {
+                let it = items[range.lowerBound + k]
+                if chunk(it, depth).1 { ended.append(it) } else { more.append(it) }
+            }
+            if !ended.isEmpty && !more.isEmpty {
+                items.replaceSubrange((range.lowerBound + i)..<(range.lowerBound + j), with: ended + more)
+            }
+            let deeper = (range.lowerBound + i + ended.count)..<(range.lowerBound + j)
+            sortStrings(&items, deeper, depth: depth + 1, chunk: chunk)
+        }
+        i = j
+    }
+}
+
+/// 8 bytes of `p[0..<count]` from `depth*8`, for `sortStrings`.
 @inline(__always)
-func prefixKey(_ p: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
+func lengthChunk(_ p: UnsafePointer<UInt8>, _ count: Int, _ depth: Int) -> (UInt64, Bool) {
+    let from = depth * 8
     var k: UInt64 = 0
-    let m = min(8, count)
-    for i in 0..<8 { k = k << 8 | (i < m ? UInt64(p[i]) : 0) }
-    return k
+    for i in from..<(from + 8) { k = k << 8 | (i < count ? UInt64(p[i]) : 0) }
+    return (k, count <= from + 8)
 }
 
 /// Sorts items 0..<count by their byte strings (lexicographic, shorter first on
@@ -59,26 +112,10 @@ func prefixKey(_ p: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
 /// `span(i)` gives each item's start and length in `arena`.
 func sortByBytes(count: Int, arena: UnsafeBufferPointer<UInt8>, span: (Int) -> (Int, Int)) -> [UInt32] {
     let base = arena.baseAddress ?? UnsafePointer(bitPattern: 1)!
-    var keys = [UInt64](repeating: 0, count: count)
-    var perm = [UInt32](repeating: 0, count: count)
-    for i in 0..<count {
-        let (s, l) = span(i)
-        keys[i] = prefixKey(base + s, l)
-        perm[i] = UInt32(i)
-    }
-    radixSortPairs(keys: &keys, values: &perm)
-    // Break ties among equal 8-byte prefixes by the whole string.
-    var i = 0
-    while i < count {
-        var j = i + 1
-        while j < count && keys[j] == keys[i] { j += 1 }
-        if j - i > 1 {
-            perm[i..<j].sort { a, b in
-                let (sa, la) = span(Int(a)), (sb, lb) = span(Int(b))
-                return compareBytes(base + sa, la, base + sb, lb) < 0
-            }
-        }
-        i = j
+    var perm = (0..<UInt32(count)).map { $0 }
+    sortStrings(&perm) { item, depth in
+        let (s, l) = span(Int(item))
+        return lengthChunk(base + s, l, depth)
     }
     return perm
 }

@@ -1,1 +1,131 @@
-print("todo")
+// Benchmark of the collection: generate a synthetic database, then load it
+// and time the queries that matter. Figures, not assertions.
+//   avalon-bench generate TRACKS DB_URL
+//   avalon-bench load DB_URL
+import AvalonCore
+import AvalonStore
+import Foundation
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func residentMB() -> Double {
+    guard let f = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, f) != nil {
+        let s = String(cString: line)
+        if s.hasPrefix("VmRSS:") {
+            return Double(s.split(separator: " ")[1])! / 1024
+        }
+    }
+    return 0
+}
+
+struct Rng {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+func generate(tracks: Int, url: DatabaseURL) throws {
+    var rng = Rng(state: 42)
+    let syllables = ["lo", "ve", "ka", "ri", "son", "mar", "tel", "din", "ga", "po", "the", "un", "der", "sky", "fire", "moon"]
+    var words = ["love", "the", "night", "blue", "heart", "Café", "Über", "東京", "Σωκράτης", "Кино"]
+    while words.count < 5000 {
+        let n = 1 + rng.below(3)
+        words.append((0..<n).map { _ in syllables[rng.below(syllables.count)] }.joined())
+    }
+    func name(_ r: inout Rng) -> String {
+        let n = 1 + r.below(5)
+        return (0..<n).map { _ in let w = words[r.below(words.count)]; return r.below(3) == 0 ? w.capitalizedFirst() : w }.joined(separator: " ")
+    }
+    var rows = CollectionRows()
+    func named(_ count: Int, _ f: (String) -> ItemID) -> [CollectionRows.Named] {
+        var seen = Set<ItemID>()
+        var out: [CollectionRows.Named] = []
+        while out.count < count {
+            let n = name(&rng)
+            let id = f(n)
+            if seen.insert(id).inserted { out.append(.init(id: id, name: n)) }
+        }
+        return out
+    }
+    rows.albums = named(max(1, tracks * 7 / 100), ItemID.album)
+    rows.artists = named(max(1, tracks * 45 / 1000), ItemID.artist)
+    rows.genres = named(150, ItemID.genre)
+    rows.tracks.reserveCapacity(tracks)
+    for i in 0..<tracks {
+        rows.tracks.append(.init(id: ItemID.song(path: "/music/\(i).mp3"), name: name(&rng), length: Int64(rng.below(600)),
+                                 track: Int64(rng.below(20)), year: Int64(1950 + rng.below(75)),
+                                 album: rows.albums[rng.below(rows.albums.count)].id,
+                                 artist: rows.artists[rng.below(rows.artists.count)].id,
+                                 genre: rows.genres[rng.below(rows.genres.count)].id))
+    }
+    let store = try openStore(url)
+    let t0 = now()
+    try store.replace(with: rows)
+    let dt = now() - t0
+    let total = rows.tracks.count + rows.albums.count + rows.artists.count + rows.genres.count
+    print(String(format: "write %@: %d rows in %.2f s = %.0f rows/s", url.description, total, dt, Double(total) / dt))
+}
+
+extension String {
+    func capitalizedFirst() -> String { prefix(1).uppercased() + dropFirst() }
+}
+
+func load(url: DatabaseURL) throws {
+    let rss0 = residentMB()
+    let t0 = now()
+    let store = try openStore(url)
+    let c = try store.load()
+    let dt = now() - t0
+    let rss1 = residentMB()
+    print(String(format: "tracks %d albums %d artists %d genres %d", c.songs.count, c.albums.count, c.artists.count, c.genres.count))
+    print(String(format: "load+index: %.2f s; resident %.0f MB (%.0f MB before load); arrays %.0f MB",
+                 dt, rss1, rss0, Double(c.memoryBytes) / 1048576))
+    if getenv("AVALON_BENCH_LOAD_ONLY") != nil { return }
+    let artist = c.artists.items[c.artists.count / 2].id.uuidString
+    let queries: [(Endpoint, String)] = [
+        (.songs, "query=love&limit=50"),
+        (.songs, "artist_id=\(artist)"),
+        (.albums, "order=name&limit=100"),
+        (.songs, "order=name&limit=20&offset=1000"),
+        (.songs, "query=the&order=year&direction=desc&limit=10"),
+        (.songs, ""),
+    ]
+    for (e, qs) in queries {
+        let p = QueryParameters(queryString: qs)
+        var bytes = c.respond(e, p).body.count
+        let reps = qs.isEmpty ? 3 : 2000
+        let t = now()
+        for _ in 0..<reps { bytes = c.respond(e, p).body.count }
+        let per = (now() - t) / Double(reps)
+        let shown = qs.count > 40 ? String(qs.prefix(40)) + "…" : qs
+        print("\(e.rawValue)?\(shown)".padding(toLength: 55, withPad: " ", startingAt: 0) + String(format: "%10.1f µs  %10d bytes", per * 1e6, bytes))
+    }
+}
+
+
+let args = CommandLine.arguments
+do {
+    switch (args.count > 1 ? args[1] : "", args.count) {
+    case ("generate", 4): try generate(tracks: Int(args[2])!, url: DatabaseURL(parsing: args[3]))
+    case ("load", 3): try load(url: DatabaseURL(parsing: args[2]))
+    default:
+        print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL")
+        exit(2)
+    }
+} catch {
+    print("avalon-bench: \(error)")
+    exit(1)
+}

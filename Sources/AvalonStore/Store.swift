@@ -1,0 +1,53 @@
+import AvalonCore
+
+/// The rows of a scanned collection, ready to be written.
+public struct CollectionRows: Sendable {
+    public struct Named: Sendable {
+        public var id: ItemID
+        public var name: String
+        public init(id: ItemID, name: String) { self.id = id; self.name = name }
+    }
+    public struct Track: Sendable {
+        public var id: ItemID
+        public var name: String
+        public var length: Int64, track: Int64, year: Int64
+        public var album: ItemID, artist: ItemID, genre: ItemID
+        public init(id: ItemID, name: String, length: Int64, track: Int64, year: Int64, album: ItemID, artist: ItemID, genre: ItemID) {
+            self.id = id; self.name = name; self.length = length; self.track = track; self.year = year
+            self.album = album; self.artist = artist; self.genre = genre
+        }
+    }
+    public var albums: [Named] = []
+    public var artists: [Named] = []
+    public var genres: [Named] = []
+    public var tracks: [Track] = []
+    public init() {}
+}
+
+public struct StoreError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// A database holding a collection in the old server's schema.
+public protocol Store: AnyObject {
+    /// Creates the tables and indexes that are missing; never alters existing ones.
+    func ensureSchema() throws
+    /// Reads the whole collection in one consistent snapshot.
+    func load() throws -> MusicCollection
+    /// Replaces the collection in one transaction: all of it or nothing.
+    func replace(with rows: CollectionRows) throws
+}
+
+/// Opens the store a URL names.
+public func openStore(_ url: DatabaseURL) throws -> Store {
+    switch url {
+    case .sqlite(let path): return try SQLiteStore(path: path)
+    case .postgres(let uri): return try PostgresStore(uri: uri)
+    }
+}
+
+/// The old schema's INTEGER is 32-bit in PostgreSQL; larger values would
+/// fail the whole scan, so they are clamped.
+@inline(__always)
+func clamp32(_ v: Int64) -> Int32 { Int32(clamping: v) }

@@ -29,11 +29,15 @@ let package = Package(
             "AvalonCore", "AvalonStore", "CFastCGI", .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .executableTarget(name: "avalon-fcgi", dependencies: ["AvalonServer"]),
+        .executableTarget(name: "avalon-fcgi", dependencies: [
+            "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "avalon-scan", dependencies: [
             "AvalonScan", "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "avalon-echo-config", dependencies: ["AvalonServer"]),
+        .executableTarget(name: "avalon-echo-config", dependencies: [
+            "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore"]),
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),

@@ -1,0 +1,223 @@
+import AvalonStore
+import Glibc
+
+/// Settings, from the embedded default, then `AVALON_CONFIG`, then the
+/// environment, each overriding the one before.
+public struct Config: Sendable {
+    public var databaseURL: DatabaseURL
+    public var requestPath: String
+    public var logPath: String?
+    public var logLevel: LogLevel
+    public var logFormat: String
+    public var logDateFormat: String
+    public var sentryDSN: String?
+    public var statsdHost: String
+    public var statsdPort: Int
+    public var statsdPrefix: String
+    public var adminSecret: String?
+    /// Things worth a warning line at start-up (unknown setting names).
+    public var warnings: [String] = []
+
+    public enum LogLevel: Int, Comparable, Sendable {
+        case debug = 10, info = 20, warn = 30, error = 40, critical = 50
+        public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+        public var name: String {
+            switch self {
+            case .debug: return "DEBUG"
+            case .info: return "INFO"
+            case .warn: return "WARNING"
+            case .error: return "ERROR"
+            case .critical: return "CRITICAL"
+            }
+        }
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    enum Kind { case string, integer, optionalString }
+    struct Setting {
+        let name: String
+        let kind: Kind
+        let comment: String
+    }
+
+    static let settings: [Setting] = [
+        Setting(name: "DATABASE_URL", kind: .string, comment: """
+            Where the collection lives: sqlite:///relative/path, sqlite:////absolute/path
+            or postgresql://user:password@host:port/database (libpq parameters such as
+            ?sslmode=require pass through).
+            """),
+        Setting(name: "REQUEST_PATH", kind: .string, comment: """
+            URL prefix of every endpoint. Starts with '/', and does not end with '/'
+            unless it is exactly '/'.
+            """),
+        Setting(name: "LOG_PATH", kind: .optionalString, comment: """
+            Log file (reopened on SIGUSR1, for logrotate). Unset: standard error.
+            """),
+        Setting(name: "LOG_LEVEL", kind: .string, comment: "DEBUG, INFO, WARN, ERROR or CRITICAL."),
+        Setting(name: "LOG_FORMAT", kind: .string, comment: """
+            Log line format with Python logging tokens: %(asctime)s %(process)d
+            %(levelname)s %(message)s %(name)s.
+            """),
+        Setting(name: "LOG_DATE_FORMAT", kind: .string, comment: "strftime format of %(asctime)s."),
+        Setting(name: "SENTRY_DSN", kind: .optionalString, comment: """
+            Report unhandled errors to this Sentry project. Unset: nothing is sent.
+            """),
+        Setting(name: "STATSD_HOST", kind: .string, comment: "statsd server for per-endpoint request timers (UDP; failures ignored)."),
+        Setting(name: "STATSD_PORT", kind: .integer, comment: "statsd port."),
+        Setting(name: "STATSD_PREFIX", kind: .string, comment: "Prefix of every metric name, e.g. avalon.request.songs."),
+        Setting(name: "ADMIN_SECRET", kind: .optionalString, comment: """
+            Enables the protected admin paths (e.g. /debug/error), given as an X-API-Key
+            header or a secret query parameter. Unset: those paths are 404.
+            """),
+    ]
+
+    static func defaultValues(environment: [String: String]) -> [String: String] {
+        var tmp = environment["TMPDIR"] ?? "/tmp"
+        if tmp.isEmpty { tmp = "/tmp" }
+        while tmp.count > 1 && tmp.hasSuffix("/") { tmp.removeLast() }
+        return [
+            "DATABASE_URL": "sqlite:///" + tmp + "/avalon.sqlite",
+            "REQUEST_PATH": "/avalon",
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+            "LOG_DATE_FORMAT": "%Y-%m-%dT%H:%M:%S",
+            "STATSD_HOST": "localhost",
+            "STATSD_PORT": "8125",
+            "STATSD_PREFIX": "avalon",
+        ]
+    }
+
+    /// The default configuration file: every setting, commented. Loading it
+    /// changes nothing.
+    public static func defaultFile(environment: [String: String] = currentEnvironment()) -> String {
+        let defaults = defaultValues(environment: environment)
+        var out = "# Avalon configuration. Point AVALON_CONFIG at a copy of this file; any setting\n"
+        out += "# may also be given as an environment variable of the same name, which wins.\n"
+        for s in settings {
+            out += "\n" + s.comment.split(separator: "\n").map { "# " + $0 }.joined(separator: "\n") + "\n"
+            switch (s.kind, defaults[s.name]) {
+            case (.integer, let v?): out += "\(s.name) = \(v)\n"
+            case (_, let v?): out += "\(s.name) = \(tomlString(v))\n"
+            case (_, nil): out += "# \(s.name) = ''\n"
+            }
+        }
+        return out
+    }
+
+    static func tomlString(_ s: String) -> String {
+        if !s.contains("'") && !s.contains("\n") { return "'" + s + "'" }
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Loads the configuration as SPEC orders it.
+    public static func load(environment env: [String: String] = currentEnvironment()) throws -> Config {
+        var values = defaultValues(environment: env)
+        var warnings: [String] = []
+        var origin: [String: String] = [:]
+        if let path = env["AVALON_CONFIG"], !path.isEmpty {
+            let text: String
+            do { text = try readFile(path) } catch {
+                throw Invalid(description: "cannot read configuration file \(path) (AVALON_CONFIG): \(error)")
+            }
+            for entry in try parseConfigFile(text, path: path) {
+                guard let setting = settings.first(where: { $0.name == entry.name }) else {
+                    warnings.append("\(path):\(entry.line): unknown setting \(entry.name) ignored")
+                    continue
+                }
+                switch (setting.kind, entry.value) {
+                case (.integer, .integer(let n)): values[entry.name] = String(n)
+                case (.integer, .string(let s)) where Int(s) != nil: values[entry.name] = s
+                case (.integer, _):
+                    throw Invalid(description: "\(path):\(entry.line): \(entry.name) must be an integer")
+                case (_, .string(let s)): values[entry.name] = s
+                case (_, .integer):
+                    throw Invalid(description: "\(path):\(entry.line): \(entry.name) must be a quoted string")
+                }
+                origin[entry.name] = "\(path):\(entry.line)"
+            }
+        }
+        for s in settings {
+            if let v = env[s.name] {
+                values[s.name] = v
+                origin[s.name] = "environment variable \(s.name)"
+            }
+        }
+        func fail(_ name: String, _ why: String) -> Invalid {
+            Invalid(description: "\(origin[name] ?? "default"): \(name) \(why)")
+        }
+        let url: DatabaseURL
+        do { url = try DatabaseURL(parsing: values["DATABASE_URL"]!) } catch {
+            throw fail("DATABASE_URL", "is invalid: \(error)")
+        }
+        let path = values["REQUEST_PATH"]!
+        guard path.hasPrefix("/") else { throw fail("REQUEST_PATH", "must start with '/' (got '\(path)')") }
+        guard path == "/" || !path.hasSuffix("/") else { throw fail("REQUEST_PATH", "must not end with '/' (got '\(path)')") }
+        let levels: [String: LogLevel] = ["DEBUG": .debug, "INFO": .info, "WARN": .warn, "WARNING": .warn,
+                                          "ERROR": .error, "CRITICAL": .critical]
+        guard let level = levels[values["LOG_LEVEL"]!.uppercased()] else {
+            throw fail("LOG_LEVEL", "must be DEBUG, INFO, WARN, ERROR or CRITICAL (got '\(values["LOG_LEVEL"]!)')")
+        }
+        guard let port = Int(values["STATSD_PORT"]!.trimmingCharacters()), (1...65535).contains(port) else {
+            throw fail("STATSD_PORT", "must be a port number (got '\(values["STATSD_PORT"]!)')")
+        }
+        func optional(_ k: String) -> String? { values[k].flatMap { $0.isEmpty ? nil : $0 } }
+        return Config(databaseURL: url, requestPath: path, logPath: optional("LOG_PATH"), logLevel: level,
+                      logFormat: values["LOG_FORMAT"]!, logDateFormat: values["LOG_DATE_FORMAT"]!,
+                      sentryDSN: optional("SENTRY_DSN"), statsdHost: values["STATSD_HOST"]!, statsdPort: port,
+                      statsdPrefix: values["STATSD_PREFIX"]!, adminSecret: optional("ADMIN_SECRET"), warnings: warnings)
+    }
+}
+
+public func currentEnvironment() -> [String: String] {
+    var env: [String: String] = [:]
+    var p = environ
+    while let entry = p.pointee {
+        let s = String(cString: entry)
+        if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return env
+}
+
+struct FileError: Error, CustomStringConvertible {
+    let description: String
+}
+
+func readFile(_ path: String) throws -> String {
+    guard let f = fopen(path, "rb") else { throw FileError(description: String(cString: strerror(errno))) }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
+        if n < buf.count {
+            if ferror(f) != 0 { throw FileError(description: String(cString: strerror(errno))) }
+            break
+        }
+    }
+    guard let s = String(validating: bytes, as: UTF8.self) else { throw FileError(description: "not UTF-8 text") }
+    return s
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var sub = Substring(self)
+        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
+        while let l = sub.last, l.isWhitespace { sub.removeLast() }
+        return String(sub)
+    }
+}

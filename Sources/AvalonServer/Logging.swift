@@ -1,0 +1,165 @@
+import Glibc
+import Logging
+
+/// Where log lines go: standard error or a file opened for appending, each line
+/// written with one write(2) so lines of several workers never interleave.
+/// SIGUSR1 asks for the file to be reopened (after logrotate moved it).
+public final class LogSink: @unchecked Sendable {
+    public static let shared = LogSink()
+    private var fd: Int32 = 2
+    private var path: String?
+    private let lock = NSLockLike()
+
+    /// Opens the log file; nil keeps standard error.
+    public func open(path: String?) throws {
+        guard let path else { return }
+        let f = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard f >= 0 else { throw Config.Invalid(description: "cannot open LOG_PATH \(path): \(String(cString: strerror(errno)))") }
+        lock.locked {
+            if fd > 2 { close(fd) }
+            fd = f
+            self.path = path
+        }
+    }
+
+    func reopenIfAsked() {
+        guard reopenRequested != 0, let path else { return }
+        reopenRequested = 0
+        try? open(path: path)
+    }
+
+    func write(_ line: String) {
+        reopenIfAsked()
+        var bytes = Array(line.utf8)
+        bytes.append(10)
+        lock.locked {
+            var off = 0
+            while off < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                off += n
+            }
+        }
+    }
+}
+
+/// Set from the SIGUSR1 handler; only an atomic-enough flag is touched there.
+nonisolated(unsafe) var reopenRequested: sig_atomic_t = 0
+
+/// A pthread mutex without Foundation.
+final class NSLockLike: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
+
+/// Formats lines with Python logging's `%(name)s` tokens and strftime dates.
+public struct LineFormat: Sendable {
+    let format: String
+    let dateFormat: String
+
+    public init(format: String, dateFormat: String) {
+        self.format = format
+        self.dateFormat = dateFormat
+    }
+
+    public func render(level: String, message: String, name: String, time: time_t = time(nil)) -> String {
+        var out = ""
+        var rest = Substring(format)
+        while let pct = rest.firstIndex(of: "%") {
+            out += rest[..<pct]
+            let after = rest[pct...]
+            if after.hasPrefix("%%") {
+                out += "%"
+                rest = after.dropFirst(2)
+                continue
+            }
+            var matched = false
+            for (token, value) in [("%(asctime)s", { strftime(dateFormat, time) }),
+                                   ("%(process)d", { String(getpid()) }),
+                                   ("%(levelname)s", { level }),
+                                   ("%(message)s", { message }),
+                                   ("%(name)s", { name })] as [(String, () -> String)] where after.hasPrefix(token) {
+                out += value()
+                rest = after.dropFirst(token.count)
+                matched = true
+                break
+            }
+            if !matched {
+                out += "%"
+                rest = after.dropFirst()
+            }
+        }
+        return out + rest
+    }
+
+    func strftime(_ fmt: String, _ t: time_t) -> String {
+        var t = t
+        var tmv = tm()
+        localtime_r(&t, &tmv)
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = Glibc.strftime(&buf, buf.count, fmt, &tmv)
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// swift-log handler for the configured format and sink.
+public struct AvalonLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    let label: String
+    let format: LineFormat
+    let sink: LogSink
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?,
+                    source: String, file: String, function: String, line: UInt) {
+        let name: String
+        switch level {
+        case .trace, .debug: name = "DEBUG"
+        case .info, .notice: name = "INFO"
+        case .warning: name = "WARNING"
+        case .error: name = "ERROR"
+        case .critical: name = "CRITICAL"
+        }
+        var text = message.description
+        let all = self.metadata.merging(metadata ?? [:]) { $1 }
+        if !all.isEmpty { text += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
+        sink.write(format.render(level: name, message: text, name: label))
+    }
+}
+
+extension Config.LogLevel {
+    var swiftLog: Logger.Level {
+        switch self {
+        case .debug: return .debug
+        case .info: return .info
+        case .warn: return .warning
+        case .error: return .error
+        case .critical: return .critical
+        }
+    }
+}
+
+/// Sets up swift-log once per process from the configuration.
+public func bootstrapLogging(_ config: Config) throws -> Logger {
+    try LogSink.shared.open(path: config.logPath)
+    let format = LineFormat(format: config.logFormat, dateFormat: config.logDateFormat)
+    let level = config.logLevel.swiftLog
+    LoggingSystem.bootstrap { label in AvalonLogHandler(logLevel: level, label: label, format: format, sink: .shared) }
+    var handler = sigaction()
+    handler.__sigaction_handler.sa_handler = { _ in reopenRequested = 1 }
+    sigemptyset(&handler.sa_mask)
+    handler.sa_flags = SA_RESTART
+    sigaction(SIGUSR1, &handler, nil)
+    return Logger(label: "avalon")
+}

@@ -1,0 +1,154 @@
+import AvalonCore
+import Glibc
+import Logging
+
+/// The master process: holds the listening socket and the collection, forks
+/// workers that share the collection's pages, replaces workers that die, and
+/// reloads on SIGHUP by loading a new collection and swapping worker sets.
+public final class Master {
+    let listener: Listener
+    let workerCount: Int
+    let config: Config
+    let logger: Logger
+    let load: () throws -> MusicCollection
+    var collection: MusicCollection
+    var generation = 0
+    /// pid → generation and start time.
+    var workers: [pid_t: (generation: Int, started: Double)] = [:]
+    var pendingRestarts: [Double] = []
+    var quickDeaths = 0
+
+    public init(listener: Listener, workers: Int, config: Config, logger: Logger, collection: MusicCollection,
+                load: @escaping () throws -> MusicCollection) {
+        self.listener = listener
+        self.workerCount = max(1, workers)
+        self.config = config
+        self.logger = logger
+        self.collection = collection
+        self.load = load
+    }
+
+    static var handledSignals: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGCHLD, SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
+        return set
+    }
+
+    /// Blocks the signals the master waits for; call before anything forks.
+    public static func blockSignals() {
+        var set = handledSignals
+        sigprocmask(SIG_BLOCK, &set, nil)
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    func spawn() {
+        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret)
+        let pid = fork()
+        if pid == 0 {
+            let statsd = Statsd(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix)
+            let reporter = config.sentryDSN.flatMap { ErrorReporter(dsn: $0, logger: logger) }
+            Worker(listenFD: listener.fd, router: router, logger: logger, statsd: statsd, reporter: reporter).run()
+        }
+        if pid < 0 {
+            logger.error("fork failed: \(String(cString: strerror(errno)))")
+            pendingRestarts.append(monotonicSeconds() + 1)
+            return
+        }
+        workers[pid] = (generation, monotonicSeconds())
+    }
+
+    /// Runs until SIGTERM or SIGINT; returns the exit status.
+    public func run() -> Int32 {
+        generation = 1
+        for _ in 0..<workerCount { spawn() }
+        logger.info("serving on \(listener.description) with \(workerCount) workers")
+        var set = Self.handledSignals
+        var stopping = false
+        var stopDeadline = 0.0
+        while true {
+            var info = siginfo_t()
+            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            let sig = sigtimedwait(&set, &info, &timeout)
+            let now = monotonicSeconds()
+            switch sig {
+            case SIGCHLD:
+                reap(stopping: stopping)
+            case SIGHUP where !stopping:
+                reload()
+            case SIGTERM, SIGINT:
+                if !stopping {
+                    logger.info("stopping: waiting for \(workers.count) workers to finish their requests")
+                    stopping = true
+                    stopDeadline = now + 30
+                    for pid in workers.keys { kill(pid, SIGTERM) }
+                }
+            default:
+                break
+            }
+            if stopping {
+                reap(stopping: true)
+                if workers.isEmpty { break }
+                if now > stopDeadline {
+                    for pid in workers.keys { kill(pid, SIGKILL) }
+                }
+                continue
+            }
+            // Restarts that waited out their back-off.
+            while let first = pendingRestarts.first, first <= now {
+                pendingRestarts.removeFirst()
+                spawn()
+            }
+        }
+        if let path = listener.ownedPath { unlink(path) }
+        logger.info("stopped")
+        return 0
+    }
+
+    func reap(stopping: Bool) {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { return }
+            guard let w = workers.removeValue(forKey: pid) else { continue }
+            if stopping || w.generation != generation { continue }
+            let exitCode = (status & 0x7f) == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+            // Workers that keep dying soon after starting are restarted ever more slowly.
+            let lived = monotonicSeconds() - w.started
+            quickDeaths = lived < 5 ? quickDeaths + 1 : 0
+            let delay = quickDeaths == 0 ? 0 : min(30, 0.1 * Double(1 << min(quickDeaths, 9)))
+            logger.error("worker \(pid) died (\(exitCode)); restarting it\(delay > 0 ? " in \(delay) s" : "")")
+            pendingRestarts.append(monotonicSeconds() + delay)
+            pendingRestarts.sort()
+        }
+    }
+
+    /// SIGHUP: load a new collection; only when that worked, start new workers
+    /// and then retire the old ones (which finish the requests in hand).
+    func reload() {
+        logger.info("reloading the collection (SIGHUP)")
+        let started = monotonicSeconds()
+        let fresh: MusicCollection
+        do {
+            fresh = try load()
+        } catch {
+            logger.error("reload failed, old workers keep serving: \(error)")
+            return
+        }
+        collection = fresh
+        let old = workers.filter { $0.value.generation == generation }.map(\.key)
+        generation += 1
+        pendingRestarts.removeAll()
+        quickDeaths = 0
+        for _ in 0..<workerCount { spawn() }
+        for pid in old { kill(pid, SIGTERM) }
+        logger.info("reloaded: \(fresh.songs.count) songs, \(fresh.albums.count) albums, \(fresh.artists.count) artists, \(fresh.genres.count) genres in \(String(format1: monotonicSeconds() - started)) s")
+    }
+}
+
+extension String {
+    init(format1 v: Double) {
+        let r = (v * 10).rounded() / 10
+        self = "\(r)"
+    }
+}

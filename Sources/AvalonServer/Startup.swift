@@ -1,0 +1,93 @@
+import AvalonCore
+import AvalonStore
+import Glibc
+import Logging
+
+/// Everything `avalon-fcgi` does before and around the worker pool.
+public enum Server {
+    public struct Options {
+        public var bind: String?
+        public var workers: Int
+        public var pidFile: String?
+        public var socketMode: mode_t
+        public init(bind: String?, workers: Int?, pidFile: String?, socketMode: mode_t = 0o660) {
+            self.socketMode = socketMode
+            self.bind = bind
+            self.workers = workers ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            self.pidFile = pidFile
+        }
+    }
+
+    /// Runs the server; returns the process exit status.
+    public static func run(_ options: Options) -> Int32 {
+        let env = currentEnvironment()
+        let config: Config
+        let logger: Logger
+        do {
+            config = try Config.load(environment: env)
+            logger = try bootstrapLogging(config)
+        } catch {
+            fputs("avalon-fcgi: \(error)\n", stderr)
+            return 2
+        }
+        for w in config.warnings { logger.warning("\(w)") }
+        if config.sentryDSN != nil {
+            logger.warning("SENTRY_DSN is set but this build does not send Sentry events yet; errors are logged only")
+        }
+        // Requests that arrive while the collection loads wait in the socket's backlog.
+        Master.blockSignals()
+        let listener: Listener
+        do {
+            listener = try options.bind.map { try Listener.bind($0, mode: options.socketMode) } ?? Listener.inherited(environment: env)
+            if let pidFile = options.pidFile { try writePidFile(pidFile) }
+        } catch {
+            logger.critical("\(error)")
+            return 1
+        }
+        defer { if let p = options.pidFile { unlink(p) } }
+        let load = { () throws -> MusicCollection in
+            let store = try openStore(config.databaseURL)
+            try store.ensureSchema()
+            return try store.load()
+        }
+        let started = monotonicSeconds()
+        let collection: MusicCollection
+        do {
+            collection = try load()
+        } catch {
+            logger.critical("cannot load the collection from \(config.databaseURL): \(error)")
+            if let path = listener.ownedPath { unlink(path) }
+            return 1
+        }
+        let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? String(geteuid())
+        logger.info("""
+            loaded \(collection.songs.count) songs, \(collection.albums.count) albums, \(collection.artists.count) artists, \
+            \(collection.genres.count) genres from \(config.databaseURL) in \(String(format1: monotonicSeconds() - started)) s; \
+            \(residentMegabytes()) MB resident; request path \(config.requestPath); user \(user); version \(avalonVersion)
+            """)
+        if collection.droppedTracks > 0 {
+            logger.warning("\(collection.droppedTracks) tracks skipped: their album, artist or genre is missing, or their id repeats")
+        }
+        let master = Master(listener: listener, workers: options.workers, config: config, logger: logger,
+                            collection: collection, load: load)
+        return master.run()
+    }
+
+    /// Refuses to start when the pid file names a live process.
+    static func writePidFile(_ path: String) throws {
+        if let text = try? readFile(path), let pid = Int32(text.trimmingCharacters()), pid > 0, kill(pid, 0) == 0 || errno == EPERM {
+            throw Listener.Failure(description: "pid file \(path) names running process \(pid); is another avalon-fcgi running?")
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Listener.Failure(description: "cannot write pid file \(path): \(String(cString: strerror(errno)))") }
+        let s = Array("\(getpid())\n".utf8)
+        _ = write(fd, s, s.count)
+        close(fd)
+    }
+}
+
+func residentMegabytes() -> Int {
+    guard let text = try? readFile("/proc/self/statm") else { return 0 }
+    let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+}

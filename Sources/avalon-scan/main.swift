@@ -1,1 +1,87 @@
-print("todo")
+import ArgumentParser
+import AvalonScan
+import AvalonServer
+import AvalonStore
+import Glibc
+
+struct AvalonScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "avalon-scan",
+        abstract: "Read the tags of every audio file under PATH and replace the collection in the database.",
+        discussion: "The database is -d, or DATABASE_URL from AVALON_CONFIG and the environment. The old collection is replaced in one transaction: a failed scan leaves it as it was.",
+        version: avalonVersion)
+
+    @Argument(help: "Folder to scan (recursively).")
+    var path: String
+
+    @Option(name: [.customShort("d"), .customLong("database")], help: "Database URL (sqlite:///… or postgresql://…).")
+    var database: String?
+
+    @Flag(name: .shortAndLong, help: "Print only warnings and errors.")
+    var quiet = false
+
+    @Flag(name: .customShort("V"), help: "Print the version and exit.")
+    var showVersion = false
+
+    func run() {
+        if showVersion { print(avalonVersion); return }
+        let status = scan()
+        Glibc.exit(status)
+    }
+
+    func say(_ s: String) { fputs(s + "\n", stderr) }
+
+    func scan() -> Int32 {
+        let url: DatabaseURL
+        do {
+            if let database { url = try DatabaseURL(parsing: database) } else { url = try Config.load().databaseURL }
+        } catch {
+            say("avalon-scan: \(error)")
+            return 2
+        }
+        let tty = isatty(2) == 1 && !quiet
+        let started = now()
+        var lastDraw = 0.0
+        let progress: (ScanStats) -> Void = { s in
+            guard tty else { return }
+            let t = now()
+            guard t - lastDraw > 0.1 else { return }
+            lastDraw = t
+            let rate = Double(s.files) / max(0.001, t - started)
+            fputs("\r\u{1B}[K\(s.files) files read, \(s.songs) songs, \(s.skipped) skipped, \(Int(rate)) files/s", stderr)
+        }
+        let log: (String) -> Void = { line in
+            if tty { fputs("\r\u{1B}[K", stderr) }
+            say(line)
+        }
+        do {
+            let store = try openStore(url)
+            let (rows, stats) = try scanCollection(root: path, log: log, progress: progress)
+            if tty { fputs("\r\u{1B}[K", stderr) }
+            let readTime = now() - started
+            try store.replace(with: rows)
+            if !quiet {
+                say("""
+                    avalon-scan: \(stats.files) files, \(stats.songs) songs, \(rows.albums.count) albums, \
+                    \(rows.artists.count) artists, \(rows.genres.count) genres; \(stats.skipped) skipped, \
+                    \(stats.warnings) warnings; read in \(fmt(readTime)) s, written to \(url) in \(fmt(now() - started - readTime)) s
+                    """)
+            }
+            return 0
+        } catch {
+            if tty { fputs("\r\u{1B}[K", stderr) }
+            say("avalon-scan: \(error)")
+            return 1
+        }
+    }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func fmt(_ v: Double) -> String { String((v * 100).rounded() / 100) }
+
+AvalonScanCommand.main()

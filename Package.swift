@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore"]),
+        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan"]),
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
         .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "AvalonScan"], resources: [.copy("Fixtures")]),

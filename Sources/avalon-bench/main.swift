@@ -2,7 +2,10 @@
 // and time the queries that matter. Figures, not assertions.
 //   avalon-bench generate TRACKS DB_URL
 //   avalon-bench load DB_URL
+//   avalon-bench make-music SOURCE_DIR DEST_DIR COUNT   (tagged copies of SOURCE_DIR's files)
+//   avalon-bench tag FILE TITLE ALBUM ARTIST GENRE TRACK DATE
 import AvalonCore
+import AvalonScan
 import AvalonStore
 import Foundation
 
@@ -121,6 +124,12 @@ do {
     switch (args.count > 1 ? args[1] : "", args.count) {
     case ("generate", 4): try generate(tracks: Int(args[2])!, url: DatabaseURL(parsing: args[3]))
     case ("load", 3): try load(url: DatabaseURL(parsing: args[2]))
+    case ("make-music", 5): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!)
+    case ("tag", 9):
+        guard writeTags(args[2], title: args[3], album: args[4], artist: args[5], genre: args[6], track: args[7], date: args[8]) else {
+            print("avalon-bench: cannot tag \(args[2])")
+            exit(1)
+        }
     default:
         print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL")
         exit(2)
@@ -128,4 +137,22 @@ do {
 } catch {
     print("avalon-bench: \(error)")
     exit(1)
+}
+
+/// COUNT tagged audio files for the scan benchmark, copies of the files in SOURCE.
+func makeMusic(from source: String, to dest: String, count: Int) throws {
+    let fm = FileManager.default
+    let sources = try fm.contentsOfDirectory(atPath: source).sorted().map { source + "/" + $0 }
+    var rng = Rng(state: 7)
+    for i in 0..<count {
+        let src = sources[i % sources.count]
+        let ext = (src as NSString).pathExtension
+        let dir = "\(dest)/artist\(i % 97)/album\(i % 389)"
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = "\(dir)/\(i).\(ext)"
+        if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
+        try fm.copyItem(atPath: src, toPath: path)
+        _ = writeTags(path, title: "Song \(rng.below(100000)) love", album: "Album \(i % 389)", artist: "Artist \(i % 97)",
+                      genre: "Genre \(i % 23)", track: "\(i % 20 + 1)/20", date: "\(1960 + i % 60)-01-02")
+    }
 }

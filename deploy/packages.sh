@@ -1,0 +1,28 @@
+# Debian packages Avalon builds and runs with; sourced by the other scripts.
+# Swift itself is not a Debian package: it must already be on PATH (/opt/swift here).
+AVALON_BUILD_PACKAGES="libfcgi-dev libsqlite3-dev libpq-dev libtag1-dev libssl-dev pkg-config"
+AVALON_RUN_PACKAGES="spawn-fcgi nginx sqlite3 curl"
+AVALON_TEST_PACKAGES="postgresql wrk"
+
+avalon_apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "Installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+avalon_require_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        if [ -x /opt/swift/usr/bin/swift ]; then
+            export PATH="/opt/swift/usr/bin:$PATH"
+        else
+            echo "swift is not on PATH: install the Swift toolchain (6.x) first" >&2
+            exit 1
+        fi
+    fi
+}

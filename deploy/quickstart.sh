@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Set up and run Avalon on this machine (Debian, as root): build release
+# binaries, scan the demo collection into the default SQLite database, run
+# avalon-fcgi under spawn-fcgi and nginx on 127.0.0.1:8080. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/packages.sh
+
+RUN_DIR=/run/avalon
+SOCKET=$RUN_DIR/avalon.sock
+PIDFILE=$RUN_DIR/avalon.pid
+LOG=/var/log/avalon/avalon.log
+WEB_USER=www-data
+
+avalon_require_swift
+avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES
+
+echo "Building release binaries (a few minutes the first time)..."
+swift build -c release --product avalon-fcgi >/dev/null
+swift build -c release --product avalon-scan >/dev/null
+swift build -c release --product avalon-echo-config >/dev/null
+BIN="$(swift build -c release --show-bin-path)"
+install -m 0755 "$BIN/avalon-fcgi" "$BIN/avalon-scan" "$BIN/avalon-echo-config" /usr/local/bin/
+
+bash deploy/stop.sh --quiet || true
+
+# The embedded default database (SQLite in the temp dir), with the demo songs.
+DB_FILE="${TMPDIR:-/tmp}/avalon.sqlite"
+avalon-scan -q deploy/demo-music
+chown "$WEB_USER:$WEB_USER" "$DB_FILE"
+
+mkdir -p "$RUN_DIR" "$(dirname "$LOG")"
+chown "$WEB_USER:$WEB_USER" "$RUN_DIR" "$(dirname "$LOG")"
+LOG_PATH="$LOG" spawn-fcgi -s "$SOCKET" -M 0660 -U "$WEB_USER" -G "$WEB_USER" -u "$WEB_USER" -g "$WEB_USER" \
+    -P "$PIDFILE" -- /usr/local/bin/avalon-fcgi --workers "$(nproc)" >/dev/null
+
+sed "s#unix:/run/avalon/avalon.sock#unix:$SOCKET#" nginx/avalon.conf > /etc/nginx/conf.d/avalon.conf
+nginx -t -q
+if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
+    nginx -s reload
+else
+    nginx
+fi
+
+for _ in $(seq 1 50); do
+    curl -fsS http://127.0.0.1:8080/avalon/heartbeat >/dev/null 2>&1 && break
+    sleep 0.2
+done
+echo
+echo "Avalon is running (log: $LOG). Try:"
+for path in heartbeat version "songs?query=giving" "albums?order=name" "artists" "songs?artist=minor+threat&order=track"; do
+    echo "  curl 'http://127.0.0.1:8080/avalon/$path'"
+done
+echo
+curl -fsS 'http://127.0.0.1:8080/avalon/songs?query=giving'; echo
+echo "Stop with: bash deploy/stop.sh"

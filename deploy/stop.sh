@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Stop what deploy/quickstart.sh started: avalon-fcgi and its nginx site.
+set -uo pipefail
+PIDFILE=/run/avalon/avalon.pid
+quiet=${1:-}
+if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    pid=$(cat "$PIDFILE")
+    kill -TERM "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    [ -z "$quiet" ] && echo "avalon-fcgi stopped"
+fi
+rm -f "$PIDFILE" /run/avalon/avalon.sock
+if [ -f /etc/nginx/conf.d/avalon.conf ]; then
+    rm -f /etc/nginx/conf.d/avalon.conf
+    if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then nginx -s reload; fi
+    [ -z "$quiet" ] && echo "nginx site removed"
+fi
+exit 0

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install what the tests need and run the whole suite. Tests that need nginx
+# or PostgreSQL start their own on loopback and clean up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/packages.sh
+avalon_require_swift
+avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES $AVALON_TEST_PACKAGES
+# Debian starts the packaged clusters where it can; the tests use their own.
+swift build --build-tests
+swift test --skip-build

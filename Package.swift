@@ -41,7 +41,9 @@ let package = Package(
         .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan"]),
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
-        .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "AvalonScan"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"]),
+        .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonScan", "TestSupport"]),
     ]
 )

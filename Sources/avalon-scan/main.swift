@@ -12,7 +12,7 @@ struct AvalonScanCommand: ParsableCommand {
         version: avalonVersion)
 
     @Argument(help: "Folder to scan (recursively).")
-    var path: String
+    var path: String?
 
     @Option(name: [.customShort("d"), .customLong("database")], help: "Database URL (sqlite:///… or postgresql://…).")
     var database: String?
@@ -23,15 +23,16 @@ struct AvalonScanCommand: ParsableCommand {
     @Flag(name: .customShort("V"), help: "Print the version and exit.")
     var showVersion = false
 
-    func run() {
+    func run() throws {
         if showVersion { print(avalonVersion); return }
-        let status = scan()
+        guard let path else { throw ValidationError("Missing expected argument '<path>'") }
+        let status = scan(path)
         Glibc.exit(status)
     }
 
     func say(_ s: String) { fputs(s + "\n", stderr) }
 
-    func scan() -> Int32 {
+    func scan(_ path: String) -> Int32 {
         let url: DatabaseURL
         do {
             if let database { url = try DatabaseURL(parsing: database) } else { url = try Config.load().databaseURL }

@@ -1,0 +1,144 @@
+import AvalonCore
+@testable import AvalonScan
+import AvalonStore
+import Foundation
+import TestSupport
+import XCTest
+
+final class RuleTests: XCTestCase {
+    func testTrack() {
+        XCTAssertEqual(TagRules.track("3"), .some(3))
+        XCTAssertEqual(TagRules.track("03"), .some(3))
+        XCTAssertEqual(TagRules.track("3/12"), .some(3))
+        XCTAssertEqual(TagRules.track(nil), .some(0))
+        XCTAssertEqual(TagRules.track(""), .some(0))
+        XCTAssertEqual(TagRules.track("A1"), .none)
+        XCTAssertEqual(TagRules.track("3 of 12"), .none)
+    }
+
+    func testYear() {
+        for s in ["1999", "1999-06", "1999-06-12", "1999-06-12 10:11:12", "1999-06-12T10:11:12", "1999-06-12T10:11"] {
+            XCTAssertEqual(TagRules.year(s), .some(1999), s)
+        }
+        XCTAssertEqual(TagRules.year(nil), .some(0))
+        XCTAssertEqual(TagRules.year("  "), .some(0))
+        for s in ["99/06/12", "June 1999", "1999-6-12", "1999-06-12 noon"] { XCTAssertEqual(TagRules.year(s), .none, s) }
+    }
+
+    func testNormalizePathLikePython() {
+        let cases = ["/music/./a//b/../c.mp3": "/music/a/c.mp3", "music/": "music", "./a": "a", "../a/../../b": "../../b",
+                     "/../a": "/a", "//srv/x": "//srv/x", "///srv/x": "/srv/x", "": ".", "a/..": "."]
+        for (input, expected) in cases { XCTAssertEqual(normalizePath(input), expected, input) }
+        XCTAssertEqual(joinPath("/music/", "a.mp3"), "/music/a.mp3")
+        XCTAssertEqual(joinPath("/music", "a.mp3"), "/music/a.mp3")
+    }
+}
+
+final class ScanTests: XCTestCase {
+    var dir = ""
+    var fixtures = ""
+    override func setUp() {
+        dir = makeTempDir()
+        fixtures = Bundle.module.path(forResource: "Fixtures", ofType: nil)!
+    }
+    override func tearDown() { removeTree(dir) }
+
+    func copy(_ fixture: String, to rel: String) -> String {
+        let path = dir + "/music/" + rel
+        try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try! FileManager.default.copyItem(atPath: fixtures + "/" + fixture, toPath: path)
+        return path
+    }
+
+    func testEveryFormatAndRule() throws {
+        XCTAssertTrue(writeMP3Tags(copy("silence.mp3", to: "id3v24.mp3"), kind: 24, title: "Straight Edge", album: "Complete Discography",
+                                   artist: "Minor Threat", genre: "Hardcore", track: "2/26", date: "1981-06-12"))
+        XCTAssertTrue(writeMP3Tags(copy("silence.mp3", to: "id3v23.mp3"), kind: 23, title: "Twenty Three", album: "complete discography",
+                                   artist: "MINOR THREAT", genre: "(17)", track: "03", date: "1999-06-12T10:11:12"))
+        XCTAssertTrue(writeMP3Tags(copy("silence.mp3", to: "id3v1.mp3"), kind: 1, title: "Version One", album: "V1",
+                                   artist: "Old", genre: "Jazz", track: "7", date: "1984"))
+        XCTAssertTrue(writeTags(copy("silence.ogg", to: "Ünïcödé dir/ßong 東京.ogg"), title: "Adicción 🎸", album: "¡Firme!",
+                                artist: "Voodoo Glow Skulls", genre: "Punk Ska", track: "x", date: "sometime"))
+        XCTAssertTrue(writeTags(copy("silence.flac", to: ".hidden/h.flac"), title: "Hidden", album: "Complete Discography",
+                                artist: "Minor Threat", genre: "hardcore", track: "1", date: "1999-06-12 10:11:12"))
+        _ = copy("silence.flac", to: "untagged.flac")
+        // Junk: text, empty, truncated audio, a directory loop through a symlink.
+        try "not audio".write(toFile: dir + "/music/readme.mp3", atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: dir + "/music/empty.ogg", contents: Data())
+        let mp3 = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/silence.ogg"))
+        try mp3.prefix(60).write(to: URL(fileURLWithPath: dir + "/music/truncated.ogg"))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/music/loop", withDestinationPath: dir + "/music")
+
+        var logged: [String] = []
+        // The root as typed, with a trailing slash and a "." component.
+        let root = dir + "/./music/"
+        let (rows, stats) = try scanCollection(root: root, log: { logged.append($0) })
+        XCTAssertEqual(stats.files, 9)
+        XCTAssertEqual(stats.songs, 6)
+        XCTAssertEqual(stats.skipped, 3)
+        for junk in ["readme.mp3", "empty.ogg", "truncated.ogg"] {
+            XCTAssertEqual(logged.filter { $0.hasPrefix("skipped") && $0.contains(junk) }.count, 1, "\(junk): \(logged)")
+        }
+        XCTAssertEqual(logged.filter { $0.contains("cannot parse") }.count, 2, "\(logged)")
+
+        func track(_ rel: String) -> CollectionRows.Track {
+            let id = ItemID.song(path: dir + "/music/" + rel)
+            return rows.tracks.first { $0.id == id }!
+        }
+        let v24 = track("id3v24.mp3")
+        XCTAssertEqual([v24.track, v24.year, v24.length], [2, 1981, 2])
+        XCTAssertEqual(v24.name, "Straight Edge")
+        let v23 = track("id3v23.mp3")
+        XCTAssertEqual([v23.track, v23.year], [3, 1999])
+        XCTAssertEqual(rows.genres.first { $0.id == v23.genre }?.name, "Rock")
+        let v1 = track("id3v1.mp3")
+        XCTAssertEqual([v1.track, v1.year], [7, 1984])
+        XCTAssertEqual(v1.name, "Version One")
+        let ogg = track("Ünïcödé dir/ßong 東京.ogg")
+        XCTAssertEqual(ogg.name, "Adicción 🎸")
+        XCTAssertEqual([ogg.track, ogg.year], [0, 0])
+        let untagged = track("untagged.flac")
+        XCTAssertEqual(untagged.name, "")
+        XCTAssertEqual(untagged.album, ItemID.album(""))
+        // Case variants share one id; the first file in path order names it.
+        XCTAssertEqual(v23.album, v24.album)
+        XCTAssertEqual(track(".hidden/h.flac").genre, v24.genre)
+        XCTAssertEqual(rows.albums.first { $0.id == v24.album }?.name, "Complete Discography")
+        XCTAssertEqual(rows.artists.first { $0.id == v24.artist }?.name, "Minor Threat")
+        XCTAssertEqual(rows.genres.first { $0.id == v24.genre }?.name, "hardcore")
+        XCTAssertEqual(Set(rows.albums.map(\.id)).count, rows.albums.count)
+    }
+
+    func testCommandLine() throws {
+        XCTAssertTrue(writeTags(copy("silence.ogg", to: "a/one.ogg"), title: "One", album: "Al", artist: "Ar", genre: "G", track: "1", date: "2000"))
+        FileManager.default.createFile(atPath: dir + "/music/broken.flac", contents: Data("fLaC".utf8))
+        let db = "sqlite:///" + dir + "/scan.sqlite"
+        let r = try runProgram([product("avalon-scan"), "-d", db, dir + "/music"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("skipped") && r.stderr.contains("broken.flac"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("1 songs"), r.stderr)
+        let c = try openStore(try DatabaseURL(parsing: db)).load()
+        XCTAssertEqual(c.songs.count, 1)
+
+        let quiet = try runProgram([product("avalon-scan"), "-q", "-d", db, dir + "/music"])
+        XCTAssertEqual(quiet.status, 0)
+        XCTAssertFalse(quiet.stderr.contains("songs,"), quiet.stderr)
+
+        let missing = try runProgram([product("avalon-scan"), "-d", db, dir + "/nowhere"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("nowhere"), missing.stderr)
+
+        let badDB = try runProgram([product("avalon-scan"), "-d", "sqlite:///" + dir + "/no/dir/x.sqlite", dir + "/music"])
+        XCTAssertNotEqual(badDB.status, 0)
+        XCTAssertTrue(badDB.stderr.contains("cannot open SQLite database"), badDB.stderr)
+        // The failed runs left the collection alone.
+        XCTAssertEqual(try openStore(try DatabaseURL(parsing: db)).load().songs.count, 1)
+
+        let fromConfig = try runProgram([product("avalon-scan"), "-q", dir + "/music"],
+                                 environment: ["DATABASE_URL": "sqlite:///" + dir + "/env.sqlite", "PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(fromConfig.status, 0, fromConfig.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/env.sqlite"))
+        XCTAssertEqual(try runProgram([product("avalon-scan"), "-V"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "1.0.0")
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Helpers for tests that run real programs: temp dirs, processes, ports,
+/// PostgreSQL and nginx started on loopback and stopped afterwards.
+
+public func makeTempDir(_ prefix: String = "avalon-test") -> String {
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!
+    return String(cString: p)
+}
+
+public func removeTree(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+
+/// Where `swift build` put the package's executables.
+public var productsDirectory: String {
+    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+        return (bundle.bundlePath as NSString).deletingLastPathComponent
+    }
+    return (Bundle.main.bundlePath as NSString).standardizingPath
+}
+
+public func product(_ name: String) -> String { productsDirectory + "/" + name }
+
+public struct ProcessResult {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs a program to completion (posix_spawn and waitpid: Foundation's
+/// Process sometimes misses the exit of programs such as runuser).
+@discardableResult
+public func runProgram(_ args: [String], environment: [String: String]? = nil, input: String? = nil) throws -> ProcessResult {
+    let tmp = makeTempDir("avalon-run")
+    defer { removeTree(tmp) }
+    let inPath = tmp + "/in", outPath = tmp + "/out", errPath = tmp + "/err"
+    FileManager.default.createFile(atPath: inPath, contents: Data((input ?? "").utf8))
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let exe = args[0].hasPrefix("/") ? args[0] : try which(args[0])
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+    let cArgs = ([exe] + args.dropFirst()).map { strdup($0) } + [nil]
+    let cEnv = env.map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, exe, &actions, nil, cArgs, cEnv)
+    guard rc == 0 else { throw SupportError("cannot run \(exe): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return ProcessResult(status: code, stdout: (try? String(contentsOfFile: outPath)) ?? "",
+                         stderr: (try? String(contentsOfFile: errPath)) ?? "")
+}
+
+public struct SupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+public func which(_ name: String) throws -> String {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+        let path = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw SupportError("\(name) is not installed (deploy/test.sh installs it)")
+}
+
+/// A TCP port nothing listens on right now.
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+public func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if condition() { return true }
+        usleep(50_000)
+    }
+    return condition()
+}
+
+/// A PostgreSQL server of its own, on loopback, in a temp dir.
+public final class PostgresServer {
+    public let dir: String
+    public let port: Int
+    let bin: String
+    let asUser: [String]
+
+    public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+
+    public init() throws {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let v = versions.sorted().last, FileManager.default.fileExists(atPath: "/usr/lib/postgresql/\(v)/bin/initdb") else {
+            throw SupportError("PostgreSQL server binaries are not installed (deploy/test.sh installs them)")
+        }
+        bin = "/usr/lib/postgresql/\(v)/bin"
+        dir = makeTempDir("avalon-pg")
+        port = freePort()
+        // PostgreSQL refuses to run as root.
+        if geteuid() == 0 {
+            guard let pw = getpwnam("postgres") else { throw SupportError("no postgres user") }
+            chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid)
+            asUser = ["/usr/sbin/runuser", "-u", "postgres", "--"]
+        } else {
+            asUser = []
+        }
+        let initdb = try runProgram(asUser + ["\(bin)/initdb", "-D", "\(dir)/data", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+        guard initdb.status == 0 else { throw SupportError("initdb failed: \(initdb.stderr)") }
+        // The server inherits pg_ctl's stdout: a pipe there would never close.
+        let start = try runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/log", "-w", "-o",
+                                      "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+        guard start.status == 0 else { throw SupportError("pg_ctl start failed: \((try? String(contentsOfFile: "\(dir)/log")) ?? "")") }
+    }
+
+    public func stop() {
+        _ = try? runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-m", "fast", "-w", "stop"])
+        removeTree(dir)
+    }
+
+    public func psql(_ sql: String) throws -> String {
+        let r = try runProgram(["/usr/bin/psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        guard r.status == 0 else { throw SupportError("psql: \(r.stderr)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// A started program, killed when stopped.
+public final class Background {
+    public let process = Process()
+    public let logPath: String
+
+    public init(_ args: [String], environment: [String: String], logPath: String) throws {
+        self.logPath = logPath
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.executableURL = URL(fileURLWithPath: args[0])
+        process.arguments = Array(args.dropFirst())
+        process.environment = environment
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var log: String { (try? String(contentsOfFile: logPath)) ?? "" }
+
+    public func signal(_ s: Int32) { kill(pid, s) }
+
+    @discardableResult
+    public func stop(_ s: Int32 = SIGTERM, timeout: Double = 10) -> Int32 {
+        if process.isRunning {
+            kill(pid, s)
+            if !waitUntil(timeout: timeout, { !process.isRunning }) { kill(pid, SIGKILL) }
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// nginx in front of a FastCGI unix socket, on a loopback port.
+public final class Nginx {
+    public let dir: String
+    public let port: Int
+    let server: Background
+
+    public init(socket: String, location: String = "/") throws {
+        dir = makeTempDir("avalon-nginx")
+        port = freePort()
+        let conf = """
+            daemon off;
+            worker_processes 1;
+            pid \(dir)/nginx.pid;
+            error_log \(dir)/error.log;
+            events { worker_connections 512; }
+            http {
+                access_log off;
+                client_body_temp_path \(dir)/tmp; fastcgi_temp_path \(dir)/tmp; proxy_temp_path \(dir)/tmp;
+                uwsgi_temp_path \(dir)/tmp; scgi_temp_path \(dir)/tmp;
+                large_client_header_buffers 4 128k;
+                server {
+                    listen 127.0.0.1:\(port);
+                    location \(location) {
+                        include /etc/nginx/fastcgi_params;
+                        fastcgi_pass unix:\(socket);
+                        fastcgi_read_timeout 60s;
+                    }
+                }
+            }
+            """
+        try FileManager.default.createDirectory(atPath: "\(dir)/tmp", withIntermediateDirectories: true)
+        try conf.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
+        server = try Background([try which("nginx"), "-c", "\(dir)/nginx.conf"], environment: [:], logPath: "\(dir)/out.log")
+        let port = self.port
+        guard waitUntil(timeout: 10, { (try? httpRequest(port: port, path: "/", timeout: 1)) != nil }) else {
+            throw SupportError("nginx did not start: \((try? String(contentsOfFile: "\(dir)/error.log")) ?? "")")
+        }
+    }
+
+    public func stop() {
+        server.stop(SIGQUIT)
+        removeTree(dir)
+    }
+}
+
+public struct HTTPReply {
+    public let status: Int
+    public let headers: [String: String]
+    public let body: Data
+    public var text: String { String(decoding: body, as: UTF8.self) }
+    public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+}
+
+/// A plain HTTP/1.0 request over loopback (no client library in the way).
+public func httpRequest(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Int = 30) throws -> HTTPReply {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var tv = timeval(tv_sec: timeout, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard rc == 0 else { throw SupportError("connect: \(String(cString: strerror(errno)))") }
+    var req = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+    for (k, v) in headers { req += "\(k): \(v)\r\n" }
+    req += "\r\n"
+    let bytes = Array(req.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard n > 0 else { throw SupportError("write failed") }
+        off += n
+    }
+    var data = Data()
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 { throw SupportError("read: \(String(cString: strerror(errno)))") }
+        if n == 0 { break }
+        data.append(contentsOf: buf[0..<n])
+    }
+    guard let sep = data.range(of: Data("\r\n\r\n".utf8)) else { throw SupportError("no HTTP header in reply") }
+    let head = String(decoding: data[..<sep.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+    let status = Int(head[0].split(separator: " ")[1]) ?? 0
+    var hs: [String: String] = [:]
+    for line in head.dropFirst() {
+        if let c = line.firstIndex(of: ":") {
+            hs[line[..<c].lowercased()] = line[line.index(after: c)...].trimmingCharacters(in: .whitespaces)
+        }
+    }
+    return HTTPReply(status: status, headers: hs, body: data[sep.upperBound...])
+}

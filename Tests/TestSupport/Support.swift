@@ -9,6 +9,8 @@ import Glibc
 public func makeTempDir(_ prefix: String = "avalon-test") -> String {
     var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
     let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!
+    // nginx workers (nobody) must reach sockets inside.
+    chmod(p, 0o755)
     return String(cString: p)
 }
 
@@ -65,7 +67,7 @@ public struct SupportError: Error, CustomStringConvertible {
 }
 
 public func which(_ name: String) throws -> String {
-    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
         let path = "\(dir)/\(name)"
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
@@ -208,7 +210,8 @@ public final class Nginx {
         try conf.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
         server = try Background([try which("nginx"), "-c", "\(dir)/nginx.conf"], environment: [:], logPath: "\(dir)/out.log")
         let port = self.port
-        guard waitUntil(timeout: 10, { (try? httpRequest(port: port, path: "/", timeout: 1)) != nil }) else {
+        // Only connect: a request would wait for a backend that may still be loading.
+        guard waitUntil(timeout: 10, { canConnect(port: port) }) else {
             throw SupportError("nginx did not start: \((try? String(contentsOfFile: "\(dir)/error.log")) ?? "")")
         }
     }
@@ -267,4 +270,14 @@ public func httpRequest(port: Int, path: String, method: String = "GET", headers
         }
     }
     return HTTPReply(status: status, headers: hs, body: data[sep.upperBound...])
+}
+
+public func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
 }

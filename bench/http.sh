@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Throughput of the whole stack (wrk -> nginx -> avalon-fcgi) against the
+# transport limit (wrk -> nginx -> a libfcgi responder returning a body of the
+# same size from as many processes), measured in one run. Prints ratios.
+#   bash bench/http.sh [TRACKS] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/packages.sh
+avalon_require_swift
+avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES wrk
+TRACKS=${1:-100000}
+SECS=${2:-5}
+WORKERS=3
+CONNS=8
+W=$(mktemp -d /tmp/avalon-bench-XXXXXX)
+chmod 755 "$W"
+trap 'kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; nginx -p "$W" -c "$W/nginx.conf" -s stop 2>/dev/null; sleep 0.5; rm -rf "$W"' EXIT
+
+swift build -c release --product avalon-fcgi >/dev/null
+swift build -c release --product avalon-bench >/dev/null
+BIN="$(swift build -c release --show-bin-path)"
+cc -O2 -o "$W/hello" bench/hello.c -lfcgi
+
+"$BIN/avalon-bench" generate "$TRACKS" "sqlite:///$W/bench.sqlite" >/dev/null
+DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" "$BIN/avalon-fcgi" \
+    --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers $WORKERS --pid-file "$W/avalon.pid" &
+spawn-fcgi -s "$W/hello.sock" -M 0666 -F $WORKERS -P "$W/hello.pid" -- "$W/hello" >/dev/null
+PORT=18089
+mkdir -p "$W/tmp"
+cat > "$W/nginx.conf" <<CONF
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
+    server {
+        listen 127.0.0.1:$PORT;
+        location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }
+        location /hello { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/hello.sock; }
+    }
+}
+CONF
+nginx -p "$W" -c "$W/nginx.conf"
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/dev/null 2>&1 && break; sleep 0.1; done
+ARTIST=$(curl -fs "http://127.0.0.1:$PORT/avalon/artists?limit=1&offset=100" | sed 's/.*"id": "\([^"]*\)".*/\1/')
+
+measure() {  # url -> "req/s p99"
+    wrk -t2 -c$CONNS -d${SECS}s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'
+}
+printf "%-42s %10s %10s %12s %10s %8s\n" endpoint "avalon r/s" "p99" "baseline r/s" "p99" ratio
+for path in "heartbeat" "songs?query=love&limit=50" "songs?artist_id=$ARTIST" "albums?order=name&limit=100"; do
+    url="http://127.0.0.1:$PORT/avalon/$path"
+    size=$(curl -fs "$url" | wc -c)
+    read -r ar ap <<<"$(measure "$url")"
+    read -r br bp <<<"$(measure "http://127.0.0.1:$PORT/hello?size=$size")"
+    printf "%-42s %10s %10s %12s %10s %8.2f\n" "${path:0:42}" "$ar" "$ap" "$br" "$bp" "$(awk -v a="$ar" -v b="$br" 'BEGIN {print a / b}')"
+done
+grep -m1 loaded "$W/avalon.log" || true

@@ -28,7 +28,8 @@ extension MusicCollection {
         let q = searchableQuery(query)
         var set = Bitmap(capacity: songs.count)
         for part in songSearch { part.search(q, into: &set) }
-        for table in [albums, artists, genres] {
+        for kind in Kind.allCases {
+            let table = self.table(kind)
             for e in table.search.search(q) {
                 for s in table.songs(of: e) { set.insert(s) }
             }
@@ -86,19 +87,21 @@ extension MusicCollection {
         let selection = try selectSongs(p)
         let picked: [UInt32]
         if let order = paging.order, let field = SongField(rawValue: order) {
+            let keys = songKeys, songs = self.songs
             picked = ordered(selection, total: songs.count, paging: paging, globalOrder: songOrder[SongField.allCases.firstIndex(of: field)!]) {
-                songKey(field, self.songs[Int($0)], $0, nameRank: self.songNameRank, idRank: self.songIDRank,
-                        albums: self.albums, artists: self.artists, genres: self.genres)
+                keys.key(field, songs[Int($0)], $0)
             }
         } else {
             picked = selection.unordered(paging, total: songs.count)
         }
         var w = JSONWriter(capacity: 64 + picked.count * 320)
         w.raw("{\"errors\": [], \"success\": [")
+        // Plain arrays for the loop: reaching through the tables would copy them per song.
+        let songs = self.songs, albums = self.albums.items, artists = self.artists.items, genres = self.genres.items
         arena.withUnsafeBufferPointer { a in
             for (n, i) in picked.enumerated() {
                 let s = songs[Int(i)]
-                let album = albums.items[Int(s.album)], artist = artists.items[Int(s.artist)], genre = genres.items[Int(s.genre)]
+                let album = albums[Int(s.album)], artist = artists[Int(s.artist)], genre = genres[Int(s.genre)]
                 w.raw(n == 0 ? "{\"id\": " : ", {\"id\": ")
                 w.uuid(s.id)
                 w.raw(", \"name\": "); w.string(slice(a, s.name))

@@ -98,6 +98,7 @@ public final class MusicCollection: Sendable {
     let songSearch: [SearchIndex]
     let songNameRank: [UInt32]
     let songIDRank: [UInt32]
+    let songKeys: SongKeys
     /// For each song field, all songs in ascending order of it.
     let songOrder: [[UInt32]]
     /// Tracks dropped at load because their album, artist or genre is missing
@@ -151,14 +152,15 @@ public final class MusicCollection: Sendable {
         songNameRank = nameRank
         songIDRank = idRank
         var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
-        let albums = self.albums, artists = self.artists, genres = self.genres
+        let keys = SongKeys(nameRank: nameRank, idRank: idRank, albums: albums, artists: artists, genres: genres)
+        songKeys = keys
         DispatchQueue.concurrentPerform(iterations: SongField.allCases.count) { f in
             let field = SongField.allCases[f]
+            let k = keys
             var keys = [UInt64](repeating: 0, count: songs.count)
             var perm = [UInt32](repeating: 0, count: songs.count)
             for i in 0..<songs.count {
-                keys[i] = songKey(field, songs[i], UInt32(i), nameRank: nameRank, idRank: idRank,
-                                  albums: albums, artists: artists, genres: genres)
+                keys[i] = k.key(field, songs[i], UInt32(i))
                 perm[i] = UInt32(i)
             }
             radixSortPairs(keys: &keys, values: &perm)
@@ -249,22 +251,38 @@ public enum SongField: String, CaseIterable, Sendable {
     case id, name, length, track, year, album, album_id, artist, artist_id, genre, genre_id
 }
 
-/// A sort key: integers biased so that unsigned order is signed order; strings
-/// and ids by their precomputed rank.
-@inline(__always)
-func songKey(_ f: SongField, _ s: Song, _ i: UInt32, nameRank: [UInt32], idRank: [UInt32],
-             albums: ElementTable, artists: ElementTable, genres: ElementTable) -> UInt64 {
-    switch f {
-    case .id: return UInt64(idRank[Int(i)])
-    case .name: return UInt64(nameRank[Int(i)])
-    case .length: return UInt64(bitPattern: s.length) ^ (1 << 63)
-    case .track: return UInt64(bitPattern: s.track) ^ (1 << 63)
-    case .year: return UInt64(bitPattern: s.year) ^ (1 << 63)
-    case .album: return UInt64(albums.nameRank[Int(s.album)])
-    case .album_id: return UInt64(albums.idRank[Int(s.album)])
-    case .artist: return UInt64(artists.nameRank[Int(s.artist)])
-    case .artist_id: return UInt64(artists.idRank[Int(s.artist)])
-    case .genre: return UInt64(genres.nameRank[Int(s.genre)])
-    case .genre_id: return UInt64(genres.idRank[Int(s.genre)])
+/// What song sort keys are made of, gathered once so that a loop over songs
+/// touches plain arrays (not the tables, whose copies would retain every array).
+struct SongKeys {
+    let nameRank: [UInt32], idRank: [UInt32]
+    let albumName: [UInt32], albumID: [UInt32]
+    let artistName: [UInt32], artistID: [UInt32]
+    let genreName: [UInt32], genreID: [UInt32]
+
+    init(nameRank: [UInt32], idRank: [UInt32], albums: ElementTable, artists: ElementTable, genres: ElementTable) {
+        self.nameRank = nameRank
+        self.idRank = idRank
+        albumName = albums.nameRank; albumID = albums.idRank
+        artistName = artists.nameRank; artistID = artists.idRank
+        genreName = genres.nameRank; genreID = genres.idRank
+    }
+
+    /// A sort key: integers biased so that unsigned order is signed order;
+    /// strings and ids by their precomputed rank.
+    @inline(__always)
+    func key(_ f: SongField, _ s: Song, _ i: UInt32) -> UInt64 {
+        switch f {
+        case .id: return UInt64(idRank[Int(i)])
+        case .name: return UInt64(nameRank[Int(i)])
+        case .length: return UInt64(bitPattern: s.length) ^ (1 << 63)
+        case .track: return UInt64(bitPattern: s.track) ^ (1 << 63)
+        case .year: return UInt64(bitPattern: s.year) ^ (1 << 63)
+        case .album: return UInt64(albumName[Int(s.album)])
+        case .album_id: return UInt64(albumID[Int(s.album)])
+        case .artist: return UInt64(artistName[Int(s.artist)])
+        case .artist_id: return UInt64(artistID[Int(s.artist)])
+        case .genre: return UInt64(genreName[Int(s.genre)])
+        case .genre_id: return UInt64(genreID[Int(s.genre)])
+        }
     }
 }

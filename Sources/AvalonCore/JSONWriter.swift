@@ -1,70 +1,126 @@
-/// Appends JSON to a byte buffer: no intermediate Strings or dictionaries.
+/// Appends JSON to one growing byte buffer, written through a raw pointer: no
+/// intermediate Strings or dictionaries, no per-byte capacity checks.
 public struct JSONWriter {
-    public var bytes: [UInt8] = []
+    final class Storage {
+        var ptr: UnsafeMutablePointer<UInt8>
+        var count = 0
+        var capacity: Int
 
-    public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+        init(_ capacity: Int) {
+            self.capacity = max(64, capacity)
+            ptr = .allocate(capacity: self.capacity)
+        }
 
-    @inline(__always)
-    public mutating func raw(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        deinit { ptr.deallocate() }
+
+        /// Room for `n` more bytes; returns where they go.
+        @inline(__always)
+        func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+            if count + n > capacity { grow(count + n) }
+            return ptr + count
+        }
+
+        func grow(_ needed: Int) {
+            var c = capacity * 2
+            while c < needed { c *= 2 }
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+            p.update(from: ptr, count: count)
+            ptr.deallocate()
+            ptr = p
+            capacity = c
+        }
     }
 
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    private let s: Storage
+
+    public init(capacity: Int = 1024) { s = Storage(capacity) }
+
+    /// The JSON written so far.
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: s.ptr, count: s.count)) }
+
+    @inline(__always)
+    public mutating func raw(_ str: StaticString) {
+        let n = str.utf8CodeUnitCount
+        s.reserve(n).update(from: str.utf8Start, count: n)
+        s.count += n
+    }
+
+    @inline(__always)
+    private mutating func byte(_ b: UInt8) {
+        s.reserve(1).pointee = b
+        s.count += 1
+    }
+
+    private static let hex: StaticString = "0123456789abcdef"
 
     /// A JSON string from UTF-8 bytes: quotes, backslashes and control
     /// characters escaped, everything else passed through as UTF-8.
-    public mutating func string(_ s: UnsafeBufferPointer<UInt8>) {
-        bytes.append(UInt8(ascii: "\""))
-        var runStart = 0
-        for i in 0..<s.count {
-            let b = s[i]
-            if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
-            if i > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: s[runStart..<i])) }
-            runStart = i + 1
-            switch b {
-            case 0x22: raw("\\\"")
-            case 0x5C: raw("\\\\")
-            case 0x0A: raw("\\n")
-            case 0x0D: raw("\\r")
-            case 0x09: raw("\\t")
-            case 0x08: raw("\\b")
-            case 0x0C: raw("\\f")
-            default:
-                raw("\\u00")
-                bytes.append(Self.hex[Int(b >> 4)])
-                bytes.append(Self.hex[Int(b & 0xF)])
+    public mutating func string(_ str: UnsafeBufferPointer<UInt8>) {
+        // Worst case every byte becomes \u00XX.
+        var out = s.reserve(str.count * 6 + 2)
+        let start = out
+        let hex = Self.hex.utf8Start
+        out.pointee = 0x22; out += 1
+        for b in str {
+            if b >= 0x20 && b != 0x22 && b != 0x5C {
+                out.pointee = b; out += 1
+                continue
             }
+            out.pointee = 0x5C; out += 1
+            switch b {
+            case 0x22: out.pointee = 0x22
+            case 0x5C: out.pointee = 0x5C
+            case 0x0A: out.pointee = UInt8(ascii: "n")
+            case 0x0D: out.pointee = UInt8(ascii: "r")
+            case 0x09: out.pointee = UInt8(ascii: "t")
+            case 0x08: out.pointee = UInt8(ascii: "b")
+            case 0x0C: out.pointee = UInt8(ascii: "f")
+            default:
+                out[0] = UInt8(ascii: "u"); out[1] = 0x30; out[2] = 0x30
+                out[3] = hex[Int(b >> 4)]; out[4] = hex[Int(b & 0xF)]
+                out += 5
+                continue
+            }
+            out += 1
         }
-        if s.count > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: s[runStart..<s.count])) }
-        bytes.append(UInt8(ascii: "\""))
+        out.pointee = 0x22; out += 1
+        s.count += out - start
     }
 
-    public mutating func string(_ s: String) {
-        var s = s
-        s.withUTF8 { string($0) }
+    public mutating func string(_ str: String) {
+        var str = str
+        str.withUTF8 { string($0) }
     }
 
     public mutating func int(_ v: Int64) {
-        if v == 0 { bytes.append(UInt8(ascii: "0")); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
+        var out = s.reserve(20)
+        if v < 0 { out.pointee = UInt8(ascii: "-"); out += 1; s.count += 1 }
         var m = v.magnitude
-        withUnsafeMutableBytes(of: &digits) { d in
-            while m > 0 {
-                d[n] = UInt8(ascii: "0") + UInt8(m % 10)
-                m /= 10
-                n += 1
-            }
-            if v < 0 { bytes.append(UInt8(ascii: "-")) }
-            while n > 0 { n -= 1; bytes.append(d[n]) }
-        }
+        var digits = 1
+        var t = m
+        while t >= 10 { t /= 10; digits += 1 }
+        var i = digits - 1
+        repeat {
+            out[i] = UInt8(ascii: "0") + UInt8(m % 10)
+            m /= 10
+            i -= 1
+        } while i >= 0
+        s.count += digits
     }
 
+    /// A quoted hyphenated lower-case UUID.
     public mutating func uuid(_ id: ItemID) {
-        bytes.append(UInt8(ascii: "\""))
-        id.writeHyphenated(to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
+        let out = s.reserve(38)
+        let hex = Self.hex.utf8Start
+        out[0] = 0x22
+        var pos = 1
+        for i in 0..<32 {
+            if i == 8 || i == 12 || i == 16 || i == 20 { out[pos] = UInt8(ascii: "-"); pos += 1 }
+            let word = i < 16 ? id.hi : id.lo
+            out[pos] = hex[Int((word >> UInt64(60 - 4 * (i & 15))) & 0xF)]
+            pos += 1
+        }
+        out[37] = 0x22
+        s.count += 38
     }
 }

@@ -60,14 +60,19 @@ struct Worker {
         }
         var head = "Status: \(response.status) \(reasonPhrases[response.status] ?? "")\r\n"
         head += "Content-Type: \(response.contentType)\r\nContent-Length: \(response.body.count)\r\n\r\n"
-        var out = Array(head.utf8)
-        if method != "HEAD" { out.append(contentsOf: response.body) }
-        out.withUnsafeBufferPointer { p in
-            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = FCGX_PutStr($0, Int32(p.count), req.out) }
-        }
+        put(Array(head.utf8), req.out)
+        if method != "HEAD" { put(response.body, req.out) }
         if let e = response.endpoint, let statsd {
             statsd.timing("request.\(e.rawValue)", milliseconds: (monotonicSeconds() - start) * 1000)
         }
+    }
+}
+
+/// Writes bytes to a FastCGI stream without copying them.
+func put(_ bytes: [UInt8], _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
+    bytes.withUnsafeBufferPointer { p in
+        guard let base = p.baseAddress else { return }
+        base.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = FCGX_PutStr($0, Int32(p.count), stream) }
     }
 }
 

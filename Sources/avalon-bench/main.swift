@@ -106,7 +106,8 @@ func load(url: DatabaseURL) throws {
         (.songs, "query=the&order=year&direction=desc&limit=10"),
         (.songs, ""),
     ]
-    for (e, qs) in queries {
+    let only = getenv("AVALON_BENCH_ONLY").map { String(cString: $0) }
+    for (e, qs) in queries where only == nil || qs.hasPrefix(only!) {
         let p = QueryParameters(queryString: qs)
         var bytes = c.respond(e, p).body.count
         let reps = qs.isEmpty ? 3 : 2000

@@ -42,7 +42,7 @@ let package = Package(
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"]),
+        .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonScan", "TestSupport"]),
     ]

@@ -154,6 +154,6 @@ func makeMusic(from source: String, to dest: String, count: Int) throws {
         if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
         try fm.copyItem(atPath: src, toPath: path)
         _ = writeTags(path, title: "Song \(rng.below(100000)) love", album: "Album \(i % 389)", artist: "Artist \(i % 97)",
-                      genre: "Genre \(i % 23)", track: "\(i % 20 + 1)/20", date: "\(1960 + i % 60)-01-02")
+                      genre: "Genre \(i % 23)", track: "\(i % 20 + 1)/20", date: "\(1960 + i % 60)")
     }
 }

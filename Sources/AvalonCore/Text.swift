@@ -141,3 +141,13 @@ func searchableBytes(_ name: UnsafeBufferPointer<UInt8>, into term: inout [UInt8
 
 /// The searchable form of a query as bytes.
 public func searchableQuery(_ q: String) -> [UInt8] { Array(searchable(q).utf8) }
+
+extension String {
+    /// Without leading and trailing white space.
+    public func trimmingWhitespace() -> String {
+        var sub = Substring(self)
+        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
+        while let l = sub.last, l.isWhitespace { sub.removeLast() }
+        return String(sub)
+    }
+}

@@ -1,10 +1,12 @@
+import AvalonCore
+
 /// SPEC's rules for turning raw tag strings into numbers.
 public enum TagRules {
     /// Leading integer of a track tag: "3", "03", "3/12" → 3; absent → 0;
     /// unparseable → nil (the caller warns and stores 0).
     public static func track(_ raw: String?) -> Int64?? {
         guard let raw else { return .some(0) }
-        let s = raw.trimmingSpaces()
+        let s = raw.trimmingWhitespace()
         if s.isEmpty { return .some(0) }
         let digits = s.prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty else { return .none }
@@ -17,7 +19,7 @@ public enum TagRules {
     /// "1999-06-12T10:11:12" → 1999; absent → 0; unparseable → nil.
     public static func year(_ raw: String?) -> Int64?? {
         guard let raw else { return .some(0) }
-        let s = raw.trimmingSpaces()
+        let s = raw.trimmingWhitespace()
         if s.isEmpty { return .some(0) }
         if s.allSatisfy({ $0.isASCII && $0.isNumber }) { return .some(clampedInt(Substring(s))) }
         let b = Array(s.utf8)
@@ -48,11 +50,3 @@ public enum TagRules {
     }
 }
 
-extension String {
-    func trimmingSpaces() -> String {
-        var sub = Substring(self)
-        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
-        while let l = sub.last, l.isWhitespace { sub.removeLast() }
-        return String(sub)
-    }
-}

@@ -1,3 +1,4 @@
+import AvalonCore
 import AvalonStore
 import Glibc
 
@@ -170,7 +171,7 @@ public struct Config: Sendable {
         guard let level = levels[values["LOG_LEVEL"]!.uppercased()] else {
             throw fail("LOG_LEVEL", "must be DEBUG, INFO, WARN, ERROR or CRITICAL (got '\(values["LOG_LEVEL"]!)')")
         }
-        guard let port = Int(values["STATSD_PORT"]!.trimmingCharacters()), (1...65535).contains(port) else {
+        guard let port = Int(values["STATSD_PORT"]!.trimmingWhitespace()), (1...65535).contains(port) else {
             throw fail("STATSD_PORT", "must be a port number (got '\(values["STATSD_PORT"]!)')")
         }
         func optional(_ k: String) -> String? { values[k].flatMap { $0.isEmpty ? nil : $0 } }
@@ -213,11 +214,3 @@ func readFile(_ path: String) throws -> String {
     return s
 }
 
-extension String {
-    func trimmingCharacters() -> String {
-        var sub = Substring(self)
-        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
-        while let l = sub.last, l.isWhitespace { sub.removeLast() }
-        return String(sub)
-    }
-}

@@ -75,7 +75,7 @@ public enum Server {
 
     /// Refuses to start when the pid file names a live process.
     static func writePidFile(_ path: String) throws {
-        if let text = try? readFile(path), let pid = Int32(text.trimmingCharacters()), pid > 0, kill(pid, 0) == 0 || errno == EPERM {
+        if let text = try? readFile(path), let pid = Int32(text.trimmingWhitespace()), pid > 0, kill(pid, 0) == 0 || errno == EPERM {
             throw Listener.Failure(description: "pid file \(path) names running process \(pid); is another avalon-fcgi running?")
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

@@ -1,3 +1,5 @@
+import AvalonCore
+
 /// A `DATABASE_URL` as SPEC allows it.
 public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
     /// A SQLite file: `sqlite:///relative` or `sqlite:////absolute`.
@@ -55,11 +57,3 @@ public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-extension String {
-    func trimmingWhitespace() -> String {
-        var sub = Substring(self)
-        while let f = sub.first, f.isWhitespace { sub.removeFirst() }
-        while let l = sub.last, l.isWhitespace { sub.removeLast() }
-        return String(sub)
-    }
-}

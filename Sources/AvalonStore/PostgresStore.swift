@@ -37,21 +37,7 @@ public final class PostgresStore: Store {
     private func run(_ sql: String) throws { PQclear(try exec(sql)) }
 
     public func ensureSchema() throws {
-        try run("""
-            CREATE TABLE IF NOT EXISTS albums (id UUID NOT NULL, name VARCHAR, PRIMARY KEY (id));
-            CREATE TABLE IF NOT EXISTS artists (id UUID NOT NULL, name VARCHAR, PRIMARY KEY (id));
-            CREATE TABLE IF NOT EXISTS genres (id UUID NOT NULL, name VARCHAR, PRIMARY KEY (id));
-            CREATE TABLE IF NOT EXISTS tracks (
-                id UUID NOT NULL, name VARCHAR, length INTEGER, track INTEGER, year INTEGER,
-                album_id UUID, artist_id UUID, genre_id UUID,
-                PRIMARY KEY (id),
-                FOREIGN KEY(album_id) REFERENCES albums (id),
-                FOREIGN KEY(artist_id) REFERENCES artists (id),
-                FOREIGN KEY(genre_id) REFERENCES genres (id));
-            CREATE INDEX IF NOT EXISTS ix_tracks_album_id ON tracks (album_id);
-            CREATE INDEX IF NOT EXISTS ix_tracks_artist_id ON tracks (artist_id);
-            CREATE INDEX IF NOT EXISTS ix_tracks_genre_id ON tracks (genre_id);
-            """)
+        try run(schemaSQL(idType: "UUID"))
     }
 
     @inline(__always)

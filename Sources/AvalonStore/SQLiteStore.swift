@@ -39,21 +39,7 @@ public final class SQLiteStore: Store {
     }
 
     public func ensureSchema() throws {
-        try exec("""
-            CREATE TABLE IF NOT EXISTS albums (id CHAR(32) NOT NULL, name VARCHAR, PRIMARY KEY (id));
-            CREATE TABLE IF NOT EXISTS artists (id CHAR(32) NOT NULL, name VARCHAR, PRIMARY KEY (id));
-            CREATE TABLE IF NOT EXISTS genres (id CHAR(32) NOT NULL, name VARCHAR, PRIMARY KEY (id));
-            CREATE TABLE IF NOT EXISTS tracks (
-                id CHAR(32) NOT NULL, name VARCHAR, length INTEGER, track INTEGER, year INTEGER,
-                album_id CHAR(32), artist_id CHAR(32), genre_id CHAR(32),
-                PRIMARY KEY (id),
-                FOREIGN KEY(album_id) REFERENCES albums (id),
-                FOREIGN KEY(artist_id) REFERENCES artists (id),
-                FOREIGN KEY(genre_id) REFERENCES genres (id));
-            CREATE INDEX IF NOT EXISTS ix_tracks_album_id ON tracks (album_id);
-            CREATE INDEX IF NOT EXISTS ix_tracks_artist_id ON tracks (artist_id);
-            CREATE INDEX IF NOT EXISTS ix_tracks_genre_id ON tracks (genre_id);
-            """)
+        try exec(schemaSQL(idType: "CHAR(32)"))
     }
 
     @inline(__always)

@@ -39,6 +39,27 @@ public protocol Store: AnyObject {
     func replace(with rows: CollectionRows) throws
 }
 
+/// The old server's schema (SQLAlchemy's DDL), with its id column type:
+/// CHAR(32) hex in SQLite, native UUID in PostgreSQL. IF NOT EXISTS: an
+/// existing schema is never altered.
+func schemaSQL(idType: String) -> String {
+    """
+    CREATE TABLE IF NOT EXISTS albums (id \(idType) NOT NULL, name VARCHAR, PRIMARY KEY (id));
+    CREATE TABLE IF NOT EXISTS artists (id \(idType) NOT NULL, name VARCHAR, PRIMARY KEY (id));
+    CREATE TABLE IF NOT EXISTS genres (id \(idType) NOT NULL, name VARCHAR, PRIMARY KEY (id));
+    CREATE TABLE IF NOT EXISTS tracks (
+        id \(idType) NOT NULL, name VARCHAR, length INTEGER, track INTEGER, year INTEGER,
+        album_id \(idType), artist_id \(idType), genre_id \(idType),
+        PRIMARY KEY (id),
+        FOREIGN KEY(album_id) REFERENCES albums (id),
+        FOREIGN KEY(artist_id) REFERENCES artists (id),
+        FOREIGN KEY(genre_id) REFERENCES genres (id));
+    CREATE INDEX IF NOT EXISTS ix_tracks_album_id ON tracks (album_id);
+    CREATE INDEX IF NOT EXISTS ix_tracks_artist_id ON tracks (artist_id);
+    CREATE INDEX IF NOT EXISTS ix_tracks_genre_id ON tracks (genre_id);
+    """
+}
+
 /// Opens the store a URL names.
 public func openStore(_ url: DatabaseURL) throws -> Store {
     switch url {

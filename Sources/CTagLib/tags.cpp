@@ -79,17 +79,22 @@ static void put(TagLib::PropertyMap &props, const char *key, const char *value) 
     props.replace(key, TagLib::StringList(TagLib::String(value, TagLib::String::UTF8)));
 }
 
-extern "C" int avalon_write_tags(const char *path, const char *title, const char *album, const char *artist,
-                                 const char *genre, const char *track, const char *date) {
-    TagLib::FileRef f(path);
-    if (f.isNull() || !f.file()) return -1;
-    TagLib::PropertyMap props = f.file()->properties();
+static void put_all(TagLib::PropertyMap &props, const char *title, const char *album, const char *artist,
+                    const char *genre, const char *track, const char *date) {
     put(props, "TITLE", title);
     put(props, "ALBUM", album);
     put(props, "ARTIST", artist);
     put(props, "GENRE", genre);
     put(props, "TRACKNUMBER", track);
     put(props, "DATE", date);
+}
+
+extern "C" int avalon_write_tags(const char *path, const char *title, const char *album, const char *artist,
+                                 const char *genre, const char *track, const char *date) {
+    TagLib::FileRef f(path);
+    if (f.isNull() || !f.file()) return -1;
+    TagLib::PropertyMap props = f.file()->properties();
+    put_all(props, title, album, artist, genre, track, date);
     f.file()->setProperties(props);
     return f.save() ? 0 : -1;
 }
@@ -109,12 +114,7 @@ extern "C" int avalon_write_mp3_tags(const char *path, int kind, const char *tit
         return f.save(TagLib::MPEG::File::ID3v1, true) ? 0 : -1;
     }
     TagLib::PropertyMap props = f.properties();
-    put(props, "TITLE", title);
-    put(props, "ALBUM", album);
-    put(props, "ARTIST", artist);
-    put(props, "GENRE", genre);
-    put(props, "TRACKNUMBER", track);
-    put(props, "DATE", date);
+    put_all(props, title, album, artist, genre, track, date);
     f.setProperties(props);
     return f.save(TagLib::MPEG::File::ID3v2, true, kind == 23 ? 3 : 4) ? 0 : -1;
 }

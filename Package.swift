@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CFastCGI", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CTagLib", cxxSettings: [.unsafeFlags(["-I/usr/include/taglib"])],
                 linkerSettings: [.linkedLibrary("tag"), .linkedLibrary("stdc++")]),
 
@@ -26,7 +27,7 @@ let package = Package(
         .target(name: "AvalonStore", dependencies: ["AvalonCore", "CSQLite", "CPostgres"]),
         .target(name: "AvalonScan", dependencies: ["AvalonCore", "AvalonStore", "CTagLib"]),
         .target(name: "AvalonServer", dependencies: [
-            "AvalonCore", "AvalonStore", "CFastCGI", .product(name: "Logging", package: "swift-log"),
+            "AvalonCore", "AvalonStore", "CFastCGI", "CCurl", .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "avalon-fcgi", dependencies: [

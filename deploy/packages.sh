@@ -1,6 +1,6 @@
 # Debian packages Avalon builds and runs with; sourced by the other scripts.
 # Swift itself is not a Debian package: it must already be on PATH (/opt/swift here).
-AVALON_BUILD_PACKAGES="libfcgi-dev libsqlite3-dev libpq-dev libtag1-dev libssl-dev pkg-config"
+AVALON_BUILD_PACKAGES="libfcgi-dev libsqlite3-dev libpq-dev libtag1-dev libssl-dev libcurl4-openssl-dev pkg-config"
 AVALON_RUN_PACKAGES="spawn-fcgi nginx sqlite3 curl"
 AVALON_TEST_PACKAGES="postgresql wrk libfcgi-bin"
 

@@ -51,6 +51,9 @@ nonisolated(unsafe) var reopenRequested: sig_atomic_t = 0
 final class NSLockLike: @unchecked Sendable {
     private var m = pthread_mutex_t()
     init() { pthread_mutex_init(&m, nil) }
+    /// Waits on `cond`; call inside `locked`.
+    func wait(_ cond: inout pthread_cond_t) { pthread_cond_wait(&cond, &m) }
+
     func locked<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(&m)
         defer { pthread_mutex_unlock(&m) }

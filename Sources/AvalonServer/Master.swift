@@ -47,7 +47,7 @@ public final class Master {
         let pid = fork()
         if pid == 0 {
             let statsd = Statsd(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix)
-            let reporter = config.sentryDSN.flatMap { ErrorReporter(dsn: $0, logger: logger) }
+            let reporter = config.sentryDSN.flatMap { ErrorReporter.parse($0) != nil ? ErrorReporter(dsn: $0, logger: logger) : nil }
             Worker(listenFD: listener.fd, router: router, logger: logger, statsd: statsd, reporter: reporter).run()
         }
         if pid < 0 {
@@ -71,6 +71,12 @@ public final class Master {
             var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
             let sig = sigtimedwait(&set, &info, &timeout)
             let now = monotonicSeconds()
+            // logrotate signals the master; workers hold their own descriptors.
+            if reopenRequested != 0 {
+                LogSink.shared.reopenIfAsked()
+                for pid in workers.keys { kill(pid, SIGUSR1) }
+                logger.info("log file reopened (SIGUSR1)")
+            }
             switch sig {
             case SIGCHLD:
                 reap(stopping: stopping)

@@ -31,8 +31,8 @@ public enum Server {
             return 2
         }
         for w in config.warnings { logger.warning("\(w)") }
-        if config.sentryDSN != nil {
-            logger.warning("SENTRY_DSN is set but this build does not send Sentry events yet; errors are logged only")
+        if let dsn = config.sentryDSN, ErrorReporter.parse(dsn) == nil {
+            logger.warning("SENTRY_DSN is not a Sentry DSN (scheme://key@host/project); errors are logged only")
         }
         // Requests that arrive while the collection loads wait in the socket's backlog.
         Master.blockSignals()

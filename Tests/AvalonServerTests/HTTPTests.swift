@@ -328,6 +328,38 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual((try httpRequest(port: nginx.port, path: "/avalon/artists").json["success"] as? [Any])?.count, 3)
     }
 
+    func testLogFileReopensOnSIGUSR1() throws {
+        let st = try Stack(extraEnv: ["ADMIN_SECRET": "s"], workers: 2)
+        defer { st.stop() }
+        let log = st.dir + "/avalon.log"
+        try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+        st.server.signal(SIGUSR1)
+        XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("log file reopened") }, "no new log file")
+        usleep(200_000)
+        for _ in 0..<4 { XCTAssertEqual(try st.get("/avalon/debug/error?secret=s").status, 500) }
+        XCTAssertTrue(waitUntil(timeout: 5) { st.log.components(separatedBy: "Unhandled error").count == 5 }, st.log)
+        let old = try String(contentsOfFile: log + ".1")
+        XCTAssertTrue(old.contains("loaded 5 songs") && !old.contains("Unhandled error"), old)
+    }
+
+    func testStartupErrorsAreClearAndKeepSecrets() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let badLog = try runProgram([product("avalon-fcgi"), "--bind", "unix:\(dir)/a.sock"],
+                                    environment: ["LOG_PATH": dir + "/no/such/dir/avalon.log", "DATABASE_URL": "sqlite:///\(dir)/a.sqlite"])
+        XCTAssertNotEqual(badLog.status, 0)
+        XCTAssertTrue(badLog.stderr.contains("cannot open LOG_PATH"), badLog.stderr)
+        let badDB = try runProgram([product("avalon-fcgi"), "--bind", "unix:\(dir)/b.sock"],
+                                   environment: ["DATABASE_URL": "postgresql://avalon:hunter2@127.0.0.1:\(freePort())/music?connect_timeout=2"])
+        XCTAssertNotEqual(badDB.status, 0)
+        XCTAssertTrue(badDB.stderr.contains("cannot load the collection") && badDB.stderr.contains("avalon:***@"), badDB.stderr)
+        XCTAssertFalse(badDB.stderr.contains("hunter2"), badDB.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/b.sock"), "a failed start left its socket behind")
+        let badConfig = try runProgram([product("avalon-fcgi")], environment: ["REQUEST_PATH": "api"])
+        XCTAssertEqual(badConfig.status, 2)
+        XCTAssertTrue(badConfig.stderr.contains("REQUEST_PATH"), badConfig.stderr)
+    }
+
     func testNginxConfigIsValid() throws {
         let dir = makeTempDir()
         defer { removeTree(dir) }

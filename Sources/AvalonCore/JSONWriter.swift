@@ -108,17 +108,22 @@ public struct JSONWriter {
         s.count += digits
     }
 
-    /// A quoted hyphenated lower-case UUID.
+    /// Two hex digits for every byte value.
+    private static let hexPairs: StaticString = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
+
+    /// A quoted hyphenated lower-case UUID, two digits a byte from a table.
     public mutating func uuid(_ id: ItemID) {
         let out = s.reserve(38)
-        let hex = Self.hex.utf8Start
+        let pairs = Self.hexPairs.utf8Start
         out[0] = 0x22
         var pos = 1
-        for i in 0..<32 {
-            if i == 8 || i == 12 || i == 16 || i == 20 { out[pos] = UInt8(ascii: "-"); pos += 1 }
-            let word = i < 16 ? id.hi : id.lo
-            out[pos] = hex[Int((word >> UInt64(60 - 4 * (i & 15))) & 0xF)]
-            pos += 1
+        for k in 0..<16 {
+            if k == 4 || k == 6 || k == 8 || k == 10 { out[pos] = UInt8(ascii: "-"); pos += 1 }
+            let word = k < 8 ? id.hi : id.lo
+            let b = Int((word >> UInt64(56 - 8 * (k & 7))) & 0xFF)
+            out[pos] = pairs[2 * b]
+            out[pos + 1] = pairs[2 * b + 1]
+            pos += 2
         }
         out[37] = 0x22
         s.count += 38

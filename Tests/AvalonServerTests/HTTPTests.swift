@@ -75,14 +75,7 @@ final class HTTPTests: XCTestCase {
     static var startError: Error?
 
     override class func setUp() {
-        statsd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(statsd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(statsd, $0, &len) } }
-        statsdPort = Int(UInt16(bigEndian: addr.sin_port))
+        (statsd, statsdPort) = bindLoopback(SOCK_DGRAM)
         var tv = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(statsd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         do {

@@ -74,18 +74,23 @@ public func which(_ name: String) throws -> String {
     throw SupportError("\(name) is not installed (deploy/test.sh installs it)")
 }
 
-/// A TCP port nothing listens on right now.
-public func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
+/// A socket bound to a free loopback port (TCP or UDP), and that port.
+public func bindLoopback(_ type: __socket_type) -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(type.rawValue), 0)
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+}
+
+/// A TCP port nothing listens on right now.
+public func freePort() -> Int {
+    let (fd, port) = bindLoopback(SOCK_STREAM)
+    close(fd)
+    return port
 }
 
 public func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {

@@ -28,10 +28,14 @@ extension MusicCollection {
         let q = searchableQuery(query)
         var set = Bitmap(capacity: songs.count)
         for part in songSearch { part.search(q, into: &set) }
-        for kind in Kind.allCases {
-            let table = self.table(kind)
-            for e in table.search.search(q) {
-                for s in table.songs(of: e) { set.insert(s) }
+        // The tables' arrays, taken out once: copying a table retains them all.
+        for (search, offsets, list) in [(albums.search, albums.songOffsets, albums.songs),
+                                        (artists.search, artists.songOffsets, artists.songs),
+                                        (genres.search, genres.songOffsets, genres.songs)] {
+            list.withUnsafeBufferPointer { l in
+                for e in search.search(q) {
+                    for i in Int(offsets[Int(e)])..<Int(offsets[Int(e) + 1]) { set.insert(l[i]) }
+                }
             }
         }
         return set

@@ -21,18 +21,14 @@ final class ErrorReporter: @unchecked Sendable {
     private var thread: pthread_t?
     static let maxQueued = 100
 
-    /// `scheme://public[:secret]@host[:port][/path]/project`; nil (with a
-    /// warning) when it is not a DSN.
-    init?(dsn raw: String, logger: Logger) {
-        guard let dsn = Self.parse(raw) else {
-            logger.warning("SENTRY_DSN is not a Sentry DSN (scheme://key@host/project); errors are logged only")
-            return nil
-        }
+    /// A reporter for a DSN `parse` accepted (start-up warns about the others).
+    init(dsn: DSN, logger: Logger) {
         self.dsn = dsn
         self.logger = logger
         pthread_cond_init(&cond, nil)
     }
 
+    /// `scheme://public[:secret]@host[:port][/path]/project`, or nil.
     static func parse(_ raw: String) -> DSN? {
         guard let schemeEnd = raw.firstRange(of: "://") else { return nil }
         let scheme = raw[..<schemeEnd.lowerBound]

@@ -47,7 +47,7 @@ public final class Master {
         let pid = fork()
         if pid == 0 {
             let statsd = Statsd(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix)
-            let reporter = config.sentryDSN.flatMap { ErrorReporter.parse($0) != nil ? ErrorReporter(dsn: $0, logger: logger) : nil }
+            let reporter = config.sentryDSN.flatMap(ErrorReporter.parse).map { ErrorReporter(dsn: $0, logger: logger) }
             Worker(listenFD: listener.fd, router: router, logger: logger, statsd: statsd, reporter: reporter).run()
         }
         if pid < 0 {

@@ -41,6 +41,65 @@ extension MusicCollection {
         return set
     }
 
+    /// The first `need` songs, ascending, that match a search. Songs are taken in
+    /// blocks that double in size, so a page of a large result touches a small
+    /// bitmap once instead of setting every match in one as large as the collection.
+    func firstSearchMatches(_ query: String, need: Int, firstBlock: Int = 1 << 16) -> [UInt32] {
+        let q = searchableQuery(query)
+        var out: [UInt32] = []
+        if need <= 0 { return out }
+        let named = songSearch.map { $0.matches(q) }
+        // Each matched element's song list is ascending: a cursor per list. An
+        // element matched twice gets two cursors, which set the same bits.
+        let tables = [albums, artists, genres]
+        var cursors = tables.map { t in t.search.matches(q).map { (Int(t.songOffsets[Int($0)]), Int(t.songOffsets[Int($0) + 1])) } }
+        let lists = tables.map(\.songs)
+        let total = songs.count
+        var words: [UInt64] = []
+        var lo = 0, size = max(64, firstBlock)
+        while lo < total && out.count < need {
+            let hi = min(total, lo + size)
+            let width = UInt32(hi - lo), base = UInt32(lo)
+            let used = (Int(width) + 63) >> 6
+            if words.count < used { words = [UInt64](repeating: 0, count: used) }
+            words.withUnsafeMutableBufferPointer { w in
+                w.baseAddress!.update(repeating: 0, count: used)
+                for part in named {
+                    part.withUnsafeBufferPointer { songs in
+                        for s in songs {
+                            let d = s &- base
+                            if d < width { w[Int(d >> 6)] |= 1 << UInt64(d & 63) }
+                        }
+                    }
+                }
+                for t in 0..<lists.count {
+                    lists[t].withUnsafeBufferPointer { l in
+                        for c in cursors[t].indices {
+                            var (i, end) = cursors[t][c]
+                            while i < end && l[i] < UInt32(hi) {
+                                let d = l[i] - base
+                                w[Int(d >> 6)] |= 1 << UInt64(d & 63)
+                                i += 1
+                            }
+                            cursors[t][c].0 = i
+                        }
+                    }
+                }
+                for k in 0..<used where w[k] != 0 {
+                    var bits = w[k]
+                    while bits != 0 && out.count < need {
+                        out.append(base + UInt32(k << 6 | bits.trailingZeroBitCount))
+                        bits &= bits - 1
+                    }
+                    if out.count == need { break }
+                }
+            }
+            lo = hi
+            size *= 2
+        }
+        return out
+    }
+
     /// The songs the filters select.
     func selectSongs(_ p: QueryParameters) throws -> Selection {
         var idFilters: [(Kind, ItemID)] = []
@@ -88,15 +147,19 @@ extension MusicCollection {
             if let v = p[key], ItemID(parsing: v) == nil { throw APIError.invalidType(key, v, "UUID") }
         }
         let paging = try Paging(p, fields: Self.songFields)
-        let selection = try selectSongs(p)
         let picked: [UInt32]
-        if let order = paging.order, let field = SongField(rawValue: order) {
+        let filtered = ["album", "artist", "genre", "album_id", "artist_id", "genre_id"].contains { p[$0] != nil }
+        if paging.order == nil, let limit = paging.limit, let query = p["query"], !filtered {
+            // A page of a search: only its first offset + limit matches are needed.
+            let need = Int(min(Int64(songs.count), paging.offset.addingReportingOverflow(limit).overflow ? .max : paging.offset + limit))
+            picked = Array(firstSearchMatches(query, need: need).dropFirst(Int(min(paging.offset, Int64(need)))))
+        } else if let order = paging.order, let field = SongField(rawValue: order) {
             let keys = songKeys, songs = self.songs
-            picked = ordered(selection, total: songs.count, paging: paging, globalOrder: songOrder[SongField.allCases.firstIndex(of: field)!]) {
+            picked = ordered(try selectSongs(p), total: songs.count, paging: paging, globalOrder: songOrder[SongField.allCases.firstIndex(of: field)!]) {
                 keys.key(field, songs[Int($0)], $0)
             }
         } else {
-            picked = selection.unordered(paging, total: songs.count)
+            picked = try selectSongs(p).unordered(paging, total: songs.count)
         }
         var w = JSONWriter(capacity: 64 + picked.count * 320)
         w.raw("{\"errors\": [], \"success\": [")

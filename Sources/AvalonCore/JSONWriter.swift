@@ -61,7 +61,22 @@ public struct JSONWriter {
         let start = out
         let hex = Self.hex.utf8Start
         out.pointee = 0x22; out += 1
-        for b in str {
+        // Eight bytes at a time while none of them needs escaping (most names).
+        var i = 0
+        if let base = str.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            while i + 8 <= str.count {
+                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                let quote = x ^ (ones &* 0x22), slash = x ^ (ones &* 0x5C)
+                // A byte below 0x20, or equal to '"' or '\\', sets its high bit here.
+                let special = ((x &- ones &* 0x20) & ~x) | ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash)
+                if special & highs != 0 { break }
+                UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
+                out += 8
+                i += 8
+            }
+        }
+        for b in UnsafeBufferPointer(rebasing: str[i...]) {
             if b >= 0x20 && b != 0x22 && b != 0x5C {
                 out.pointee = b; out += 1
                 continue
@@ -108,24 +123,36 @@ public struct JSONWriter {
         s.count += digits
     }
 
-    /// Two hex digits for every byte value.
-    private static let hexPairs: StaticString = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
+    /// Eight lower-case hex digits of `v`, first digit in the lowest byte.
+    @inline(__always)
+    private static func hex8(_ v: UInt32) -> UInt64 {
+        // One nibble a byte, then '0'+n, plus 39 more for a…f.
+        var x = UInt64(v)
+        x = (x | x << 16) & 0x0000_FFFF_0000_FFFF
+        x = (x | x << 8) & 0x00FF_00FF_00FF_00FF
+        x = (x | x << 4) & 0x0F0F_0F0F_0F0F_0F0F
+        let letters = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        return (x &+ 0x3030_3030_3030_3030 &+ letters &* 39).byteSwapped
+    }
 
-    /// A quoted hyphenated lower-case UUID, two digits a byte from a table.
+    /// A quoted hyphenated lower-case UUID.
     public mutating func uuid(_ id: ItemID) {
-        let out = s.reserve(38)
-        let pairs = Self.hexPairs.utf8Start
-        out[0] = 0x22
-        var pos = 1
-        for k in 0..<16 {
-            if k == 4 || k == 6 || k == 8 || k == 10 { out[pos] = UInt8(ascii: "-"); pos += 1 }
-            let word = k < 8 ? id.hi : id.lo
-            let b = Int((word >> UInt64(56 - 8 * (k & 7))) & 0xFF)
-            out[pos] = pairs[2 * b]
-            out[pos + 1] = pairs[2 * b + 1]
-            pos += 2
-        }
-        out[37] = 0x22
+        let out = UnsafeMutableRawPointer(s.reserve(38))
+        let a = Self.hex8(UInt32(id.hi >> 32)), b = Self.hex8(UInt32(truncatingIfNeeded: id.hi))
+        let c = Self.hex8(UInt32(id.lo >> 32)), d = Self.hex8(UInt32(truncatingIfNeeded: id.lo))
+        let quote: UInt8 = 0x22, dash: UInt8 = 0x2D
+        out.storeBytes(of: quote, as: UInt8.self)
+        out.storeBytes(of: a, toByteOffset: 1, as: UInt64.self)
+        out.storeBytes(of: dash, toByteOffset: 9, as: UInt8.self)
+        out.storeBytes(of: UInt32(truncatingIfNeeded: b), toByteOffset: 10, as: UInt32.self)
+        out.storeBytes(of: dash, toByteOffset: 14, as: UInt8.self)
+        out.storeBytes(of: UInt32(truncatingIfNeeded: b >> 32), toByteOffset: 15, as: UInt32.self)
+        out.storeBytes(of: dash, toByteOffset: 19, as: UInt8.self)
+        out.storeBytes(of: UInt32(truncatingIfNeeded: c), toByteOffset: 20, as: UInt32.self)
+        out.storeBytes(of: dash, toByteOffset: 24, as: UInt8.self)
+        out.storeBytes(of: UInt32(truncatingIfNeeded: c >> 32), toByteOffset: 25, as: UInt32.self)
+        out.storeBytes(of: d, toByteOffset: 29, as: UInt64.self)
+        out.storeBytes(of: quote, toByteOffset: 37, as: UInt8.self)
         s.count += 38
     }
 }

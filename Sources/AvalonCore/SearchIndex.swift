@@ -129,6 +129,9 @@ struct SearchIndex: Sendable {
         return out
     }
 
+    /// The element of every matching key, in key order (an element may repeat).
+    func matches(_ query: [UInt8]) -> ArraySlice<UInt32> { elements[matchRange(query)] }
+
     /// Adds the matching elements to `set`.
     func search(_ query: [UInt8], into set: inout Bitmap) {
         for i in matchRange(query) { set.insert(elements[i]) }

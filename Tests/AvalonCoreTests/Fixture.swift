@@ -39,6 +39,7 @@ struct Answer {
     let json: [String: Any]
     var success: [[String: Any]] { json["success"] as? [[String: Any]] ?? [] }
     var names: [String] { success.map { $0["name"] as! String } }
+    var ids: [String] { success.map { $0["id"] as! String } }
     var error: [String: Any]? { (json["errors"] as? [[String: Any]])?.first }
 }
 

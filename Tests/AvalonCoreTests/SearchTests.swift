@@ -60,3 +60,98 @@ final class SearchTests: XCTestCase {
         }
     }
 }
+
+final class PagedSearchTests: XCTestCase {
+    /// Songs with names from a few words, so that queries match songs spread
+    /// over the whole collection through every table.
+    static let c: MusicCollection = {
+        var rng = SystemRandomNumberGenerator()
+        let words = ["love", "lovely", "the", "night", "Lövé", "blue", "x"]
+        func name() -> String { (0..<Int.random(in: 1...3, using: &rng)).map { _ in words.randomElement(using: &rng)! }.joined(separator: " ") }
+        var b = CollectionBuilder()
+        for i in 0..<40 { b.addElement(.album, id: .album("al\(i)"), name: name()) }
+        for i in 0..<25 { b.addElement(.artist, id: .artist("ar\(i)"), name: name()) }
+        for i in 0..<6 { b.addElement(.genre, id: .genre("ge\(i)"), name: name()) }
+        for i in 0..<3000 {
+            b.addSong(id: .song(path: "/s/\(i)"), name: name(), length: 1, track: 1, year: 2000,
+                      album: .album("al\(Int.random(in: 0..<40, using: &rng))"),
+                      artist: .artist("ar\(Int.random(in: 0..<25, using: &rng))"),
+                      genre: .genre("ge\(Int.random(in: 0..<6, using: &rng))"))
+        }
+        return b.build()
+    }()
+
+    func testFirstMatchesAgreeWithTheFullSearch() {
+        let c = Self.c
+        for q in ["love", "lovel", "the n", "night", "x", "blue lovely", "zzz", ""] {
+            let all = c.searchSongs(q).members(0..<Int.max)
+            for need in [0, 1, 7, 50, 333, all.count, all.count + 1, 5000] {
+                for block in [64, 100, 1 << 16] {
+                    XCTAssertEqual(c.firstSearchMatches(q, need: need, firstBlock: block), Array(all.prefix(need)),
+                                   "query \(q) need \(need) block \(block)")
+                }
+            }
+        }
+    }
+
+    func testSearchPagesAreSlicesOfTheWholeAnswer() {
+        let c = Self.c
+        let whole = ask(c, .songs, "query=love").ids
+        XCTAssertGreaterThan(whole.count, 1000)
+        for (offset, limit) in [(0, 50), (10, 5), (0, 0), (whole.count - 3, 10), (whole.count, 1), (99999, 5), (7, 9223372036854775807)] {
+            XCTAssertEqual(ask(c, .songs, "query=love&limit=\(limit)&offset=\(offset)").ids,
+                           Array(whole.dropFirst(offset).prefix(limit)), "offset \(offset) limit \(limit)")
+        }
+    }
+}
+
+final class JSONWriterTests: XCTestCase {
+    /// The word-at-a-time escaper against a byte-by-byte one, with special
+    /// bytes at every position of strings around the word size.
+    func testEscapingAgreesWithBytewise() {
+        func reference(_ bytes: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [0x22]
+            for b in bytes {
+                switch b {
+                case 0x22: out += Array("\\\"".utf8)
+                case 0x5C: out += Array("\\\\".utf8)
+                case 0x0A: out += Array("\\n".utf8)
+                case 0x0D: out += Array("\\r".utf8)
+                case 0x09: out += Array("\\t".utf8)
+                case 0x08: out += Array("\\b".utf8)
+                case 0x0C: out += Array("\\f".utf8)
+                case ..<0x20: out += Array(String(format: "\\u%04x", b).utf8)
+                default: out.append(b)
+                }
+            }
+            return out + [0x22]
+        }
+        var rng = SystemRandomNumberGenerator()
+        let specials: [UInt8] = [0x00, 0x01, 0x0A, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7F, 0x80, 0xA2, 0xDC, 0xFF]
+        for length in 0..<26 {
+            for _ in 0..<60 {
+                var bytes = (0..<length).map { _ in UInt8.random(in: 0x41...0x7A, using: &rng) }
+                if length > 0 { bytes[Int.random(in: 0..<length, using: &rng)] = specials.randomElement(using: &rng)! }
+                var w = JSONWriter(capacity: 1)
+                bytes.withUnsafeBufferPointer { w.string($0) }
+                XCTAssertEqual(w.bytes, reference(bytes), "\(bytes)")
+            }
+        }
+    }
+
+    func testUUIDsAsFoundationWritesThem() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let id = ItemID(hi: rng.next(), lo: rng.next())
+            var w = JSONWriter()
+            w.uuid(id)
+            let text = String(decoding: w.bytes, as: UTF8.self)
+            let u = UUID(uuidString: String(text.dropFirst().dropLast()))
+            XCTAssertEqual(text, "\"" + id.uuidString + "\"")
+            XCTAssertEqual(u.map { v in withUnsafeBytes(of: v.uuid) { ItemID(bytes: $0) } }, id)
+        }
+        var w = JSONWriter()
+        w.uuid(ItemID(hi: 0x0123_4567_89ab_cdef, lo: 0xfedc_ba98_7654_3210))
+        XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), "\"01234567-89ab-cdef-fedc-ba9876543210\"")
+    }
+}

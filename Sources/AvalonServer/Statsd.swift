@@ -1,14 +1,22 @@
 import Glibc
 
 /// Request timers over UDP. Sending never blocks and never fails a request.
+/// Timers are batched, one per line, into packets of at most `packetLimit`
+/// bytes, sent when full or `flushInterval` after the first timer in them:
+/// one sendto per request would cost a worker more than most answers do.
 public final class Statsd: @unchecked Sendable {
     private var fd: Int32 = -1
     private var addr = sockaddr_storage()
     private var addrLen: socklen_t = 0
     let prefix: String
+    private var packet: [UInt8] = []
+    private var deadline = 0.0
+    static let packetLimit = 1400  // fits an Ethernet MTU
+    static let flushInterval = 0.1
 
     public init(host: String, port: Int, prefix: String) {
         self.prefix = prefix
+        packet.reserveCapacity(Self.packetLimit)
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?
@@ -19,15 +27,41 @@ public final class Statsd: @unchecked Sendable {
         addrLen = ai.pointee.ai_addrlen
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        flush()
+        if fd >= 0 { close(fd) }
+    }
 
-    /// `PREFIX.NAME:MS|ms`
+    /// Queues `PREFIX.NAME:MS|ms`.
     public func timing(_ name: String, milliseconds: Double) {
         guard fd >= 0 else { return }
         let ms = (milliseconds * 1000).rounded() / 1000
-        let packet = Array("\(prefix).\(name):\(ms)|ms".utf8)
+        let line = "\(prefix).\(name):\(ms)|ms".utf8
+        if !packet.isEmpty && packet.count + 1 + line.count > Self.packetLimit { flush() }
+        if packet.isEmpty {
+            deadline = monotonicSeconds() + Self.flushInterval
+        } else {
+            packet.append(0x0A)
+        }
+        packet.append(contentsOf: line)
+    }
+
+    /// Milliseconds until the queued timers are due, or nil when none are queued.
+    public func millisecondsUntilFlush() -> Int32? {
+        if packet.isEmpty { return nil }
+        return Int32(max(0, min(1000, ((deadline - monotonicSeconds()) * 1000).rounded(.up))))
+    }
+
+    /// Sends the queued timers when they are due.
+    public func flushIfDue() {
+        if !packet.isEmpty && monotonicSeconds() >= deadline { flush() }
+    }
+
+    public func flush() {
+        guard fd >= 0, !packet.isEmpty else { return }
         _ = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, packet, packet.count, Int32(MSG_DONTWAIT), $0, addrLen) }
         }
+        packet.removeAll(keepingCapacity: true)
     }
 }

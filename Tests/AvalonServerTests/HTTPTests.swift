@@ -185,6 +185,18 @@ final class HTTPTests: XCTestCase {
         }
         XCTAssertEqual(packets.count, 1, "\(packets)")
         XCTAssertNotNil(packets.first?.range(of: "^avtest\\.request\\.genres:[0-9.]+\\|ms$", options: .regularExpression), "\(packets)")
+        // Timers of requests close together share packets, a line each.
+        for _ in 0..<20 { _ = try st.get("/avalon/albums?limit=1") }
+        packets = []
+        while true {
+            let n = recv(Self.statsd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            packets.append(String(decoding: buf[0..<n], as: UTF8.self))
+        }
+        let lines = packets.flatMap { $0.split(separator: "\n") }
+        XCTAssertEqual(lines.count, 20, "\(packets)")
+        XCTAssertLessThan(packets.count, 20, "\(packets)")
+        for l in lines { XCTAssertNotNil(l.range(of: "^avtest\\.request\\.albums:[0-9.]+\\|ms$", options: .regularExpression), "\(l)") }
     }
 
     func testUnhandledErrorIs500AndLogged() throws {

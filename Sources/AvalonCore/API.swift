@@ -42,21 +42,32 @@ extension MusicCollection {
     }
 
     /// The first `need` songs, ascending, that match a search. Songs are taken in
-    /// blocks that double in size, so a page of a large result touches a small
-    /// bitmap once instead of setting every match in one as large as the collection.
-    func firstSearchMatches(_ query: String, need: Int, firstBlock: Int = 1 << 16) -> [UInt32] {
+    /// blocks that double in size, the first one sized by the expected density
+    /// of matches, so a page of a large result touches a small bitmap instead of
+    /// setting every match in one as large as the collection.
+    func firstSearchMatches(_ query: String, need: Int, firstBlock: Int? = nil) -> [UInt32] {
         let q = searchableQuery(query)
         var out: [UInt32] = []
         if need <= 0 { return out }
-        let named = songSearch.map { $0.matches(q) }
+        let indexes = songSearch + [albums.search, artists.search, genres.search]
+        let ranges = SearchIndex.matchRanges(q, in: indexes)
+        let named = songSearch.indices.map { songSearch[$0].matches(in: ranges[$0]) }
         // Each matched element's song list is ascending: a cursor per list. An
         // element matched twice gets two cursors, which set the same bits.
-        let tables = [albums, artists, genres]
-        var cursors = tables.map { t in t.search.matches(q).map { (Int(t.songOffsets[Int($0)]), Int(t.songOffsets[Int($0) + 1])) } }
-        let lists = tables.map(\.songs)
+        // Only the arrays are taken from the tables: copying a table retains them all.
+        let lists = [albums.songs, artists.songs, genres.songs]
+        var cursors: [[(Int, Int)]] = []
+        var estimate = named.reduce(0) { $0 + $1.count }
+        for (t, offsets) in [albums.songOffsets, artists.songOffsets, genres.songOffsets].enumerated() {
+            let c = indexes[songSearch.count + t].matches(in: ranges[songSearch.count + t]).map { (Int(offsets[Int($0)]), Int(offsets[Int($0) + 1])) }
+            for (i, end) in c { estimate += end - i }
+            cursors.append(c)
+        }
+        if estimate == 0 { return out }
         let total = songs.count
         var words: [UInt64] = []
-        var lo = 0, size = max(64, firstBlock)
+        var lo = 0
+        var size = max(64, firstBlock ?? min(total, 2 * need * (total / estimate + 1)))
         while lo < total && out.count < need {
             let hi = min(total, lo + size)
             let width = UInt32(hi - lo), base = UInt32(lo)
@@ -74,14 +85,16 @@ extension MusicCollection {
                 }
                 for t in 0..<lists.count {
                     lists[t].withUnsafeBufferPointer { l in
-                        for c in cursors[t].indices {
-                            var (i, end) = cursors[t][c]
-                            while i < end && l[i] < UInt32(hi) {
-                                let d = l[i] - base
-                                w[Int(d >> 6)] |= 1 << UInt64(d & 63)
-                                i += 1
+                        cursors[t].withUnsafeMutableBufferPointer { cs in
+                            for c in cs.indices {
+                                var (i, end) = cs[c]
+                                while i < end && l[i] < UInt32(hi) {
+                                    let d = l[i] - base
+                                    w[Int(d >> 6)] |= 1 << UInt64(d & 63)
+                                    i += 1
+                                }
+                                cs[c].0 = i
                             }
-                            cursors[t][c].0 = i
                         }
                     }
                 }
@@ -112,19 +125,19 @@ extension MusicCollection {
         // Each filter is a set of allowed albums, artists or genres.
         var allowed: [(Kind, [UInt32])] = []
         for (kind, key) in [(Kind.album, "album"), (.artist, "artist"), (.genre, "genre")] {
-            if let name = p[key] { allowed.append((kind, table(kind).indexes(named: name))) }
+            if let name = p[key] { allowed.append((kind, withTable(kind) { $0.indexes(named: name) })) }
         }
         for (kind, id) in idFilters {
-            allowed.append((kind, table(kind).index(of: id).map { [$0] } ?? []))
+            allowed.append((kind, withTable(kind) { $0.index(of: id) }.map { [$0] } ?? []))
         }
         let query = p["query"].map(searchSongs)
         if allowed.isEmpty { return query.map(Selection.bits) ?? .all }
 
         // Start from the smallest filter's songs and check the rest per song.
-        func size(_ f: (Kind, [UInt32])) -> Int { f.1.reduce(0) { $0 + table(f.0).songs(of: $1).count } }
+        func size(_ f: (Kind, [UInt32])) -> Int { withTable(f.0) { t in f.1.reduce(0) { $0 + t.songs(of: $1).count } } }
         let (kind, elems) = allowed.min { size($0) < size($1) }!
         var base: [UInt32] = []
-        for e in elems { base.append(contentsOf: table(kind).songs(of: e)) }
+        withTable(kind) { t in for e in elems { base.append(contentsOf: t.songs(of: e)) } }
         if elems.count > 1 { base.sort() }
         return .list(base.filter { s in
             let song = songs[Int(s)]
@@ -161,31 +174,61 @@ extension MusicCollection {
         } else {
             picked = try selectSongs(p).unordered(paging, total: songs.count)
         }
-        var w = JSONWriter(capacity: 64 + picked.count * 320)
-        w.raw("{\"errors\": [], \"success\": [")
-        // Plain arrays for the loop: reaching through the tables would copy them per song.
-        let songs = self.songs, albums = self.albums.items, artists = self.artists.items, genres = self.genres.items
-        arena.withUnsafeBufferPointer { a in
-            for (n, i) in picked.enumerated() {
-                let s = songs[Int(i)]
-                let album = albums[Int(s.album)], artist = artists[Int(s.artist)], genre = genres[Int(s.genre)]
-                w.raw(n == 0 ? "{\"id\": " : ", {\"id\": ")
-                w.uuid(s.id)
-                w.raw(", \"name\": "); w.string(slice(a, s.name))
-                w.raw(", \"length\": "); w.int(s.length)
-                w.raw(", \"track\": "); w.int(s.track)
-                w.raw(", \"year\": "); w.int(s.year)
-                w.raw(", \"album\": "); w.string(slice(a, album.name))
-                w.raw(", \"album_id\": "); w.uuid(album.id)
-                w.raw(", \"artist\": "); w.string(slice(a, artist.name))
-                w.raw(", \"artist_id\": "); w.uuid(artist.id)
-                w.raw(", \"genre\": "); w.string(slice(a, genre.name))
-                w.raw(", \"genre_id\": "); w.uuid(genre.id)
-                w.raw("}")
+        return renderSongs(picked)
+    }
+
+    /// The success answer listing `picked`. Every row is loaded first, then the
+    /// names and elements they point to, then the JSON is written: within a pass
+    /// the loads do not depend on one another, so their cache misses overlap
+    /// instead of queueing behind the writing of each song.
+    func renderSongs(_ picked: [UInt32]) -> [UInt8] {
+        let songs = self.songs
+        let rows = picked.map { songs[Int($0)] }
+        let ao = albums.jsonOffsets, ro = artists.jsonOffsets, go = genres.jsonOffsets
+        return withElementJSON { aj, rj, gj in
+            arena.withUnsafeBufferPointer { a in
+                var bound = 64
+                var sink: UInt8 = 0
+                for s in rows {
+                    let (al, ar, ge) = (Int(s.album), Int(s.artist), Int(s.genre))
+                    sink &+= a[Int(s.name.start)] &+ aj[Int(ao[al])] &+ rj[Int(ro[ar])] &+ gj[Int(go[ge])]
+                    bound += 256 + JSONCursor.maxBytesUUID + 3 * JSONCursor.maxBytesInt + JSONCursor.maxBytes(string: Int(s.name.count))
+                        + Int(ao[al + 1] - ao[al]) + Int(ro[ar + 1] - ro[ar]) + Int(go[ge + 1] - go[ge])
+                }
+                touchedBytes = sink
+                return [UInt8](unsafeUninitializedCapacity: bound) { buf, count in
+                    var c = JSONCursor(buf.baseAddress!)
+                    c.raw("{\"errors\": [], \"success\": [")
+                    for (n, s) in rows.enumerated() {
+                        let (al, ar, ge) = (Int(s.album), Int(s.artist), Int(s.genre))
+                        c.raw(n == 0 ? "{\"id\": " : ", {\"id\": ")
+                        c.uuid(s.id)
+                        c.raw(", \"name\": "); c.string(slice(a, s.name))
+                        c.raw(", \"length\": "); c.int(s.length)
+                        c.raw(", \"track\": "); c.int(s.track)
+                        c.raw(", \"year\": "); c.int(s.year)
+                        c.raw(", \"album\": "); c.raw(fragmentName(aj, ao, al))
+                        c.raw(", \"album_id\": "); c.raw(fragmentID(aj, ao, al))
+                        c.raw(", \"artist\": "); c.raw(fragmentName(rj, ro, ar))
+                        c.raw(", \"artist_id\": "); c.raw(fragmentID(rj, ro, ar))
+                        c.raw(", \"genre\": "); c.raw(fragmentName(gj, go, ge))
+                        c.raw(", \"genre_id\": "); c.raw(fragmentID(gj, go, ge))
+                        c.raw("}")
+                    }
+                    c.raw("], \"warnings\": []}")
+                    count = c.p - buf.baseAddress!
+                }
             }
         }
-        w.raw("], \"warnings\": []}")
-        return w.bytes
+    }
+
+    /// The three tables' JSON fragments at once.
+    private func withElementJSON<R>(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> R) -> R {
+        albums.json.withUnsafeBufferPointer { a in
+            artists.json.withUnsafeBufferPointer { r in
+                genres.json.withUnsafeBufferPointer { g in body(a, r, g) }
+            }
+        }
     }
 
     // MARK: albums, artists, genres
@@ -202,20 +245,24 @@ extension MusicCollection {
         } else {
             picked = selection.unordered(paging, total: t.count)
         }
-        var w = JSONWriter(capacity: 64 + picked.count * 80)
-        w.raw("{\"errors\": [], \"success\": [")
-        arena.withUnsafeBufferPointer { a in
-            for (n, i) in picked.enumerated() {
-                let e = t.items[Int(i)]
-                w.raw(n == 0 ? "{\"id\": " : ", {\"id\": ")
-                w.uuid(e.id)
-                w.raw(", \"name\": ")
-                w.string(slice(a, e.name))
-                w.raw("}")
+        let offsets = t.jsonOffsets
+        return t.json.withUnsafeBufferPointer { j in
+            var bound = 64
+            for i in picked { bound += 32 + Int(offsets[Int(i) + 1] - offsets[Int(i)]) }
+            return [UInt8](unsafeUninitializedCapacity: bound) { buf, count in
+                var c = JSONCursor(buf.baseAddress!)
+                c.raw("{\"errors\": [], \"success\": [")
+                for (n, i) in picked.enumerated() {
+                    c.raw(n == 0 ? "{\"id\": " : ", {\"id\": ")
+                    c.raw(fragmentID(j, offsets, Int(i)))
+                    c.raw(", \"name\": ")
+                    c.raw(fragmentName(j, offsets, Int(i)))
+                    c.raw("}")
+                }
+                c.raw("], \"warnings\": []}")
+                count = c.p - buf.baseAddress!
             }
         }
-        w.raw("], \"warnings\": []}")
-        return w.bytes
     }
 
     // MARK: ordering
@@ -282,6 +329,20 @@ enum Selection {
         }
     }
 }
+
+/// An element's quoted id and quoted name in its table's JSON fragments.
+@inline(__always)
+func fragmentID(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: Int) -> UnsafeBufferPointer<UInt8> {
+    UnsafeBufferPointer(rebasing: json[Int(offsets[i])..<Int(offsets[i]) + JSONCursor.maxBytesUUID])
+}
+
+@inline(__always)
+func fragmentName(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: Int) -> UnsafeBufferPointer<UInt8> {
+    UnsafeBufferPointer(rebasing: json[Int(offsets[i]) + JSONCursor.maxBytesUUID..<Int(offsets[i + 1])])
+}
+
+/// Where prefetching loads leave their result, so that they are not optimised away.
+nonisolated(unsafe) var touchedBytes: UInt8 = 0
 
 @inline(__always)
 func slice(_ a: UnsafeBufferPointer<UInt8>, _ r: TextRef) -> UnsafeBufferPointer<UInt8> {

@@ -44,6 +44,11 @@ public struct ElementTable: Sendable {
     let songOffsets: [UInt32]
     let songs: [UInt32]
     let search: SearchIndex
+    /// Each element as JSON, rendered once at load: its quoted id (38 bytes),
+    /// then its quoted, escaped name, at json[jsonOffsets[i]..<jsonOffsets[i+1]].
+    /// One place to read per element instead of two, and nothing to format.
+    let json: [UInt8]
+    let jsonOffsets: [UInt32]
 
     public var count: Int { items.count }
 
@@ -104,6 +109,16 @@ public final class MusicCollection: Sendable {
     /// Tracks dropped at load because their album, artist or genre is missing
     /// (the old server's inner join dropped them too).
     public let droppedTracks: Int
+
+    /// Runs `body` on a table in place: returning one would copy it, retaining all its arrays.
+    @inline(__always)
+    func withTable<R>(_ k: Kind, _ body: (borrowing ElementTable) -> R) -> R {
+        switch k {
+        case .album: return body(albums)
+        case .artist: return body(artists)
+        case .genre: return body(genres)
+        }
+    }
 
     public func table(_ k: Kind) -> ElementTable {
         switch k {
@@ -224,9 +239,21 @@ public final class MusicCollection: Sendable {
             fill[o] += 1
         }
         let search = SearchIndex(0..<n, arena: arena, span: span)
+        var json = JSONWriter(capacity: n * 64)
+        var jsonOffsets: [UInt32] = []
+        jsonOffsets.reserveCapacity(n + 1)
+        arena.withUnsafeBufferPointer { a in
+            for e in items {
+                jsonOffsets.append(UInt32(json.count))
+                json.uuid(e.id)
+                json.string(slice(a, e.name))
+            }
+        }
+        jsonOffsets.append(UInt32(json.count))
         return ElementTable(items: items, byID: byID, idRank: idRank, byName: byName, nameRank: nameRank,
                             lowerText: lowerText, lowerSpans: lowerSpans, byLower: byLower,
-                            songOffsets: offsets, songs: list, search: search)
+                            songOffsets: offsets, songs: list, search: search,
+                            json: json.bytes, jsonOffsets: jsonOffsets)
     }
 
     /// Approximate bytes held by the collection's arrays.
@@ -235,6 +262,7 @@ public final class MusicCollection: Sendable {
             e.items.capacity * MemoryLayout<Element>.stride + (e.byID.capacity + e.idRank.capacity + e.byName.capacity
                 + e.nameRank.capacity + e.byLower.capacity + e.songOffsets.capacity + e.songs.capacity) * 4
                 + e.lowerText.capacity + e.lowerSpans.capacity * 8 + e.search.memoryBytes
+                + e.json.capacity + e.jsonOffsets.capacity * 4
         }
         return arena.capacity + songs.capacity * MemoryLayout<Song>.stride + songSearch.reduce(0) { $0 + $1.memoryBytes }
             + (songNameRank.capacity + songIDRank.capacity) * 4 + songOrder.reduce(0) { $0 + $1.capacity * 4 }

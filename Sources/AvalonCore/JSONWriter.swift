@@ -37,28 +37,73 @@ public struct JSONWriter {
 
     /// The JSON written so far.
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: s.ptr, count: s.count)) }
+    public var count: Int { s.count }
+
+    /// Writes at most `maxBytes` through a cursor: one capacity check for many values.
+    @inline(__always)
+    public mutating func write(maxBytes: Int, _ body: (inout JSONCursor) -> Void) {
+        var c = JSONCursor(s.reserve(maxBytes))
+        let start = c.p
+        body(&c)
+        s.count += c.p - start
+    }
+
+    @inline(__always)
+    public mutating func raw(_ str: StaticString) {
+        write(maxBytes: str.utf8CodeUnitCount) { $0.raw(str) }
+    }
+
+    /// A JSON string from UTF-8 bytes (see `JSONCursor.string`).
+    public mutating func string(_ str: UnsafeBufferPointer<UInt8>) {
+        write(maxBytes: JSONCursor.maxBytes(string: str.count)) { $0.string(str) }
+    }
+
+    public mutating func string(_ str: String) {
+        var str = str
+        str.withUTF8 { string($0) }
+    }
+
+    public mutating func int(_ v: Int64) {
+        write(maxBytes: JSONCursor.maxBytesInt) { $0.int(v) }
+    }
+
+    public mutating func uuid(_ id: ItemID) {
+        write(maxBytes: JSONCursor.maxBytesUUID) { $0.uuid(id) }
+    }
+}
+
+/// Where the next JSON byte goes, inside room reserved by `JSONWriter.write`.
+/// A value on the stack, so the position stays in a register across a record.
+public struct JSONCursor {
+    var p: UnsafeMutablePointer<UInt8>
+
+    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+
+    public static func maxBytes(string count: Int) -> Int { count * 6 + 2 }  // every byte as \u00XX
+    public static let maxBytesInt = 20
+    public static let maxBytesUUID = 38
 
     @inline(__always)
     public mutating func raw(_ str: StaticString) {
         let n = str.utf8CodeUnitCount
-        s.reserve(n).update(from: str.utf8Start, count: n)
-        s.count += n
+        p.update(from: str.utf8Start, count: n)
+        p += n
     }
 
+    /// Bytes that are already JSON.
     @inline(__always)
-    private mutating func byte(_ b: UInt8) {
-        s.reserve(1).pointee = b
-        s.count += 1
+    public mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
+        p.update(from: bytes.baseAddress!, count: bytes.count)
+        p += bytes.count
     }
 
     private static let hex: StaticString = "0123456789abcdef"
 
     /// A JSON string from UTF-8 bytes: quotes, backslashes and control
     /// characters escaped, everything else passed through as UTF-8.
+    @inline(__always)
     public mutating func string(_ str: UnsafeBufferPointer<UInt8>) {
-        // Worst case every byte becomes \u00XX.
-        var out = s.reserve(str.count * 6 + 2)
-        let start = out
+        var out = p
         let hex = Self.hex.utf8Start
         out.pointee = 0x22; out += 1
         // Eight bytes at a time while none of them needs escaping (most names).
@@ -99,17 +144,13 @@ public struct JSONWriter {
             out += 1
         }
         out.pointee = 0x22; out += 1
-        s.count += out - start
+        p = out
     }
 
-    public mutating func string(_ str: String) {
-        var str = str
-        str.withUTF8 { string($0) }
-    }
-
+    @inline(__always)
     public mutating func int(_ v: Int64) {
-        var out = s.reserve(20)
-        if v < 0 { out.pointee = UInt8(ascii: "-"); out += 1; s.count += 1 }
+        var out = p
+        if v < 0 { out.pointee = UInt8(ascii: "-"); out += 1 }
         var m = v.magnitude
         var digits = 1
         var t = m
@@ -120,7 +161,7 @@ public struct JSONWriter {
             m /= 10
             i -= 1
         } while i >= 0
-        s.count += digits
+        p = out + digits
     }
 
     /// Eight lower-case hex digits of `v`, first digit in the lowest byte.
@@ -136,8 +177,9 @@ public struct JSONWriter {
     }
 
     /// A quoted hyphenated lower-case UUID.
+    @inline(__always)
     public mutating func uuid(_ id: ItemID) {
-        let out = UnsafeMutableRawPointer(s.reserve(38))
+        let out = UnsafeMutableRawPointer(p)
         let a = Self.hex8(UInt32(id.hi >> 32)), b = Self.hex8(UInt32(truncatingIfNeeded: id.hi))
         let c = Self.hex8(UInt32(id.lo >> 32)), d = Self.hex8(UInt32(truncatingIfNeeded: id.lo))
         let quote: UInt8 = 0x22, dash: UInt8 = 0x2D
@@ -153,6 +195,6 @@ public struct JSONWriter {
         out.storeBytes(of: UInt32(truncatingIfNeeded: c >> 32), toByteOffset: 25, as: UInt32.self)
         out.storeBytes(of: d, toByteOffset: 29, as: UInt64.self)
         out.storeBytes(of: quote, toByteOffset: 37, as: UInt8.self)
-        s.count += 38
+        p += 38
     }
 }

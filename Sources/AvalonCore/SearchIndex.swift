@@ -59,6 +59,8 @@ struct SearchIndex: Sendable {
                 }
             }
         }
+        // Room to read eight bytes at any suffix (see `matchRanges`).
+        text.append(contentsOf: repeatElement(Self.terminator, count: 8))
         self.text = text
         self.starts = starts
         self.elements = elems
@@ -88,35 +90,7 @@ struct SearchIndex: Sendable {
     }
 
     /// The range of `starts` whose suffixes begin with `query` (already searchable).
-    private func matchRange(_ query: [UInt8]) -> Range<Int> {
-        if query.isEmpty || starts.isEmpty { return 0..<0 }
-        return text.withUnsafeBufferPointer { t in
-            query.withUnsafeBufferPointer { q in
-                let base = t.baseAddress!
-                // <0: the suffix sorts before the query; 0: the query is its prefix.
-                func cmp(_ s: UInt32) -> Int {
-                    let p = base + Int(s)
-                    for i in 0..<q.count {
-                        let x = p[i]
-                        if x != q[i] { return x < q[i] ? -1 : 1 }
-                    }
-                    return 0
-                }
-                var lo = 0, hi = starts.count
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if cmp(starts[mid]) < 0 { lo = mid + 1 } else { hi = mid }
-                }
-                var end = lo
-                hi = starts.count
-                while end < hi {
-                    let mid = (end + hi) / 2
-                    if cmp(starts[mid]) == 0 { end = mid + 1 } else { hi = mid }
-                }
-                return lo..<end
-            }
-        }
-    }
+    private func matchRange(_ query: [UInt8]) -> Range<Int> { Self.matchRanges(query, in: [self])[0] }
 
     /// Elements with a key that `query` is a prefix of, ascending, without
     /// repeats. An empty query matches nothing.
@@ -131,6 +105,80 @@ struct SearchIndex: Sendable {
 
     /// The element of every matching key, in key order (an element may repeat).
     func matches(_ query: [UInt8]) -> ArraySlice<UInt32> { elements[matchRange(query)] }
+    func matches(in range: Range<Int>) -> ArraySlice<UInt32> { elements[range] }
+
+    /// The ranges of `starts` whose suffixes begin with `query`, in each of
+    /// `indexes`. The binary searches run in lockstep without branches on the
+    /// data, so the cache misses of one step in every index overlap instead of
+    /// following one another.
+    static func matchRanges(_ query: [UInt8], in indexes: [SearchIndex]) -> [Range<Int>] {
+        if query.isEmpty { return indexes.map { _ in 0..<0 } }
+        let n = query.count
+        // The query's first eight bytes as a big-endian key, and the mask of its length.
+        var qk: UInt64 = 0
+        for i in 0..<8 { qk = qk << 8 | UInt64(i < n ? query[i] : 0) }
+        let mask: UInt64 = n >= 8 ? ~0 : ~(~0 >> UInt64(8 * n))
+        return query.withUnsafeBufferPointer { q in
+            withSearchPointers(indexes[...], []) { ix in
+                // Whether the suffix at `p` sorts before the query (or, with
+                // `orEqual`, also when it starts with it). Free of branches on
+                // the data unless eight bytes tie on a longer query.
+                @inline(__always) func before(_ p: UnsafePointer<UInt8>, orEqual: Bool) -> Bool {
+                    let k = UInt64(bigEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)) & mask
+                    var equal = orEqual
+                    if n > 8 && k == qk {
+                        var i = 8
+                        while i < n && p[i] == q[i] { i += 1 }
+                        if i < n { return p[i] < q[i] }
+                    } else if k != qk {
+                        equal = false
+                    }
+                    return (k < qk) != equal  // never both: k < qk implies k != qk
+                }
+                // Searches 2i and 2i+1 in index i: the first suffix not before the
+                // query, and the first after it.
+                let m = 2 * ix.count
+                var base = [Int](repeating: 0, count: m)
+                var len = (0..<m).map { ix[$0 / 2].2 }
+                var active = true
+                while active {
+                    active = false
+                    for j in 0..<m where len[j] > 1 {
+                        let half = len[j] / 2
+                        let (text, starts, _) = ix[j / 2]
+                        let right = before(text + Int(starts[base[j] + half]), orEqual: j & 1 == 1)
+                        base[j] = right ? base[j] + half : base[j]
+                        len[j] -= half
+                        active = active || len[j] > 1
+                    }
+                }
+                return (0..<ix.count).map { i in
+                    let (text, starts, count) = ix[i]
+                    if count == 0 { return 0..<0 }
+                    let lo = base[2 * i] + (before(text + Int(starts[base[2 * i]]), orEqual: false) ? 1 : 0)
+                    let hi = base[2 * i + 1] + (before(text + Int(starts[base[2 * i + 1]]), orEqual: true) ? 1 : 0)
+                    return lo..<max(lo, hi)
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with the text and start pointers of every index.
+    private static func withSearchPointers<R>(
+        _ rest: ArraySlice<SearchIndex>, _ done: [(UnsafePointer<UInt8>, UnsafePointer<UInt32>, Int)],
+        _ body: ([(UnsafePointer<UInt8>, UnsafePointer<UInt32>, Int)]) -> R
+    ) -> R {
+        guard let first = rest.first else { return body(done) }
+        return first.text.withUnsafeBufferPointer { t in
+            first.starts.withUnsafeBufferPointer { s in
+                guard let tb = t.baseAddress, let sb = s.baseAddress, s.count > 0 else {
+                    let none = UnsafePointer<UInt8>(bitPattern: 1)!, noStarts = UnsafePointer<UInt32>(bitPattern: 4)!
+                    return withSearchPointers(rest.dropFirst(), done + [(none, noStarts, 0)], body)
+                }
+                return withSearchPointers(rest.dropFirst(), done + [(tb, sb, s.count)], body)
+            }
+        }
+    }
 
     /// Adds the matching elements to `set`.
     func search(_ query: [UInt8], into set: inout Bitmap) {

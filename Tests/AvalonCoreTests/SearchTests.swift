@@ -86,9 +86,9 @@ final class PagedSearchTests: XCTestCase {
         for q in ["love", "lovel", "the n", "night", "x", "blue lovely", "zzz", ""] {
             let all = c.searchSongs(q).members(0..<Int.max)
             for need in [0, 1, 7, 50, 333, all.count, all.count + 1, 5000] {
-                for block in [64, 100, 1 << 16] {
+                for block in [64, 100, 1 << 16, nil] {
                     XCTAssertEqual(c.firstSearchMatches(q, need: need, firstBlock: block), Array(all.prefix(need)),
-                                   "query \(q) need \(need) block \(block)")
+                                   "query \(q) need \(need) block \(String(describing: block))")
                 }
             }
         }

@@ -13,6 +13,9 @@ struct SearchIndex: Sendable {
     private(set) var starts: [UInt32] = []
     /// The element each suffix belongs to, parallel to `starts`.
     private(set) var elements: [UInt32] = []
+    /// `starts[firstAt[k]..<firstAt[k+1]]` begin with the two bytes `k` (big-endian):
+    /// the first steps of every binary search, in one read.
+    private(set) var firstAt = [UInt32](repeating: 0, count: 65537)
 
     static let terminator: UInt8 = 0xFF
 
@@ -24,7 +27,8 @@ struct SearchIndex: Sendable {
         var text: [UInt8] = []
         var starts: [UInt32] = []
         var elems: [UInt32] = []
-        text.reserveCapacity(arena.count + count)
+        let bytes = range.reduce(0) { $0 + span($1).1 }
+        text.reserveCapacity(bytes + bytes / 8 + count + 8)
         starts.reserveCapacity(count * 3)
         elems.reserveCapacity(count * 3)
         var term: [UInt8] = []
@@ -61,6 +65,12 @@ struct SearchIndex: Sendable {
         }
         // Room to read eight bytes at any suffix (see `matchRanges`).
         text.append(contentsOf: repeatElement(Self.terminator, count: 8))
+        // Sorting keeps suffixes with the same first two bytes together, so the
+        // counts per two-byte prefix give where each group starts.
+        var firstAt = [UInt32](repeating: 0, count: 65537)
+        for st in starts { firstAt[(Int(text[Int(st)]) << 8 | Int(text[Int(st) + 1])) + 1] += 1 }
+        for k in 0..<65536 { firstAt[k + 1] += firstAt[k] }
+        self.firstAt = firstAt
         self.text = text
         self.starts = starts
         self.elements = elems
@@ -139,7 +149,15 @@ struct SearchIndex: Sendable {
                 // query, and the first after it.
                 let m = 2 * ix.count
                 var base = [Int](repeating: 0, count: m)
-                var len = (0..<m).map { ix[$0 / 2].2 }
+                var len = [Int](repeating: 0, count: m)
+                // Start from the group of suffixes that share the query's first one or two bytes.
+                let (k0, k1) = n >= 2 ? (Int(q[0]) << 8 | Int(q[1]), (Int(q[0]) << 8 | Int(q[1])) + 1)
+                                      : (Int(q[0]) << 8, (Int(q[0]) + 1) << 8)
+                for i in 0..<ix.count {
+                    let lo = Int(ix[i].firstAt[k0]), hi = Int(ix[i].firstAt[k1])
+                    (base[2 * i], base[2 * i + 1]) = (lo, lo)
+                    (len[2 * i], len[2 * i + 1]) = (hi - lo, hi - lo)
+                }
                 var active = true
                 while active {
                     active = false
@@ -153,8 +171,8 @@ struct SearchIndex: Sendable {
                     }
                 }
                 return (0..<ix.count).map { i in
-                    let (text, starts, count) = ix[i]
-                    if count == 0 { return 0..<0 }
+                    let (text, starts, _) = ix[i]
+                    if len[2 * i] == 0 { return 0..<0 }
                     let lo = base[2 * i] + (before(text + Int(starts[base[2 * i]]), orEqual: false) ? 1 : 0)
                     let hi = base[2 * i + 1] + (before(text + Int(starts[base[2 * i + 1]]), orEqual: true) ? 1 : 0)
                     return lo..<max(lo, hi)
@@ -163,19 +181,19 @@ struct SearchIndex: Sendable {
         }
     }
 
-    /// Runs `body` with the text and start pointers of every index.
-    private static func withSearchPointers<R>(
-        _ rest: ArraySlice<SearchIndex>, _ done: [(UnsafePointer<UInt8>, UnsafePointer<UInt32>, Int)],
-        _ body: ([(UnsafePointer<UInt8>, UnsafePointer<UInt32>, Int)]) -> R
-    ) -> R {
+    typealias SearchPointers = (text: UnsafePointer<UInt8>, starts: UnsafePointer<UInt32>, firstAt: UnsafePointer<UInt32>)
+
+    /// Runs `body` with the text, start and group pointers of every index.
+    private static func withSearchPointers<R>(_ rest: ArraySlice<SearchIndex>, _ done: [SearchPointers],
+                                              _ body: ([SearchPointers]) -> R) -> R {
         guard let first = rest.first else { return body(done) }
         return first.text.withUnsafeBufferPointer { t in
             first.starts.withUnsafeBufferPointer { s in
-                guard let tb = t.baseAddress, let sb = s.baseAddress, s.count > 0 else {
-                    let none = UnsafePointer<UInt8>(bitPattern: 1)!, noStarts = UnsafePointer<UInt32>(bitPattern: 4)!
-                    return withSearchPointers(rest.dropFirst(), done + [(none, noStarts, 0)], body)
+                first.firstAt.withUnsafeBufferPointer { f in
+                    // An empty index has empty groups: its searches read neither text nor starts.
+                    let tb = t.baseAddress ?? UnsafePointer(bitPattern: 1)!, sb = s.baseAddress ?? UnsafePointer(bitPattern: 4)!
+                    return withSearchPointers(rest.dropFirst(), done + [(tb, sb, f.baseAddress!)], body)
                 }
-                return withSearchPointers(rest.dropFirst(), done + [(tb, sb, s.count)], body)
             }
         }
     }
@@ -185,7 +203,7 @@ struct SearchIndex: Sendable {
         for i in matchRange(query) { set.insert(elements[i]) }
     }
 
-    var memoryBytes: Int { text.capacity + starts.capacity * 4 + elements.capacity * 4 }
+    var memoryBytes: Int { text.capacity + starts.capacity * 4 + elements.capacity * 4 + firstAt.capacity * 4 }
 }
 
 func uniqueSorted(_ a: [UInt32]) -> [UInt32] {

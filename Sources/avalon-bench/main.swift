@@ -16,9 +16,13 @@ func now() -> Double {
 }
 
 /// Writes a buffer larger than L2 so the next request starts with cold caches.
-nonisolated(unsafe) var evictionBuffer = [UInt64](repeating: 1, count: 1 << 20)
+enum Eviction {
+    /// Allocated at first use, after the resident size is taken.
+    nonisolated(unsafe) static var buffer = [UInt64](repeating: 1, count: 1 << 20)
+}
+
 func evictCaches() {
-    evictionBuffer.withUnsafeMutableBufferPointer { b in
+    Eviction.buffer.withUnsafeMutableBufferPointer { b in
         for i in stride(from: 0, to: b.count, by: 8) { b[i] &+= 1 }
     }
 }

@@ -2,9 +2,9 @@
 /// on `&`, `+` as space, percent escapes decoded, invalid UTF-8 replaced, and
 /// the first value of a repeated key kept.
 public struct QueryParameters: Sendable {
-    public private(set) var values: [String: String] = [:]
-
-    public init(_ pairs: [String: String]) { values = pairs }
+    /// Key and value of each parameter, first occurrence only. A request has a
+    /// handful, so a linear scan beats hashing every key on every lookup.
+    private var pairs: [(key: String, value: String)] = []
 
     public init(queryString: String) {
         var qs = queryString
@@ -26,8 +26,8 @@ public struct QueryParameters: Sendable {
     private mutating func add(_ pair: UnsafeBufferPointer<UInt8>) {
         let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
         let key = Self.decode(UnsafeBufferPointer(rebasing: pair[0..<eq]))
-        guard values[key] == nil else { return }
-        values[key] = eq < pair.count ? Self.decode(UnsafeBufferPointer(rebasing: pair[(eq + 1)...])) : ""
+        guard self[key] == nil else { return }
+        pairs.append((key, eq < pair.count ? Self.decode(UnsafeBufferPointer(rebasing: pair[(eq + 1)...])) : ""))
     }
 
     static func decode(_ s: UnsafeBufferPointer<UInt8>) -> String {
@@ -49,7 +49,10 @@ public struct QueryParameters: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    public subscript(_ key: String) -> String? { values[key] }
+    public subscript(_ key: String) -> String? {
+        for p in pairs where p.key == key { return p.value }
+        return nil
+    }
 }
 
 /// Python `int()` restricted to SPEC: optional surrounding whitespace, an

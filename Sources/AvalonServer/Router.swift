@@ -10,8 +10,10 @@ public struct HTTPResponse: Sendable {
     /// The collection endpoint answered, for the statsd timer.
     public var endpoint: Endpoint?
 
+    static let jsonType = "application/json; charset=utf-8"
+
     static func json(_ status: Int, _ body: [UInt8], _ endpoint: Endpoint? = nil) -> HTTPResponse {
-        HTTPResponse(status: status, contentType: "application/json; charset=utf-8", body: body, endpoint: endpoint)
+        HTTPResponse(status: status, contentType: jsonType, body: body, endpoint: endpoint)
     }
 
     static func text(_ s: String) -> HTTPResponse {
@@ -46,18 +48,20 @@ public struct Router: Sendable {
     public let collection: MusicCollection
     public let requestPath: String
     public let adminSecret: String?
+    private let prefix: String
 
     public init(collection: MusicCollection, requestPath: String, adminSecret: String?) {
         self.collection = collection
         self.requestPath = requestPath
         self.adminSecret = adminSecret
+        prefix = requestPath + "/"
     }
 
     /// The endpoint name of a path under the prefix, or nil when outside it.
     func endpointName(_ path: String) -> Substring? {
         if requestPath == "/" { return path.hasPrefix("/") ? path.dropFirst() : nil }
-        guard path.hasPrefix(requestPath + "/") else { return nil }
-        return path.dropFirst(requestPath.count + 1)
+        guard path.hasPrefix(prefix) else { return nil }
+        return path.dropFirst(prefix.count)
     }
 
     /// Answers a request; throws only for unhandled errors (the caller logs,

@@ -9,6 +9,7 @@ public final class Statsd: @unchecked Sendable {
     private var addr = sockaddr_storage()
     private var addrLen: socklen_t = 0
     let prefix: String
+    private let prefixDot: [UInt8]
     private var packet: [UInt8] = []
     private var deadline = 0.0
     static let packetLimit = 1400  // fits an Ethernet MTU
@@ -16,6 +17,7 @@ public final class Statsd: @unchecked Sendable {
 
     public init(host: String, port: Int, prefix: String) {
         self.prefix = prefix
+        prefixDot = Array((prefix + ".").utf8)
         packet.reserveCapacity(Self.packetLimit)
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
@@ -35,15 +37,25 @@ public final class Statsd: @unchecked Sendable {
     /// Queues `PREFIX.NAME:MS|ms`.
     public func timing(_ name: String, milliseconds: Double) {
         guard fd >= 0 else { return }
-        let ms = (milliseconds * 1000).rounded() / 1000
-        let line = "\(prefix).\(name):\(ms)|ms".utf8
-        if !packet.isEmpty && packet.count + 1 + line.count > Self.packetLimit { flush() }
+        // Milliseconds to three decimals, written as Python prints a float: 1.2, 3.0, 0.133.
+        let thousandths = Int((max(0, milliseconds) * 1000).rounded())
+        var fraction = Array(String(thousandths % 1000 + 1000).utf8.dropFirst())
+        while fraction.count > 1 && fraction.last == UInt8(ascii: "0") { fraction.removeLast() }
+        let whole = String(thousandths / 1000).utf8
+        let length = prefixDot.count + name.utf8.count + 1 + whole.count + 1 + fraction.count + 3
+        if !packet.isEmpty && packet.count + 1 + length > Self.packetLimit { flush() }
         if packet.isEmpty {
             deadline = monotonicSeconds() + Self.flushInterval
         } else {
             packet.append(0x0A)
         }
-        packet.append(contentsOf: line)
+        packet += prefixDot
+        packet += name.utf8
+        packet.append(UInt8(ascii: ":"))
+        packet += whole
+        packet.append(UInt8(ascii: "."))
+        packet += fraction
+        packet += "|ms".utf8
     }
 
     /// Milliseconds until the queued timers are due, or nil when none are queued.

@@ -68,15 +68,30 @@ struct Worker {
             reporter?.report(message: "\(error)", url: url, method: method)
             response = .error(.unknown("\(error)"))
         }
-        var head = "Status: \(response.status) \(reasonPhrases[response.status] ?? "")\r\n"
-        head += "Content-Type: \(response.contentType)\r\nContent-Length: \(response.body.count)\r\n\r\n"
-        put(Array(head.utf8), req.out)
+        put(responseHead(response), req.out)
         if method != "HEAD" { put(response.body, req.out) }
         if let e = response.endpoint, let statsd {
             statsd.timing("request.\(e.rawValue)", milliseconds: (monotonicSeconds() - start) * 1000)
         }
     }
 }
+
+/// The CGI response header lines and the blank line after them.
+func responseHead(_ r: HTTPResponse) -> [UInt8] {
+    var head: [UInt8] = []
+    head.reserveCapacity(128)
+    if r.status == 200 && r.contentType == HTTPResponse.jsonType {
+        head += okJSONHead
+    } else {
+        head += "Status: \(r.status) \(reasonPhrases[r.status] ?? "")\r\nContent-Type: \(r.contentType)\r\n".utf8
+    }
+    head += "Content-Length: ".utf8
+    head += String(r.body.count).utf8
+    head += "\r\n\r\n".utf8
+    return head
+}
+
+private let okJSONHead = Array("Status: 200 OK\r\nContent-Type: \(HTTPResponse.jsonType)\r\n".utf8)
 
 /// Writes bytes to a FastCGI stream without copying them.
 func put(_ bytes: [UInt8], _ stream: UnsafeMutablePointer<FCGX_Stream>?) {

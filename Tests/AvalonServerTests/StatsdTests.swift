@@ -1,0 +1,38 @@
+@testable import AvalonServer
+import Glibc
+import TestSupport
+import XCTest
+
+final class StatsdTests: XCTestCase {
+    func testLinesAndBatching() {
+        let (fd, port) = bindLoopback(SOCK_DGRAM)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        func receive() -> String? {
+            var buf = [UInt8](repeating: 0, count: 2048)
+            let n = recv(fd, &buf, buf.count, 0)
+            return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : nil
+        }
+        let s = Statsd(host: "127.0.0.1", port: port, prefix: "av")
+        s.timing("request.songs", milliseconds: 1.2)
+        s.timing("request.albums", milliseconds: 3)
+        s.timing("request.genres", milliseconds: 0.13349)
+        s.timing("request.artists", milliseconds: 1234.5)
+        XCTAssertNotNil(s.millisecondsUntilFlush())
+        s.flushIfDue()  // not due yet: nothing is sent
+        s.flush()
+        XCTAssertNil(s.millisecondsUntilFlush())
+        XCTAssertEqual(receive(), "av.request.songs:1.2|ms\nav.request.albums:3.0|ms\nav.request.genres:0.133|ms\nav.request.artists:1234.5|ms")
+        // A packet never outgrows the limit: the timers spill into more packets.
+        for _ in 0..<100 { s.timing("request.songs", milliseconds: 10.25) }
+        s.flush()
+        var lines = 0
+        while let p = receive() {
+            XCTAssertLessThanOrEqual(p.utf8.count, Statsd.packetLimit)
+            lines += p.split(separator: "\n").count
+            if lines >= 100 { break }
+        }
+        XCTAssertEqual(lines, 100)
+    }
+}

@@ -49,20 +49,26 @@ extension MusicCollection {
         let q = searchableQuery(query)
         var out: [UInt32] = []
         if need <= 0 { return out }
-        let indexes = songSearch + [albums.search, artists.search, genres.search]
-        let ranges = SearchIndex.matchRanges(q, in: indexes)
-        let named = songSearch.indices.map { songSearch[$0].matches(in: ranges[$0]) }
+        let searches = self.searches, parts = songSearch.count
+        let ranges = SearchIndex.matchRanges(q, in: searches)
+        let named = (0..<parts).map { searches[$0].matches(in: ranges[$0]) }
         // Each matched element's song list is ascending: a cursor per list. An
         // element matched twice gets two cursors, which set the same bits.
-        // Only the arrays are taken from the tables: copying a table retains them all.
-        let lists = [albums.songs, artists.songs, genres.songs]
+        let elementSongs = self.elementSongs
+        let lists = elementSongs.map(\.songs)
         var cursors: [[(Int, Int)]] = []
         var estimate = named.reduce(0) { $0 + $1.count }
-        for (t, offsets) in [albums.songOffsets, artists.songOffsets, genres.songOffsets].enumerated() {
-            let c = indexes[songSearch.count + t].matches(in: ranges[songSearch.count + t]).map { (Int(offsets[Int($0)]), Int(offsets[Int($0) + 1])) }
-            for (i, end) in c { estimate += end - i }
+        var sink: UInt32 = 0
+        for (t, (offsets, list)) in elementSongs.enumerated() {
+            let c = searches[parts + t].matches(in: ranges[parts + t]).map { (Int(offsets[Int($0)]), Int(offsets[Int($0) + 1])) }
+            // Each list's head is loaded here, all at once, rather than one by one below.
+            for (i, end) in c where i < end {
+                estimate += end - i
+                sink &+= list[i]
+            }
             cursors.append(c)
         }
+        touchedWord = sink
         if estimate == 0 { return out }
         let total = songs.count
         var words: [UInt64] = []
@@ -343,6 +349,7 @@ func fragmentName(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: 
 
 /// Where prefetching loads leave their result, so that they are not optimised away.
 nonisolated(unsafe) var touchedBytes: UInt8 = 0
+nonisolated(unsafe) var touchedWord: UInt32 = 0
 
 @inline(__always)
 func slice(_ a: UnsafeBufferPointer<UInt8>, _ r: TextRef) -> UnsafeBufferPointer<UInt8> {

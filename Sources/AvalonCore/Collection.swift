@@ -101,6 +101,10 @@ public final class MusicCollection: Sendable {
     public let songs: [Song]
     /// Song names, indexed in two halves so that both cores build it.
     let songSearch: [SearchIndex]
+    /// The song name indexes, then the album, artist and genre ones: what a song search reads.
+    let searches: [SearchIndex]
+    /// Per kind of element, where its song lists start and the lists themselves.
+    let elementSongs: [(offsets: [UInt32], songs: [UInt32])]
     let songNameRank: [UInt32]
     let songIDRank: [UInt32]
     let songKeys: SongKeys
@@ -164,6 +168,8 @@ public final class MusicCollection: Sendable {
         artists = tables[1]!
         genres = tables[2]!
         self.songSearch = songSearch
+        searches = songSearch + [albums.search, artists.search, genres.search]
+        elementSongs = [albums, artists, genres].map { ($0.songOffsets, $0.songs) }
         songNameRank = nameRank
         songIDRank = idRank
         var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)

@@ -16,6 +16,10 @@ struct SearchIndex: Sendable {
     /// `starts[firstAt[k]..<firstAt[k+1]]` begin with the two bytes `k` (big-endian):
     /// the first steps of every binary search, in one read.
     private(set) var firstAt = [UInt32](repeating: 0, count: 65537)
+    /// The first eight bytes (big-endian) of every `sampleStep`-th suffix, in
+    /// order: a binary search over them reads one array, not starts and text.
+    private(set) var sampleKeys: [UInt64] = []
+    static let sampleStep = 16
 
     static let terminator: UInt8 = 0xFF
 
@@ -75,6 +79,11 @@ struct SearchIndex: Sendable {
         self.starts = starts
         self.elements = elems
         sortEntries()
+        sampleKeys = self.text.withUnsafeBufferPointer { t in
+            stride(from: 0, to: self.starts.count, by: Self.sampleStep).map { i in
+                UInt64(bigEndian: UnsafeRawPointer(t.baseAddress! + Int(self.starts[i])).loadUnaligned(as: UInt64.self))
+            }
+        }
     }
 
     private mutating func sortEntries() {
@@ -129,7 +138,7 @@ struct SearchIndex: Sendable {
         for i in 0..<8 { qk = qk << 8 | UInt64(i < n ? query[i] : 0) }
         let mask: UInt64 = n >= 8 ? ~0 : ~(~0 >> UInt64(8 * n))
         return query.withUnsafeBufferPointer { q in
-            withSearchPointers(indexes[...], []) { ix in
+            withSearchPointers(indexes) { ix in
                 // Whether the suffix at `p` sorts before the query (or, with
                 // `orEqual`, also when it starts with it). Free of branches on
                 // the data unless eight bytes tie on a longer query.
@@ -146,55 +155,95 @@ struct SearchIndex: Sendable {
                     return (k < qk) != equal  // never both: k < qk implies k != qk
                 }
                 // Searches 2i and 2i+1 in index i: the first suffix not before the
-                // query, and the first after it.
+                // query, and the first after it. Each step takes one step in every
+                // search that is not done; `right(j, at)` tells search j to go past `at`.
                 let m = 2 * ix.count
-                var base = [Int](repeating: 0, count: m)
-                var len = [Int](repeating: 0, count: m)
-                // Start from the group of suffixes that share the query's first one or two bytes.
-                let (k0, k1) = n >= 2 ? (Int(q[0]) << 8 | Int(q[1]), (Int(q[0]) << 8 | Int(q[1])) + 1)
-                                      : (Int(q[0]) << 8, (Int(q[0]) + 1) << 8)
-                for i in 0..<ix.count {
-                    let lo = Int(ix[i].firstAt[k0]), hi = Int(ix[i].firstAt[k1])
-                    (base[2 * i], base[2 * i + 1]) = (lo, lo)
-                    (len[2 * i], len[2 * i + 1]) = (hi - lo, hi - lo)
-                }
-                var active = true
-                while active {
-                    active = false
-                    for j in 0..<m where len[j] > 1 {
-                        let half = len[j] / 2
-                        let (text, starts, _) = ix[j / 2]
-                        let right = before(text + Int(starts[base[j] + half]), orEqual: j & 1 == 1)
-                        base[j] = right ? base[j] + half : base[j]
-                        len[j] -= half
-                        active = active || len[j] > 1
+                return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * m) { scratch in
+                let base = UnsafeMutableBufferPointer(rebasing: scratch[0..<m])
+                let len = UnsafeMutableBufferPointer(rebasing: scratch[m...])
+                @inline(__always) func lockstep(_ right: (Int, Int) -> Bool) {
+                    var active = true
+                    while active {
+                        active = false
+                        for j in 0..<m where len[j] > 1 {
+                            let half = len[j] / 2
+                            base[j] = right(j, base[j] + half) ? base[j] + half : base[j]
+                            len[j] -= half
+                            active = active || len[j] > 1
+                        }
                     }
                 }
+                /// Where search j ends: past `base` when that one still sorts before.
+                @inline(__always) func finish(_ j: Int, _ right: (Int, Int) -> Bool) -> Int {
+                    len[j] == 0 ? base[j] : base[j] + (right(j, base[j]) ? 1 : 0)
+                }
+                // Start from the group of suffixes that share the query's first one or two bytes.
+                let (g0, g1) = n >= 2 ? (Int(q[0]) << 8 | Int(q[1]), (Int(q[0]) << 8 | Int(q[1])) + 1)
+                                      : (Int(q[0]) << 8, (Int(q[0]) + 1) << 8)
+                for j in 0..<m {
+                    base[j] = Int(ix[j / 2].firstAt[g0])
+                    len[j] = Int(ix[j / 2].firstAt[g1]) - base[j]
+                }
+                let step = Self.sampleStep
+                if n <= 8 {
+                    // Eight bytes decide a short query, so the sampled keys narrow
+                    // each search to the `step` suffixes between two samples.
+                    var bounds: [(lo: Int, hi: Int, kLo: Int, kHi: Int)] = []
+                    for j in 0..<m {
+                        let lo = base[j], hi = lo + len[j]
+                        let kLo = (lo + step - 1) / step, kHi = (hi + step - 1) / step
+                        bounds.append((lo, hi, kLo, kHi))
+                        (base[j], len[j]) = (kLo, kHi - kLo)
+                    }
+                    let sampleRight = { (j: Int, k: Int) -> Bool in
+                        let key = ix[j / 2].sampleKeys[k] & mask
+                        return j & 1 == 0 ? key < qk : key <= qk
+                    }
+                    lockstep(sampleRight)
+                    for j in 0..<m {
+                        let b = bounds[j]
+                        let k = finish(j, sampleRight)
+                        let start = k == b.kLo ? b.lo : max(b.lo, (k - 1) * step + 1)
+                        let end = k == b.kHi ? b.hi : min(b.hi, k * step)
+                        (base[j], len[j]) = (start, end - start)
+                    }
+                }
+                let textRight = { (j: Int, at: Int) -> Bool in
+                    before(ix[j / 2].text + Int(ix[j / 2].starts[at]), orEqual: j & 1 == 1)
+                }
+                lockstep(textRight)
                 return (0..<ix.count).map { i in
-                    let (text, starts, _) = ix[i]
-                    if len[2 * i] == 0 { return 0..<0 }
-                    let lo = base[2 * i] + (before(text + Int(starts[base[2 * i]]), orEqual: false) ? 1 : 0)
-                    let hi = base[2 * i + 1] + (before(text + Int(starts[base[2 * i + 1]]), orEqual: true) ? 1 : 0)
+                    let lo = finish(2 * i, textRight), hi = finish(2 * i + 1, textRight)
                     return lo..<max(lo, hi)
+                }
                 }
             }
         }
     }
 
-    typealias SearchPointers = (text: UnsafePointer<UInt8>, starts: UnsafePointer<UInt32>, firstAt: UnsafePointer<UInt32>)
+    typealias SearchPointers = (text: UnsafePointer<UInt8>, starts: UnsafePointer<UInt32>, firstAt: UnsafePointer<UInt32>,
+                                sampleKeys: UnsafePointer<UInt64>)
 
     /// Runs `body` with the text, start and group pointers of every index.
-    private static func withSearchPointers<R>(_ rest: ArraySlice<SearchIndex>, _ done: [SearchPointers],
-                                              _ body: ([SearchPointers]) -> R) -> R {
-        guard let first = rest.first else { return body(done) }
-        return first.text.withUnsafeBufferPointer { t in
-            first.starts.withUnsafeBufferPointer { s in
-                first.firstAt.withUnsafeBufferPointer { f in
-                    // An empty index has empty groups: its searches read neither text nor starts.
-                    let tb = t.baseAddress ?? UnsafePointer(bitPattern: 1)!, sb = s.baseAddress ?? UnsafePointer(bitPattern: 4)!
-                    return withSearchPointers(rest.dropFirst(), done + [(tb, sb, f.baseAddress!)], body)
+    private static func withSearchPointers<R>(_ indexes: [SearchIndex], _ body: (UnsafeBufferPointer<SearchPointers>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: SearchPointers.self, capacity: indexes.count) { table in
+            func fill(_ i: Int) -> R {
+                if i == indexes.count { return body(UnsafeBufferPointer(table)) }
+                return indexes[i].text.withUnsafeBufferPointer { t in
+                    indexes[i].starts.withUnsafeBufferPointer { s in
+                        indexes[i].firstAt.withUnsafeBufferPointer { f in
+                            indexes[i].sampleKeys.withUnsafeBufferPointer { k in
+                                // An empty index has empty groups: its searches read nothing else.
+                                table.initializeElement(at: i, to: (t.baseAddress ?? UnsafePointer(bitPattern: 1)!,
+                                                                    s.baseAddress ?? UnsafePointer(bitPattern: 4)!, f.baseAddress!,
+                                                                    k.baseAddress ?? UnsafePointer(bitPattern: 8)!))
+                                return fill(i + 1)
+                            }
+                        }
+                    }
                 }
             }
+            return fill(0)
         }
     }
 
@@ -203,7 +252,9 @@ struct SearchIndex: Sendable {
         for i in matchRange(query) { set.insert(elements[i]) }
     }
 
-    var memoryBytes: Int { text.capacity + starts.capacity * 4 + elements.capacity * 4 + firstAt.capacity * 4 }
+    var memoryBytes: Int {
+        text.capacity + starts.capacity * 4 + elements.capacity * 4 + firstAt.capacity * 4 + sampleKeys.capacity * 8
+    }
 }
 
 func uniqueSorted(_ a: [UInt32]) -> [UInt32] {

@@ -239,14 +239,16 @@ extension MusicCollection {
 
     // MARK: albums, artists, genres
 
-    func elementsBody(_ t: ElementTable, _ p: QueryParameters) throws -> [UInt8] {
+    /// Borrowed, not copied: a copy of a table retains every array in it.
+    func elementsBody(_ t: borrowing ElementTable, _ p: QueryParameters) throws -> [UInt8] {
         let paging = try Paging(p, fields: Self.elementFields)
-        let selection = p["query"].map { Selection.list(t.search.search(searchableQuery($0))) } ?? .all
+        let selection = p["query"].map { q in Selection.list(t.search.search(searchableQuery(q))) } ?? .all
         let picked: [UInt32]
         if let order = paging.order {
             let byName = order == "name"
+            let ranks = byName ? t.nameRank : t.idRank
             picked = ordered(selection, total: t.count, paging: paging, globalOrder: byName ? t.byName : t.byID) {
-                UInt64(byName ? t.nameRank[Int($0)] : t.idRank[Int($0)])
+                UInt64(ranks[Int($0)])
             }
         } else {
             picked = selection.unordered(paging, total: t.count)

@@ -53,6 +53,10 @@ final class NSLockLike: @unchecked Sendable {
     init() { pthread_mutex_init(&m, nil) }
     /// Waits on `cond`; call inside `locked`.
     func wait(_ cond: inout pthread_cond_t) { pthread_cond_wait(&cond, &m) }
+    /// Waits on `cond` until the CLOCK_REALTIME `deadline`; ETIMEDOUT when it passed.
+    func wait(_ cond: inout pthread_cond_t, until deadline: inout timespec) -> Int32 {
+        pthread_cond_timedwait(&cond, &m, &deadline)
+    }
 
     func locked<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(&m)

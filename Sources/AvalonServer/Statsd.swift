@@ -1,17 +1,21 @@
+import AvalonCore
 import Glibc
 
 /// Request timers over UDP. Sending never blocks and never fails a request.
 /// Timers are batched, one per line, into packets of at most `packetLimit`
-/// bytes, sent when full or `flushInterval` after the first timer in them:
-/// one sendto per request would cost a worker more than most answers do.
+/// bytes, sent when full or by a flusher thread `flushInterval` after the first
+/// timer in them: one sendto per request cost a worker about as much system
+/// time as the whole FastCGI exchange, and a timer syscall per request not much less.
 public final class Statsd: @unchecked Sendable {
     private var fd: Int32 = -1
     private var addr = sockaddr_storage()
     private var addrLen: socklen_t = 0
     let prefix: String
     private let prefixDot: [UInt8]
+    private let lock = NSLockLike()
+    private var cond = pthread_cond_t()
     private var packet: [UInt8] = []
-    private var deadline = 0.0
+    private var flusherStarted = false
     static let packetLimit = 1400  // fits an Ethernet MTU
     static let flushInterval = 0.1
 
@@ -19,6 +23,7 @@ public final class Statsd: @unchecked Sendable {
         self.prefix = prefix
         prefixDot = Array((prefix + ".").utf8)
         packet.reserveCapacity(Self.packetLimit)
+        pthread_cond_init(&cond, nil)
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?
@@ -29,11 +34,6 @@ public final class Statsd: @unchecked Sendable {
         addrLen = ai.pointee.ai_addrlen
     }
 
-    deinit {
-        flush()
-        if fd >= 0 { close(fd) }
-    }
-
     /// Queues `PREFIX.NAME:MS|ms`.
     public func timing(_ name: String, milliseconds: Double) {
         guard fd >= 0 else { return }
@@ -41,39 +41,73 @@ public final class Statsd: @unchecked Sendable {
         let thousandths = Int((max(0, milliseconds) * 1000).rounded())
         var fraction = Array(String(thousandths % 1000 + 1000).utf8.dropFirst())
         while fraction.count > 1 && fraction.last == UInt8(ascii: "0") { fraction.removeLast() }
-        let whole = String(thousandths / 1000).utf8
-        let length = prefixDot.count + name.utf8.count + 1 + whole.count + 1 + fraction.count + 3
-        if !packet.isEmpty && packet.count + 1 + length > Self.packetLimit { flush() }
-        if packet.isEmpty {
-            deadline = monotonicSeconds() + Self.flushInterval
-        } else {
-            packet.append(0x0A)
+        var line = prefixDot
+        line += name.utf8
+        line.append(UInt8(ascii: ":"))
+        line += String(thousandths / 1000).utf8
+        line.append(UInt8(ascii: "."))
+        line += fraction
+        line += "|ms".utf8
+        lock.locked {
+            if !packet.isEmpty && packet.count + 1 + line.count > Self.packetLimit { sendLocked() }
+            if packet.isEmpty {
+                pthread_cond_signal(&cond)  // a new batch: the flusher starts its clock
+            } else {
+                packet.append(0x0A)
+            }
+            packet += line
         }
-        packet += prefixDot
-        packet += name.utf8
-        packet.append(UInt8(ascii: ":"))
-        packet += whole
-        packet.append(UInt8(ascii: "."))
-        packet += fraction
-        packet += "|ms".utf8
+        startFlusher()
     }
 
-    /// Milliseconds until the queued timers are due, or nil when none are queued.
-    public func millisecondsUntilFlush() -> Int32? {
-        if packet.isEmpty { return nil }
-        return Int32(max(0, min(1000, ((deadline - monotonicSeconds()) * 1000).rounded(.up))))
-    }
+    /// Sends what is queued now.
+    public func flush() { lock.locked { sendLocked() } }
 
-    /// Sends the queued timers when they are due.
-    public func flushIfDue() {
-        if !packet.isEmpty && monotonicSeconds() >= deadline { flush() }
-    }
-
-    public func flush() {
+    private func sendLocked() {
         guard fd >= 0, !packet.isEmpty else { return }
         _ = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, packet, packet.count, Int32(MSG_DONTWAIT), $0, addrLen) }
         }
         packet.removeAll(keepingCapacity: true)
+    }
+
+    /// The thread starts with the first timer, so in a worker, never in the master before fork.
+    private func startFlusher() {
+        guard !flusherStarted else { return }
+        flusherStarted = true
+        var t = pthread_t()
+        let me = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&t, nil, { arg in
+            Unmanaged<Statsd>.fromOpaque(arg!).takeRetainedValue().flushLoop()
+        }, me) == 0 {
+            pthread_detach(t)
+        }
+    }
+
+    /// Sleeps while nothing is queued; sends a batch `flushInterval` after it began.
+    private func flushLoop() -> Never {
+        lock.locked {
+            while true {
+                while packet.isEmpty { lock.wait(&cond) }
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                let nanos = Int(now.tv_nsec) + Int(Self.flushInterval * 1e9)
+                var deadline = timespec(tv_sec: now.tv_sec + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
+                while !packet.isEmpty && lock.wait(&cond, until: &deadline) != ETIMEDOUT {}
+                sendLocked()
+            }
+        }
+    }
+}
+
+extension Endpoint {
+    /// The timer's name after the prefix.
+    var metricName: String {
+        switch self {
+        case .songs: return "request.songs"
+        case .albums: return "request.albums"
+        case .artists: return "request.artists"
+        case .genres: return "request.genres"
+        }
     }
 }

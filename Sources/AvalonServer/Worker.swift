@@ -22,15 +22,7 @@ struct Worker {
         // Accept returns on a signal, so an idle worker stops at once.
         FCGX_InitRequest(&req, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
         while workerStopRequested == 0 {
-            // Queued statsd timers go out when due, even if no request comes:
-            // an alarm interrupts the wait for one. It is never armed while a
-            // request is served, so it cannot interrupt the request's I/O.
-            var armed = false
-            if let statsd, let wait = statsd.millisecondsUntilFlush() {
-                if wait == 0 { statsd.flush() } else { setAlarm(milliseconds: wait); armed = true }
-            }
             let rc = FCGX_Accept_r(&req)
-            if armed { setAlarm(milliseconds: 0) }
             if rc < 0 {
                 if workerStopRequested != 0 || rc == -EINTR { continue }
                 logger.error("accepting a FastCGI connection failed: \(String(cString: strerror(-rc)))")
@@ -39,7 +31,6 @@ struct Worker {
             }
             serve(&req)
             FCGX_Finish_r(&req)
-            statsd?.flushIfDue()
         }
         statsd?.flush()
         exit(0)
@@ -71,7 +62,7 @@ struct Worker {
         put(responseHead(response), req.out)
         if method != "HEAD" { put(response.body, req.out) }
         if let e = response.endpoint, let statsd {
-            statsd.timing("request.\(e.rawValue)", milliseconds: (monotonicSeconds() - start) * 1000)
+            statsd.timing(e.metricName, milliseconds: (monotonicSeconds() - start) * 1000)
         }
     }
 }
@@ -111,23 +102,11 @@ func installWorkerSignals() {
     stop.sa_flags = 0  // no SA_RESTART: accept(2) must return
     sigaction(SIGTERM, &stop, nil)
     sigaction(SIGINT, &stop, nil)
-    var alarm = sigaction()
-    alarm.__sigaction_handler.sa_handler = { _ in }
-    sigemptyset(&alarm.sa_mask)
-    alarm.sa_flags = 0  // no SA_RESTART: interrupts accept(2)
-    sigaction(SIGALRM, &alarm, nil)
     signal(SIGHUP, SIG_IGN)
     signal(SIGPIPE, SIG_IGN)
     signal(SIGCHLD, SIG_DFL)
     // A worker whose master is gone stops too.
     _ = avalon_exit_with_parent()
-}
-
-/// Arms (or with 0 disarms) a one-shot SIGALRM.
-func setAlarm(milliseconds ms: Int32) {
-    var t = itimerval()
-    t.it_value = timeval(tv_sec: Int(ms / 1000), tv_usec: Int(ms % 1000) * 1000)
-    setitimer(__itimer_which_t(ITIMER_REAL.rawValue), &t, nil)
 }
 
 func monotonicSeconds() -> Double {

@@ -19,11 +19,14 @@ final class StatsdTests: XCTestCase {
         s.timing("request.albums", milliseconds: 3)
         s.timing("request.genres", milliseconds: 0.13349)
         s.timing("request.artists", milliseconds: 1234.5)
-        XCTAssertNotNil(s.millisecondsUntilFlush())
-        s.flushIfDue()  // not due yet: nothing is sent
         s.flush()
-        XCTAssertNil(s.millisecondsUntilFlush())
         XCTAssertEqual(receive(), "av.request.songs:1.2|ms\nav.request.albums:3.0|ms\nav.request.genres:0.133|ms\nav.request.artists:1234.5|ms")
+        // Without a flush, the flusher thread sends the batch soon after it began.
+        s.timing("request.songs", milliseconds: 7)
+        s.timing("request.songs", milliseconds: 8)
+        XCTAssertEqual(receive(), "av.request.songs:7.0|ms\nav.request.songs:8.0|ms")
+        s.timing("request.genres", milliseconds: 9)
+        XCTAssertEqual(receive(), "av.request.genres:9.0|ms")
         // A packet never outgrows the limit: the timers spill into more packets.
         for _ in 0..<100 { s.timing("request.songs", milliseconds: 10.25) }
         s.flush()

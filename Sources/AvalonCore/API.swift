@@ -49,24 +49,27 @@ extension MusicCollection {
         let q = searchableQuery(query)
         var out: [UInt32] = []
         if need <= 0 { return out }
+        out.reserveCapacity(min(need, 1024))
         let searches = self.searches, parts = songSearch.count
         let ranges = SearchIndex.matchRanges(q, in: searches)
-        let named = (0..<parts).map { searches[$0].matches(in: ranges[$0]) }
-        // Each matched element's song list is ascending: a cursor per list. An
-        // element matched twice gets two cursors, which set the same bits.
+        var estimate = ranges[0..<parts].reduce(0) { $0 + $1.count }
+        // Each matched element's song list is ascending: a cursor into it, the
+        // albums' first, then the artists', then the genres'. An element matched
+        // twice gets two cursors, which set the same bits.
         let elementSongs = self.elementSongs
-        let lists = elementSongs.map(\.songs)
-        var cursors: [[(Int, Int)]] = []
-        var estimate = named.reduce(0) { $0 + $1.count }
+        var cursors: [(at: Int, end: Int)] = []
+        var kindEnds = [0, 0, 0]
         var sink: UInt32 = 0
-        for (t, (offsets, list)) in elementSongs.enumerated() {
-            let c = searches[parts + t].matches(in: ranges[parts + t]).map { (Int(offsets[Int($0)]), Int(offsets[Int($0) + 1])) }
-            // Each list's head is loaded here, all at once, rather than one by one below.
-            for (i, end) in c where i < end {
-                estimate += end - i
-                sink &+= list[i]
+        for t in 0..<elementSongs.count {
+            let (offsets, list) = elementSongs[t]
+            for e in searches[parts + t].matches(in: ranges[parts + t]) {
+                let at = Int(offsets[Int(e)]), end = Int(offsets[Int(e) + 1])
+                guard at < end else { continue }
+                estimate += end - at
+                sink &+= list[at]  // every head loaded here at once, rather than one by one below
+                cursors.append((at, end))
             }
-            cursors.append(c)
+            kindEnds[t] = cursors.count
         }
         touchedWord = sink
         if estimate == 0 { return out }
@@ -81,25 +84,26 @@ extension MusicCollection {
             if words.count < used { words = [UInt64](repeating: 0, count: used) }
             words.withUnsafeMutableBufferPointer { w in
                 w.baseAddress!.update(repeating: 0, count: used)
-                for part in named {
-                    part.withUnsafeBufferPointer { songs in
+                for k in 0..<parts {
+                    searches[k].matches(in: ranges[k]).withUnsafeBufferPointer { songs in
                         for s in songs {
                             let d = s &- base
                             if d < width { w[Int(d >> 6)] |= 1 << UInt64(d & 63) }
                         }
                     }
                 }
-                for t in 0..<lists.count {
-                    lists[t].withUnsafeBufferPointer { l in
-                        cursors[t].withUnsafeMutableBufferPointer { cs in
-                            for c in cs.indices {
-                                var (i, end) = cs[c]
+                cursors.withUnsafeMutableBufferPointer { cs in
+                    for t in 0..<elementSongs.count {
+                        elementSongs[t].songs.withUnsafeBufferPointer { l in
+                            for c in (t == 0 ? 0 : kindEnds[t - 1])..<kindEnds[t] {
+                                var i = cs[c].at
+                                let end = cs[c].end
                                 while i < end && l[i] < UInt32(hi) {
                                     let d = l[i] - base
                                     w[Int(d >> 6)] |= 1 << UInt64(d & 63)
                                     i += 1
                                 }
-                                cs[c].0 = i
+                                cs[c].at = i
                             }
                         }
                     }
@@ -171,7 +175,8 @@ extension MusicCollection {
         if paging.order == nil, let limit = paging.limit, let query = p["query"], !filtered {
             // A page of a search: only its first offset + limit matches are needed.
             let need = Int(min(Int64(songs.count), paging.offset.addingReportingOverflow(limit).overflow ? .max : paging.offset + limit))
-            picked = Array(firstSearchMatches(query, need: need).dropFirst(Int(min(paging.offset, Int64(need)))))
+            let first = firstSearchMatches(query, need: need)
+            picked = paging.offset == 0 ? first : Array(first.dropFirst(Int(min(paging.offset, Int64(need)))))
         } else if let order = paging.order, let field = SongField(rawValue: order) {
             let keys = songKeys, songs = self.songs
             picked = ordered(try selectSongs(p), total: songs.count, paging: paging, globalOrder: songOrder[SongField.allCases.firstIndex(of: field)!]) {

@@ -31,6 +31,9 @@ public struct QueryParameters: Sendable {
     }
 
     static func decode(_ s: UnsafeBufferPointer<UInt8>) -> String {
+        if !s.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) {
+            return String(decoding: s, as: UTF8.self)
+        }
         var out: [UInt8] = []
         out.reserveCapacity(s.count)
         var i = 0

@@ -37,16 +37,18 @@ public final class Statsd: @unchecked Sendable {
     /// Queues `PREFIX.NAME:MS|ms`.
     public func timing(_ name: String, milliseconds: Double) {
         guard fd >= 0 else { return }
-        // Milliseconds to three decimals, written as Python prints a float: 1.2, 3.0, 0.133.
-        let thousandths = Int((max(0, milliseconds) * 1000).rounded())
-        var fraction = Array(String(thousandths % 1000 + 1000).utf8.dropFirst())
-        while fraction.count > 1 && fraction.last == UInt8(ascii: "0") { fraction.removeLast() }
+        // Milliseconds to three decimals, written as Python prints a float.
+        let thousandths = Int((max(0, min(milliseconds, 1e12)) * 1000).rounded())
         var line = prefixDot
+        line.reserveCapacity(prefixDot.count + name.utf8.count + 32)
         line += name.utf8
         line.append(UInt8(ascii: ":"))
-        line += String(thousandths / 1000).utf8
+        appendDecimal(thousandths / 1000, to: &line)
         line.append(UInt8(ascii: "."))
-        line += fraction
+        // Three decimals without trailing zeros, but at least one: 1.2, 3.0, 0.133.
+        let f = thousandths % 1000
+        let keep = f % 100 == 0 ? 1 : f % 10 == 0 ? 2 : 3
+        for d in [f / 100, f / 10 % 10, f % 10].prefix(keep) { line.append(UInt8(ascii: "0") + UInt8(d)) }
         line += "|ms".utf8
         lock.locked {
             if !packet.isEmpty && packet.count + 1 + line.count > Self.packetLimit { sendLocked() }
@@ -98,6 +100,17 @@ public final class Statsd: @unchecked Sendable {
             }
         }
     }
+}
+
+/// The decimal digits of a non-negative `value`.
+func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+    var digits: [UInt8] = []
+    var v = value
+    repeat {
+        digits.append(UInt8(ascii: "0") + UInt8(v % 10))
+        v /= 10
+    } while v > 0
+    out += digits.reversed()
 }
 
 extension Endpoint {

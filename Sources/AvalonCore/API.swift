@@ -19,6 +19,10 @@ extension MusicCollection {
     }
 
     static let elementFields = ["id", "name"]
+    // Built once: an array literal in a function is allocated on every call.
+    static let idFilterKeys: [(Kind, String)] = [(.album, "album_id"), (.artist, "artist_id"), (.genre, "genre_id")]
+    static let nameFilterKeys: [(Kind, String)] = [(.album, "album"), (.artist, "artist"), (.genre, "genre")]
+    static let filterKeys = nameFilterKeys + idFilterKeys
     static let songFields = SongField.allCases.map(\.rawValue)
 
     // MARK: songs
@@ -126,7 +130,7 @@ extension MusicCollection {
     /// The songs the filters select.
     func selectSongs(_ p: QueryParameters) throws -> Selection {
         var idFilters: [(Kind, ItemID)] = []
-        for (kind, key) in [(Kind.album, "album_id"), (.artist, "artist_id"), (.genre, "genre_id")] {
+        for (kind, key) in Self.idFilterKeys {
             if let v = p[key] {
                 guard let id = ItemID(parsing: v) else { throw APIError.invalidType(key, v, "UUID") }
                 idFilters.append((kind, id))
@@ -134,7 +138,7 @@ extension MusicCollection {
         }
         // Each filter is a set of allowed albums, artists or genres.
         var allowed: [(Kind, [UInt32])] = []
-        for (kind, key) in [(Kind.album, "album"), (.artist, "artist"), (.genre, "genre")] {
+        for (kind, key) in Self.nameFilterKeys {
             if let name = p[key] { allowed.append((kind, withTable(kind) { $0.indexes(named: name) })) }
         }
         for (kind, id) in idFilters {
@@ -166,12 +170,12 @@ extension MusicCollection {
 
     func songsBody(_ p: QueryParameters) throws -> [UInt8] {
         // UUID errors come first, then order, then paging (SPEC's precedence).
-        for key in ["album_id", "artist_id", "genre_id"] {
+        for (_, key) in Self.idFilterKeys {
             if let v = p[key], ItemID(parsing: v) == nil { throw APIError.invalidType(key, v, "UUID") }
         }
         let paging = try Paging(p, fields: Self.songFields)
         let picked: [UInt32]
-        let filtered = ["album", "artist", "genre", "album_id", "artist_id", "genre_id"].contains { p[$0] != nil }
+        let filtered = Self.filterKeys.contains { p[$0.1] != nil }
         if paging.order == nil, let limit = paging.limit, let query = p["query"], !filtered {
             // A page of a search: only its first offset + limit matches are needed.
             let need = Int(min(Int64(songs.count), paging.offset.addingReportingOverflow(limit).overflow ? .max : paging.offset + limit))

@@ -61,21 +61,15 @@ extension MusicCollection {
         // albums' first, then the artists', then the genres'. An element matched
         // twice gets two cursors, which set the same bits.
         let elementSongs = self.elementSongs
-        var cursors: [(at: Int, end: Int)] = []
+        var cursors: [KeySongs] = []
         var kindEnds = [0, 0, 0]
-        var sink: UInt32 = 0
         for t in 0..<elementSongs.count {
-            let (offsets, list) = elementSongs[t]
-            for e in searches[parts + t].matches(in: ranges[parts + t]) {
-                let at = Int(offsets[Int(e)]), end = Int(offsets[Int(e) + 1])
-                guard at < end else { continue }
-                estimate += end - at
-                sink &+= list[at]  // every head loaded here at once, rather than one by one below
-                cursors.append((at, end))
+            for c in elementSongs[t].keySongs[ranges[parts + t]] where c.at < c.end {
+                estimate += Int(c.end - c.at)
+                cursors.append(c)
             }
             kindEnds[t] = cursors.count
         }
-        touchedWord = sink
         if estimate == 0 { return out }
         let total = songs.count
         var words: [UInt64] = []
@@ -99,15 +93,16 @@ extension MusicCollection {
                 cursors.withUnsafeMutableBufferPointer { cs in
                     for t in 0..<elementSongs.count {
                         elementSongs[t].songs.withUnsafeBufferPointer { l in
-                            for c in (t == 0 ? 0 : kindEnds[t - 1])..<kindEnds[t] {
-                                var i = cs[c].at
-                                let end = cs[c].end
+                            for c in (t == 0 ? 0 : kindEnds[t - 1])..<kindEnds[t] where cs[c].head < UInt32(hi) {
+                                var i = Int(cs[c].at)
+                                let end = Int(cs[c].end)
                                 while i < end && l[i] < UInt32(hi) {
                                     let d = l[i] - base
                                     w[Int(d >> 6)] |= 1 << UInt64(d & 63)
                                     i += 1
                                 }
-                                cs[c].at = i
+                                cs[c].at = UInt32(i)
+                                cs[c].head = i < end ? l[i] : .max
                             }
                         }
                     }
@@ -360,7 +355,6 @@ func fragmentName(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: 
 
 /// Where prefetching loads leave their result, so that they are not optimised away.
 nonisolated(unsafe) var touchedBytes: UInt8 = 0
-nonisolated(unsafe) var touchedWord: UInt32 = 0
 
 @inline(__always)
 func slice(_ a: UnsafeBufferPointer<UInt8>, _ r: TextRef) -> UnsafeBufferPointer<UInt8> {

@@ -27,6 +27,13 @@ public enum Kind: Int, CaseIterable, Sendable {
     case album = 0, artist, genre
 }
 
+/// Where an element's songs are in its table's song lists, and the first of them.
+struct KeySongs: Sendable {
+    var at: UInt32
+    var end: UInt32
+    var head: UInt32
+}
+
 /// Albums, artists or genres with every index over them. Immutable.
 public struct ElementTable: Sendable {
     public let items: [Element]
@@ -49,6 +56,10 @@ public struct ElementTable: Sendable {
     /// One place to read per element instead of two, and nothing to format.
     let json: [UInt8]
     let jsonOffsets: [UInt32]
+    /// For each key of `search`, in its order, the song list of the key's
+    /// element: a search reads the lists of its matches in sequence, without
+    /// a lookup per element.
+    let keySongs: [KeySongs]
 
     public var count: Int { items.count }
 
@@ -104,7 +115,7 @@ public final class MusicCollection: Sendable {
     /// The song name indexes, then the album, artist and genre ones: what a song search reads.
     let searches: [SearchIndex]
     /// Per kind of element, where its song lists start and the lists themselves.
-    let elementSongs: [(offsets: [UInt32], songs: [UInt32])]
+    let elementSongs: [(keySongs: [KeySongs], songs: [UInt32])]
     let songNameRank: [UInt32]
     let songIDRank: [UInt32]
     let songKeys: SongKeys
@@ -169,7 +180,7 @@ public final class MusicCollection: Sendable {
         genres = tables[2]!
         self.songSearch = songSearch
         searches = songSearch + [albums.search, artists.search, genres.search]
-        elementSongs = [albums, artists, genres].map { ($0.songOffsets, $0.songs) }
+        elementSongs = [albums, artists, genres].map { ($0.keySongs, $0.songs) }
         songNameRank = nameRank
         songIDRank = idRank
         var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
@@ -256,10 +267,14 @@ public final class MusicCollection: Sendable {
             }
         }
         jsonOffsets.append(UInt32(json.count))
+        let keySongs = search.elements.map { e in
+            let at = offsets[Int(e)], end = offsets[Int(e) + 1]
+            return KeySongs(at: at, end: end, head: at < end ? list[Int(at)] : .max)
+        }
         return ElementTable(items: items, byID: byID, idRank: idRank, byName: byName, nameRank: nameRank,
                             lowerText: lowerText, lowerSpans: lowerSpans, byLower: byLower,
                             songOffsets: offsets, songs: list, search: search,
-                            json: json.bytes, jsonOffsets: jsonOffsets)
+                            json: json.bytes, jsonOffsets: jsonOffsets, keySongs: keySongs)
     }
 
     /// Approximate bytes held by the collection's arrays.
@@ -268,7 +283,7 @@ public final class MusicCollection: Sendable {
             e.items.capacity * MemoryLayout<Element>.stride + (e.byID.capacity + e.idRank.capacity + e.byName.capacity
                 + e.nameRank.capacity + e.byLower.capacity + e.songOffsets.capacity + e.songs.capacity) * 4
                 + e.lowerText.capacity + e.lowerSpans.capacity * 8 + e.search.memoryBytes
-                + e.json.capacity + e.jsonOffsets.capacity * 4
+                + e.json.capacity + e.jsonOffsets.capacity * 4 + e.keySongs.capacity * MemoryLayout<KeySongs>.stride
         }
         return arena.capacity + songs.capacity * MemoryLayout<Song>.stride + songSearch.reduce(0) { $0 + $1.memoryBytes }
             + (songNameRank.capacity + songIDRank.capacity) * 4 + songOrder.reduce(0) { $0 + $1.capacity * 4 }

@@ -29,17 +29,15 @@ extension MusicCollection {
 
     /// Songs matching a search: by their own name, or their album's, artist's or genre's.
     func searchSongs(_ query: String) -> Bitmap {
-        let q = searchableQuery(query)
         var set = Bitmap(capacity: songs.count)
-        for part in songSearch { part.search(q, into: &set) }
-        // The tables' arrays, taken out once: copying a table retains them all.
-        for (search, offsets, list) in [(albums.search, albums.songOffsets, albums.songs),
-                                        (artists.search, artists.songOffsets, artists.songs),
-                                        (genres.search, genres.songOffsets, genres.songs)] {
-            list.withUnsafeBufferPointer { l in
-                for e in search.search(q) {
-                    for i in Int(offsets[Int(e)])..<Int(offsets[Int(e) + 1]) { set.insert(l[i]) }
-                }
+        let searches = self.searches, parts = songSearch.count
+        let ranges = SearchIndex.matchRanges(searchableQuery(query), in: searches)
+        for k in 0..<parts {
+            for s in searches[k].matches(in: ranges[k]) { set.insert(s) }
+        }
+        for (t, (keySongs, list)) in elementSongs.enumerated() {
+            for c in keySongs[ranges[parts + t]] {
+                for i in Int(c.at)..<Int(c.end) { set.insert(list[i]) }
             }
         }
         return set

@@ -122,8 +122,8 @@ struct SearchIndex: Sendable {
         return out
     }
 
-    /// The element of every matching key, in key order (an element may repeat).
-    func matches(_ query: [UInt8]) -> ArraySlice<UInt32> { elements[matchRange(query)] }
+    /// The element of every key in `range` (from `matchRanges`), in key order;
+    /// an element may repeat.
     func matches(in range: Range<Int>) -> ArraySlice<UInt32> { elements[range] }
 
     /// The ranges of `starts` whose suffixes begin with `query`, in each of
@@ -245,11 +245,6 @@ struct SearchIndex: Sendable {
             }
             return fill(0)
         }
-    }
-
-    /// Adds the matching elements to `set`.
-    func search(_ query: [UInt8], into set: inout Bitmap) {
-        for i in matchRange(query) { set.insert(elements[i]) }
     }
 
     var memoryBytes: Int {

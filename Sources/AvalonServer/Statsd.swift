@@ -43,7 +43,7 @@ public final class Statsd: @unchecked Sendable {
         line.reserveCapacity(prefixDot.count + name.utf8.count + 32)
         line += name.utf8
         line.append(UInt8(ascii: ":"))
-        appendDecimal(thousandths / 1000, to: &line)
+        line += String(thousandths / 1000).utf8
         line.append(UInt8(ascii: "."))
         // Three decimals without trailing zeros, but at least one: 1.2, 3.0, 0.133.
         let f = thousandths % 1000
@@ -100,17 +100,6 @@ public final class Statsd: @unchecked Sendable {
             }
         }
     }
-}
-
-/// The decimal digits of a non-negative `value`.
-func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-    var digits: [UInt8] = []
-    var v = value
-    repeat {
-        digits.append(UInt8(ascii: "0") + UInt8(v % 10))
-        v /= 10
-    } while v > 0
-    out += digits.reversed()
 }
 
 extension Endpoint {

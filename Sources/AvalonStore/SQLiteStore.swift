@@ -32,6 +32,18 @@ public final class SQLiteStore: Store {
         if sqlite3_exec(db, sql, nil, nil, nil) != SQLITE_OK { throw fail(sql.split(separator: " ").prefix(3).joined(separator: " ")) }
     }
 
+    /// Runs `sql` and calls `body` on each row; an error names `what` was being read.
+    private func forEachRow(_ sql: String, reading what: String, _ body: (OpaquePointer) -> Void) throws {
+        let stmt = try prepare(sql)
+        defer { sqlite3_finalize(stmt) }
+        while true {
+            let rc = sqlite3_step(stmt)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw fail("reading \(what)") }
+            body(stmt)
+        }
+    }
+
     private func prepare(_ sql: String) throws -> OpaquePointer {
         var stmt: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK, let s = stmt else { throw fail("prepare \(sql)") }
@@ -61,27 +73,17 @@ public final class SQLiteStore: Store {
         try exec("BEGIN")
         defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
         for (kind, table) in [(Kind.album, "albums"), (.artist, "artists"), (.genre, "genres")] {
-            let stmt = try prepare("SELECT id, name FROM \(table)")
-            defer { sqlite3_finalize(stmt) }
-            while true {
-                let rc = sqlite3_step(stmt)
-                if rc == SQLITE_DONE { break }
-                guard rc == SQLITE_ROW else { throw fail("reading \(table)") }
-                guard let id = Self.id(stmt, 0) else { continue }
+            try forEachRow("SELECT id, name FROM \(table)", reading: table) { stmt in
+                guard let id = Self.id(stmt, 0) else { return }
                 b.addElement(kind, id: id, name: Self.text(stmt, 1))
             }
         }
         let count = try prepare("SELECT count(*) FROM tracks")
         if sqlite3_step(count) == SQLITE_ROW { b.reserve(songs: Int(sqlite3_column_int64(count, 0))) }
         sqlite3_finalize(count)
-        let stmt = try prepare("SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks")
-        defer { sqlite3_finalize(stmt) }
-        while true {
-            let rc = sqlite3_step(stmt)
-            if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else { throw fail("reading tracks") }
+        try forEachRow("SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks", reading: "tracks") { stmt in
             guard let id = Self.id(stmt, 0), let album = Self.id(stmt, 5), let artist = Self.id(stmt, 6),
-                  let genre = Self.id(stmt, 7) else { continue }
+                  let genre = Self.id(stmt, 7) else { return }
             b.addSong(id: id, name: Self.text(stmt, 1), length: sqlite3_column_int64(stmt, 2),
                       track: sqlite3_column_int64(stmt, 3), year: sqlite3_column_int64(stmt, 4),
                       album: album, artist: artist, genre: genre)

@@ -1,27 +1,35 @@
 /// The four collection endpoints: from parameters to the exact JSON answer.
 extension MusicCollection {
     public func respond(_ endpoint: Endpoint, _ params: QueryParameters) -> APIResponse {
+        let out = ResponseBuffer(capacity: 4096)
+        let status = respond(endpoint, params, into: out)
+        return APIResponse(status: status, body: out.array)
+    }
+
+    /// Writes the answer into `out` and returns its HTTP status.
+    public func respond(_ endpoint: Endpoint, _ params: QueryParameters, into out: ResponseBuffer) -> Int {
         do {
-            let body: [UInt8]
             switch endpoint {
-            case .songs: body = try songsBody(params)
-            case .albums: body = try elementsBody(albums, params)
-            case .artists: body = try elementsBody(artists, params)
-            case .genres: body = try elementsBody(genres, params)
+            case .songs: try songsBody(params, into: out)
+            case .albums: try elementsBody(albums, params, into: out)
+            case .artists: try elementsBody(artists, params, into: out)
+            case .genres: try elementsBody(genres, params, into: out)
             }
-            return APIResponse(status: 200, body: body)
+            return 200
         } catch let e as APIError {
-            return APIResponse(status: e.status, body: e.body)
+            out.set(e.body)
+            return e.status
         } catch {
             let e = APIError.unknown("\(error)")
-            return APIResponse(status: e.status, body: e.body)
+            out.set(e.body)
+            return e.status
         }
     }
 
     static let elementFields = ["id", "name"]
     // Built once: an array literal in a function is allocated on every call.
-    static let idFilterKeys: [(Kind, String)] = [(.album, "album_id"), (.artist, "artist_id"), (.genre, "genre_id")]
-    static let nameFilterKeys: [(Kind, String)] = [(.album, "album"), (.artist, "artist"), (.genre, "genre")]
+    static let idFilterKeys: [(Kind, QueryParameters.Key)] = [(.album, .albumID), (.artist, .artistID), (.genre, .genreID)]
+    static let nameFilterKeys: [(Kind, QueryParameters.Key)] = [(.album, .album), (.artist, .artist), (.genre, .genre)]
     static let filterKeys = nameFilterKeys + idFilterKeys
     static let songFields = SongField.allCases.map(\.rawValue)
 
@@ -60,26 +68,38 @@ extension MusicCollection {
         // twice gets two cursors, which set the same bits.
         let elementSongs = self.elementSongs
         var cursors: [KeySongs] = []
-        var kindEnds = [0, 0, 0]
+        cursors.reserveCapacity(ranges[parts...].reduce(0) { $0 + $1.count })
+        var kindEnds = (0, 0, 0)
         for t in 0..<elementSongs.count {
             for c in elementSongs[t].keySongs[ranges[parts + t]] where c.at < c.end {
                 estimate += Int(c.end - c.at)
                 cursors.append(c)
             }
-            kindEnds[t] = cursors.count
+            switch t {
+            case 0: kindEnds.0 = cursors.count
+            case 1: kindEnds.1 = cursors.count
+            default: kindEnds.2 = cursors.count
+            }
         }
         if estimate == 0 { return out }
         let total = songs.count
-        var words: [UInt64] = []
+        // The block's bitmap; raw memory, as an array of words is allocated
+        // through the runtime's generic path, which costs more than the search.
+        var words = UnsafeMutableBufferPointer<UInt64>(start: nil, count: 0)
+        defer { words.deallocate() }
         var lo = 0
         var size = max(64, firstBlock ?? min(total, 2 * need * (total / estimate + 1)))
         while lo < total && out.count < need {
             let hi = min(total, lo + size)
             let width = UInt32(hi - lo), base = UInt32(lo)
             let used = (Int(width) + 63) >> 6
-            if words.count < used { words = [UInt64](repeating: 0, count: used) }
-            words.withUnsafeMutableBufferPointer { w in
-                w.baseAddress!.update(repeating: 0, count: used)
+            if words.count < used {
+                words.deallocate()
+                words = .allocate(capacity: used)
+            }
+            do {
+                let w = words
+                w.baseAddress!.initialize(repeating: 0, count: used)
                 for k in 0..<parts {
                     searches[k].matches(in: ranges[k]).withUnsafeBufferPointer { songs in
                         for s in songs {
@@ -91,7 +111,8 @@ extension MusicCollection {
                 cursors.withUnsafeMutableBufferPointer { cs in
                     for t in 0..<elementSongs.count {
                         elementSongs[t].songs.withUnsafeBufferPointer { l in
-                            for c in (t == 0 ? 0 : kindEnds[t - 1])..<kindEnds[t] where cs[c].head < UInt32(hi) {
+                            let kinds = t == 0 ? 0..<kindEnds.0 : t == 1 ? kindEnds.0..<kindEnds.1 : kindEnds.1..<kindEnds.2
+                            for c in kinds where cs[c].head < UInt32(hi) {
                                 var i = Int(cs[c].at)
                                 let end = Int(cs[c].end)
                                 while i < end && l[i] < UInt32(hi) {
@@ -125,7 +146,7 @@ extension MusicCollection {
         var idFilters: [(Kind, ItemID)] = []
         for (kind, key) in Self.idFilterKeys {
             if let v = p[key] {
-                guard let id = ItemID(parsing: v) else { throw APIError.invalidType(key, v, "UUID") }
+                guard let id = ItemID(parsing: v) else { throw APIError.invalidType(key.name, v, "UUID") }
                 idFilters.append((kind, id))
             }
         }
@@ -137,7 +158,7 @@ extension MusicCollection {
         for (kind, id) in idFilters {
             allowed.append((kind, withTable(kind) { $0.index(of: id) }.map { [$0] } ?? []))
         }
-        let query = p["query"].map(searchSongs)
+        let query = p[.query].map(searchSongs)
         if allowed.isEmpty { return query.map(Selection.bits) ?? .all }
 
         // Start from the smallest filter's songs and check the rest per song.
@@ -161,15 +182,15 @@ extension MusicCollection {
         })
     }
 
-    func songsBody(_ p: QueryParameters) throws -> [UInt8] {
+    func songsBody(_ p: QueryParameters, into out: ResponseBuffer) throws {
         // UUID errors come first, then order, then paging (SPEC's precedence).
         for (_, key) in Self.idFilterKeys {
-            if let v = p[key], ItemID(parsing: v) == nil { throw APIError.invalidType(key, v, "UUID") }
+            if let v = p[key], ItemID(parsing: v) == nil { throw APIError.invalidType(key.name, v, "UUID") }
         }
         let paging = try Paging(p, fields: Self.songFields)
         let picked: [UInt32]
         let filtered = Self.filterKeys.contains { p[$0.1] != nil }
-        if paging.order == nil, let limit = paging.limit, let query = p["query"], !filtered {
+        if paging.order == nil, let limit = paging.limit, let query = p[.query], !filtered {
             // A page of a search: only its first offset + limit matches are needed.
             let need = Int(min(Int64(songs.count), paging.offset.addingReportingOverflow(limit).overflow ? .max : paging.offset + limit))
             let first = firstSearchMatches(query, need: need)
@@ -182,51 +203,54 @@ extension MusicCollection {
         } else {
             picked = try selectSongs(p).unordered(paging, total: songs.count)
         }
-        return renderSongs(picked)
+        renderSongs(picked, into: out)
     }
 
     /// The success answer listing `picked`. Every row is loaded first, then the
     /// names and elements they point to, then the JSON is written: within a pass
     /// the loads do not depend on one another, so their cache misses overlap
     /// instead of queueing behind the writing of each song.
-    func renderSongs(_ picked: [UInt32]) -> [UInt8] {
-        let songs = self.songs
-        let rows = picked.map { songs[Int($0)] }
+    func renderSongs(_ picked: [UInt32], into out: ResponseBuffer) {
         let ao = albums.jsonOffsets, ro = artists.jsonOffsets, go = genres.jsonOffsets
-        return withElementJSON { aj, rj, gj in
+        songs.withUnsafeBufferPointer { songs in
+        withElementJSON { aj, rj, gj in
             arena.withUnsafeBufferPointer { a in
                 var bound = 64
                 var sink: UInt8 = 0
-                for s in rows {
+                for i in picked {
+                    let s = songs[Int(i)]
                     let (al, ar, ge) = (Int(s.album), Int(s.artist), Int(s.genre))
                     sink &+= a[Int(s.name.start)] &+ aj[Int(ao[al])] &+ rj[Int(ro[ar])] &+ gj[Int(go[ge])]
                     bound += 256 + JSONCursor.maxBytesUUID + 3 * JSONCursor.maxBytesInt + JSONCursor.maxBytes(string: Int(s.name.count))
                         + Int(ao[al + 1] - ao[al]) + Int(ro[ar + 1] - ro[ar]) + Int(go[ge + 1] - go[ge])
                 }
                 touchedBytes = sink
-                return [UInt8](unsafeUninitializedCapacity: bound) { buf, count in
-                    var c = JSONCursor(buf.baseAddress!)
+                out.write(bound: bound) { start in
+                    var c = JSONCursor(start)
                     c.raw("{\"errors\": [], \"success\": [")
-                    for (n, s) in rows.enumerated() {
+                    for i in picked {
+                        let s = songs[Int(i)]
                         let (al, ar, ge) = (Int(s.album), Int(s.artist), Int(s.genre))
-                        c.raw(n == 0 ? "{\"id\": " : ", {\"id\": ")
+                        c.raw("{\"id\": ")
                         c.uuid(s.id)
-                        c.raw(", \"name\": "); c.string(slice(a, s.name))
+                        c.raw(", \"name\": "); c.string(padded: slice(a, s.name))
                         c.raw(", \"length\": "); c.int(s.length)
                         c.raw(", \"track\": "); c.int(s.track)
                         c.raw(", \"year\": "); c.int(s.year)
-                        c.raw(", \"album\": "); c.raw(fragmentName(aj, ao, al))
-                        c.raw(", \"album_id\": "); c.raw(fragmentID(aj, ao, al))
-                        c.raw(", \"artist\": "); c.raw(fragmentName(rj, ro, ar))
-                        c.raw(", \"artist_id\": "); c.raw(fragmentID(rj, ro, ar))
-                        c.raw(", \"genre\": "); c.raw(fragmentName(gj, go, ge))
-                        c.raw(", \"genre_id\": "); c.raw(fragmentID(gj, go, ge))
-                        c.raw("}")
+                        c.raw(", \"album\": "); c.name(aj, ao, al)
+                        c.raw(", \"album_id\": "); c.id(aj, ao, al)
+                        c.raw(", \"artist\": "); c.name(rj, ro, ar)
+                        c.raw(", \"artist_id\": "); c.id(rj, ro, ar)
+                        c.raw(", \"genre\": "); c.name(gj, go, ge)
+                        c.raw(", \"genre_id\": "); c.id(gj, go, ge)
+                        c.raw("}, ")
                     }
+                    if !picked.isEmpty { c.p -= 2 }  // the last ", "
                     c.raw("], \"warnings\": []}")
-                    count = c.p - buf.baseAddress!
+                    return c.p - start
                 }
             }
+        }
         }
     }
 
@@ -242,9 +266,9 @@ extension MusicCollection {
     // MARK: albums, artists, genres
 
     /// Borrowed, not copied: a copy of a table retains every array in it.
-    func elementsBody(_ t: borrowing ElementTable, _ p: QueryParameters) throws -> [UInt8] {
+    func elementsBody(_ t: borrowing ElementTable, _ p: QueryParameters, into out: ResponseBuffer) throws {
         let paging = try Paging(p, fields: Self.elementFields)
-        let selection = p["query"].map { q in Selection.list(t.search.search(searchableQuery(q))) } ?? .all
+        let selection = p[.query].map { q in Selection.list(t.search.search(searchableQuery(q))) } ?? .all
         let picked: [UInt32]
         if let order = paging.order {
             let byName = order == "name"
@@ -256,21 +280,22 @@ extension MusicCollection {
             picked = selection.unordered(paging, total: t.count)
         }
         let offsets = t.jsonOffsets
-        return t.json.withUnsafeBufferPointer { j in
+        t.json.withUnsafeBufferPointer { j in
             var bound = 64
             for i in picked { bound += 32 + Int(offsets[Int(i) + 1] - offsets[Int(i)]) }
-            return [UInt8](unsafeUninitializedCapacity: bound) { buf, count in
-                var c = JSONCursor(buf.baseAddress!)
+            out.write(bound: bound) { start in
+                var c = JSONCursor(start)
                 c.raw("{\"errors\": [], \"success\": [")
-                for (n, i) in picked.enumerated() {
-                    c.raw(n == 0 ? "{\"id\": " : ", {\"id\": ")
-                    c.raw(fragmentID(j, offsets, Int(i)))
+                for i in picked {
+                    c.raw("{\"id\": ")
+                    c.id(j, offsets, Int(i))
                     c.raw(", \"name\": ")
-                    c.raw(fragmentName(j, offsets, Int(i)))
-                    c.raw("}")
+                    c.name(j, offsets, Int(i))
+                    c.raw("}, ")
                 }
+                if !picked.isEmpty { c.p -= 2 }  // the last ", "
                 c.raw("], \"warnings\": []}")
-                count = c.p - buf.baseAddress!
+                return c.p - start
             }
         }
     }
@@ -341,14 +366,19 @@ enum Selection {
 }
 
 /// An element's quoted id and quoted name in its table's JSON fragments.
-@inline(__always)
-func fragmentID(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: Int) -> UnsafeBufferPointer<UInt8> {
-    UnsafeBufferPointer(rebasing: json[Int(offsets[i])..<Int(offsets[i]) + JSONCursor.maxBytesUUID])
-}
+extension JSONCursor {
+    /// The quoted id of element `i` of a table's padded JSON fragments.
+    @inline(__always)
+    mutating func id(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: Int) {
+        copy(padded: json.baseAddress! + Int(offsets[i]), count: JSONCursor.maxBytesUUID)
+    }
 
-@inline(__always)
-func fragmentName(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: Int) -> UnsafeBufferPointer<UInt8> {
-    UnsafeBufferPointer(rebasing: json[Int(offsets[i]) + JSONCursor.maxBytesUUID..<Int(offsets[i + 1])])
+    /// The quoted, escaped name of element `i`.
+    @inline(__always)
+    mutating func name(_ json: UnsafeBufferPointer<UInt8>, _ offsets: [UInt32], _ i: Int) {
+        let start = Int(offsets[i]) + JSONCursor.maxBytesUUID
+        copy(padded: json.baseAddress! + start, count: Int(offsets[i + 1]) - start)
+    }
 }
 
 /// Where prefetching loads leave their result, so that they are not optimised away.

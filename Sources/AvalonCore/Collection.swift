@@ -143,6 +143,7 @@ public final class MusicCollection: Sendable {
         }
     }
 
+    /// `arena` ends with `JSONCursor.padding` bytes that no text uses.
     init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int) {
         self.arena = arena
         self.songs = songs
@@ -267,6 +268,10 @@ public final class MusicCollection: Sendable {
             }
         }
         jsonOffsets.append(UInt32(json.count))
+        json.write(maxBytes: JSONCursor.padding) { c in  // read past the last fragment by copy(padded:)
+            c.p.initialize(repeating: 0, count: JSONCursor.padding)
+            c.p += JSONCursor.padding
+        }
         let keySongs = search.elements.map { e in
             let at = offsets[Int(e)], end = offsets[Int(e) + 1]
             return KeySongs(at: at, end: end, head: at < end ? list[Int(at)] : .max)

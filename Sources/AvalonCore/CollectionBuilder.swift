@@ -89,6 +89,10 @@ public struct CollectionBuilder {
             songs.append(s)
         }
         // Exact-size copies: growth slack would otherwise stay resident.
-        return MusicCollection(arena: Array(arena), elements: elements, songs: Array(songs), dropped: dropped)
+        var text = [UInt8]()
+        text.reserveCapacity(arena.count + JSONCursor.padding)
+        text += arena
+        text += repeatElement(0, count: JSONCursor.padding)  // read past the last name by string(padded:)
+        return MusicCollection(arena: text, elements: elements, songs: Array(songs), dropped: dropped)
     }
 }

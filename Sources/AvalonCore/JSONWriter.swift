@@ -97,31 +97,71 @@ public struct JSONCursor {
         p += bytes.count
     }
 
-    private static let hex: StaticString = "0123456789abcdef"
+    /// Bytes readable past the end of every text that `copy(padded:)` and
+    /// `string(padded:)` read: the collection's arena and fragments end with them.
+    public static let padding = 16
 
-    /// A JSON string from UTF-8 bytes: quotes, backslashes and control
-    /// characters escaped, everything else passed through as UTF-8.
+    /// `n` bytes of JSON, copied 16 at a time: reads up to 15 bytes past the
+    /// source (padded text) and writes as many past the cursor, which the next
+    /// value overwrites (answers reserve more room than that).
     @inline(__always)
-    public mutating func string(_ str: UnsafeBufferPointer<UInt8>) {
+    public mutating func copy(padded src: UnsafePointer<UInt8>, count n: Int) {
+        var i = 0
+        repeat {
+            let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt8>.self)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD16<UInt8>.self)
+            i += 16
+        } while i < n
+        p += n
+    }
+
+    /// Like `string(_:)`, for a span of padded text: the last partial word is
+    /// also read as eight bytes, so a name without specials takes no byte loop.
+    @inline(__always)
+    public mutating func string(padded str: UnsafeBufferPointer<UInt8>) {
+        guard let base = str.baseAddress else { raw("\"\""); return }
+        var out = p
+        out.pointee = 0x22; out += 1
+        var i = 0
+        let n = str.count
+        while i < n {
+            let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let left = n - i
+            // Only the bytes that belong to the string count; a borrow only
+            // runs upwards, so bytes past the end cannot flag earlier ones.
+            let valid: UInt64 = left >= 8 ? Self.highs : Self.highs & ((1 << UInt64(8 * left)) &- 1)
+            if Self.specials(x) & valid != 0 {
+                // Rare: escape the rest byte by byte.
+                p = out
+                string(rest: UnsafeBufferPointer(rebasing: str[i...]))
+                return
+            }
+            UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
+            let step = min(left, 8)
+            out += step
+            i += step
+        }
+        out.pointee = 0x22
+        p = out + 1
+    }
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// The high bit of each byte below 0x20 or equal to '"' or '\\' is set
+    /// (and possibly bits above it, from borrows); other bits are noise.
+    @inline(__always)
+    private static func specials(_ x: UInt64) -> UInt64 {
+        let quote = x ^ (ones &* 0x22), slash = x ^ (ones &* 0x5C)
+        return ((x &- ones &* 0x20) & ~x) | ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash)
+    }
+
+    /// The rest of a string after its opening quote, escaped byte by byte, and
+    /// the closing quote.
+    private mutating func string(rest: UnsafeBufferPointer<UInt8>) {
         var out = p
         let hex = Self.hex.utf8Start
-        out.pointee = 0x22; out += 1
-        // Eight bytes at a time while none of them needs escaping (most names).
-        var i = 0
-        if let base = str.baseAddress {
-            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-            while i + 8 <= str.count {
-                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                let quote = x ^ (ones &* 0x22), slash = x ^ (ones &* 0x5C)
-                // A byte below 0x20, or equal to '"' or '\\', sets its high bit here.
-                let special = ((x &- ones &* 0x20) & ~x) | ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash)
-                if special & highs != 0 { break }
-                UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
-                out += 8
-                i += 8
-            }
-        }
-        for b in UnsafeBufferPointer(rebasing: str[i...]) {
+        for b in rest {
             if b >= 0x20 && b != 0x22 && b != 0x5C {
                 out.pointee = b; out += 1
                 continue
@@ -143,12 +183,51 @@ public struct JSONCursor {
             }
             out += 1
         }
+        out.pointee = 0x22
+        p = out + 1
+    }
+
+    private static let hex: StaticString = "0123456789abcdef"
+
+    /// A JSON string from UTF-8 bytes: quotes, backslashes and control
+    /// characters escaped, everything else passed through as UTF-8.
+    @inline(__always)
+    public mutating func string(_ str: UnsafeBufferPointer<UInt8>) {
+        var out = p
         out.pointee = 0x22; out += 1
+        // Eight bytes at a time while none of them needs escaping (most names).
+        var i = 0
+        if let base = str.baseAddress {
+            while i + 8 <= str.count {
+                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                if Self.specials(x) & Self.highs != 0 { break }
+                UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
+                out += 8
+                i += 8
+            }
+        }
         p = out
+        string(rest: UnsafeBufferPointer(rebasing: str[i...]))
     }
 
     @inline(__always)
     public mutating func int(_ v: Int64) {
+        // Lengths, tracks and years: four digits at once, without a loop.
+        if UInt64(bitPattern: v) < 10000 {
+            let u = UInt32(truncatingIfNeeded: v)
+            let hi = (u &* 5243) >> 19, lo = u &- hi &* 100  // u / 100, exact below 43699
+            let t1 = (hi &* 103) >> 10, t2 = (lo &* 103) >> 10  // x / 10, exact below 179
+            let word = 0x3030_3030 | t1 | (hi &- t1 &* 10) << 8 | t2 << 16 | (lo &- t2 &* 10) << 24
+            let digits = 1 + (u >= 10 ? 1 : 0) + (u >= 100 ? 1 : 0) + (u >= 1000 ? 1 : 0)
+            // The first digit is the lowest byte: leading zeros shift out.
+            UnsafeMutableRawPointer(p).storeBytes(of: (word >> UInt32(32 - 8 * digits)).littleEndian, as: UInt32.self)
+            p += digits
+            return
+        }
+        int(slow: v)
+    }
+
+    private mutating func int(slow v: Int64) {
         var out = p
         if v < 0 { out.pointee = UInt8(ascii: "-"); out += 1 }
         var m = v.magnitude

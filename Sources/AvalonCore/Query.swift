@@ -2,9 +2,41 @@
 /// on `&`, `+` as space, percent escapes decoded, invalid UTF-8 replaced, and
 /// the first value of a repeated key kept.
 public struct QueryParameters: Sendable {
-    /// Key and value of each parameter, first occurrence only. A request has a
-    /// handful, so a linear scan beats hashing every key on every lookup.
-    private var pairs: [(key: String, value: String)] = []
+    /// The parameters the API reads. They are recognised while parsing, so
+    /// that looking one up costs a shift, not a comparison with every key.
+    public enum Key: Int, Sendable {
+        case query, limit, offset, order, direction, album, artist, genre, albumID, artistID, genreID, secret
+
+        static let count = 12
+        static let names: [StaticString] = ["query", "limit", "offset", "order", "direction", "album", "artist", "genre",
+                                            "album_id", "artist_id", "genre_id", "secret"]
+        public var name: String { Self.names[rawValue].description }
+
+        /// The key spelled by `bytes`, if the API reads it.
+        init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+            for k in 0..<Self.count {
+                let name = Self.names[k]
+                if name.utf8CodeUnitCount == bytes.count
+                    && UnsafeBufferPointer(start: name.utf8Start, count: bytes.count).elementsEqual(bytes) {
+                    self.init(rawValue: k)
+                    return
+                }
+            }
+            return nil
+        }
+
+    }
+
+    /// The decoded keys and values, back to back, as valid UTF-8.
+    private var text: [UInt8] = []
+    /// Each parameter, first occurrence only, as offsets into `text`: where
+    /// its key starts, where its value starts and where it ends. A request has
+    /// a handful, so a linear scan beats hashing every key; and plain offsets
+    /// cost nothing to free, where an array of Strings costs a release each.
+    private var spans: [(key: Int, value: Int, end: Int)] = []
+    /// For each `Key`, 5 bits: 0 when absent, else 1 + its index in `spans`
+    /// (31: look it up by name).
+    private var known: UInt64 = 0
 
     public init(queryString: String) {
         var qs = queryString
@@ -12,6 +44,10 @@ public struct QueryParameters: Sendable {
     }
 
     public init(raw: UnsafeBufferPointer<UInt8>) {
+        text.reserveCapacity(raw.count)
+        var separators = 0
+        for b in raw where b == UInt8(ascii: "&") { separators += 1 }
+        spans.reserveCapacity(separators + 1)
         var start = 0
         var i = 0
         while i <= raw.count {
@@ -25,42 +61,73 @@ public struct QueryParameters: Sendable {
 
     private mutating func add(_ pair: UnsafeBufferPointer<UInt8>) {
         let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
-        let key = Self.decode(UnsafeBufferPointer(rebasing: pair[0..<eq]))
-        guard self[key] == nil else { return }
-        pairs.append((key, eq < pair.count ? Self.decode(UnsafeBufferPointer(rebasing: pair[(eq + 1)...])) : ""))
+        let keyStart = text.count
+        decode(UnsafeBufferPointer(rebasing: pair[0..<eq]))
+        let valueStart = text.count
+        let duplicate = text.withUnsafeBufferPointer { t in index(of: UnsafeBufferPointer(rebasing: t[keyStart..<valueStart])) != nil }
+        if duplicate {
+            text.removeLast(valueStart - keyStart)
+            return
+        }
+        if eq < pair.count { decode(UnsafeBufferPointer(rebasing: pair[(eq + 1)...])) }
+        let k = text.withUnsafeBufferPointer { Key(UnsafeBufferPointer(rebasing: $0[keyStart..<valueStart])) }
+        if let k { known |= UInt64(min(spans.count + 1, 31)) << UInt64(5 * k.rawValue) }
+        spans.append((keyStart, valueStart, text.count))
     }
 
-    static func decode(_ s: UnsafeBufferPointer<UInt8>) -> String {
-        if !s.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) {
-            return String(decoding: s, as: UTF8.self)
-        }
-        var out: [UInt8] = []
-        out.reserveCapacity(s.count)
+    /// Appends `s` to `text` with `+` as space and percent escapes decoded;
+    /// invalid UTF-8 is replaced, as Python's decoding replaced it.
+    private mutating func decode(_ s: UnsafeBufferPointer<UInt8>) {
+        let start = text.count
         var i = 0
+        var ascii = true
         while i < s.count {
-            let b = s[i]
+            var b = s[i]
             if b == UInt8(ascii: "+") {
-                out.append(0x20)
+                b = 0x20
             } else if b == UInt8(ascii: "%"), i + 2 < s.count, let h = hexValue(s[i + 1]), let l = hexValue(s[i + 2]) {
-                out.append(h << 4 | l)
+                b = h << 4 | l
                 i += 2
-            } else {
-                out.append(b)
             }
+            ascii = ascii && b < 0x80
+            text.append(b)
             i += 1
         }
-        return String(decoding: out, as: UTF8.self)
+        if !ascii {
+            let repaired = Array(String(decoding: text[start...], as: UTF8.self).utf8)
+            text.replaceSubrange(start..., with: repaired)
+        }
+    }
+
+    /// The parameter whose key is `key`, compared as code points (as Python compares).
+    private func index(of key: UnsafeBufferPointer<UInt8>) -> Int? {
+        text.withUnsafeBufferPointer { t in
+            spans.firstIndex { s in
+                s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key)
+            }
+        }
+    }
+
+    private func value(_ i: Int) -> String {
+        String(decoding: text[spans[i].value..<spans[i].end], as: UTF8.self)
+    }
+
+    public subscript(_ key: Key) -> String? {
+        let slot = Int(known >> UInt64(5 * key.rawValue) & 31)
+        if slot == 0 { return nil }
+        return slot < 31 ? value(slot - 1) : self[key.name]
     }
 
     public subscript(_ key: String) -> String? {
-        for p in pairs where p.key == key { return p.value }
-        return nil
+        var key = key
+        return key.withUTF8 { index(of: $0) }.map(value)
     }
 }
 
 /// Python `int()` restricted to SPEC: optional surrounding whitespace, an
 /// optional sign, ASCII digits; out-of-range values clamp to 64 bits.
 public func parseInteger(_ s: String) -> Int64? {
+    if let v = parseASCIIInteger(s) { return v }
     let sc = Array(s.unicodeScalars)
     var lo = 0, hi = sc.count
     while lo < hi && isPythonWhitespace(sc[lo].value) { lo += 1 }
@@ -81,6 +148,27 @@ public func parseInteger(_ s: String) -> Int64? {
     }
     if overflow { return negative ? Int64.min : Int64.max }
     return negative ? -v : v
+}
+
+/// `parseInteger` of a short ASCII value without allocating: nil when the
+/// value needs the general path (non-ASCII, long or not an integer).
+private func parseASCIIInteger(_ s: String) -> Int64?? {
+    var s = s
+    return s.withUTF8 { b -> Int64?? in
+        guard b.count <= 18 else { return nil }  // 18 digits cannot overflow
+        var lo = 0, hi = b.count
+        while lo < hi && (b[lo] == 0x20 || (b[lo] >= 0x09 && b[lo] <= 0x0D)) { lo += 1 }
+        while hi > lo && (b[hi - 1] == 0x20 || (b[hi - 1] >= 0x09 && b[hi - 1] <= 0x0D)) { hi -= 1 }
+        var negative = false
+        if lo < hi && (b[lo] == UInt8(ascii: "+") || b[lo] == UInt8(ascii: "-")) { negative = b[lo] == UInt8(ascii: "-"); lo += 1 }
+        guard lo < hi else { return nil }
+        var v: Int64 = 0
+        for i in lo..<hi {
+            guard b[i] >= 0x30 && b[i] <= 0x39 else { return nil }
+            v = v * 10 + Int64(b[i] - 0x30)
+        }
+        return .some(negative ? -v : v)
+    }
 }
 
 /// An API error as the old server rendered it.
@@ -174,18 +262,18 @@ struct Paging {
     var offset: Int64 = 0
 
     init(_ p: QueryParameters, fields: [String]) throws {
-        if let order = p["order"] {
-            let direction = p["direction"] ?? "asc"
+        if let order = p[.order] {
+            let direction = p[.direction] ?? "asc"
             guard direction == "asc" || direction == "desc" else { throw APIError.invalidDirection(direction) }
             guard fields.contains(order) else { throw APIError.invalidName(order) }
             self.order = order
             descending = direction == "desc"
         }
-        if let s = p["limit"] {
+        if let s = p[.limit] {
             guard let v = parseInteger(s) else { throw APIError.invalidType("limit", s, "integer") }
             limit = v
         }
-        if let s = p["offset"] {
+        if let s = p[.offset] {
             guard let v = parseInteger(s) else { throw APIError.invalidType("offset", s, "integer") }
             offset = v
         }

@@ -158,9 +158,9 @@ struct SearchIndex: Sendable {
                 // query, and the first after it. Each step takes one step in every
                 // search that is not done; `right(j, at)` tells search j to go past `at`.
                 let m = 2 * ix.count
-                return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * m) { scratch in
+                return withUnsafeTemporaryAllocation(of: Int.self, capacity: 6 * m) { scratch in
                 let base = UnsafeMutableBufferPointer(rebasing: scratch[0..<m])
-                let len = UnsafeMutableBufferPointer(rebasing: scratch[m...])
+                let len = UnsafeMutableBufferPointer(rebasing: scratch[m..<2 * m])
                 @inline(__always) func lockstep(_ right: (Int, Int) -> Bool) {
                     var active = true
                     while active {
@@ -178,8 +178,9 @@ struct SearchIndex: Sendable {
                     len[j] == 0 ? base[j] : base[j] + (right(j, base[j]) ? 1 : 0)
                 }
                 // Start from the group of suffixes that share the query's first one or two bytes.
-                let (g0, g1) = n >= 2 ? (Int(q[0]) << 8 | Int(q[1]), (Int(q[0]) << 8 | Int(q[1])) + 1)
-                                      : (Int(q[0]) << 8, (Int(q[0]) + 1) << 8)
+                let first = Int(q[0]) << 8
+                let g0: Int = n >= 2 ? first | Int(q[1]) : first
+                let g1: Int = n >= 2 ? g0 + 1 : first + 256
                 for j in 0..<m {
                     base[j] = Int(ix[j / 2].firstAt[g0])
                     len[j] = Int(ix[j / 2].firstAt[g1]) - base[j]
@@ -188,11 +189,13 @@ struct SearchIndex: Sendable {
                 if n <= 8 {
                     // Eight bytes decide a short query, so the sampled keys narrow
                     // each search to the `step` suffixes between two samples.
-                    var bounds: [(lo: Int, hi: Int, kLo: Int, kHi: Int)] = []
+                    // Each search's suffix range and sample range, 4 values from 2m on.
+                    let bounds = UnsafeMutableBufferPointer(rebasing: scratch[2 * m..<6 * m])
                     for j in 0..<m {
                         let lo = base[j], hi = lo + len[j]
                         let kLo = (lo + step - 1) / step, kHi = (hi + step - 1) / step
-                        bounds.append((lo, hi, kLo, kHi))
+                        bounds[4 * j] = lo; bounds[4 * j + 1] = hi
+                        bounds[4 * j + 2] = kLo; bounds[4 * j + 3] = kHi
                         (base[j], len[j]) = (kLo, kHi - kLo)
                     }
                     let sampleRight = { (j: Int, k: Int) -> Bool in
@@ -201,10 +204,11 @@ struct SearchIndex: Sendable {
                     }
                     lockstep(sampleRight)
                     for j in 0..<m {
-                        let b = bounds[j]
+                        let lo = bounds[4 * j], hi = bounds[4 * j + 1]
+                        let kLo = bounds[4 * j + 2], kHi = bounds[4 * j + 3]
                         let k = finish(j, sampleRight)
-                        let start = k == b.kLo ? b.lo : max(b.lo, (k - 1) * step + 1)
-                        let end = k == b.kHi ? b.hi : min(b.hi, k * step)
+                        let start = k == kLo ? lo : max(lo, (k - 1) * step + 1)
+                        let end = k == kHi ? hi : min(hi, k * step)
                         (base[j], len[j]) = (start, end - start)
                     }
                 }

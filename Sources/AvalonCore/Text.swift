@@ -140,7 +140,21 @@ func searchableBytes(_ name: UnsafeBufferPointer<UInt8>, into term: inout [UInt8
 }
 
 /// The searchable form of a query as bytes.
-public func searchableQuery(_ q: String) -> [UInt8] { Array(searchable(q).utf8) }
+public func searchableQuery(_ q: String) -> [UInt8] {
+    var q = q
+    // ASCII queries, the common case, are lowered and trimmed as bytes.
+    let ascii = q.withUTF8 { b -> [UInt8]? in
+        var lo = 0, hi = b.count
+        for c in b where c >= 0x80 { return nil }
+        while lo < hi && isPythonWhitespace(UInt32(b[lo])) { lo += 1 }
+        while hi > lo && isPythonWhitespace(UInt32(b[hi - 1])) { hi -= 1 }
+        return [UInt8](unsafeUninitializedCapacity: hi - lo) { out, count in
+            for i in lo..<hi { out[i - lo] = b[i] >= 0x41 && b[i] <= 0x5A ? b[i] + 32 : b[i] }
+            count = hi - lo
+        }
+    }
+    return ascii ?? Array(searchable(q).utf8)
+}
 
 extension String {
     /// Without leading and trailing white space.

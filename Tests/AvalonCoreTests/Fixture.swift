@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 @testable import AvalonCore
 
 /// A small collection with awkward names, built as the scanner would.
@@ -45,6 +46,9 @@ struct Answer {
 
 func ask(_ c: MusicCollection, _ e: Endpoint, _ qs: String) -> Answer {
     let r = c.respond(e, QueryParameters(queryString: qs))
-    let obj = try! JSONSerialization.jsonObject(with: Data(r.body)) as! [String: Any]
+    guard let obj = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any] else {
+        XCTFail("not a JSON object: \(String(decoding: r.body, as: UTF8.self))")
+        return Answer(status: r.status, json: [:])
+    }
     return Answer(status: r.status, json: obj)
 }

@@ -120,6 +120,11 @@ final class QueryTests: XCTestCase {
         XCTAssertEqual(parseInteger("+3"), 3)
         XCTAssertEqual(parseInteger("-0"), 0)
         XCTAssertEqual(parseInteger("007"), 7)
+        XCTAssertEqual(parseInteger("\t-5\n\u{0B}"), -5)
+        XCTAssertEqual(parseInteger("\u{1C}8\u{1F}"), 8)   // Python strips these too
+        XCTAssertEqual(parseInteger("\u{3000}9"), 9)
+        XCTAssertEqual(parseInteger("999999999999999999"), 999_999_999_999_999_999)
+        XCTAssertEqual(parseInteger("9223372036854775807"), Int64.max)
         XCTAssertEqual(parseInteger("99999999999999999999"), Int64.max)
         XCTAssertEqual(parseInteger("-99999999999999999999"), Int64.min)
         for bad in ["", " ", "+", "1_0", "1.0", "0x10", "１", "1 2", "--1"] { XCTAssertNil(parseInteger(bad), bad) }

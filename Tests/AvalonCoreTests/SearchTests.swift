@@ -135,8 +135,26 @@ final class JSONWriterTests: XCTestCase {
                 var w = JSONWriter(capacity: 1)
                 bytes.withUnsafeBufferPointer { w.string($0) }
                 XCTAssertEqual(w.bytes, reference(bytes), "\(bytes)")
+                // The padded form reads past the end: specials there must not count.
+                let padded = bytes + (0..<JSONCursor.padding).map { _ in specials.randomElement(using: &rng)! }
+                var v = JSONWriter(capacity: 1)
+                padded.withUnsafeBufferPointer { all in
+                    v.write(maxBytes: JSONCursor.maxBytes(string: length) + 8) { $0.string(padded: UnsafeBufferPointer(rebasing: all[..<length])) }
+                }
+                XCTAssertEqual(v.bytes, reference(bytes), "padded \(bytes)")
             }
         }
+    }
+
+    /// Small numbers take a four-digit path without a loop; all of them, its
+    /// edges and the general path against Swift's own formatting.
+    func testIntegersAsSwiftPrintsThem() {
+        var values: [Int64] = Array(0..<12_000) + [-1, -9, -10, -9999, -10_000, 99_999, 100_000, 43_698, 43_699, .max, .min]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<1000 { values.append(Int64(bitPattern: rng.next())) }
+        var w = JSONWriter(capacity: 1)
+        for v in values { w.int(v); w.raw(",") }
+        XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), values.map { "\($0)," }.joined())
     }
 
     func testUUIDsAsFoundationWritesThem() {

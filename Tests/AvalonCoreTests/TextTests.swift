@@ -13,6 +13,13 @@ final class TextTests: XCTestCase {
         XCTAssertEqual(searchable("Ёлка"), "елка")
     }
 
+    /// Queries take a byte path when ASCII; it must agree with `searchable`.
+    func testSearchableQueryAgreesWithSearchable() {
+        for q in ["love", "  LoVe  ", "\u{1C}x\u{1F}", "\t\nA B\u{0B}", "", "   ", "Café", " ΣΩΚΡΑΤΗΣ ", "a\u{3000}", "[]{}~\u{7F}"] {
+            XCTAssertEqual(searchableQuery(q), Array(searchable(q).utf8), q.debugDescription)
+        }
+    }
+
     func testTokensOfTheSpecExample() {
         XCTAssertEqual(searchTokens("This Is Giving Up"),
                        ["this is giving up", "this", "is", "giving", "up", "is giving up", "giving up"])

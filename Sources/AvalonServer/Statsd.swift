@@ -36,28 +36,49 @@ public final class Statsd: @unchecked Sendable {
 
     /// Queues `PREFIX.NAME:MS|ms`.
     public func timing(_ name: String, milliseconds: Double) {
+        timing(name, microseconds: Int((max(0, min(milliseconds, 1e12)) * 1000).rounded()))
+    }
+
+    /// Queues `PREFIX.NAME:MS|ms` for a time in microseconds.
+    public func timing(_ name: String, microseconds: Int) {
         guard fd >= 0 else { return }
         // Milliseconds to three decimals, written as Python prints a float.
-        let thousandths = Int((max(0, min(milliseconds, 1e12)) * 1000).rounded())
-        var line = prefixDot
-        line.reserveCapacity(prefixDot.count + name.utf8.count + 32)
-        line += name.utf8
-        line.append(UInt8(ascii: ":"))
-        line += String(thousandths / 1000).utf8
-        line.append(UInt8(ascii: "."))
-        // Three decimals without trailing zeros, but at least one: 1.2, 3.0, 0.133.
-        let f = thousandths % 1000
-        let keep = f % 100 == 0 ? 1 : f % 10 == 0 ? 2 : 3
-        for d in [f / 100, f / 10 % 10, f % 10].prefix(keep) { line.append(UInt8(ascii: "0") + UInt8(d)) }
-        line += "|ms".utf8
-        lock.locked {
-            if !packet.isEmpty && packet.count + 1 + line.count > Self.packetLimit { sendLocked() }
-            if packet.isEmpty {
-                pthread_cond_signal(&cond)  // a new batch: the flusher starts its clock
-            } else {
-                packet.append(0x0A)
+        let thousandths = max(0, microseconds)
+        var name = name
+        name.withUTF8 { name in
+            // The line is built on the stack: this runs once per request.
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefixDot.count + name.count + 40) { line in
+                var n = 0
+                func put(_ b: UInt8) { line[n] = b; n += 1 }
+                for b in prefixDot { put(b) }
+                for b in name { put(b) }
+                put(UInt8(ascii: ":"))
+                var whole = thousandths / 1000, digits = 1
+                while whole >= 10 { whole /= 10; digits += 1 }
+                whole = thousandths / 1000
+                for i in stride(from: digits - 1, through: 0, by: -1) {
+                    line[n + i] = UInt8(ascii: "0") + UInt8(whole % 10)
+                    whole /= 10
+                }
+                n += digits
+                put(UInt8(ascii: "."))
+                // Three decimals without trailing zeros, but at least one: 1.2, 3.0, 0.133.
+                let f = thousandths % 1000
+                put(UInt8(ascii: "0") + UInt8(f / 100))
+                if f % 100 != 0 { put(UInt8(ascii: "0") + UInt8(f / 10 % 10)) }
+                if f % 10 != 0 { put(UInt8(ascii: "0") + UInt8(f % 10)) }
+                for b in "|ms".utf8 { put(b) }
+                let bytes = UnsafeBufferPointer(rebasing: line[..<n])
+                lock.locked {
+                    if !packet.isEmpty && packet.count + 1 + n > Self.packetLimit { sendLocked() }
+                    if packet.isEmpty {
+                        pthread_cond_signal(&cond)  // a new batch: the flusher starts its clock
+                    } else {
+                        packet.append(0x0A)
+                    }
+                    packet.append(contentsOf: bytes)
+                }
             }
-            packet += line
         }
         startFlusher()
     }

@@ -8,12 +8,22 @@ nonisolated(unsafe) var workerStopRequested: sig_atomic_t = 0
 
 /// A worker process: accepts FastCGI requests on the shared socket and
 /// answers them from the collection it inherited from the master.
-struct Worker {
+final class Worker {
     let listenFD: Int32
     let router: Router
     let logger: Logger
     let statsd: Statsd?
     let reporter: ErrorReporter?
+    /// Every answer is written here: no allocation per request.
+    let out = ResponseBuffer()
+
+    init(listenFD: Int32, router: Router, logger: Logger, statsd: Statsd?, reporter: ErrorReporter?) {
+        self.listenFD = listenFD
+        self.router = router
+        self.logger = logger
+        self.statsd = statsd
+        self.reporter = reporter
+    }
 
     func run() -> Never {
         installWorkerSignals()
@@ -40,56 +50,121 @@ struct Worker {
         FCGX_GetParam(name, req.envp).map { String(cString: $0) }
     }
 
-    func serve(_ req: inout FCGX_Request) {
-        let start = monotonicSeconds()
-        let method = param("REQUEST_METHOD", &req) ?? "GET"
-        // nginx's stock fastcgi_params carry the whole path in DOCUMENT_URI.
-        var path = param("DOCUMENT_URI", &req) ?? ""
-        if path.isEmpty { path = (param("SCRIPT_NAME", &req) ?? "") + (param("PATH_INFO", &req) ?? "") }
-        if path.isEmpty, let uri = param("REQUEST_URI", &req) { path = String(uri.prefix { $0 != "?" }) }
-        let request = Request(method: method, path: path, query: param("QUERY_STRING", &req) ?? "",
-                              apiKey: param("HTTP_X_API_KEY", &req))
-        var response: HTTPResponse
-        do {
-            response = try router.handle(request)
-        } catch {
-            let host = param("HTTP_HOST", &req) ?? "-"
-            let url = "\(host)\(path)\(request.query.isEmpty ? "" : "?" + request.query)"
-            logger.error("Unhandled error processing \(method) \(url): \(error)")
-            reporter?.report(message: "\(error)", url: url, method: method)
-            response = .error(.unknown("\(error)"))
-        }
-        put(responseHead(response), req.out)
-        if method != "HEAD" { put(response.body, req.out) }
-        if let e = response.endpoint, let statsd {
-            statsd.timing(e.metricName, milliseconds: (monotonicSeconds() - start) * 1000)
+    /// The parameters every request needs, as bytes valid until the request
+    /// is finished: one pass over the environment, no String per request.
+    struct RawParams {
+        var method = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        var query = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        var uri = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+
+        init(_ envp: FCGX_ParamArray?) {
+            guard var e = envp else { return }
+            while let entry = e.pointee {
+                let p = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
+                func value(_ name: StaticString) -> UnsafeBufferPointer<UInt8>? {
+                    let n = name.utf8CodeUnitCount  // "NAME="
+                    // strncmp stops at the entry's end; memcmp could read past it.
+                    guard name.utf8Start.withMemoryRebound(to: CChar.self, capacity: n, { strncmp(entry, $0, n) }) == 0 else {
+                        return nil
+                    }
+                    return UnsafeBufferPointer(start: p + n, count: strlen(entry + n))
+                }
+                switch p[0] {
+                case UInt8(ascii: "R"): if method.baseAddress == nil, let v = value("REQUEST_METHOD=") { method = v }
+                case UInt8(ascii: "Q"): if query.baseAddress == nil, let v = value("QUERY_STRING=") { query = v }
+                case UInt8(ascii: "D"): if uri.baseAddress == nil, let v = value("DOCUMENT_URI=") { uri = v }
+                default: break
+                }
+                e += 1
+            }
         }
     }
+
+    func serve(_ req: inout FCGX_Request) {
+        let start = monotonicNanoseconds()
+        let raw = RawParams(req.envp)
+        let method = raw.method.isEmpty ? Worker.get : raw.method
+        let query = raw.query
+        // nginx's stock fastcgi_params carry the whole path in DOCUMENT_URI.
+        let uri = raw.uri
+        var head: AnswerHead
+        var path = ""
+        do {
+            if !uri.isEmpty {
+                head = try router.handle(method: method, path: uri, query: query, apiKey: param("HTTP_X_API_KEY", &req), into: out)
+            } else {
+                path = (param("SCRIPT_NAME", &req) ?? "") + (param("PATH_INFO", &req) ?? "")
+                if path.isEmpty, let uri = param("REQUEST_URI", &req) { path = String(uri.prefix { $0 != "?" }) }
+                head = try path.withUTF8 {
+                    try router.handle(method: method, path: $0, query: query, apiKey: param("HTTP_X_API_KEY", &req), into: out)
+                }
+            }
+        } catch {
+            if !uri.isEmpty { path = String(decoding: uri, as: UTF8.self) }
+            let (m, q) = (String(decoding: method, as: UTF8.self), String(decoding: query, as: UTF8.self))
+            let host = param("HTTP_HOST", &req) ?? "-"
+            let url = "\(host)\(path)\(q.isEmpty ? "" : "?" + q)"
+            logger.error("Unhandled error processing \(m) \(url): \(error)")
+            reporter?.report(message: "\(error)", url: url, method: m)
+            let e = APIError.unknown("\(error)")
+            out.set(e.body)
+            head = AnswerHead(status: e.status, contentType: AnswerHead.jsonType)
+        }
+        putHead(head, length: out.count, req.out)
+        if !method.elementsEqual("HEAD".utf8) { put(out.bytes, req.out) }
+        out.shrink()
+        if let e = head.endpoint, let statsd {
+            statsd.timing(e.metricName, microseconds: Int((monotonicNanoseconds() - start + 500) / 1000))
+        }
+    }
+
+    private static let get = UnsafeBufferPointer(start: StaticString("GET").utf8Start, count: 3)
 }
 
 /// The CGI response header lines and the blank line after them.
-func responseHead(_ r: HTTPResponse) -> [UInt8] {
-    var head: [UInt8] = []
-    head.reserveCapacity(128)
-    if r.status == 200 && r.contentType == HTTPResponse.jsonType {
-        head += okJSONHead
+func responseHead(_ head: AnswerHead, length: Int) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(128)
+    if head.status == 200 && head.contentType == AnswerHead.jsonType {
+        bytes += okJSONHead
     } else {
-        head += "Status: \(r.status) \(reasonPhrases[r.status] ?? "")\r\nContent-Type: \(r.contentType)\r\n".utf8
+        bytes += "Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\nContent-Length: ".utf8
     }
-    head += "Content-Length: ".utf8
-    head += String(r.body.count).utf8
-    head += "\r\n\r\n".utf8
-    return head
+    bytes += String(length).utf8
+    bytes += "\r\n\r\n".utf8
+    return bytes
 }
 
-private let okJSONHead = Array("Status: 200 OK\r\nContent-Type: \(HTTPResponse.jsonType)\r\n".utf8)
-
-/// Writes bytes to a FastCGI stream without copying them.
-func put(_ bytes: [UInt8], _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
-    bytes.withUnsafeBufferPointer { p in
-        guard let base = p.baseAddress else { return }
-        base.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = FCGX_PutStr($0, Int32(p.count), stream) }
+/// Writes the head of an answer: a successful JSON answer's on the stack,
+/// without building Strings (the common case, once per request).
+func putHead(_ head: AnswerHead, length: Int, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
+    guard head.isOKJSON else { return put(responseHead(head, length: length), stream) }
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: okJSONHead.count + 40) { buf in
+        var n = okJSONHead.count
+        _ = UnsafeMutableBufferPointer(rebasing: buf[..<n]).initialize(from: okJSONHead)
+        var rest = length, digits = 1
+        while rest >= 10 { rest /= 10; digits += 1 }
+        rest = length
+        for i in stride(from: n + digits - 1, through: n, by: -1) {
+            buf[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+        n += digits
+        for b in "\r\n\r\n".utf8 { buf[n] = b; n += 1 }
+        buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: n) { _ = FCGX_PutStr($0, Int32(n), stream) }
     }
+}
+
+private let okJSONHead = Array("Status: 200 OK\r\nContent-Type: \(AnswerHead.jsonType)\r\nContent-Length: ".utf8)
+
+/// Writes bytes to a FastCGI stream.
+func put(_ bytes: [UInt8], _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
+    bytes.withUnsafeBufferPointer { put($0, stream) }
+}
+
+func put(_ bytes: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
+    guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+    base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { _ = FCGX_PutStr($0, Int32(bytes.count), stream) }
 }
 
 func installWorkerSignals() {
@@ -109,8 +184,10 @@ func installWorkerSignals() {
     _ = avalon_exit_with_parent()
 }
 
-func monotonicSeconds() -> Double {
+func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
+
+func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

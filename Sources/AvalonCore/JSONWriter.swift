@@ -116,7 +116,8 @@ public struct JSONCursor {
     }
 
     /// Like `string(_:)`, for a span of padded text: the last partial word is
-    /// also read as eight bytes, so a name without specials takes no byte loop.
+    /// also read and written as eight bytes, so a name without specials takes
+    /// no byte loop. Writes up to 8 bytes past the closing quote.
     @inline(__always)
     public mutating func string(padded str: UnsafeBufferPointer<UInt8>) {
         guard let base = str.baseAddress else { raw("\"\""); return }

@@ -139,4 +139,23 @@ final class QueryTests: XCTestCase {
         XCTAssertEqual(p["ab"], "k")
         XCTAssertEqual(p["e"], "\u{FFFD}")
     }
+
+    /// The keys the API reads are recognised while parsing: escaped, repeated,
+    /// invalid and far down the list, they must read as by name.
+    func testKnownKeys() {
+        let p = QueryParameters(queryString: "%71uer%79=love&limit=5&limit=7&order=&album%FF=x&%FF=y&%FE=z")
+        XCTAssertEqual(p[.query], "love")
+        XCTAssertEqual(p[.limit], "5")
+        XCTAssertEqual(p[.order], "")
+        XCTAssertNil(p[.album])
+        XCTAssertNil(p[.offset])
+        XCTAssertEqual(p["album\u{FFFD}"], "x")
+        XCTAssertEqual(p["\u{FFFD}"], "y")   // %FE repairs to the same key: the first is kept
+        let many = (0..<40).map { "k\($0)=\($0)" }.joined(separator: "&") + "&offset=3&k1=again"
+        let q = QueryParameters(queryString: many)
+        XCTAssertEqual(q[.offset], "3")
+        XCTAssertEqual(q["k1"], "1")
+        XCTAssertEqual(q["k39"], "39")
+        XCTAssertNil(q[.limit])
+    }
 }

@@ -83,7 +83,7 @@ final class Worker {
     func serve(_ req: inout FCGX_Request) {
         let start = monotonicNanoseconds()
         let raw = RawParams(req.envp)
-        let method = raw.method.isEmpty ? Worker.get : raw.method
+        let method = raw.method.baseAddress == nil ? Worker.get : raw.method
         let query = raw.query
         // nginx's stock fastcgi_params carry the whole path in DOCUMENT_URI.
         let uri = raw.uri

@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan"]),
+        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer"]),
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -141,7 +141,8 @@ public final class Master {
             logger.error("reload failed, old workers keep serving: \(error)")
             return
         }
-        collection = fresh
+        collection = fresh  // the old one is freed here: workers have their own copies
+        releaseFreedMemory()
         let old = workers.filter { $0.value.generation == generation }.map(\.key)
         generation += 1
         pendingRestarts.removeAll()

@@ -6,6 +6,7 @@
 //   avalon-bench tag FILE TITLE ALBUM ARTIST GENRE TRACK DATE
 import AvalonCore
 import AvalonScan
+import AvalonServer
 import AvalonStore
 import Foundation
 
@@ -103,6 +104,7 @@ func load(url: DatabaseURL) throws {
     let t0 = now()
     let store = try openStore(url)
     let c = try store.load()
+    releaseFreedMemory()  // as avalon-fcgi does after loading
     let dt = now() - t0
     let rss1 = residentMB()
     print(String(format: "tracks %d albums %d artists %d genres %d", c.songs.count, c.albums.count, c.artists.count, c.genres.count))

@@ -167,6 +167,8 @@ extension MusicCollection {
         var base: [UInt32] = []
         withTable(kind) { t in for e in elems { base.append(contentsOf: t.songs(of: e)) } }
         if elems.count > 1 { base.sort() }
+        // One filter and no search, the usual case: its songs are the answer.
+        if allowed.count == 1 && query == nil { return .list(base) }
         return .list(base.filter { s in
             let song = songs[Int(s)]
             for (kind, elems) in allowed {

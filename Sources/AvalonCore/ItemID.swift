@@ -52,6 +52,11 @@ public struct ItemID: Hashable, Comparable, Sendable {
     /// A UUID as a client may type it (SPEC): hyphens anywhere, `{}` braces at
     /// the ends, an optional `urn:uuid:` prefix, 32 hex digits in any case.
     public init?(parsing s: String) {
+        var s = s
+        if let id = s.withUTF8({ ItemID(hyphenated: $0) }) {
+            self = id
+            return
+        }
         var b = Array(s.utf8)
         for prefix in ["urn:uuid:", "uuid:", "urn:"] {
             let p = Array(prefix.utf8)
@@ -61,6 +66,24 @@ public struct ItemID: Hashable, Comparable, Sendable {
         while let l = b.last, l == UInt8(ascii: "{") || l == UInt8(ascii: "}") { b.removeLast() }
         b.removeAll { $0 == UInt8(ascii: "-") }
         self.init(hex32: b)
+    }
+
+    /// The form clients send nearly always, 8-4-4-4-12 hex digits, read in
+    /// place: the general parser copies the text several times.
+    init?(hyphenated b: UnsafeBufferPointer<UInt8>) {
+        let dash = UInt8(ascii: "-")
+        guard b.count == 36, b[8] == dash, b[13] == dash, b[18] == dash, b[23] == dash else { return nil }
+        let id = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits -> ItemID? in
+            var n = 0
+            for c in b where c != dash {
+                guard n < 32 else { return nil }
+                digits[n] = c
+                n += 1
+            }
+            return n == 32 ? ItemID(hex32: UnsafeBufferPointer(digits)) : nil
+        }
+        guard let id else { return nil }
+        self = id
     }
 
     /// 32 lower-case hex digits, no hyphens: the SQLite column form.

@@ -45,11 +45,13 @@ final class IDTests: XCTestCase {
         let id = ItemID(hex32: "debcc564211b559cb810e72598bdaf47")!
         for form in ["debcc564-211b-559c-b810-e72598bdaf47", "DEBCC564211B559CB810E72598BDAF47",
                      "{debcc564-211b-559c-b810-e72598bdaf47}", "urn:uuid:debcc564-211b-559c-b810-e72598bdaf47",
-                     "de-bc-c564211b559cb810e72598bdaf47-"] {
+                     "de-bc-c564211b559cb810e72598bdaf47-", "DEBCC564-211B-559C-B810-E72598BDAF47",
+                     "debcc564-211b-559c-b810-e7-2598bdaf47"] {
             XCTAssertEqual(ItemID(parsing: form), id, form)
         }
         for bad in ["", "debcc564", "debcc564-211b-559c-b810-e72598bdaf4", "debcc564-211b-559c-b810-e72598bdaf477",
-                    "xebcc564-211b-559c-b810-e72598bdaf47", " debcc564211b559cb810e72598bdaf47", "not-a-uuid"] {
+                    "xebcc564-211b-559c-b810-e72598bdaf47", " debcc564211b559cb810e72598bdaf47", "not-a-uuid",
+                    "debcc564-211b-559c-b810-e72598bdaf4g", "debcc564-211b-559c-b810-e72598bda-47"] {
             XCTAssertNil(ItemID(parsing: bad), bad)
         }
     }

@@ -141,15 +141,20 @@ extension MusicCollection {
         return out
     }
 
-    /// The songs the filters select.
-    func selectSongs(_ p: QueryParameters) throws -> Selection {
-        var idFilters: [(Kind, ItemID)] = []
+    /// The id filters of a request, parsed; the first malformed one throws.
+    func idFilters(_ p: QueryParameters) throws -> [(Kind, ItemID)] {
+        var filters: [(Kind, ItemID)] = []
         for (kind, key) in Self.idFilterKeys {
             if let v = p[key] {
                 guard let id = ItemID(parsing: v) else { throw APIError.invalidType(key.name, v, "UUID") }
-                idFilters.append((kind, id))
+                filters.append((kind, id))
             }
         }
+        return filters
+    }
+
+    /// The songs the filters select (`idFilters`: those of `p`, parsed).
+    func selectSongs(_ p: QueryParameters, idFilters: [(Kind, ItemID)]) throws -> Selection {
         // Each filter is a set of allowed albums, artists or genres.
         var allowed: [(Kind, [UInt32])] = []
         for (kind, key) in Self.nameFilterKeys {
@@ -186,9 +191,7 @@ extension MusicCollection {
 
     func songsBody(_ p: QueryParameters, into out: ResponseBuffer) throws {
         // UUID errors come first, then order, then paging (SPEC's precedence).
-        for (_, key) in Self.idFilterKeys {
-            if let v = p[key], ItemID(parsing: v) == nil { throw APIError.invalidType(key.name, v, "UUID") }
-        }
+        let ids = try idFilters(p)
         let paging = try Paging(p, fields: Self.songFields)
         let picked: [UInt32]
         let filtered = Self.filterKeys.contains { p[$0.1] != nil }
@@ -199,11 +202,11 @@ extension MusicCollection {
             picked = paging.offset == 0 ? first : Array(first.dropFirst(Int(min(paging.offset, Int64(need)))))
         } else if let order = paging.order, let field = SongField(rawValue: order) {
             let keys = songKeys, songs = self.songs
-            picked = ordered(try selectSongs(p), total: songs.count, paging: paging, globalOrder: songOrder[SongField.allCases.firstIndex(of: field)!]) {
+            picked = ordered(try selectSongs(p, idFilters: ids), total: songs.count, paging: paging, globalOrder: songOrder[SongField.allCases.firstIndex(of: field)!]) {
                 keys.key(field, songs[Int($0)], $0)
             }
         } else {
-            picked = try selectSongs(p).unordered(paging, total: songs.count)
+            picked = try selectSongs(p, idFilters: ids).unordered(paging, total: songs.count)
         }
         renderSongs(picked, into: out)
     }

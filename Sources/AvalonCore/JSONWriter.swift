@@ -75,9 +75,11 @@ public struct JSONWriter {
 /// Where the next JSON byte goes, inside room reserved by `JSONWriter.write`.
 /// A value on the stack, so the position stays in a register across a record.
 public struct JSONCursor {
-    var p: UnsafeMutablePointer<UInt8>
+    public var p: UnsafeMutablePointer<UInt8>
 
-    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+    /// Writes from `p`, which must have room for what is written (ints take
+    /// up to `maxBytesInt`).
+    public init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
 
     public static func maxBytes(string count: Int) -> Int { count * 6 + 2 }  // every byte as \u00XX
     public static let maxBytesInt = 20

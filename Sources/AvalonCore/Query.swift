@@ -7,14 +7,13 @@ public struct QueryParameters: Sendable {
     public enum Key: Int, Sendable {
         case query, limit, offset, order, direction, album, artist, genre, albumID, artistID, genreID, secret
 
-        static let count = 12
         static let names: [StaticString] = ["query", "limit", "offset", "order", "direction", "album", "artist", "genre",
                                             "album_id", "artist_id", "genre_id", "secret"]
         public var name: String { Self.names[rawValue].description }
 
         /// The key spelled by `bytes`, if the API reads it.
         init?(_ bytes: UnsafeBufferPointer<UInt8>) {
-            for k in 0..<Self.count {
+            for k in Self.names.indices {
                 let name = Self.names[k]
                 if name.utf8CodeUnitCount == bytes.count
                     && UnsafeBufferPointer(start: name.utf8Start, count: bytes.count).elementsEqual(bytes) {
@@ -24,7 +23,6 @@ public struct QueryParameters: Sendable {
             }
             return nil
         }
-
     }
 
     /// The decoded keys and values, back to back, as valid UTF-8.
@@ -155,10 +153,10 @@ public func parseInteger(_ s: String) -> Int64? {
 private func parseASCIIInteger(_ s: String) -> Int64?? {
     var s = s
     return s.withUTF8 { b -> Int64?? in
-        guard b.count <= 18 else { return nil }  // 18 digits cannot overflow
+        guard b.count <= 18, !b.contains(where: { $0 >= 0x80 }) else { return nil }  // 18 digits cannot overflow
         var lo = 0, hi = b.count
-        while lo < hi && (b[lo] == 0x20 || (b[lo] >= 0x09 && b[lo] <= 0x0D)) { lo += 1 }
-        while hi > lo && (b[hi - 1] == 0x20 || (b[hi - 1] >= 0x09 && b[hi - 1] <= 0x0D)) { hi -= 1 }
+        while lo < hi && isPythonWhitespace(UInt32(b[lo])) { lo += 1 }
+        while hi > lo && isPythonWhitespace(UInt32(b[hi - 1])) { hi -= 1 }
         var negative = false
         if lo < hi && (b[lo] == UInt8(ascii: "+") || b[lo] == UInt8(ascii: "-")) { negative = b[lo] == UInt8(ascii: "-"); lo += 1 }
         guard lo < hi else { return nil }

@@ -99,23 +99,25 @@ public func searchTokens(_ name: String) -> Set<String> {
     return tokens
 }
 
+/// `searchable()` of ASCII text, appended to `out`: lowered and trimmed as
+/// bytes. False, with nothing appended, when the text is not ASCII.
+func appendSearchableASCII(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) -> Bool {
+    for b in text where b >= 0x80 { return false }
+    var lo = 0, hi = text.count
+    while lo < hi && isPythonWhitespace(UInt32(text[lo])) { lo += 1 }
+    while hi > lo && isPythonWhitespace(UInt32(text[hi - 1])) { hi -= 1 }
+    for b in text[lo..<hi] { out.append(b >= 0x41 && b <= 0x5A ? b + 32 : b) }
+    return true
+}
+
 /// `searchable()` of a UTF-8 name into `term`, with the byte ranges of its
 /// words. ASCII names, the common case, take a path with no String at all.
 func searchableBytes(_ name: UnsafeBufferPointer<UInt8>, into term: inout [UInt8], words: inout [Range<Int>]) {
     term.removeAll(keepingCapacity: true)
     words.removeAll(keepingCapacity: true)
-    var ascii = true
-    for b in name where b >= 0x80 { ascii = false; break }
-    if ascii {
-        var lo = 0, hi = name.count
-        while lo < hi && isPythonWhitespace(UInt32(name[lo])) { lo += 1 }
-        while hi > lo && isPythonWhitespace(UInt32(name[hi - 1])) { hi -= 1 }
+    if appendSearchableASCII(name, to: &term) {
         var start = -1
-        for i in lo..<hi {
-            var b = name[i]
-            if b >= 0x41 && b <= 0x5A { b += 32 }
-            let pos = term.count
-            term.append(b)
+        for (pos, b) in term.enumerated() {
             if isPythonWhitespace(UInt32(b)) {
                 if start >= 0 { words.append(start..<pos); start = -1 }
             } else if start < 0 {
@@ -142,18 +144,13 @@ func searchableBytes(_ name: UnsafeBufferPointer<UInt8>, into term: inout [UInt8
 /// The searchable form of a query as bytes.
 public func searchableQuery(_ q: String) -> [UInt8] {
     var q = q
+    var out: [UInt8] = []
     // ASCII queries, the common case, are lowered and trimmed as bytes.
-    let ascii = q.withUTF8 { b -> [UInt8]? in
-        var lo = 0, hi = b.count
-        for c in b where c >= 0x80 { return nil }
-        while lo < hi && isPythonWhitespace(UInt32(b[lo])) { lo += 1 }
-        while hi > lo && isPythonWhitespace(UInt32(b[hi - 1])) { hi -= 1 }
-        return [UInt8](unsafeUninitializedCapacity: hi - lo) { out, count in
-            for i in lo..<hi { out[i - lo] = b[i] >= 0x41 && b[i] <= 0x5A ? b[i] + 32 : b[i] }
-            count = hi - lo
-        }
+    let ascii = q.withUTF8 { b in
+        out.reserveCapacity(b.count)
+        return appendSearchableASCII(b, to: &out)
     }
-    return ascii ?? Array(searchable(q).utf8)
+    return ascii ? out : Array(searchable(q).utf8)
 }
 
 extension String {

@@ -11,8 +11,6 @@ public struct AnswerHead: Sendable {
 
     static let jsonType = "application/json; charset=utf-8"
     static let textType = "text/plain; charset=utf-8"
-
-    var isOKJSON: Bool { status == 200 && endpoint != nil }
 }
 
 /// One whole HTTP answer before it is framed for FastCGI.

@@ -48,26 +48,19 @@ public final class Statsd: @unchecked Sendable {
         name.withUTF8 { name in
             // The line is built on the stack: this runs once per request.
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefixDot.count + name.count + 40) { line in
-                var n = 0
-                func put(_ b: UInt8) { line[n] = b; n += 1 }
-                for b in prefixDot { put(b) }
-                for b in name { put(b) }
-                put(UInt8(ascii: ":"))
-                var whole = thousandths / 1000, digits = 1
-                while whole >= 10 { whole /= 10; digits += 1 }
-                whole = thousandths / 1000
-                for i in stride(from: digits - 1, through: 0, by: -1) {
-                    line[n + i] = UInt8(ascii: "0") + UInt8(whole % 10)
-                    whole /= 10
-                }
-                n += digits
-                put(UInt8(ascii: "."))
+                var c = JSONCursor(line.baseAddress!)
+                prefixDot.withUnsafeBufferPointer { c.raw($0) }
+                c.raw(name)
+                c.raw(":")
+                c.int(Int64(thousandths / 1000))
+                c.raw(".")
                 // Three decimals without trailing zeros, but at least one: 1.2, 3.0, 0.133.
                 let f = thousandths % 1000
-                put(UInt8(ascii: "0") + UInt8(f / 100))
-                if f % 100 != 0 { put(UInt8(ascii: "0") + UInt8(f / 10 % 10)) }
-                if f % 10 != 0 { put(UInt8(ascii: "0") + UInt8(f % 10)) }
-                for b in "|ms".utf8 { put(b) }
+                c.int(Int64(f / 100))
+                if f % 100 != 0 { c.int(Int64(f / 10 % 10)) }
+                if f % 10 != 0 { c.int(Int64(f % 10)) }
+                c.raw("|ms")
+                let n = c.p - line.baseAddress!
                 let bytes = UnsafeBufferPointer(rebasing: line[..<n])
                 lock.locked {
                     if !packet.isEmpty && packet.count + 1 + n > Self.packetLimit { sendLocked() }

@@ -121,36 +121,18 @@ final class Worker {
     private static let get = UnsafeBufferPointer(start: StaticString("GET").utf8Start, count: 3)
 }
 
-/// The CGI response header lines and the blank line after them.
-func responseHead(_ head: AnswerHead, length: Int) -> [UInt8] {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(128)
-    if head.status == 200 && head.contentType == AnswerHead.jsonType {
-        bytes += okJSONHead
-    } else {
-        bytes += "Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\nContent-Length: ".utf8
-    }
-    bytes += String(length).utf8
-    bytes += "\r\n\r\n".utf8
-    return bytes
-}
-
-/// Writes the head of an answer: a successful JSON answer's on the stack,
-/// without building Strings (the common case, once per request).
+/// Writes the CGI header lines of an answer and the blank line after them,
+/// built on the stack: this runs once per request.
 func putHead(_ head: AnswerHead, length: Int, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
-    guard head.isOKJSON else { return put(responseHead(head, length: length), stream) }
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: okJSONHead.count + 40) { buf in
-        var n = okJSONHead.count
-        _ = UnsafeMutableBufferPointer(rebasing: buf[..<n]).initialize(from: okJSONHead)
-        var rest = length, digits = 1
-        while rest >= 10 { rest /= 10; digits += 1 }
-        rest = length
-        for i in stride(from: n + digits - 1, through: n, by: -1) {
-            buf[i] = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-        }
-        n += digits
-        for b in "\r\n\r\n".utf8 { buf[n] = b; n += 1 }
+    let prefix = head.status == 200 && head.contentType == AnswerHead.jsonType
+        ? okJSONHead
+        : Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\nContent-Length: ".utf8)
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefix.count + JSONCursor.maxBytesInt + 4) { buf in
+        var c = JSONCursor(buf.baseAddress!)
+        prefix.withUnsafeBufferPointer { c.raw($0) }
+        c.int(Int64(length))
+        c.raw("\r\n\r\n")
+        let n = c.p - buf.baseAddress!
         buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: n) { _ = FCGX_PutStr($0, Int32(n), stream) }
     }
 }

@@ -2,9 +2,11 @@ import AvalonCore
 import CFastCGI
 import Glibc
 import Logging
+import Synchronization
 
-/// Set by SIGTERM/SIGINT in a worker: finish the request in hand, then exit.
-nonisolated(unsafe) var workerStopRequested: sig_atomic_t = 0
+/// Set when a worker is asked to stop (SIGTERM, SIGINT, its master's death):
+/// it finishes the request in hand, then exits.
+let workerStopRequested = Atomic<Bool>(false)
 
 /// A worker process: accepts FastCGI requests on the shared socket and
 /// answers them from the collection it inherited from the master.
@@ -26,15 +28,22 @@ final class Worker {
     }
 
     func run() -> Never {
-        installWorkerSignals()
+        let wake = WorkerSignals.start()
+        // Non-blocking accept: a worker that loses the race for a connection
+        // gets EAGAIN and waits in poll, where a stop request also wakes it.
+        _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
         FCGX_Init()
         var req = FCGX_Request()
-        // Accept returns on a signal, so an idle worker stops at once.
-        FCGX_InitRequest(&req, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
-        while workerStopRequested == 0 {
+        FCGX_InitRequest(&req, listenFD, 0)
+        var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+        while !workerStopRequested.load(ordering: .relaxed) {
             let rc = FCGX_Accept_r(&req)
+            if rc == -EAGAIN || rc == -EWOULDBLOCK {
+                _ = poll(&fds, 2, -1)
+                continue
+            }
             if rc < 0 {
-                if workerStopRequested != 0 || rc == -EINTR { continue }
+                if rc == -EINTR { continue }
                 logger.error("accepting a FastCGI connection failed: \(String(cString: strerror(-rc)))")
                 usleep(100_000)
                 continue
@@ -149,21 +158,53 @@ func put(_ bytes: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCG
     base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { _ = FCGX_PutStr($0, Int32(bytes.count), stream) }
 }
 
-func installWorkerSignals() {
-    var unblock = sigset_t()
-    sigemptyset(&unblock)
-    sigprocmask(SIG_SETMASK, &unblock, nil)
-    var stop = sigaction()
-    stop.__sigaction_handler.sa_handler = { _ in workerStopRequested = 1 }
-    sigemptyset(&stop.sa_mask)
-    stop.sa_flags = 0  // no SA_RESTART: accept(2) must return
-    sigaction(SIGTERM, &stop, nil)
-    sigaction(SIGINT, &stop, nil)
-    signal(SIGHUP, SIG_IGN)
-    signal(SIGPIPE, SIG_IGN)
-    signal(SIGCHLD, SIG_DFL)
-    // A worker whose master is gone stops too.
-    _ = avalon_exit_with_parent()
+/// A worker's signals. No thread of the worker takes them: they stay blocked,
+/// and one thread receives them with sigwait. A handler would interrupt
+/// whatever system call the main thread is in, and libfcgi drops the
+/// connection when the poll it makes right after accept is interrupted
+/// (nginx answers 502); SA_RESTART does not restart poll.
+enum WorkerSignals {
+    static let stopping: [Int32] = [SIGTERM, SIGINT]
+
+    /// Returns a descriptor that becomes readable when the worker should stop.
+    static func start() -> Int32 {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in stopping + [SIGUSR1, SIGHUP, SIGCHLD] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_SETMASK, &set, nil)  // inherited by every thread started after
+        signal(SIGPIPE, SIG_IGN)
+        var pipeFDs: [Int32] = [-1, -1]
+        guard pipe(&pipeFDs) == 0 else { fatalError("pipe: \(String(cString: strerror(errno)))") }
+        let waiter = Waiter(set: set, wakeFD: pipeFDs[1])
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, { arg in
+            Unmanaged<Waiter>.fromOpaque(arg!).takeRetainedValue().run()
+        }, Unmanaged.passRetained(waiter).toOpaque()) == 0 else { fatalError("cannot start the signal thread") }
+        pthread_detach(thread)
+        // A worker whose master is gone stops too (the signal is SIGTERM).
+        _ = avalon_exit_with_parent()
+        return pipeFDs[0]
+    }
+
+    final class Waiter {
+        var set: sigset_t
+        let wakeFD: Int32
+        init(set: sigset_t, wakeFD: Int32) { self.set = set; self.wakeFD = wakeFD }
+
+        func run() -> Never {
+            while true {
+                var signo: Int32 = 0
+                guard sigwait(&set, &signo) == 0 else { continue }
+                if stopping.contains(signo) {
+                    workerStopRequested.store(true, ordering: .relaxed)
+                    var byte: UInt8 = 1
+                    _ = write(wakeFD, &byte, 1)
+                } else if signo == SIGUSR1 {
+                    reopenRequested = 1
+                }
+            }
+        }
+    }
 }
 
 func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }

@@ -241,6 +241,37 @@ final class HTTPTests: XCTestCase {
 }
 
 final class LifecycleTests: XCTestCase {
+    /// Signals that only ask something of a worker (here SIGUSR1, reopen the
+    /// log) must not break the request it is in. A handler interrupts the poll
+    /// libfcgi makes right after accept, and that connection was dropped.
+    func testSignalsDuringRequestsLoseNone() throws {
+        let st = try Stack(workers: 2)
+        defer { st.stop() }
+        var failures: [String] = []
+        var sent = 0
+        let end = Date().addingTimeInterval(3)
+        // Signals arrive all the time, from another thread, so that some land
+        // while a worker is between accept and reading the request.
+        let workers = st.workers
+        let signaller = Thread {
+            while Date() < end {
+                for pid in workers { kill(pid, SIGUSR1) }
+                usleep(50)
+            }
+        }
+        signaller.start()
+        while Date() < end {
+            do {
+                let r = try st.get("/avalon/songs?limit=2")
+                if r.status != 200 { failures.append("status \(r.status)") }
+            } catch { failures.append("\(error)") }
+            sent += 1
+        }
+        XCTAssertEqual(failures, [], "after \(sent) requests")
+        XCTAssertGreaterThan(sent, 100)
+        XCTAssertEqual(st.workers.count, 2)
+    }
+
     /// SIGHUP swaps in a new collection while requests keep flowing: none fails.
     func testReloadUnderLoadLosesNoRequest() throws {
         let st = try Stack(workers: 2)

@@ -1,9 +1,8 @@
-// swift-tools-version:5.9
+// swift-tools-version:6.0
 import PackageDescription
 
 let package = Package(
     name: "Avalon",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "avalon-fcgi", targets: ["avalon-fcgi"]),
         .executable(name: "avalon-scan", targets: ["avalon-scan"]),
@@ -19,6 +18,7 @@ let package = Package(
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CFastCGI", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CSystem"),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CTagLib", cxxSettings: [.unsafeFlags(["-I/usr/include/taglib"])],
                 linkerSettings: [.linkedLibrary("tag"), .linkedLibrary("stdc++")]),
@@ -26,18 +26,19 @@ let package = Package(
         .target(name: "AvalonCore", dependencies: ["CCrypto"]),
         .target(name: "AvalonStore", dependencies: ["AvalonCore", "CSQLite", "CPostgres"]),
         .target(name: "AvalonScan", dependencies: ["AvalonCore", "AvalonStore", "CTagLib"]),
+        .target(name: "AvalonConfig", dependencies: ["AvalonCore", "AvalonStore", "CSystem"]),
         .target(name: "AvalonServer", dependencies: [
-            "AvalonCore", "AvalonStore", "CFastCGI", "CCurl", .product(name: "Logging", package: "swift-log"),
+            "AvalonConfig", "AvalonCore", "AvalonStore", "CFastCGI", "CCurl", "CSystem", .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "avalon-fcgi", dependencies: [
-            "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AvalonServer", "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "avalon-scan", dependencies: [
-            "AvalonScan", "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AvalonScan", "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "avalon-echo-config", dependencies: [
-            "AvalonServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer"]),
 
@@ -45,6 +46,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonScan", "TestSupport"]),
-    ]
+        .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "TestSupport"]),
+    ],
+    // Swift 6 toolchains; the code predates strict concurrency checking.
+    swiftLanguageModes: [.v5]
 )

@@ -1,3 +1,4 @@
+import AvalonConfig
 import AvalonCore
 import CCurl
 import Glibc
@@ -46,8 +47,9 @@ final class ErrorReporter: @unchecked Sendable {
     }
 
     /// Queues an event; drops it (with a log line) when the queue is full.
-    func report(message: String, url: String, method: String) {
-        let event = Self.event(message: message, url: url, method: method)
+    /// The caller masks secrets in the message and the URL.
+    func report(message: String, url: String, method: String, requestID: String) {
+        let event = Self.event(message: message, url: url, method: method, requestID: requestID)
         let queued: Bool = lock.locked {
             guard queue.count < Self.maxQueued else { return false }
             queue.append(event)
@@ -103,7 +105,7 @@ final class ErrorReporter: @unchecked Sendable {
     }
 
     /// A Sentry event (store API) as JSON.
-    static func event(message: String, url: String, method: String) -> String {
+    static func event(message: String, url: String, method: String, requestID: String) -> String {
         let eventID = ItemID(hi: .random(in: .min ... .max), lo: .random(in: .min ... .max)).hex32
         var now = time(nil)
         var t = tm()
@@ -122,6 +124,8 @@ final class ErrorReporter: @unchecked Sendable {
         w.raw(", \"server_name\": "); w.string(String(cString: host))
         w.raw(", \"request\": {\"url\": "); w.string(url)
         w.raw(", \"method\": "); w.string(method)
+        w.raw(", \"headers\": {\"X-Request-ID\": "); w.string(requestID)
+        w.raw("}}, \"tags\": {\"request_id\": "); w.string(requestID)
         w.raw("}, \"exception\": {\"values\": [{\"type\": \"UnhandledError\", \"value\": "); w.string(message)
         w.raw("}]}, \"extra\": {\"pid\": "); w.int(Int64(getpid()))
         w.raw("}}")

@@ -1,3 +1,5 @@
+import AvalonConfig
+import AvalonCore
 import Glibc
 import Logging
 
@@ -44,8 +46,27 @@ public final class LogSink: @unchecked Sendable {
     }
 }
 
-/// Set from the SIGUSR1 handler; only an atomic-enough flag is touched there.
+/// Set by SIGUSR1: from the master's signal handler, or a worker's signal
+/// thread; the log writer reopens the file on its next line.
 nonisolated(unsafe) var reopenRequested: sig_atomic_t = 0
+
+/// The log level of the whole pool: the configured one until
+/// `/admin/log-level` stores another in the shared table, which every
+/// process (and every worker forked later) reads on each log call.
+enum LogLevelControl {
+    /// Set once, in the master before it forks.
+    nonisolated(unsafe) static var table: SharedTable?
+    nonisolated(unsafe) static var configured: Config.LogLevel = .info
+
+    static var current: Config.LogLevel {
+        guard let table, let l = Config.LogLevel(rawValue: Int(table[.logLevel])) else { return configured }
+        return l
+    }
+
+    static func set(_ level: Config.LogLevel) {
+        if let table { table[.logLevel] = UInt64(level.rawValue) } else { configured = level }
+    }
+}
 
 /// A pthread mutex without Foundation.
 final class NSLockLike: @unchecked Sendable {
@@ -75,7 +96,7 @@ public struct LineFormat: Sendable {
         self.dateFormat = dateFormat
     }
 
-    public func render(level: String, message: String, name: String, time: time_t = time(nil)) -> String {
+    public func render(level: String, message: String, name: String, requestID: String = "-", time: time_t = time(nil)) -> String {
         var out = ""
         var rest = Substring(format)
         while let pct = rest.firstIndex(of: "%") {
@@ -91,6 +112,7 @@ public struct LineFormat: Sendable {
                                    ("%(process)d", { String(getpid()) }),
                                    ("%(levelname)s", { level }),
                                    ("%(message)s", { message }),
+                                   ("%(request_id)s", { requestID }),
                                    ("%(name)s", { name })] as [(String, () -> String)] where after.hasPrefix(token) {
                 out += value()
                 rest = after.dropFirst(token.count)
@@ -115,13 +137,21 @@ public struct LineFormat: Sendable {
     }
 }
 
-/// swift-log handler for the configured format and sink.
+/// swift-log handler for the configured format and sink. Every line passes
+/// the redactor, so no configured secret reaches the log.
 public struct AvalonLogHandler: LogHandler {
-    public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     let label: String
     let format: LineFormat
+    let json: Bool
+    let redactor: Redactor
     let sink: LogSink
+
+    /// The pool's level (see `LogLevelControl`); setting it here changes nothing.
+    public var logLevel: Logger.Level {
+        get { LogLevelControl.current.swiftLog }
+        set {}
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -138,10 +168,35 @@ public struct AvalonLogHandler: LogHandler {
         case .error: name = "ERROR"
         case .critical: name = "CRITICAL"
         }
+        var all = self.metadata.merging(metadata ?? [:]) { $1 }
+        let requestID = all.removeValue(forKey: "request_id").map { "\($0)" }
+        if json {
+            sink.write(redactor.text(JSONLogLine.render(level: name, message: message.description, logger: label,
+                                                        requestID: requestID, fields: all)))
+            return
+        }
         var text = message.description
-        let all = self.metadata.merging(metadata ?? [:]) { $1 }
+        // A request id the format has no place for goes with the other fields.
+        if let requestID, !format.format.contains("%(request_id)s") { all["request_id"] = .string(requestID) }
+        // Details the message already says are for JSON lines only.
+        all = all.filter { !text.contains("\($0.value)") }
         if !all.isEmpty { text += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
-        sink.write(format.render(level: name, message: text, name: label))
+        sink.write(redactor.text(format.render(level: name, message: text, name: label, requestID: requestID ?? "-")))
+    }
+}
+
+/// `LOG_FORMAT = 'json'`: one object a line, for log shippers.
+enum JSONLogLine {
+    static func render(level: String, message: String, logger: String, requestID: String?, fields: Logger.Metadata,
+                       time: UInt64 = wallNanoseconds()) -> String {
+        var object: [(String, JSONValue)] = [
+            ("time", .string(isoTime(wallNanoseconds: time))), ("level", .string(level)), ("pid", .int(Int64(getpid()))),
+            ("logger", .string(logger)), ("request_id", requestID.map { .string($0) } ?? .null), ("message", .string(message)),
+        ]
+        for (k, v) in fields.sorted(by: { $0.key < $1.key }) where !object.contains(where: { $0.0 == k }) {
+            object.append((k, .string("\(v)")))
+        }
+        return String(decoding: JSONValue.object(object).bytes, as: UTF8.self)
     }
 }
 
@@ -161,8 +216,12 @@ extension Config.LogLevel {
 public func bootstrapLogging(_ config: Config) throws -> Logger {
     try LogSink.shared.open(path: config.logPath)
     let format = LineFormat(format: config.logFormat, dateFormat: config.logDateFormat)
-    let level = config.logLevel.swiftLog
-    LoggingSystem.bootstrap { label in AvalonLogHandler(logLevel: level, label: label, format: format, sink: .shared) }
+    let json = config.logFormat.trimmingWhitespace().lowercased() == "json"
+    let redactor = Redactor(config: config)
+    LogLevelControl.configured = config.logLevel
+    LoggingSystem.bootstrap { label in
+        AvalonLogHandler(label: label, format: format, json: json, redactor: redactor, sink: .shared)
+    }
     var handler = sigaction()
     handler.__sigaction_handler.sa_handler = { _ in reopenRequested = 1 }
     sigemptyset(&handler.sa_mask)

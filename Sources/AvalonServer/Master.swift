@@ -1,3 +1,4 @@
+import AvalonConfig
 import AvalonCore
 import Glibc
 import Logging
@@ -11,21 +12,43 @@ public final class Master {
     let config: Config
     let logger: Logger
     let load: () throws -> MusicCollection
+    let table: SharedTable
+    let redactor: Redactor
     var collection: MusicCollection
     var generation = 0
-    /// pid → generation and start time.
-    var workers: [pid_t: (generation: Int, started: Double)] = [:]
+    /// pid → generation, start time and slot in the shared table.
+    var workers: [pid_t: (generation: Int, started: Double, slot: Int)] = [:]
     var pendingRestarts: [Double] = []
     var quickDeaths = 0
 
-    public init(listener: Listener, workers: Int, config: Config, logger: Logger, collection: MusicCollection,
-                load: @escaping () throws -> MusicCollection) {
+    public init(listener: Listener, workers: Int, config: Config, logger: Logger, table: SharedTable,
+                collection: MusicCollection, loadSeconds: Double, load: @escaping () throws -> MusicCollection) {
         self.listener = listener
         self.workerCount = max(1, workers)
         self.config = config
         self.logger = logger
+        self.table = table
+        self.redactor = Redactor(config: config)
         self.collection = collection
         self.load = load
+        table[.configuredWorkers] = UInt64(workerCount)
+        table[.masterPid] = UInt64(getpid())
+        table[.masterStarted] = wallNanoseconds()
+        describeCollection(loadSeconds: loadSeconds)
+    }
+
+    /// Slots for the workers of two generations during a reload, and spare.
+    public static func slotsNeeded(workers: Int) -> Int { 4 * max(1, workers) }
+
+    /// The collection being served, for metrics and health checks; written
+    /// before the workers that serve it start.
+    func describeCollection(loadSeconds: Double) {
+        table[.songs] = UInt64(collection.songs.count)
+        table[.albums] = UInt64(collection.albums.count)
+        table[.artists] = UInt64(collection.artists.count)
+        table[.genres] = UInt64(collection.genres.count)
+        table[.loadedAt] = wallNanoseconds()
+        table[.loadNanoseconds] = UInt64(max(0, loadSeconds) * 1e9)
     }
 
     static var handledSignals: sigset_t {
@@ -43,19 +66,32 @@ public final class Master {
     }
 
     func spawn() {
-        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret)
+        // Slots free up as retiring workers exit; rapid reloads can use them all for a moment.
+        guard let slot = (0..<table.slotCount).first(where: { table.state($0, .state) == SharedTable.SlotState.free.rawValue }) else {
+            logger.warning("no free worker slot; starting the worker shortly")
+            pendingRestarts.append(monotonicSeconds() + 0.2)
+            return
+        }
+        let ops = OpsViews(table: table, config: config, redactor: redactor, slot: table.slot(slot))
+        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops)
         let pid = fork()
         if pid == 0 {
+            table.slot(slot).claim(pid: getpid())
             let statsd = Statsd(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix)
             let reporter = config.sentryDSN.flatMap(ErrorReporter.parse).map { ErrorReporter(dsn: $0, logger: logger) }
-            Worker(listenFD: listener.fd, router: router, logger: logger, statsd: statsd, reporter: reporter).run()
+            Worker(listenFD: listener.fd, router: router, logger: logger, statsd: statsd, reporter: reporter,
+                   slot: table.slot(slot), redactor: redactor).run()
         }
         if pid < 0 {
             logger.error("fork failed: \(String(cString: strerror(errno)))")
             pendingRestarts.append(monotonicSeconds() + 1)
             return
         }
-        workers[pid] = (generation, monotonicSeconds())
+        table.setState(slot, .pid, UInt64(pid))
+        table.setState(slot, .spawnedAt, wallNanoseconds())
+        table.setState(slot, .generation, UInt64(generation))
+        table.setState(slot, .state, SharedTable.SlotState.active.rawValue)
+        workers[pid] = (generation, monotonicSeconds(), slot)
     }
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.
@@ -117,7 +153,10 @@ public final class Master {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
             guard let w = workers.removeValue(forKey: pid) else { continue }
+            table.setState(w.slot, .state, SharedTable.SlotState.free.rawValue)
+            table.setState(w.slot, .pid, 0)
             if stopping || w.generation != generation { continue }
+            table.increment(.workerRestarts)
             let exitCode = (status & 0x7f) == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
             // Workers that keep dying soon after starting are restarted ever more slowly.
             let lived = monotonicSeconds() - w.started
@@ -138,17 +177,21 @@ public final class Master {
         do {
             fresh = try load()
         } catch {
+            table.increment(.reloadsFailed)
             logger.error("reload failed, old workers keep serving: \(error)")
             return
         }
         collection = fresh  // the old one is freed here: workers have their own copies
         releaseFreedMemory()
-        let old = workers.filter { $0.value.generation == generation }.map(\.key)
+        table.increment(.reloadsSucceeded)
+        describeCollection(loadSeconds: monotonicSeconds() - started)
+        let old = workers.filter { $0.value.generation == generation }
+        for w in old.values { table.setState(w.slot, .state, SharedTable.SlotState.retiring.rawValue) }
         generation += 1
         pendingRestarts.removeAll()
         quickDeaths = 0
         for _ in 0..<workerCount { spawn() }
-        for pid in old { kill(pid, SIGTERM) }
+        for pid in old.keys { kill(pid, SIGTERM) }
         logger.info("reloaded: \(fresh.songs.count) songs, \(fresh.albums.count) albums, \(fresh.artists.count) artists, \(fresh.genres.count) genres in \(String(format1: monotonicSeconds() - started)) s")
     }
 }

@@ -1,6 +1,5 @@
+import AvalonConfig
 import AvalonCore
-
-public let avalonVersion = "1.0.0"
 
 /// The status and headers of an answer whose body is in a `ResponseBuffer`.
 public struct AnswerHead: Sendable {
@@ -8,6 +7,18 @@ public struct AnswerHead: Sendable {
     public var contentType: String
     /// The collection endpoint answered, for the statsd timer.
     public var endpoint: Endpoint?
+    /// What the request is counted under in the metrics.
+    var metric: MetricEndpoint = .other
+    /// `Cache-Control: no-store`: answers that describe this moment (health, metrics).
+    var noStore = false
+
+    init(status: Int, contentType: String, endpoint: Endpoint? = nil, metric: MetricEndpoint = .other, noStore: Bool = false) {
+        self.status = status
+        self.contentType = contentType
+        self.endpoint = endpoint
+        self.metric = metric
+        self.noStore = noStore
+    }
 
     static let jsonType = "application/json; charset=utf-8"
     static let textType = "text/plain; charset=utf-8"
@@ -27,12 +38,14 @@ public struct Request: Sendable {
     public var path: String
     public var query: String
     public var apiKey: String?
+    public var authorization: String?
 
-    public init(method: String, path: String, query: String, apiKey: String? = nil) {
+    public init(method: String, path: String, query: String, apiKey: String? = nil, authorization: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.apiKey = apiKey
+        self.authorization = authorization
     }
 }
 
@@ -46,13 +59,20 @@ public struct Router: Sendable {
     public let collection: MusicCollection
     public let requestPath: String
     public let adminSecret: String?
+    /// The health, metrics and admin views; without them those paths are 404.
+    let ops: OpsViews?
     /// What a path starts with before the endpoint name: `REQUEST_PATH/`, or `/` at the root.
     private let prefix: [UInt8]
 
     public init(collection: MusicCollection, requestPath: String, adminSecret: String?) {
+        self.init(collection: collection, requestPath: requestPath, adminSecret: adminSecret, ops: nil)
+    }
+
+    init(collection: MusicCollection, requestPath: String, adminSecret: String?, ops: OpsViews?) {
         self.collection = collection
         self.requestPath = requestPath
         self.adminSecret = adminSecret
+        self.ops = ops
         prefix = Array((requestPath == "/" ? "/" : requestPath + "/").utf8)
     }
 
@@ -60,6 +80,7 @@ public struct Router: Sendable {
     enum Route: Equatable {
         case heartbeat, version, debugError
         case collection(Endpoint)
+        case ops(OpsRoute)
     }
 
     /// The route of a path, compared as bytes: this runs on every request.
@@ -77,7 +98,8 @@ public struct Router: Sendable {
         if named("genres") { return .collection(.genres) }
         if named("heartbeat") { return .heartbeat }
         if named("version") { return .version }
-        if named("debug/error") && adminSecret != nil { return .debugError }
+        if named("debug/error") { return .debugError }
+        for r in OpsRoute.allCases where named(r.path) { return .ops(r) }
         return nil
     }
 
@@ -85,43 +107,68 @@ public struct Router: Sendable {
     /// reports and answers them with code 1).
     public func handle(_ r: Request) throws -> HTTPResponse {
         var (method, path, query) = (r.method, r.path, r.query)
+        var (key, auth) = (r.apiKey ?? "", r.authorization ?? "")
         let out = ResponseBuffer(capacity: 4096)
         let head = try method.withUTF8 { m in
             try path.withUTF8 { p in
-                try query.withUTF8 { q in try handle(method: m, path: p, query: q, apiKey: r.apiKey, into: out) }
+                try query.withUTF8 { q in
+                    try key.withUTF8 { k in
+                        try auth.withUTF8 { a in
+                            var h = RequestBytes()
+                            (h.method, h.query, h.apiKey, h.authorization) = (m, q, k, a)
+                            return try handle(h, path: p, into: out)
+                        }
+                    }
+                }
             }
         }
         return HTTPResponse(status: head.status, contentType: head.contentType, body: out.array, endpoint: head.endpoint)
     }
 
-    /// `handle` of the request's raw bytes, as FastCGI gives them: the body
-    /// goes into `out`, which a worker reuses for every request.
-    public func handle(method: UnsafeBufferPointer<UInt8>, path: UnsafeBufferPointer<UInt8>, query: UnsafeBufferPointer<UInt8>,
-                       apiKey: @autoclosure () -> String?, into out: ResponseBuffer) throws -> AnswerHead {
-        func error(_ e: APIError) -> AnswerHead {
+    /// Answers the request's raw bytes, as FastCGI gives them: the body goes
+    /// into `out`, which a worker reuses for every request.
+    func handle(_ request: RequestBytes, path: UnsafeBufferPointer<UInt8>, into out: ResponseBuffer) throws -> AnswerHead {
+        func error(_ e: APIError, _ metric: MetricEndpoint = .other) -> AnswerHead {
             out.set(e.body)
-            return AnswerHead(status: e.status, contentType: AnswerHead.jsonType)
+            return AnswerHead(status: e.status, contentType: AnswerHead.jsonType, metric: metric)
         }
-        func text(_ body: [UInt8]) -> AnswerHead {
+        func text(_ body: [UInt8], _ metric: MetricEndpoint) -> AnswerHead {
             out.set(body)
-            return AnswerHead(status: 200, contentType: AnswerHead.textType)
+            return AnswerHead(status: 200, contentType: AnswerHead.textType, metric: metric)
         }
         guard let route = route(path) else { return error(.notFound(String(decoding: path, as: UTF8.self))) }
+        let method = request.method
         guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) else {
-            return error(.methodNotAllowed(String(decoding: method, as: UTF8.self)))
+            return error(.methodNotAllowed(String(decoding: method, as: UTF8.self)), route.metric)
         }
         switch route {
-        case .heartbeat: return text(Self.heartbeatBody)
-        case .version: return text(Self.versionBody)
+        case .heartbeat: return text(Self.heartbeatBody, .heartbeat)
+        case .version: return text(Self.versionBody, .version)
         case .debugError:
-            let params = QueryParameters(raw: query)
-            guard let secret = adminSecret, apiKey() == secret || params[.secret] == secret else {
-                return error(.notFound(String(decoding: path, as: UTF8.self)))
-            }
+            guard isAdmin(request) else { return error(.notFound(String(decoding: path, as: UTF8.self)), .debugError) }
             throw UnhandledError(description: "deliberate error from \(String(decoding: path, as: UTF8.self)) (admin test of error reporting)")
+        case .ops(let r):
+            guard let ops, r.isPublic(ops) || isAdmin(request) else {
+                return error(.notFound(String(decoding: path, as: UTF8.self)), r.metric)
+            }
+            return ops.answer(r, QueryParameters(raw: request.query), into: out)
         case .collection(let endpoint):
-            let status = collection.respond(endpoint, QueryParameters(raw: query), into: out)
-            return AnswerHead(status: status, contentType: AnswerHead.jsonType, endpoint: endpoint)
+            let status = collection.respond(endpoint, QueryParameters(raw: request.query), into: out)
+            return AnswerHead(status: status, contentType: AnswerHead.jsonType, endpoint: endpoint, metric: MetricEndpoint(endpoint))
+        }
+    }
+
+    /// Whether the request carries the admin secret: `X-API-Key`,
+    /// `Authorization: Bearer`, or `?secret=`, each compared in constant time.
+    func isAdmin(_ request: RequestBytes) -> Bool {
+        guard let adminSecret else { return false }
+        var secret = adminSecret
+        return secret.withUTF8 { s in
+            if constantTimeEquals(request.apiKey, s) { return true }
+            if let token = request.bearerToken, constantTimeEquals(token, s) { return true }
+            guard let given = QueryParameters(raw: request.query)[.secret] else { return false }
+            var g = given
+            return g.withUTF8 { constantTimeEquals($0, s) }
         }
     }
 
@@ -129,5 +176,28 @@ public struct Router: Sendable {
     private static let versionBody = Array(avalonVersion.utf8)
 }
 
-let reasonPhrases: [Int: String] = [200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+extension Router.Route {
+    var metric: MetricEndpoint {
+        switch self {
+        case .heartbeat: return .heartbeat
+        case .version: return .version
+        case .debugError: return .debugError
+        case .collection(let e): return MetricEndpoint(e)
+        case .ops(let r): return r.metric
+        }
+    }
+}
+
+/// Compares a secret without an early exit: the time taken does not tell
+/// how much of a guess was right. An empty guess never matches.
+func constantTimeEquals(_ given: UnsafeBufferPointer<UInt8>, _ secret: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard !given.isEmpty, !secret.isEmpty else { return false }
+    var diff = UInt8(truncatingIfNeeded: given.count ^ secret.count) | (given.count == secret.count ? 0 : 1)
+    for i in 0..<secret.count {
+        diff |= secret[i] ^ given[i % given.count]
+    }
+    return diff == 0
+}
+
+let reasonPhrases: [Int: String] = [200: "OK", 304: "Not Modified", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
                                     500: "Internal Server Error", 503: "Service Unavailable"]

@@ -1,3 +1,5 @@
+import CSystem
+import AvalonConfig
 import AvalonCore
 import AvalonStore
 import CFastCGI
@@ -64,17 +66,21 @@ public enum Server {
             if let path = listener.ownedPath { unlink(path) }
             return 1
         }
+        let loadSeconds = monotonicSeconds() - started
         let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? String(geteuid())
         logger.info("""
             loaded \(collection.songs.count) songs, \(collection.albums.count) albums, \(collection.artists.count) artists, \
-            \(collection.genres.count) genres from \(config.databaseURL) in \(String(format1: monotonicSeconds() - started)) s; \
+            \(collection.genres.count) genres from \(config.databaseURL) in \(String(format1: loadSeconds)) s; \
             \(residentMegabytes()) MB resident; request path \(config.requestPath); user \(user); version \(avalonVersion)
             """)
         if collection.droppedTracks > 0 {
             logger.warning("\(collection.droppedTracks) tracks skipped: their album, artist or genre is missing, or their id repeats")
         }
-        let master = Master(listener: listener, workers: options.workers, config: config, logger: logger,
-                            collection: collection, load: load)
+        // Mapped before the first fork, so that every worker shares it.
+        let table = SharedTable(slots: Master.slotsNeeded(workers: options.workers))
+        LogLevelControl.table = table
+        let master = Master(listener: listener, workers: options.workers, config: config, logger: logger, table: table,
+                            collection: collection, loadSeconds: loadSeconds, load: load)
         return master.run()
     }
 

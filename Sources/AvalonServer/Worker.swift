@@ -1,3 +1,4 @@
+import CSystem
 import AvalonCore
 import CFastCGI
 import Glibc
@@ -9,22 +10,31 @@ import Synchronization
 let workerStopRequested = Atomic<Bool>(false)
 
 /// A worker process: accepts FastCGI requests on the shared socket and
-/// answers them from the collection it inherited from the master.
+/// answers them from the collection it inherited from the master, through
+/// the pipeline of steps around the router.
 final class Worker {
     let listenFD: Int32
     let router: Router
     let logger: Logger
     let statsd: Statsd?
-    let reporter: ErrorReporter?
-    /// Every answer is written here: no allocation per request.
-    let out = ResponseBuffer()
+    let pipeline: Pipeline
+    /// Every request passes through this one context: no allocation per request.
+    let context = RequestContext()
 
-    init(listenFD: Int32, router: Router, logger: Logger, statsd: Statsd?, reporter: ErrorReporter?) {
+    init(listenFD: Int32, router: Router, logger: Logger, statsd: Statsd?, reporter: ErrorReporter?, slot: WorkerSlot?, redactor: Redactor) {
         self.listenFD = listenFD
         self.router = router
         self.logger = logger
         self.statsd = statsd
-        self.reporter = reporter
+        pipeline = Pipeline(steps: [
+            AssignRequestID(),
+            RecordMetrics(slot: slot, statsd: statsd),
+            LogRequest(logger: logger, redactor: redactor),
+            SendAnswer(),
+            CatchErrors(logger: logger, reporter: reporter, redactor: redactor),
+        ], handler: { [router] c in
+            c.head = try router.handle(c.request, path: c.path, into: c.out)
+        })
     }
 
     func run() -> Never {
@@ -55,107 +65,31 @@ final class Worker {
         exit(0)
     }
 
-    func param(_ name: String, _ req: inout FCGX_Request) -> String? {
-        FCGX_GetParam(name, req.envp).map { String(cString: $0) }
-    }
-
-    /// The parameters every request needs, as bytes valid until the request
-    /// is finished: one pass over the environment, no String per request.
-    struct RawParams {
-        var method = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-        var query = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-        var uri = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-
-        init(_ envp: FCGX_ParamArray?) {
-            guard var e = envp else { return }
-            while let entry = e.pointee {
-                let p = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
-                func value(_ name: StaticString) -> UnsafeBufferPointer<UInt8>? {
-                    let n = name.utf8CodeUnitCount  // "NAME="
-                    // strncmp stops at the entry's end; memcmp could read past it.
-                    guard name.utf8Start.withMemoryRebound(to: CChar.self, capacity: n, { strncmp(entry, $0, n) }) == 0 else {
-                        return nil
-                    }
-                    return UnsafeBufferPointer(start: p + n, count: strlen(entry + n))
-                }
-                switch p[0] {
-                case UInt8(ascii: "R"): if method.baseAddress == nil, let v = value("REQUEST_METHOD=") { method = v }
-                case UInt8(ascii: "Q"): if query.baseAddress == nil, let v = value("QUERY_STRING=") { query = v }
-                case UInt8(ascii: "D"): if uri.baseAddress == nil, let v = value("DOCUMENT_URI=") { uri = v }
-                default: break
-                }
-                e += 1
-            }
-        }
-    }
-
     func serve(_ req: inout FCGX_Request) {
-        let start = monotonicNanoseconds()
-        let raw = RawParams(req.envp)
-        let method = raw.method.baseAddress == nil ? Worker.get : raw.method
-        let query = raw.query
+        let c = context
+        c.started = monotonicNanoseconds()
+        c.envp = req.envp
+        c.stream = req.out
+        c.request = RequestBytes(req.envp)
+        if c.request.method.baseAddress == nil { c.request.method = Worker.get }
+        c.head = AnswerHead(status: 500, contentType: AnswerHead.jsonType)
         // nginx's stock fastcgi_params carry the whole path in DOCUMENT_URI.
-        let uri = raw.uri
-        var head: AnswerHead
-        var path = ""
-        do {
-            if !uri.isEmpty {
-                head = try router.handle(method: method, path: uri, query: query, apiKey: param("HTTP_X_API_KEY", &req), into: out)
-            } else {
-                path = (param("SCRIPT_NAME", &req) ?? "") + (param("PATH_INFO", &req) ?? "")
-                if path.isEmpty, let uri = param("REQUEST_URI", &req) { path = String(uri.prefix { $0 != "?" }) }
-                head = try path.withUTF8 {
-                    try router.handle(method: method, path: $0, query: query, apiKey: param("HTTP_X_API_KEY", &req), into: out)
-                }
-            }
-        } catch {
-            if !uri.isEmpty { path = String(decoding: uri, as: UTF8.self) }
-            let (m, q) = (String(decoding: method, as: UTF8.self), String(decoding: query, as: UTF8.self))
-            let host = param("HTTP_HOST", &req) ?? "-"
-            let url = "\(host)\(path)\(q.isEmpty ? "" : "?" + q)"
-            logger.error("Unhandled error processing \(m) \(url): \(error)")
-            reporter?.report(message: "\(error)", url: url, method: m)
-            let e = APIError.unknown("\(error)")
-            out.set(e.body)
-            head = AnswerHead(status: e.status, contentType: AnswerHead.jsonType)
+        if !c.request.uri.isEmpty {
+            c.path = c.request.uri
+        } else {
+            var path = (c.param("SCRIPT_NAME") ?? "") + (c.param("PATH_INFO") ?? "")
+            if path.isEmpty, let uri = c.param("REQUEST_URI") { path = String(uri.prefix { $0 != "?" }) }
+            c.setBuiltPath(path)
         }
-        putHead(head, length: out.count, req.out)
-        if !method.elementsEqual("HEAD".utf8) { put(out.bytes, req.out) }
-        out.shrink()
-        if let e = head.endpoint, let statsd {
-            statsd.timing(e.metricName, microseconds: Int((monotonicNanoseconds() - start + 500) / 1000))
+        do {
+            try pipeline.run(c)
+        } catch {
+            // CatchErrors is inside the pipeline; only a step's own failure gets here.
+            logger.critical("request pipeline failed: \(error)")
         }
     }
 
     private static let get = UnsafeBufferPointer(start: StaticString("GET").utf8Start, count: 3)
-}
-
-/// Writes the CGI header lines of an answer and the blank line after them,
-/// built on the stack: this runs once per request.
-func putHead(_ head: AnswerHead, length: Int, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
-    let prefix = head.status == 200 && head.contentType == AnswerHead.jsonType
-        ? okJSONHead
-        : Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\nContent-Length: ".utf8)
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefix.count + JSONCursor.maxBytesInt + 4) { buf in
-        var c = JSONCursor(buf.baseAddress!)
-        prefix.withUnsafeBufferPointer { c.raw($0) }
-        c.int(Int64(length))
-        c.raw("\r\n\r\n")
-        let n = c.p - buf.baseAddress!
-        buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: n) { _ = FCGX_PutStr($0, Int32(n), stream) }
-    }
-}
-
-private let okJSONHead = Array("Status: 200 OK\r\nContent-Type: \(AnswerHead.jsonType)\r\nContent-Length: ".utf8)
-
-/// Writes bytes to a FastCGI stream.
-func put(_ bytes: [UInt8], _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
-    bytes.withUnsafeBufferPointer { put($0, stream) }
-}
-
-func put(_ bytes: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
-    guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-    base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { _ = FCGX_PutStr($0, Int32(bytes.count), stream) }
 }
 
 /// A worker's signals. No thread of the worker takes them: they stay blocked,
@@ -205,12 +139,4 @@ enum WorkerSignals {
             }
         }
     }
-}
-
-func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
-
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

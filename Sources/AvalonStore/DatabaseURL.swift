@@ -45,15 +45,64 @@ public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `scheme://user:secret@host` → `scheme://user:***@host`.
-    public static func redact(_ s: String) -> String {
-        let chars = Array(s)
-        guard let schemeEnd = (0..<max(0, chars.count - 2)).first(where: { chars[$0] == ":" && chars[$0 + 1] == "/" && chars[$0 + 2] == "/" }) else { return s }
+    /// The password the URL carries (in its user info or a `password=`
+    /// parameter), so that it can be masked wherever text is recorded.
+    public var password: String? {
+        guard case .postgres(let uri) = self else { return nil }
+        let chars = Array(uri)
+        if let (colon, at) = DatabaseURL.userInfoPassword(chars), at > colon + 1 {
+            return String(chars[(colon + 1)..<at]).removingURLEscapes()
+        }
+        guard let q = uri.firstIndex(of: "?") else { return nil }
+        for part in uri[uri.index(after: q)...].split(separator: "&") where part.hasPrefix("password=") {
+            return String(part.dropFirst("password=".count)).removingURLEscapes()
+        }
+        return nil
+    }
+
+    /// Where the password of `scheme://user:password@host` is: the colon and the at sign.
+    static func userInfoPassword(_ chars: [Character]) -> (Int, Int)? {
+        guard let schemeEnd = (0..<max(0, chars.count - 2)).first(where: { chars[$0] == ":" && chars[$0 + 1] == "/" && chars[$0 + 2] == "/" }) else { return nil }
         let start = schemeEnd + 3
         let authorityEnd = chars[start...].firstIndex(where: { $0 == "/" || $0 == "?" }) ?? chars.count
         guard let at = chars[start..<authorityEnd].lastIndex(of: "@"),
-              let colon = chars[start..<at].firstIndex(of: ":") else { return s }
-        return String(chars[..<colon]) + ":***" + String(chars[at...])
+              let colon = chars[start..<at].firstIndex(of: ":") else { return nil }
+        return (colon, at)
+    }
+
+    /// `scheme://user:secret@host` → `scheme://user:***@host`, and any
+    /// `password=` parameter's value → `***`.
+    public static func redact(_ s: String) -> String {
+        var chars = Array(s)
+        if let (colon, at) = userInfoPassword(chars) {
+            chars = Array(chars[..<colon]) + Array(":***") + Array(chars[at...])
+        }
+        var out = String(chars)
+        guard let q = out.firstIndex(of: "?") else { return out }
+        let params = out[out.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map { p in
+            p.hasPrefix("password=") ? "password=***" : String(p)
+        }
+        out = String(out[...q]) + params.joined(separator: "&")
+        return out
     }
 }
 
+extension String {
+    /// `%XX` escapes decoded (libpq decodes them in URIs); invalid ones stay.
+    public func removingURLEscapes() -> String {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        let u = Array(utf8)
+        var i = 0
+        while i < u.count {
+            if u[i] == 0x25, i + 2 < u.count, let v = UInt8(String(decoding: u[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+                bytes.append(v)
+                i += 3
+            } else {
+                bytes.append(u[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

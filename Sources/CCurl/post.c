@@ -32,3 +32,5 @@ int avalon_http_post(const char *url, const char *const *headers, int nheaders, 
     curl_easy_cleanup(curl);
     return result;
 }
+
+const char *avalon_curl_version(void) { return curl_version_info(CURLVERSION_NOW)->version; }

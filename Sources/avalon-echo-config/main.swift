@@ -1,5 +1,5 @@
 import ArgumentParser
-import AvalonServer
+import AvalonConfig
 
 struct EchoConfig: ParsableCommand {
     static let configuration = CommandConfiguration(

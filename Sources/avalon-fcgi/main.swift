@@ -1,4 +1,5 @@
 import ArgumentParser
+import AvalonConfig
 import AvalonServer
 import Glibc
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import AvalonScan
-import AvalonServer
+import AvalonConfig
 import AvalonStore
 import Glibc
 

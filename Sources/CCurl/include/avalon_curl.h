@@ -8,6 +8,8 @@ extern "C" {
    when an HTTP answer came; -1 with err filled otherwise. */
 int avalon_http_post(const char *url, const char *const *headers, int nheaders, const char *body,
                      long timeout_ms, long *status, char *err, int errlen);
+/* The linked libcurl's version, e.g. "7.88.1". */
+const char *avalon_curl_version(void);
 #ifdef __cplusplus
 }
 #endif

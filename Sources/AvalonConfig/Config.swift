@@ -16,12 +16,24 @@ public struct Config: Sendable {
     public var statsdPort: Int
     public var statsdPrefix: String
     public var adminSecret: String?
+    /// Seconds a health check may wait for the database.
+    public var healthCheckTimeout: Double = 2
+    /// Serve /metrics without the admin secret (nginx restricts who reaches it).
+    public var metricsPublic = false
     /// Things worth a warning line at start-up (unknown setting names).
     public var warnings: [String] = []
 
     public enum LogLevel: Int, Comparable, Sendable {
         case debug = 10, info = 20, warn = 30, error = 40, critical = 50
         public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+        /// A level as LOG_LEVEL and the log-level view spell it, in any case.
+        public init?(name: String) {
+            let levels: [String: LogLevel] = ["DEBUG": .debug, "INFO": .info, "WARN": .warn, "WARNING": .warn,
+                                              "ERROR": .error, "CRITICAL": .critical]
+            guard let l = levels[name.trimmingWhitespace().uppercased()] else { return nil }
+            self = l
+        }
+
         public var name: String {
             switch self {
             case .debug: return "DEBUG"
@@ -35,9 +47,10 @@ public struct Config: Sendable {
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
-    enum Kind { case string, integer, optionalString }
+    enum Kind { case string, integer, optionalString, boolean, seconds }
     struct Setting {
         let name: String
         let kind: Kind
@@ -60,7 +73,8 @@ public struct Config: Sendable {
         Setting(name: "LOG_LEVEL", kind: .string, comment: "DEBUG, INFO, WARN, ERROR or CRITICAL."),
         Setting(name: "LOG_FORMAT", kind: .string, comment: """
             Log line format with Python logging tokens: %(asctime)s %(process)d
-            %(levelname)s %(message)s %(name)s.
+            %(levelname)s %(message)s %(name)s %(request_id)s. Or 'json': one JSON
+            object a line (time, level, pid, logger, request_id, message, details).
             """),
         Setting(name: "LOG_DATE_FORMAT", kind: .string, comment: "strftime format of %(asctime)s."),
         Setting(name: "SENTRY_DSN", kind: .optionalString, comment: """
@@ -71,7 +85,15 @@ public struct Config: Sendable {
         Setting(name: "STATSD_PREFIX", kind: .string, comment: "Prefix of every metric name, e.g. avalon.request.songs."),
         Setting(name: "ADMIN_SECRET", kind: .optionalString, comment: """
             Enables the protected admin paths (e.g. /debug/error), given as an X-API-Key
-            header or a secret query parameter. Unset: those paths are 404.
+            header, an Authorization: Bearer header or a secret query parameter. Unset:
+            those paths are 404 (and /metrics too, unless METRICS_PUBLIC).
+            """),
+        Setting(name: "HEALTH_CHECK_TIMEOUT", kind: .seconds, comment: """
+            Seconds a level-2 health check may wait for the database before it fails.
+            """),
+        Setting(name: "METRICS_PUBLIC", kind: .boolean, comment: """
+            Serve /metrics without the admin secret: for a scrape port or location that
+            nginx already restricts to the monitoring network.
             """),
     ]
 
@@ -88,6 +110,8 @@ public struct Config: Sendable {
             "STATSD_HOST": "localhost",
             "STATSD_PORT": "8125",
             "STATSD_PREFIX": "avalon",
+            "HEALTH_CHECK_TIMEOUT": "2",
+            "METRICS_PUBLIC": "false",
         ]
     }
 
@@ -100,7 +124,7 @@ public struct Config: Sendable {
         for s in settings {
             out += "\n" + s.comment.split(separator: "\n").map { "# " + $0 }.joined(separator: "\n") + "\n"
             switch (s.kind, defaults[s.name]) {
-            case (.integer, let v?): out += "\(s.name) = \(v)\n"
+            case (.integer, let v?), (.boolean, let v?), (.seconds, let v?): out += "\(s.name) = \(v)\n"
             case (_, let v?): out += "\(s.name) = \(tomlString(v))\n"
             case (_, nil): out += "# \(s.name) = ''\n"
             }
@@ -139,12 +163,21 @@ public struct Config: Sendable {
                     continue
                 }
                 switch (setting.kind, entry.value) {
+                case (.boolean, .boolean(let b)): values[entry.name] = String(b)
+                case (.boolean, .string(let s)) where Bool(s.lowercased()) != nil: values[entry.name] = s
+                case (.boolean, _):
+                    throw Invalid(description: "\(path):\(entry.line): \(entry.name) must be true or false")
+                case (.seconds, .integer(let n)): values[entry.name] = String(n)
+                case (.seconds, .number(let d)): values[entry.name] = String(d)
+                case (.seconds, .string(let s)) where Double(s) != nil: values[entry.name] = s
+                case (.seconds, _):
+                    throw Invalid(description: "\(path):\(entry.line): \(entry.name) must be a number of seconds")
                 case (.integer, .integer(let n)): values[entry.name] = String(n)
                 case (.integer, .string(let s)) where Int(s) != nil: values[entry.name] = s
                 case (.integer, _):
                     throw Invalid(description: "\(path):\(entry.line): \(entry.name) must be an integer")
                 case (_, .string(let s)): values[entry.name] = s
-                case (_, .integer):
+                case (_, .integer), (_, .number), (_, .boolean):
                     throw Invalid(description: "\(path):\(entry.line): \(entry.name) must be a quoted string")
                 }
                 origin[entry.name] = "\(path):\(entry.line)"
@@ -166,19 +199,24 @@ public struct Config: Sendable {
         let path = values["REQUEST_PATH"]!
         guard path.hasPrefix("/") else { throw fail("REQUEST_PATH", "must start with '/' (got '\(path)')") }
         guard path == "/" || !path.hasSuffix("/") else { throw fail("REQUEST_PATH", "must not end with '/' (got '\(path)')") }
-        let levels: [String: LogLevel] = ["DEBUG": .debug, "INFO": .info, "WARN": .warn, "WARNING": .warn,
-                                          "ERROR": .error, "CRITICAL": .critical]
-        guard let level = levels[values["LOG_LEVEL"]!.uppercased()] else {
+        guard let level = LogLevel(name: values["LOG_LEVEL"]!) else {
             throw fail("LOG_LEVEL", "must be DEBUG, INFO, WARN, ERROR or CRITICAL (got '\(values["LOG_LEVEL"]!)')")
         }
         guard let port = Int(values["STATSD_PORT"]!.trimmingWhitespace()), (1...65535).contains(port) else {
             throw fail("STATSD_PORT", "must be a port number (got '\(values["STATSD_PORT"]!)')")
         }
+        guard let timeout = Double(values["HEALTH_CHECK_TIMEOUT"]!.trimmingWhitespace()), timeout > 0, timeout <= 3600 else {
+            throw fail("HEALTH_CHECK_TIMEOUT", "must be a number of seconds above 0 (got '\(values["HEALTH_CHECK_TIMEOUT"]!)')")
+        }
+        guard let metricsPublic = Bool(values["METRICS_PUBLIC"]!.trimmingWhitespace().lowercased()) else {
+            throw fail("METRICS_PUBLIC", "must be true or false (got '\(values["METRICS_PUBLIC"]!)')")
+        }
         func optional(_ k: String) -> String? { values[k].flatMap { $0.isEmpty ? nil : $0 } }
         return Config(databaseURL: url, requestPath: path, logPath: optional("LOG_PATH"), logLevel: level,
                       logFormat: values["LOG_FORMAT"]!, logDateFormat: values["LOG_DATE_FORMAT"]!,
                       sentryDSN: optional("SENTRY_DSN"), statsdHost: values["STATSD_HOST"]!, statsdPort: port,
-                      statsdPrefix: values["STATSD_PREFIX"]!, adminSecret: optional("ADMIN_SECRET"), warnings: warnings)
+                      statsdPrefix: values["STATSD_PREFIX"]!, adminSecret: optional("ADMIN_SECRET"), healthCheckTimeout: timeout,
+                      metricsPublic: metricsPublic, warnings: warnings)
     }
 }
 
@@ -193,11 +231,11 @@ public func currentEnvironment() -> [String: String] {
     return env
 }
 
-struct FileError: Error, CustomStringConvertible {
-    let description: String
+public struct FileError: Error, CustomStringConvertible {
+    public let description: String
 }
 
-func readFile(_ path: String) throws -> String {
+public func readFile(_ path: String) throws -> String {
     guard let f = fopen(path, "rb") else { throw FileError(description: String(cString: strerror(errno))) }
     defer { fclose(f) }
     var bytes: [UInt8] = []

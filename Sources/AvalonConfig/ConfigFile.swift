@@ -2,7 +2,7 @@
 /// simple line of the old Python settings file already is): quoted strings,
 /// integers, comments.
 struct ConfigEntry: Equatable {
-    enum Value: Equatable { case string(String), integer(Int) }
+    enum Value: Equatable { case string(String), integer(Int), number(Double), boolean(Bool) }
     let name: String
     let value: Value
     let line: Int
@@ -62,10 +62,15 @@ func parseConfigFile(_ text: String, path: String) throws -> [ConfigEntry] {
             let start = i
             while i < chars.count && chars[i] != " " && chars[i] != "\t" && chars[i] != "#" { i += 1 }
             let word = String(String.UnicodeScalarView(chars[start..<i])).replacingUnderscores()
-            guard let n = Int(word) else {
-                throw fail("\(name): value must be a quoted string or an integer (got \(String(String.UnicodeScalarView(chars[start..<i]))))")
+            if let n = Int(word) {
+                value = .integer(n)
+            } else if word == "true" || word == "false" {
+                value = .boolean(word == "true")
+            } else if let d = Double(word), d.isFinite, word.contains(".") {
+                value = .number(d)
+            } else {
+                throw fail("\(name): value must be a quoted string, a number, true or false (got \(String(String.UnicodeScalarView(chars[start..<i]))))")
             }
-            value = .integer(n)
         }
         skipSpace()
         guard i == chars.count || chars[i] == "#" else { throw fail("unexpected text after the value of \(name)") }

@@ -1,0 +1,115 @@
+import AvalonConfig
+import AvalonCore
+import AvalonStore
+import Glibc
+
+/// The health checks, by level: 0 is a ping for load balancers, 1 looks at
+/// the pool from inside, 2 reaches out to the database.
+enum HealthCheckName: Int, CaseIterable {
+    case ping, collection, workers, database
+
+    var rawName: String {
+        switch self {
+        case .ping: return "ping"
+        case .collection: return "collection"
+        case .workers: return "workers"
+        case .database: return "database"
+        }
+    }
+
+    var level: Int {
+        switch self {
+        case .ping: return 0
+        case .collection, .workers: return 1
+        case .database: return 2
+        }
+    }
+}
+
+struct CheckFailure: Error {
+    let message: String
+}
+
+extension OpsViews {
+    /// `health_check?max_level=N&checks=a,b`, in c2cwsgiutils' shape: 200
+    /// when every check that ran passed, 500 otherwise.
+    func healthCheck(_ params: QueryParameters, into out: ResponseBuffer) -> AnswerHead {
+        func invalid(_ e: APIError) -> AnswerHead {
+            out.set(e.body)
+            return AnswerHead(status: e.status, contentType: AnswerHead.jsonType, metric: .healthCheck, noStore: true)
+        }
+        var maxLevel = 1
+        if let raw = params["max_level"] {
+            guard let n = Int(raw.trimmingWhitespace()) else {
+                return invalid(APIError(code: 101, messageKey: "avalon.service.error.invalid_input_type", status: 400,
+                                        message: "Invalid field value for integer field max_level: '\(raw)'",
+                                        payload: [("field", .string("max_level")), ("value", .string(raw))]))
+            }
+            guard n >= 0 else {
+                return invalid(APIError(code: 102, messageKey: "avalon.service.error.invalid_input_value", status: 400,
+                                        message: "The value of max_level may not be negative",
+                                        payload: [("field", .string("max_level")), ("value", .int(Int64(n)))]))
+            }
+            maxLevel = n
+        }
+        var selected = HealthCheckName.allCases.filter { $0.level <= maxLevel }
+        if let names = params["checks"], !names.isEmpty {
+            selected = []
+            for name in names.split(separator: ",").map({ String($0).trimmingWhitespace() }) where !name.isEmpty {
+                guard let c = HealthCheckName.allCases.first(where: { $0.rawName == name }) else {
+                    return invalid(APIError(code: 100, messageKey: "avalon.service.error.invalid_input_name", status: 400,
+                                            message: "Unknown health check '\(name)'",
+                                            payload: [("field", .string("checks")), ("value", .string(name))]))
+                }
+                if !selected.contains(c) { selected.append(c) }
+            }
+        }
+        var successes: [(String, JSONValue)] = [], failures: [(String, JSONValue)] = []
+        for c in selected {
+            let started = monotonicNanoseconds()
+            let outcome = Result { try run(c) }
+            let timing = JSONValue.double(Double(monotonicNanoseconds() - started) / 1e9)
+            slot?.recordCheck(c, failed: (try? outcome.get()) == nil)
+            switch outcome {
+            case .success(let result):
+                successes.append((c.rawName, .object([("level", .int(Int64(c.level))), ("timing", timing), ("result", result)])))
+            case .failure(let error):
+                let message = (error as? CheckFailure)?.message ?? "\(error)"
+                failures.append((c.rawName, .object([("level", .int(Int64(c.level))), ("timing", timing),
+                                                     ("message", .string(redactor.text(message)))])))
+            }
+        }
+        out.set(JSONValue.object([("successes", .object(successes)), ("failures", .object(failures))]).bytes)
+        return AnswerHead(status: failures.isEmpty ? 200 : 500, contentType: AnswerHead.jsonType, metric: .healthCheck, noStore: true)
+    }
+
+    func run(_ c: HealthCheckName) throws -> JSONValue {
+        switch c {
+        case .ping:
+            return .string("pong")
+        case .collection:
+            guard table[.loadedAt] > 0 else { throw CheckFailure(message: "no collection is loaded") }
+            return .object([
+                ("songs", .int(Int64(table[.songs]))), ("albums", .int(Int64(table[.albums]))),
+                ("artists", .int(Int64(table[.artists]))), ("genres", .int(Int64(table[.genres]))),
+                ("loaded_at", .string(isoTime(wallNanoseconds: table[.loadedAt]))),
+                ("load_seconds", .double(Double(table[.loadNanoseconds]) / 1e9)),
+                ("reloads", .int(Int64(table[.reloadsSucceeded]))),
+            ])
+        case .workers:
+            let configured = Int(table[.configuredWorkers])
+            let live = table.liveSlots().filter { $0.state == .active && processIsAlive($0.pid) }.count
+            guard live >= configured else {
+                throw CheckFailure(message: "\(live) of \(configured) workers are live")
+            }
+            return .object([("live", .int(Int64(live))), ("configured", .int(Int64(configured)))])
+        case .database:
+            do {
+                try DatabaseProbe.ping(config.databaseURL, timeout: config.healthCheckTimeout)
+            } catch {
+                throw CheckFailure(message: "\(error)")
+            }
+            return .object([("url", .string(config.databaseURL.description))])
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import CFastCGI
+import Glibc
+
+/// The FastCGI parameters a request needs, as bytes valid until the request
+/// is finished: one pass over the environment, no String per request.
+struct RequestBytes {
+    typealias Bytes = UnsafeBufferPointer<UInt8>
+    static let none = Bytes(start: nil, count: 0)
+
+    var method = none
+    var query = none
+    var uri = none
+    var host = none
+    var apiKey = none
+    var authorization = none
+    var requestID = none
+
+    init() {}
+
+    init(_ envp: FCGX_ParamArray?) {
+        guard var e = envp else { return }
+        while let entry = e.pointee {
+            let p = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
+            func value(_ name: StaticString) -> Bytes? {
+                let n = name.utf8CodeUnitCount  // "NAME="
+                // strncmp stops at the entry's end; memcmp could read past it.
+                guard name.utf8Start.withMemoryRebound(to: CChar.self, capacity: n, { strncmp(entry, $0, n) }) == 0 else {
+                    return nil
+                }
+                return Bytes(start: p + n, count: strlen(entry + n))
+            }
+            switch p[0] {
+            case UInt8(ascii: "R"): if method.baseAddress == nil, let v = value("REQUEST_METHOD=") { method = v }
+            case UInt8(ascii: "Q"): if query.baseAddress == nil, let v = value("QUERY_STRING=") { query = v }
+            case UInt8(ascii: "D"): if uri.baseAddress == nil, let v = value("DOCUMENT_URI=") { uri = v }
+            case UInt8(ascii: "H"):
+                // HTTP_ headers; p[5] is readable once the first five bytes matched.
+                guard strncmp(entry, "HTTP_", 5) == 0 else { break }
+                switch p[5] {
+                case UInt8(ascii: "X"):
+                    if let v = value("HTTP_X_REQUEST_ID=") { requestID = v } else if let v = value("HTTP_X_API_KEY=") { apiKey = v }
+                case UInt8(ascii: "A"): if let v = value("HTTP_AUTHORIZATION=") { authorization = v }
+                case UInt8(ascii: "H"): if let v = value("HTTP_HOST=") { host = v }
+                default: break
+                }
+            default: break
+            }
+            e += 1
+        }
+    }
+
+    /// The admin secret as the request gives it: `X-API-Key`, `Authorization:
+    /// Bearer`, or the `secret` query parameter (read by the caller).
+    var bearerToken: Bytes? {
+        let prefix = "Bearer "
+        guard authorization.count > prefix.utf8.count,
+              prefix.utf8.enumerated().allSatisfy({ authorization[$0.offset] | 0x20 == $0.element | 0x20 }) else { return nil }
+        var rest = Bytes(rebasing: authorization[prefix.utf8.count...])
+        while let f = rest.first, f == 0x20 { rest = Bytes(rebasing: rest.dropFirst()) }
+        return rest
+    }
+}

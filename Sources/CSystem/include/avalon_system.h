@@ -1,0 +1,27 @@
+#ifndef AVALON_SYSTEM_H
+#define AVALON_SYSTEM_H
+/* Small pieces of the C library that Swift cannot call as they are. */
+#include <stdint.h>
+#include <signal.h>
+#include <malloc.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+
+/* prctl is variadic: a worker uses this to stop with its master. */
+static inline int avalon_exit_with_parent(void) { return prctl(PR_SET_PDEATHSIG, SIGTERM); }
+
+/* Atomics on words of memory shared between processes (mapped before fork).
+   Swift's Atomic must live inside a Swift value; these work at any address.
+   Relaxed order: every word is a counter or a value read on its own. */
+static inline uint64_t avalon_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void avalon_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+/* An increment by the word's only writer: a load and a store, no locked
+   instruction, since no other process writes that word. */
+static inline void avalon_add_own(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+/* What the build scripts stamp in with -Xcc -DAVALON_COMMIT=... (and _BUILD_DATE). */
+const char *avalon_build_commit(void);
+const char *avalon_build_date(void);
+#endif

@@ -1,4 +1,5 @@
 import AvalonCore
+@testable import AvalonConfig
 @testable import AvalonServer
 import AvalonStore
 import Foundation

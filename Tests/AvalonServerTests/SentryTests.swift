@@ -64,7 +64,7 @@ final class SentryTests: XCTestCase {
         defer { st.stop() }
         XCTAssertEqual(try st.get("/avalon/songs").status, 200)
         XCTAssertEqual(sentry.received.count, 0, "only unhandled errors are reported")
-        let r = try st.get("/avalon/debug/error?secret=s&x=1")
+        let r = try st.get("/avalon/debug/error?secret=s&x=1", headers: ["X-Request-ID": "req-sentry-1"])
         XCTAssertEqual(r.status, 500)
         XCTAssertTrue(waitUntil(timeout: 10) { sentry.received.count == 1 }, "\(sentry.received) \(st.log)")
         let req = sentry.received[0]
@@ -79,7 +79,11 @@ final class SentryTests: XCTestCase {
         XCTAssertEqual((event["event_id"] as? String)?.count, 32)
         let request = event["request"] as? [String: Any] ?? [:]
         XCTAssertEqual(request["method"] as? String, "GET")
-        XCTAssertTrue((request["url"] as? String ?? "").contains("/avalon/debug/error?secret=s&x=1"), "\(request)")
+        // The secret never reaches Sentry: the URL keeps the parameter, masked.
+        XCTAssertTrue((request["url"] as? String ?? "").hasSuffix("/avalon/debug/error?secret=***&x=1"), "\(request)")
+        XCTAssertFalse(body.contains("secret=s"), body)
+        XCTAssertEqual((request["headers"] as? [String: String])?["X-Request-ID"], "req-sentry-1")
+        XCTAssertEqual((event["tags"] as? [String: String])?["request_id"], "req-sentry-1")
     }
 
     func testUnreachableSentryIsLoggedNotRaised() throws {

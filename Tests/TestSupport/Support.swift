@@ -135,9 +135,15 @@ public final class PostgresServer {
         guard start.status == 0 else { throw SupportError("pg_ctl start failed: \((try? String(contentsOfFile: "\(dir)/log")) ?? "")") }
     }
 
+    /// Stops the server and removes its files.
     public func stop() {
-        _ = try? runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-m", "fast", "-w", "stop"])
+        stopServer()
         removeTree(dir)
+    }
+
+    /// Stops the server, keeping its files (for tests of a database that went away).
+    public func stopServer() {
+        _ = try? runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-m", "fast", "-w", "stop"])
     }
 
     public func psql(_ sql: String) throws -> String {
@@ -236,9 +242,18 @@ public struct HTTPReply {
 }
 
 /// A plain HTTP/1.0 request over loopback (no client library in the way).
-public func httpRequest(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Int = 30) throws -> HTTPReply {
+public func httpRequest(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Int = 30,
+                        from source: String? = nil) throws -> HTTPReply {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
+    if let source {
+        // Another loopback address, as a client from elsewhere would look to nginx.
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        let rc = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw SupportError("bind \(source): \(String(cString: strerror(errno)))") }
+    }
     var tv = timeval(tv_sec: timeout, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     var addr = sockaddr_in()

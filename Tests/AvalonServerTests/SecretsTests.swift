@@ -1,0 +1,138 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// What leaves the process: log lines, Sentry events, statsd packets, answers,
+/// and nginx's access log with the shipped configuration.
+final class SecretsTests: XCTestCase {
+    /// The admin secret, given in each of its three places (and once in a
+    /// stray parameter), and the Sentry key's secret never show up outside.
+    func testSecretsNeverLeaveTheProcess() throws {
+        let secret = "Sup3r-Secret-Admin-Key"
+        let sentrySecret = "sentry-private-key-99"
+        let sentry = Listener1()
+        defer { sentry.stop() }
+        let (statsd, statsdPort) = bindLoopback(SOCK_DGRAM)
+        defer { close(statsd) }
+        var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+        setsockopt(statsd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let st = try Stack(extraEnv: ["ADMIN_SECRET": secret, "SENTRY_DSN": "http://pubkey42:\(sentrySecret)@127.0.0.1:\(sentry.port)/42",
+                                      "STATSD_HOST": "127.0.0.1", "STATSD_PORT": "\(statsdPort)", "LOG_LEVEL": "DEBUG",
+                                      "LOG_FORMAT": "[%(levelname)s] [%(request_id)s] %(message)s"], workers: 2)
+        defer { st.stop() }
+        var answers: [HTTPReply] = []
+        answers.append(try st.get("/avalon/debug/error?secret=\(secret)&x=1"))
+        answers.append(try st.get("/avalon/debug/error?x=2", headers: ["X-API-Key": secret]))
+        answers.append(try st.get("/avalon/debug/error?x=3", headers: ["Authorization": "Bearer \(secret)"]))
+        answers.append(try st.get("/avalon/debug/error?secret=\(secret)&echo=\(secret)"))
+        XCTAssertEqual(answers.map(\.status), [500, 500, 500, 500])
+        answers.append(try st.get("/avalon/debug/error?secret=\(secret)-wrong"))
+        answers.append(try st.get("/avalon/metrics?secret=\(secret)"))
+        answers.append(try st.get("/avalon/debug/workers", headers: ["X-API-Key": secret]))
+        answers.append(try st.get("/avalon/versions", headers: ["Authorization": "Bearer \(secret)"]))
+        answers.append(try st.get("/avalon/admin/log-level?level=DEBUG&secret=\(secret)"))
+        answers.append(try st.get("/avalon/songs?secret=\(secret)&limit=x"))
+        answers.append(try st.get("/avalon/health_check?max_level=2&secret=\(secret)"))
+        XCTAssertEqual(answers.map(\.status), [500, 500, 500, 500, 404, 200, 200, 200, 200, 400, 200])
+        for a in answers { XCTAssertFalse(a.text.contains(secret), a.text) }
+
+        XCTAssertTrue(waitUntil(timeout: 10) { sentry.received.count == 4 }, "\(sentry.received.count) events; \(st.log)")
+        XCTAssertTrue(waitUntil(timeout: 5) { st.log.components(separatedBy: "Unhandled error processing").count == 5 }, st.log)
+        var packets = ""
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(statsd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            packets += String(decoding: buf[0..<n], as: UTF8.self) + "\n"
+        }
+        let log = st.log + ((try? String(contentsOfFile: st.dir + "/stderr.log")) ?? "")
+        XCTAssertTrue(log.contains("[DEBUG] ["), "the DEBUG request lines, which record URLs, were written: \(log)")
+        XCTAssertTrue(log.contains("secret=***"), log)
+        for (what, text) in [("log", log), ("statsd", packets)] + sentry.received.map({ ("sentry", $0) }) {
+            XCTAssertFalse(text.contains(secret), "the admin secret reached the \(what): \(text)")
+        }
+        XCTAssertTrue(packets.contains("request.songs"), packets)
+        XCTAssertFalse(log.contains(sentrySecret), log)
+        let bodies = sentry.received.map { String($0[$0.range(of: "\r\n\r\n")!.upperBound...]) }
+        for body in bodies { XCTAssertFalse(body.contains(sentrySecret), body) }
+        // The two given in the query keep the parameter, masked (the stray copy too).
+        XCTAssertEqual(bodies.filter { $0.contains("?secret=***&") }.count, 2, "\(bodies)")
+        XCTAssertEqual(bodies.filter { $0.contains("&echo=***") }.count, 1, "\(bodies)")
+    }
+
+    func testJSONLogLines() throws {
+        let st = try Stack(extraEnv: ["LOG_FORMAT": "json", "ADMIN_SECRET": "json-secret-1"], workers: 1)
+        defer { st.stop() }
+        XCTAssertEqual(try st.get("/avalon/debug/error?secret=json-secret-1", headers: ["X-Request-ID": "json-req"]).status, 500)
+        XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("Unhandled error") })
+        var objects: [[String: Any]] = []
+        for line in st.log.split(separator: "\n") {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            XCTAssertNotNil(o, "not a JSON object: \(line)")
+            objects.append(o ?? [:])
+        }
+        for o in objects {
+            for key in ["time", "level", "pid", "logger", "message"] { XCTAssertNotNil(o[key], "\(key) missing in \(o)") }
+        }
+        XCTAssertTrue(objects.contains { ($0["message"] as? String ?? "").hasPrefix("loaded 5 songs") && $0["level"] as? String == "INFO" })
+        let error = objects.first { ($0["message"] as? String ?? "").hasPrefix("Unhandled error") } ?? [:]
+        XCTAssertEqual(error["level"] as? String, "ERROR")
+        XCTAssertEqual(error["request_id"] as? String, "json-req")
+        XCTAssertTrue((error["error"] as? String ?? "").contains("deliberate error"), "\(error)")
+        XCTAssertNotEqual(error["pid"] as? Int, Int(st.server.pid), "a worker logged it")
+        XCTAssertFalse(st.log.contains("json-secret-1"))
+    }
+
+    /// nginx with the shipped configuration: it sets a request id when the
+    /// client has none, logs it with the upstream time, masks the secret in
+    /// its access log, and keeps the admin paths to the allowed network.
+    func testShippedNginxConfiguration() throws {
+        let secret = "nginx-admin-secret"
+        let st = try Stack(extraEnv: ["ADMIN_SECRET": secret], workers: 2)
+        defer { st.stop() }
+        let dir = makeTempDir("avalon-nginx-shipped")
+        defer { removeTree(dir) }
+        let port = freePort()
+        let conf = try String(contentsOfFile: packageRoot + "/nginx/avalon.conf")
+            .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
+            .replacingOccurrences(of: "unix:/run/avalon/avalon.sock", with: "unix:" + st.socket)
+            .replacingOccurrences(of: "listen 127.0.0.1:8080;", with: "listen 127.0.0.1:\(port);")
+            .replacingOccurrences(of: "/var/log/nginx/avalon.access.log", with: dir + "/access.log")
+        try FileManager.default.createDirectory(atPath: dir + "/tmp", withIntermediateDirectories: true)
+        try """
+            daemon off; worker_processes 1; pid \(dir)/nginx.pid; error_log \(dir)/error.log;
+            events { worker_connections 64; }
+            http {
+                include /etc/nginx/mime.types;
+                client_body_temp_path \(dir)/tmp; fastcgi_temp_path \(dir)/tmp; proxy_temp_path \(dir)/tmp;
+                uwsgi_temp_path \(dir)/tmp; scgi_temp_path \(dir)/tmp;
+                \(conf)
+            }
+            """.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
+        let nginx = try Background([try which("nginx"), "-c", dir + "/nginx.conf"], environment: [:], logPath: dir + "/out.log")
+        defer { nginx.stop(SIGQUIT) }
+        XCTAssertTrue(waitUntil(timeout: 10) { canConnect(port: port) }, (try? String(contentsOfFile: dir + "/error.log")) ?? "")
+        func get(_ path: String, headers: [String: String] = [:], from: String? = nil) throws -> HTTPReply {
+            try httpRequest(port: port, path: path, headers: headers, from: from)
+        }
+        let plain = try get("/avalon/albums")
+        XCTAssertEqual(plain.status, 200)
+        let id = plain.headers["x-request-id"] ?? ""
+        XCTAssertNotNil(id.range(of: "^[0-9a-f]{32}$", options: .regularExpression), "nginx's $request_id: \(id)")
+        XCTAssertEqual(try get("/avalon/albums", headers: ["X-Request-ID": "mine-1"]).headers["x-request-id"], "mine-1")
+        XCTAssertEqual(try get("/avalon/debug/error?secret=\(secret)&a=b", headers: ["X-Request-ID": "err-2"]).status, 500)
+        XCTAssertEqual(try get("/avalon/metrics?secret=\(secret)").status, 200)
+        XCTAssertEqual(try get("/avalon/metrics?secret=\(secret)", from: "127.0.0.2").status, 403)
+        XCTAssertEqual(try get("/avalon/debug/workers?secret=\(secret)", from: "127.0.0.2").status, 403)
+        XCTAssertEqual(try get("/avalon/health_check?max_level=0", from: "127.0.0.2").status, 200)
+        XCTAssertTrue(waitUntil(timeout: 5) { ((try? String(contentsOfFile: dir + "/access.log")) ?? "").contains("err-2") })
+        let access = try String(contentsOfFile: dir + "/access.log")
+        XCTAssertTrue(access.contains("\"GET /avalon/albums HTTP/1.0\" 200"), access)
+        XCTAssertTrue(access.contains("request_id=\(id)"), access)
+        XCTAssertTrue(access.contains("/avalon/debug/error?secret=***&a=b"), access)
+        XCTAssertFalse(access.contains(secret), access)
+        // The upstream time is logged after the request time.
+        XCTAssertNotNil(access.range(of: "\" 200 [0-9]+ [0-9.]+ [0-9.]+ request_id=", options: .regularExpression), access)
+        XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("request_id=err-2") }, st.log)
+    }
+}

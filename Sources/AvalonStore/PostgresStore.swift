@@ -95,10 +95,15 @@ public final class PostgresStore: Store {
         return b.build()
     }
 
-    public func replace(with rows: CollectionRows) throws {
+    public func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void) throws {
         try ensureSchema()
         try run("BEGIN")
         do {
+            // Two scans at once: the second waits here, then sees what the first wrote.
+            try run("LOCK TABLE tracks IN EXCLUSIVE MODE")
+            let r = try exec("SELECT id FROM tracks", binary: true)
+            defer { PQclear(r) }
+            try check((0..<PQntuples(r)).compactMap { Self.id(r, $0, 0) })
             try run("DELETE FROM tracks; DELETE FROM albums; DELETE FROM artists; DELETE FROM genres")
             for (table, items) in [("albums", rows.albums), ("artists", rows.artists), ("genres", rows.genres)] {
                 try copy("COPY \(table) (id, name) FROM STDIN", items) { e, line in

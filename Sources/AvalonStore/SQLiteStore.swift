@@ -91,10 +91,15 @@ public final class SQLiteStore: Store {
         return b.build()
     }
 
-    public func replace(with rows: CollectionRows) throws {
+    public func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void) throws {
         try ensureSchema()
         try exec("BEGIN IMMEDIATE")
         do {
+            var current: [ItemID] = []
+            try forEachRow("SELECT id FROM tracks", reading: "tracks") { stmt in
+                if let id = Self.id(stmt, 0) { current.append(id) }
+            }
+            try check(current)
             try exec("DELETE FROM tracks; DELETE FROM albums; DELETE FROM artists; DELETE FROM genres;")
             for (table, items) in [("albums", rows.albums), ("artists", rows.artists), ("genres", rows.genres)] {
                 let stmt = try prepare("INSERT INTO \(table) (id, name) VALUES (?, ?)")

@@ -36,7 +36,15 @@ public protocol Store: AnyObject {
     /// Reads the whole collection in one consistent snapshot.
     func load() throws -> MusicCollection
     /// Replaces the collection in one transaction: all of it or nothing.
-    func replace(with rows: CollectionRows) throws
+    /// `check` sees the ids of the songs stored now, inside the transaction,
+    /// and may refuse (throw), which leaves the database as it was.
+    func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void) throws
+}
+
+extension Store {
+    public func replace(with rows: CollectionRows) throws {
+        try replace(with: rows, check: { _ in })
+    }
 }
 
 /// The old server's schema (SQLAlchemy's DDL), with its id column type:

@@ -17,6 +17,12 @@ struct AvalonScanCommand: ParsableCommand {
     @Option(name: [.customShort("d"), .customLong("database")], help: "Database URL (sqlite:///… or postgresql://…).")
     var database: String?
 
+    @Option(help: ArgumentHelp("Refuse to write a scan that drops more than this share of the stored songs.", valueName: "PERCENT"))
+    var maxLoss: Double = 50
+
+    @Flag(help: "Write the scan even when it drops songs past --max-loss, or all of them.")
+    var allowLoss = false
+
     @Flag(name: .shortAndLong, help: "Print only warnings and errors.")
     var quiet = false
 
@@ -26,6 +32,7 @@ struct AvalonScanCommand: ParsableCommand {
     func run() throws {
         if showVersion { print(avalonVersion); return }
         guard let path else { throw ValidationError("Missing expected argument '<path>'") }
+        guard maxLoss >= 0 && maxLoss <= 100 else { throw ValidationError("--max-loss must be a percentage from 0 to 100") }
         let status = scan(path)
         Glibc.exit(status)
     }
@@ -60,7 +67,8 @@ struct AvalonScanCommand: ParsableCommand {
             let (rows, stats) = try scanCollection(root: path, log: log, progress: progress)
             if tty { fputs("\r\u{1B}[K", stderr) }
             let readTime = now() - started
-            try store.replace(with: rows)
+            let guardrail = LossGuard(maxLossPercent: maxLoss, allowLoss: allowLoss)
+            try store.replace(with: rows) { try guardrail.check(current: $0, replacement: rows) }
             if !quiet {
                 say("""
                     avalon-scan: \(stats.files) files, \(stats.songs) songs, \(rows.albums.count) albums, \

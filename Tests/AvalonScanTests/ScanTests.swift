@@ -141,4 +141,60 @@ final class ScanTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/env.sqlite"))
         XCTAssertEqual(try runProgram([product("avalon-scan"), "-V"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "1.0.0")
     }
+
+    /// An empty or mostly missing folder (an unmounted NAS) does not wipe the
+    /// collection unless asked; the refusal is one line and changes nothing.
+    func testScanRefusesToLoseTheCollection() throws {
+        for i in 0..<4 {
+            XCTAssertTrue(writeTags(copy("silence.ogg", to: "d\(i)/s.ogg"), title: "S\(i)", album: "A", artist: "R", genre: "G"))
+        }
+        let db = "sqlite:///" + dir + "/guard.sqlite"
+        XCTAssertEqual(try runProgram([product("avalon-scan"), "-q", "-d", db, dir + "/music"]).status, 0)
+        func songs() throws -> Int { try openStore(try DatabaseURL(parsing: db)).load().songs.count }
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/guard.sqlite"))
+
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        let empty = try runProgram([product("avalon-scan"), "-q", "-d", db, dir + "/empty"])
+        XCTAssertEqual(empty.status, 1)
+        XCTAssertEqual(empty.stderr.split(separator: "\n").count, 1, empty.stderr)
+        XCTAssertTrue(empty.stderr.contains("refusing to replace 4 songs with none"), empty.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/guard.sqlite")), before, "the refused scan changed the file")
+
+        // Three of four gone: 75% lost, past the default 50%.
+        for i in 1..<4 { try FileManager.default.removeItem(atPath: dir + "/music/d\(i)") }
+        let most = try runProgram([product("avalon-scan"), "-q", "-d", db, dir + "/music"])
+        XCTAssertEqual(most.status, 1)
+        XCTAssertTrue(most.stderr.contains("3 of its 4 songs (75.0%)") && most.stderr.contains("--max-loss 50%"), most.stderr)
+        XCTAssertEqual(try songs(), 4)
+        XCTAssertEqual(try runProgram([product("avalon-scan"), "-q", "--max-loss", "80", "-d", db, dir + "/music"]).status, 0)
+        XCTAssertEqual(try songs(), 1)
+        XCTAssertEqual(try runProgram([product("avalon-scan"), "-q", "--max-loss", "101", "-d", db, dir + "/music"]).status != 0, true)
+
+        let allowed = try runProgram([product("avalon-scan"), "-q", "--allow-loss", "-d", db, dir + "/empty"])
+        XCTAssertEqual(allowed.status, 0, allowed.stderr)
+        XCTAssertEqual(try songs(), 0)
+        // An empty collection may be filled and emptied again freely.
+        XCTAssertEqual(try runProgram([product("avalon-scan"), "-q", "-d", db, dir + "/empty"]).status, 0)
+    }
+
+    func testLossGuardInsidePostgreSQLTransaction() throws {
+        let pg = try PostgresServer()
+        defer { pg.stop() }
+        let store = try PostgresStore(uri: pg.url)
+        var rows = CollectionRows()
+        rows.albums = [.init(id: .album("A"), name: "A")]
+        rows.artists = [.init(id: .artist("R"), name: "R")]
+        rows.genres = [.init(id: .genre("G"), name: "G")]
+        rows.tracks = (0..<10).map { .init(id: .song(path: "/m/\($0)"), name: "S\($0)", length: 1, track: 1, year: 1,
+                                           album: .album("A"), artist: .artist("R"), genre: .genre("G")) }
+        try store.replace(with: rows) { try LossGuard().check(current: $0, replacement: rows) }
+        var half = rows
+        half.tracks.removeLast(6)
+        XCTAssertThrowsError(try store.replace(with: half) { try LossGuard().check(current: $0, replacement: half) }) {
+            XCTAssertTrue("\($0)".contains("6 of its 10 songs"), "\($0)")
+        }
+        XCTAssertEqual(try pg.psql("SELECT count(*) FROM tracks"), "10")
+        try store.replace(with: half) { try LossGuard(maxLossPercent: 60).check(current: $0, replacement: half) }
+        XCTAssertEqual(try pg.psql("SELECT count(*) FROM tracks"), "4")
+    }
 }

@@ -26,3 +26,13 @@ avalon_require_swift() {
         fi
     fi
 }
+
+# The -Xcc flags that stamp the git commit and its date into a release build
+# (`/versions`, `avalon_build_info`); nothing outside a git checkout.
+avalon_stamp_flags() {
+    local commit date
+    commit=$(git -C "${1:-.}" rev-parse --short=12 HEAD 2>/dev/null) || return 0
+    git -C "${1:-.}" diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
+    date=$(git -C "${1:-.}" log -1 --format=%cI 2>/dev/null)
+    echo "-Xcc -DAVALON_COMMIT=\"$commit\" -Xcc -DAVALON_BUILD_DATE=\"$date\""
+}

@@ -16,10 +16,11 @@ avalon_require_swift
 avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES
 
 echo "Building release binaries (a few minutes the first time)..."
-swift build -c release --product avalon-fcgi >/dev/null
-swift build -c release --product avalon-scan >/dev/null
-swift build -c release --product avalon-echo-config >/dev/null
-BIN="$(swift build -c release --show-bin-path)"
+STAMP=$(avalon_stamp_flags .)
+for product in avalon-fcgi avalon-scan avalon-echo-config; do
+    swift build -c release $STAMP --product "$product" >/dev/null
+done
+BIN="$(swift build -c release $STAMP --show-bin-path)"
 install -m 0755 "$BIN/avalon-fcgi" "$BIN/avalon-scan" "$BIN/avalon-echo-config" /usr/local/bin/
 
 bash deploy/stop.sh --quiet || true

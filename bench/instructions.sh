@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Instructions a worker executes per request, counted by callgrind: exact and
+# repeatable on a shared machine, where timings swing. One worker behind
+# nginx answers N1, then (in a new run) N2 requests of each URL; the
+# difference of the worker's totals over N2 - N1 is the cost of one request,
+# start-up cancelled out.
+#   bash bench/instructions.sh [BIN_DIR ...]     (release build folders)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/packages.sh
+avalon_require_swift
+avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES valgrind
+if [ $# -eq 0 ]; then
+    swift build -c release --product avalon-fcgi >/dev/null
+    swift build -c release --product avalon-bench >/dev/null
+    set -- "$(swift build -c release --show-bin-path)"
+fi
+N1=${N1:-200}
+N2=${N2:-1200}
+W=$(mktemp -d /tmp/avalon-instr-XXXXXX)
+chmod 755 "$W"
+trap 'kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null; nginx -p "$W" -c "$W/nginx.conf" -s stop 2>/dev/null; sleep 0.5; rm -rf "$W"' EXIT
+"$1/avalon-bench" generate 100000 "sqlite:///$W/bench.sqlite" >/dev/null
+PORT=18091
+mkdir -p "$W/tmp"
+cat > "$W/nginx.conf" <<CONF
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/error.log;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
+    server {
+        listen 127.0.0.1:$PORT;
+        location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; fastcgi_read_timeout 300s; }
+    }
+}
+CONF
+nginx -p "$W" -c "$W/nginx.conf"
+
+worker_total() {  # bin url count -> instructions of the worker
+    local exe="$W/avalon-fcgi-$RANDOM"
+    # valgrind cannot read the debug info swift writes; it needs none.
+    cp "$1/avalon-fcgi" "$exe" && strip --strip-debug "$exe"
+    rm -f "$W"/cg.*
+    DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" STATSD_HOST=localhost \
+        valgrind -q --tool=callgrind --trace-children=yes --callgrind-out-file="$W/cg.%p" "$exe" \
+        --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers 1 --pid-file "$W/avalon.pid" &
+    for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/dev/null 2>&1 && break; sleep 0.2; done
+    seq 1 "$3" | xargs -P 2 -I{} curl -fs -o /dev/null "$2"
+    kill "$(cat "$W/avalon.pid")"; wait 2>/dev/null || true
+    local master
+    master=$(ls "$W"/cg.* | sort -t. -k2 -n | head -1)
+    # The worker's file: every one but the master's (one worker, forked once).
+    for f in "$W"/cg.*; do [ "$f" = "$master" ] || grep -m1 '^summary:' "$f" | awk '{print $2}'; done
+}
+
+printf "%-30s" endpoint; for b in "$@"; do printf " %14s" "$(basename "$(dirname "$(dirname "$(dirname "$b")")")")"; done; echo
+for path in ${PATHS:-"heartbeat" "songs?query=love&limit=50" "albums?order=name&limit=100"}; do
+    url="http://127.0.0.1:$PORT/avalon/$path"
+    printf "%-30s" "${path:0:30}"
+    for b in "$@"; do
+        a=$(worker_total "$b" "$url" "$N1")
+        z=$(worker_total "$b" "$url" "$N2")
+        printf " %14s" "$(( (z - a) / (N2 - N1) ))"
+    done
+    echo
+done

@@ -20,7 +20,14 @@ if [ $# -eq 0 ]; then
 fi
 W=$(mktemp -d /tmp/avalon-cpu-XXXXXX)
 chmod 755 "$W"
-trap 'kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null; nginx -p "$W" -c "$W/nginx.conf" -s stop 2>/dev/null; sleep 0.5; rm -rf "$W"' EXIT
+cleanup() {  # every step, whatever the one before did (set -e would stop at the first)
+    set +e
+    kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null
+    kill $(cat "$W"/nginx.pid 2>/dev/null) 2>/dev/null
+    sleep 0.5
+    rm -rf "$W"
+}
+trap cleanup EXIT
 "$1/avalon-bench" generate "$TRACKS" "sqlite:///$W/bench.sqlite" >/dev/null
 PORT=18090
 mkdir -p "$W/tmp"

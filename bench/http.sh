@@ -14,7 +14,14 @@ WORKERS=3
 CONNS=8
 W=$(mktemp -d /tmp/avalon-bench-XXXXXX)
 chmod 755 "$W"
-trap 'kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null; pkill -f "$W/hello"; nginx -p "$W" -c "$W/nginx.conf" -s stop 2>/dev/null; sleep 0.5; rm -rf "$W"' EXIT
+cleanup() {  # every step, whatever the one before did (set -e would stop at the first)
+    set +e
+    kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null
+    pkill -f "$W/hello"
+    sleep 0.5
+    rm -rf "$W"
+}
+trap cleanup EXIT
 
 swift build -c release --product avalon-fcgi >/dev/null
 swift build -c release --product avalon-bench >/dev/null

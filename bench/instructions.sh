@@ -19,7 +19,14 @@ N1=${N1:-200}
 N2=${N2:-1200}
 W=$(mktemp -d /tmp/avalon-instr-XXXXXX)
 chmod 755 "$W"
-trap 'kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null; nginx -p "$W" -c "$W/nginx.conf" -s stop 2>/dev/null; sleep 0.5; rm -rf "$W"' EXIT
+cleanup() {  # every step, whatever the one before did (set -e would stop at the first)
+    set +e
+    kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null
+    kill $(cat "$W"/nginx.pid 2>/dev/null) 2>/dev/null
+    sleep 0.5
+    rm -rf "$W"
+}
+trap cleanup EXIT
 "$1/avalon-bench" generate 100000 "sqlite:///$W/bench.sqlite" >/dev/null
 PORT=18091
 mkdir -p "$W/tmp"

@@ -1,3 +1,4 @@
+import Synchronization
 /// The four collection endpoints: from parameters to the exact JSON answer.
 extension MusicCollection {
     public func respond(_ endpoint: Endpoint, _ params: QueryParameters) -> APIResponse {
@@ -229,7 +230,7 @@ extension MusicCollection {
                     bound += 256 + JSONCursor.maxBytesUUID + 3 * JSONCursor.maxBytesInt + JSONCursor.maxBytes(string: Int(s.name.count))
                         + Int(ao[al + 1] - ao[al]) + Int(ro[ar + 1] - ro[ar]) + Int(go[ge + 1] - go[ge])
                 }
-                touchedBytes = sink
+                touchedBytes.store(sink, ordering: .relaxed)
                 out.write(bound: bound) { start in
                     var c = JSONCursor(start)
                     c.raw("{\"errors\": [], \"success\": [")
@@ -386,8 +387,10 @@ extension JSONCursor {
     }
 }
 
-/// Where prefetching loads leave their result, so that they are not optimised away.
-nonisolated(unsafe) var touchedBytes: UInt8 = 0
+/// Where prefetching loads leave their result, so that they are not optimised
+/// away. Atomic (a relaxed store is a plain store) because every thread that
+/// renders writes it; nothing reads it.
+let touchedBytes = Atomic<UInt8>(0)
 
 @inline(__always)
 func slice(_ a: UnsafeBufferPointer<UInt8>, _ r: TextRef) -> UnsafeBufferPointer<UInt8> {

@@ -16,8 +16,8 @@ final class ErrorReporter: @unchecked Sendable {
 
     let dsn: DSN
     let logger: Logger
-    private let lock = NSLockLike()
-    private var cond = pthread_cond_t()
+    private let lock = Lock()
+    private let cond = Condition()
     private var queue: [String] = []
     private var thread: pthread_t?
     static let maxQueued = 100
@@ -26,7 +26,6 @@ final class ErrorReporter: @unchecked Sendable {
     init(dsn: DSN, logger: Logger) {
         self.dsn = dsn
         self.logger = logger
-        pthread_cond_init(&cond, nil)
     }
 
     /// `scheme://public[:secret]@host[:port][/path]/project`, or nil.
@@ -53,7 +52,7 @@ final class ErrorReporter: @unchecked Sendable {
         let queued: Bool = lock.locked {
             guard queue.count < Self.maxQueued else { return false }
             queue.append(event)
-            pthread_cond_signal(&cond)
+            cond.signal()
             return true
         }
         if !queued { logger.error("Sentry queue full; event dropped: \(message)") }
@@ -77,7 +76,7 @@ final class ErrorReporter: @unchecked Sendable {
     private func sendLoop() -> Never {
         while true {
             let event: String = lock.locked {
-                while queue.isEmpty { lock.wait(&cond) }
+                while queue.isEmpty { lock.wait(cond) }
                 return queue.removeFirst()
             }
             send(event)

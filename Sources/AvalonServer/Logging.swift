@@ -2,6 +2,7 @@ import AvalonConfig
 import AvalonCore
 import Glibc
 import Logging
+import Synchronization
 
 /// Where log lines go: standard error or a file opened for appending, each line
 /// written with one write(2) so lines of several workers never interleave.
@@ -10,7 +11,7 @@ public final class LogSink: @unchecked Sendable {
     public static let shared = LogSink()
     private var fd: Int32 = 2
     private var path: String?
-    private let lock = NSLockLike()
+    private let lock = Lock()
 
     /// Opens the log file; nil keeps standard error.
     public func open(path: String?) throws {
@@ -25,8 +26,8 @@ public final class LogSink: @unchecked Sendable {
     }
 
     func reopenIfAsked() {
-        guard reopenRequested != 0, let path else { return }
-        reopenRequested = 0
+        guard reopenRequested.load(ordering: .relaxed), let path else { return }
+        reopenRequested.store(false, ordering: .relaxed)
         try? open(path: path)
     }
 
@@ -46,9 +47,11 @@ public final class LogSink: @unchecked Sendable {
     }
 }
 
-/// Set by SIGUSR1: from the master's signal handler, or a worker's signal
-/// thread; the log writer reopens the file on its next line.
-nonisolated(unsafe) var reopenRequested: sig_atomic_t = 0
+/// Set by SIGUSR1: in the master by its signal handler, in a worker by its
+/// signal thread; read by whichever thread writes the next log line, which
+/// then reopens the file. Atomic: the setter and the reader are different
+/// threads (a lock-free atomic store is safe in a signal handler).
+let reopenRequested = Atomic<Bool>(false)
 
 /// The log level of the whole pool: the configured one until
 /// `/admin/log-level` stores another in the shared table, which every
@@ -65,24 +68,6 @@ enum LogLevelControl {
 
     static func set(_ level: Config.LogLevel) {
         if let table { table[.logLevel] = UInt64(level.rawValue) } else { configured = level }
-    }
-}
-
-/// A pthread mutex without Foundation.
-final class NSLockLike: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    /// Waits on `cond`; call inside `locked`.
-    func wait(_ cond: inout pthread_cond_t) { pthread_cond_wait(&cond, &m) }
-    /// Waits on `cond` until the CLOCK_REALTIME `deadline`; ETIMEDOUT when it passed.
-    func wait(_ cond: inout pthread_cond_t, until deadline: inout timespec) -> Int32 {
-        pthread_cond_timedwait(&cond, &m, &deadline)
-    }
-
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
     }
 }
 
@@ -223,7 +208,8 @@ public func bootstrapLogging(_ config: Config) throws -> Logger {
         AvalonLogHandler(label: label, format: format, json: json, redactor: redactor, sink: .shared)
     }
     var handler = sigaction()
-    handler.__sigaction_handler.sa_handler = { _ in reopenRequested = 1 }
+    _ = reopenRequested.load(ordering: .relaxed)  // initialised before any handler runs
+    handler.__sigaction_handler.sa_handler = { _ in reopenRequested.store(true, ordering: .relaxed) }
     sigemptyset(&handler.sa_mask)
     handler.sa_flags = SA_RESTART
     sigaction(SIGUSR1, &handler, nil)

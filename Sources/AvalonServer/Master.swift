@@ -108,7 +108,7 @@ public final class Master {
             let sig = sigtimedwait(&set, &info, &timeout)
             let now = monotonicSeconds()
             // logrotate signals the master; workers hold their own descriptors.
-            if reopenRequested != 0 {
+            if reopenRequested.load(ordering: .relaxed) {
                 LogSink.shared.reopenIfAsked()
                 for pid in workers.keys { kill(pid, SIGUSR1) }
                 logger.info("log file reopened (SIGUSR1)")

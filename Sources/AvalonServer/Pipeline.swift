@@ -111,7 +111,8 @@ final class LogRequest: RequestStep {
 
     func handle(_ c: RequestContext, next: () throws -> Void) throws {
         try next()
-        guard logger.logLevel <= .debug else { return }
+        // The shared level word directly: swift-log's check goes through its handler box.
+        guard LogLevelControl.current == .debug else { return }
         let (method, url) = c.describe(redactor)
         let ms = Double((monotonicNanoseconds() &- c.started) / 1000) / 1000
         logger.debug("\(method) \(url) \(c.head.status) \(c.out.count) bytes \(ms) ms", metadata: ["request_id": "\(c.requestID.string)"])

@@ -12,8 +12,8 @@ public final class Statsd: @unchecked Sendable {
     private var addrLen: socklen_t = 0
     let prefix: String
     private let prefixDot: [UInt8]
-    private let lock = NSLockLike()
-    private var cond = pthread_cond_t()
+    private let lock = Lock()
+    private let cond = Condition()
     private var packet: [UInt8] = []
     private var flusherStarted = false
     static let packetLimit = 1400  // fits an Ethernet MTU
@@ -23,7 +23,6 @@ public final class Statsd: @unchecked Sendable {
         self.prefix = prefix
         prefixDot = Array((prefix + ".").utf8)
         packet.reserveCapacity(Self.packetLimit)
-        pthread_cond_init(&cond, nil)
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?
@@ -65,7 +64,7 @@ public final class Statsd: @unchecked Sendable {
                 lock.locked {
                     if !packet.isEmpty && packet.count + 1 + n > Self.packetLimit { sendLocked() }
                     if packet.isEmpty {
-                        pthread_cond_signal(&cond)  // a new batch: the flusher starts its clock
+                        cond.signal()  // a new batch: the flusher starts its clock
                     } else {
                         packet.append(0x0A)
                     }
@@ -104,12 +103,12 @@ public final class Statsd: @unchecked Sendable {
     private func flushLoop() -> Never {
         lock.locked {
             while true {
-                while packet.isEmpty { lock.wait(&cond) }
+                while packet.isEmpty { lock.wait(cond) }
                 var now = timespec()
                 clock_gettime(CLOCK_REALTIME, &now)
                 let nanos = Int(now.tv_nsec) + Int(Self.flushInterval * 1e9)
-                var deadline = timespec(tv_sec: now.tv_sec + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
-                while !packet.isEmpty && lock.wait(&cond, until: &deadline) != ETIMEDOUT {}
+                let deadline = timespec(tv_sec: now.tv_sec + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
+                while !packet.isEmpty && lock.wait(cond, until: deadline) != ETIMEDOUT {}
                 sendLocked()
             }
         }

@@ -134,7 +134,7 @@ enum WorkerSignals {
                     var byte: UInt8 = 1
                     _ = write(wakeFD, &byte, 1)
                 } else if signo == SIGUSR1 {
-                    reopenRequested = 1
+                    reopenRequested.store(true, ordering: .relaxed)
                 }
             }
         }

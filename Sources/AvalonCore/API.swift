@@ -327,6 +327,10 @@ extension MusicCollection {
         }
         let win = paging.window(list.count)
         if win.isEmpty { return [] }
+        // A small page of many matches: keep only the best offset+limit.
+        if win.upperBound * 8 <= list.count {
+            return Array(topK(list, win.upperBound, descending: paging.descending, key: key)[win])
+        }
         var keyed = list.map { (key($0), $0) }
         if paging.descending {
             keyed.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 > $1.1 }
@@ -334,6 +338,47 @@ extension MusicCollection {
             keyed.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
         }
         return keyed[win].map(\.1)
+    }
+
+    /// The first `k` of `list` in the order of (key, position), as the full
+    /// sort would give them (same ties): a bounded heap whose root is the
+    /// worst kept, so each further item costs one comparison unless it wins.
+    func topK(_ list: [UInt32], _ k: Int, descending: Bool, key: (UInt32) -> UInt64) -> [UInt32] {
+        guard k > 0 else { return [] }
+        // `a` comes before `b` in the answer.
+        @inline(__always) func before(_ a: (UInt64, UInt32), _ b: (UInt64, UInt32)) -> Bool {
+            descending ? (a.0 != b.0 ? a.0 > b.0 : a.1 > b.1) : (a.0 != b.0 ? a.0 < b.0 : a.1 < b.1)
+        }
+        var heap: [(UInt64, UInt32)] = []
+        heap.reserveCapacity(k)
+        for s in list {
+            let item = (key(s), s)
+            if heap.count < k {
+                // Sift up: a parent comes after its children in the answer.
+                heap.append(item)
+                var i = heap.count - 1
+                while i > 0 {
+                    let parent = (i - 1) / 2
+                    guard before(heap[parent], heap[i]) else { break }
+                    heap.swapAt(parent, i)
+                    i = parent
+                }
+            } else if before(item, heap[0]) {
+                heap[0] = item
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var worst = i
+                    if l < k && before(heap[worst], heap[l]) { worst = l }
+                    if r < k && before(heap[worst], heap[r]) { worst = r }
+                    if worst == i { break }
+                    heap.swapAt(i, worst)
+                    i = worst
+                }
+            }
+        }
+        heap.sort(by: before)
+        return heap.map(\.1)
     }
 
     /// The page of a large selection: the prepared order, skipping non-members.

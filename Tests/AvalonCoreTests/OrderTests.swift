@@ -79,4 +79,46 @@ final class OrderTests: XCTestCase {
         let love = ask(c, .songs, "query=lov&order=year&direction=desc&limit=2&offset=1")
         XCTAssertEqual(love.success.map { $0["year"] as! Int }, [1977, 0])
     }
+
+    /// `ordered` has three ways to a page: walking the order prepared at load
+    /// (large selections), sorting the selection (small ones), and keeping the
+    /// best offset+limit in a heap (small pages of many matches). Each must
+    /// give what a naive full sort gives, ties (many equal keys) included.
+    func testEveryOrderingPathAgainstANaiveSort() throws {
+        var rng = SeededGenerator(test: #function)
+        let total = 4000
+        let c = buildFixture()
+        // Few distinct keys: most comparisons are ties, broken by position.
+        let keys: [UInt64] = (0..<total).map { _ in UInt64.random(in: 0..<12, using: &rng) }
+        func ascending(_ x: UInt32, _ y: UInt32) -> Bool {
+            let (a, b) = (keys[Int(x)], keys[Int(y)])
+            return a != b ? a < b : x < y
+        }
+        let globalAsc: [UInt32] = (0..<UInt32(total)).sorted(by: ascending)
+        for size in [1, 7, 60, 400, 499, 501, 1500, 3999, 4000] {
+            let shuffled: [UInt32] = (0..<UInt32(total)).shuffled(using: &rng)
+            let list: [UInt32] = Array(shuffled.prefix(size)).sorted()
+            for direction in ["asc", "desc"] {
+                let pages: [(Int?, Int)] = [(nil, 0), (10, 0), (10, 5), (1, 0), (0, 0), (50, 30), (size, 0), (3, max(0, size - 2)), (5, size + 4)]
+                for (limit, offset) in pages {
+                    var q = "order=year&direction=\(direction)&offset=\(offset)"
+                    if let limit { q += "&limit=\(limit)" }
+                    let paging = try Paging(QueryParameters(queryString: q), fields: ["year"])
+                    let naive: [UInt32] = direction == "asc" ? list.sorted(by: ascending) : list.sorted(by: ascending).reversed()
+                    let expected = limit.map { Array(naive.dropFirst(offset).prefix($0)) } ?? naive
+                    for selection in [Selection.list(list), .bits(Bitmap(list, capacity: total))] {
+                        let got = c.ordered(selection, total: total, paging: paging, globalOrder: globalAsc) { keys[Int($0)] }
+                        XCTAssertEqual(got, expected, "size \(size) \(q)")
+                    }
+                }
+            }
+        }
+        // The heap alone, where every key ties and where all differ.
+        for k in [1, 2, 10, 99] {
+            let list = (0..<UInt32(300)).map { $0 }
+            XCTAssertEqual(c.topK(list, k, descending: false) { _ in 7 }, Array(list.prefix(k)))
+            XCTAssertEqual(c.topK(list, k, descending: true) { _ in 7 }, Array(list.reversed().prefix(k)))
+            XCTAssertEqual(c.topK(list, k, descending: true) { UInt64($0) * 3 % 301 }, Array(list.sorted { $0 * 3 % 301 > $1 * 3 % 301 }.prefix(k)))
+        }
+    }
 }

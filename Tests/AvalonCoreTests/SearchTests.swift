@@ -40,7 +40,7 @@ final class SearchTests: XCTestCase {
 
     /// The suffix index must agree with the old server's token sets on any names.
     func testIndexAgreesWithTokenizer() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(test: #function)
         let alphabet = ["a", "b", "ab", "ba", "É", "é", "Σ", "σ", " ", "  ", "\t", "\u{3000}", "x y", "ß", "🎸"]
         var names: [String] = []
         for _ in 0..<300 {
@@ -65,7 +65,7 @@ final class PagedSearchTests: XCTestCase {
     /// Songs with names from a few words, so that queries match songs spread
     /// over the whole collection through every table.
     static let c: MusicCollection = {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(test: "PagedSearchTests")
         let words = ["love", "lovely", "the", "night", "Lövé", "blue", "x"]
         func name() -> String { (0..<Int.random(in: 1...3, using: &rng)).map { _ in words.randomElement(using: &rng)! }.joined(separator: " ") }
         var b = CollectionBuilder()
@@ -126,7 +126,7 @@ final class JSONWriterTests: XCTestCase {
             }
             return out + [0x22]
         }
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(test: #function)
         let specials: [UInt8] = [0x00, 0x01, 0x0A, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7F, 0x80, 0xA2, 0xDC, 0xFF]
         for length in 0..<26 {
             for _ in 0..<60 {
@@ -150,7 +150,7 @@ final class JSONWriterTests: XCTestCase {
     /// edges and the general path against Swift's own formatting.
     func testIntegersAsSwiftPrintsThem() {
         var values: [Int64] = Array(0..<12_000) + [-1, -9, -10, -9999, -10_000, 99_999, 100_000, 43_698, 43_699, .max, .min]
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(test: #function)
         for _ in 0..<1000 { values.append(Int64(bitPattern: rng.next())) }
         var w = JSONWriter(capacity: 1)
         for v in values { w.int(v); w.raw(",") }
@@ -158,7 +158,7 @@ final class JSONWriterTests: XCTestCase {
     }
 
     func testUUIDsAsFoundationWritesThem() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(test: #function)
         for _ in 0..<500 {
             let id = ItemID(hi: rng.next(), lo: rng.next())
             var w = JSONWriter()

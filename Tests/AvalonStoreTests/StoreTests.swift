@@ -137,17 +137,24 @@ final class SQLiteStoreTests: XCTestCase {
     }
 
     /// kill -9 in the middle of writing a big collection leaves the old one whole.
+    /// A writer killed mid-write leaves the old collection. The kill lands
+    /// only once the write transaction has provably begun: SQLite creates the
+    /// rollback journal when it first changes a page (the DELETE of the old
+    /// rows), and the bench builds all its rows in memory before that.
     func testKilledWriteKeepsTheOldCollection() throws {
         let path = dir + "/crash.sqlite"
         let old = sampleRows(11)
         try SQLiteStore(path: path).replace(with: old)
-        for delay in [300_000, 900_000] as [UInt32] {
+        for extra in [0, 150_000] as [UInt32] {
             let writer = try Background([product("avalon-bench"), "generate", "300000", "sqlite:///" + path],
                                         environment: [:], logPath: dir + "/bench.log")
-            usleep(delay)
+            let started = waitUntil(timeout: 60, interval: 0.001) { FileManager.default.fileExists(atPath: path + "-journal") }
+            usleep(extra)
             writer.signal(SIGKILL)
             writer.stop()
+            XCTAssertTrue(started, "the write never began")
             XCTAssertNotEqual(writer.process.terminationReason, .exit, "the writer finished before it was killed; the test proves nothing")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path + "-journal"), "the kill did not land inside the transaction")
             assertCollection(try SQLiteStore(path: path).load(), equals: old)
         }
     }

@@ -93,11 +93,11 @@ public func freePort() -> Int {
     return port
 }
 
-public func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+public func waitUntil(timeout: Double, interval: Double = 0.05, _ condition: () -> Bool) -> Bool {
     let end = Date().addingTimeInterval(timeout)
     while Date() < end {
         if condition() { return true }
-        usleep(50_000)
+        usleep(UInt32(interval * 1e6))
     }
     return condition()
 }

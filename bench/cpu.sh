@@ -18,40 +18,17 @@ if [ $# -eq 0 ]; then
     swift build -c release --product avalon-bench >/dev/null
     set -- "$(swift build -c release --show-bin-path)"
 fi
-W=$(mktemp -d /tmp/avalon-cpu-XXXXXX)
-chmod 755 "$W"
-cleanup() {  # every step, whatever the one before did (set -e would stop at the first)
-    set +e
-    kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null
-    kill $(cat "$W"/nginx.pid 2>/dev/null) 2>/dev/null
-    sleep 0.5
-    rm -rf "$W"
-}
-trap cleanup EXIT
+. bench/common.sh
+bench_workdir cpu
 "$1/avalon-bench" generate "$TRACKS" "sqlite:///$W/bench.sqlite" >/dev/null
 PORT=18090
-mkdir -p "$W/tmp"
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
-    server {
-        listen 127.0.0.1:$PORT;
-        location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }
-    }
-}
-CONF
-nginx -p "$W" -c "$W/nginx.conf"
+bench_nginx $PORT "location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }"
 ticks=$(getconf CLK_TCK)
 
 measure() {  # bin url -> "µs-per-request requests"
     DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" STATSD_HOST=localhost "$1/avalon-fcgi" \
         --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers 1 --pid-file "$W/avalon.pid" &
-    for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/dev/null 2>&1 && break; sleep 0.1; done
+    bench_wait_up "http://127.0.0.1:$PORT/avalon/heartbeat"
     local master worker before after n
     master=$(cat "$W/avalon.pid")
     worker=$(cat "/proc/$master/task/$master/children" | awk '{print $1}')

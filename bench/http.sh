@@ -12,16 +12,8 @@ TRACKS=${1:-100000}
 SECS=${2:-5}
 WORKERS=3
 CONNS=8
-W=$(mktemp -d /tmp/avalon-bench-XXXXXX)
-chmod 755 "$W"
-cleanup() {  # every step, whatever the one before did (set -e would stop at the first)
-    set +e
-    kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null
-    pkill -f "$W/hello"
-    sleep 0.5
-    rm -rf "$W"
-}
-trap cleanup EXIT
+. bench/common.sh
+bench_workdir bench
 
 swift build -c release --product avalon-fcgi >/dev/null
 swift build -c release --product avalon-bench >/dev/null
@@ -33,24 +25,10 @@ DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" "$BIN/avalon-f
     --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers $WORKERS --pid-file "$W/avalon.pid" &
 spawn-fcgi -s "$W/hello.sock" -M 0666 -F $WORKERS -P "$W/hello.pid" -- "$W/hello" >/dev/null
 PORT=18089
-mkdir -p "$W/tmp"
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
-    server {
-        listen 127.0.0.1:$PORT;
-        location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }
-        location /hello { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/hello.sock; }
-    }
-}
-CONF
-nginx -p "$W" -c "$W/nginx.conf"
-for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_nginx $PORT \
+    "location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }" \
+    "location /hello { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/hello.sock; }"
+bench_wait_up "http://127.0.0.1:$PORT/avalon/heartbeat"
 ARTIST=$(curl -fs "http://127.0.0.1:$PORT/avalon/artists?limit=1&offset=100" | sed 's/.*"id": "\([^"]*\)".*/\1/')
 
 measure() {  # url -> "req/s p99"

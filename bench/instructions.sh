@@ -17,34 +17,11 @@ if [ $# -eq 0 ]; then
 fi
 N1=${N1:-200}
 N2=${N2:-1200}
-W=$(mktemp -d /tmp/avalon-instr-XXXXXX)
-chmod 755 "$W"
-cleanup() {  # every step, whatever the one before did (set -e would stop at the first)
-    set +e
-    kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null
-    kill $(cat "$W"/nginx.pid 2>/dev/null) 2>/dev/null
-    sleep 0.5
-    rm -rf "$W"
-}
-trap cleanup EXIT
+. bench/common.sh
+bench_workdir instr
 "$1/avalon-bench" generate 100000 "sqlite:///$W/bench.sqlite" >/dev/null
 PORT=18091
-mkdir -p "$W/tmp"
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/error.log;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
-    server {
-        listen 127.0.0.1:$PORT;
-        location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; fastcgi_read_timeout 300s; }
-    }
-}
-CONF
-nginx -p "$W" -c "$W/nginx.conf"
+bench_nginx $PORT "location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; fastcgi_read_timeout 300s; }"
 
 worker_total() {  # bin url count -> instructions of the worker
     local exe="$W/avalon-fcgi-$RANDOM"

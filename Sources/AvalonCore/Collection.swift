@@ -125,21 +125,14 @@ public final class MusicCollection: Sendable {
     /// (the old server's inner join dropped them too).
     public let droppedTracks: Int
 
-    /// Runs `body` on a table in place: returning one would copy it, retaining all its arrays.
+    /// Runs `body` on a table in place: returning the struct would retain each
+    /// of its arrays (a retain and release per array per request).
     @inline(__always)
     func withTable<R>(_ k: Kind, _ body: (borrowing ElementTable) -> R) -> R {
         switch k {
         case .album: return body(albums)
         case .artist: return body(artists)
         case .genre: return body(genres)
-        }
-    }
-
-    public func table(_ k: Kind) -> ElementTable {
-        switch k {
-        case .album: return albums
-        case .artist: return artists
-        case .genre: return genres
         }
     }
 

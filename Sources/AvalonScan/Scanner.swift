@@ -11,7 +11,7 @@ public struct SongTags: Sendable {
     public var track: Int64 = 0, year: Int64 = 0, length: Int64 = 0
 }
 
-/// Reads one file through TagLib; nil with a reason for anything that is not
+/// Reads one file through TagLib; a failure with the reason for anything that is not
 /// readable audio. `warn` gets tag values that could not be parsed.
 public func readTags(_ path: String, warn: (String) -> Void) -> Result<SongTags, ScanIssue> {
     var raw = avalon_tags()

@@ -1,3 +1,4 @@
+import AvalonCore
 import CSystem
 import Glibc
 
@@ -8,12 +9,12 @@ final class RequestID {
     static let maxLength = 64
     let storage = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: RequestID.maxLength)
     private(set) var count = 0
-    private var state: UInt64
+    private var random: SplitMix64
 
     init() {
         var seed: UInt64 = 0
         if getrandom(&seed, 8, 0) != 8 { seed = UInt64(truncatingIfNeeded: wallNanoseconds()) ^ UInt64(getpid()) << 32 }
-        state = seed
+        random = SplitMix64(seed: seed)
     }
 
     deinit { storage.deallocate() }
@@ -36,21 +37,12 @@ final class RequestID {
         }
         let hex: StaticString = "0123456789abcdef"
         for half in 0..<2 {
-            var v = next()
+            var v = random.next()
             for i in 0..<16 {
                 storage[half * 16 + i] = hex.utf8Start[Int(v & 15)]
                 v >>= 4
             }
         }
         count = 32
-    }
-
-    /// splitmix64: ids need to be unique, not secret.
-    private func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

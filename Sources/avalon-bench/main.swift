@@ -41,27 +41,19 @@ func residentMB() -> Double {
     return 0
 }
 
-struct Rng {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
 func generate(tracks: Int, url: DatabaseURL) throws {
-    var rng = Rng(state: 42)
+    var rng = SplitMix64(seed: 42)
     let syllables = ["lo", "ve", "ka", "ri", "son", "mar", "tel", "din", "ga", "po", "the", "un", "der", "sky", "fire", "moon"]
     var words = ["love", "the", "night", "blue", "heart", "Café", "Über", "東京", "Σωκράτης", "Кино"]
     while words.count < 5000 {
         let n = 1 + rng.below(3)
         words.append((0..<n).map { _ in syllables[rng.below(syllables.count)] }.joined())
     }
-    func name(_ r: inout Rng) -> String {
+    func name(_ r: inout SplitMix64) -> String {
         let n = 1 + r.below(5)
         return (0..<n).map { _ in let w = words[r.below(words.count)]; return r.below(3) == 0 ? w.capitalizedFirst() : w }.joined(separator: " ")
     }
@@ -92,7 +84,7 @@ func generate(tracks: Int, url: DatabaseURL) throws {
     try store.replace(with: rows)
     let dt = now() - t0
     let total = rows.tracks.count + rows.albums.count + rows.artists.count + rows.genres.count
-    print(String(format: "write %@: %d rows in %.2f s = %.0f rows/s", url.description, total, dt, Double(total) / dt))
+    print(String(format: "write %@: %ld rows in %.2f s = %.0f rows/s", url.description, total, dt, Double(total) / dt))
 }
 
 extension String {
@@ -107,7 +99,7 @@ func load(url: DatabaseURL) throws {
     releaseFreedMemory()  // as avalon-fcgi does after loading
     let dt = now() - t0
     let rss1 = residentMB()
-    print(String(format: "tracks %d albums %d artists %d genres %d", c.songs.count, c.albums.count, c.artists.count, c.genres.count))
+    print(String(format: "tracks %ld albums %ld artists %ld genres %ld", c.songs.count, c.albums.count, c.artists.count, c.genres.count))
     print(String(format: "load+index: %.2f s; resident %.0f MB (%.0f MB before load); arrays %.0f MB",
                  dt, rss1, rss0, Double(c.memoryBytes) / 1048576))
     if getenv("AVALON_BENCH_LOAD_ONLY") != nil { return }
@@ -144,7 +136,7 @@ func load(url: DatabaseURL) throws {
         }
         let shown = qs.count > 40 ? String(qs.prefix(40)) + "…" : qs
         print("\(e.rawValue)?\(shown)".padding(toLength: 55, withPad: " ", startingAt: 0)
-              + String(format: "%10.1f µs  %10.1f µs cold  %10d bytes", per * 1e6, cold / Double(coldReps) * 1e6, bytes))
+              + String(format: "%10.1f µs  %10.1f µs cold  %10ld bytes", per * 1e6, cold / Double(coldReps) * 1e6, bytes))
     }
 }
 
@@ -173,7 +165,7 @@ do {
 func makeMusic(from source: String, to dest: String, count: Int) throws {
     let fm = FileManager.default
     let sources = try fm.contentsOfDirectory(atPath: source).sorted().map { source + "/" + $0 }
-    var rng = Rng(state: 7)
+    var rng = SplitMix64(seed: 7)
     for i in 0..<count {
         let src = sources[i % sources.count]
         let ext = (src as NSString).pathExtension

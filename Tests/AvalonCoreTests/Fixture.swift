@@ -57,22 +57,15 @@ func ask(_ c: MusicCollection, _ e: Endpoint, _ qs: String) -> Answer {
 /// set, else from the clock, and the seed printed, so that a failure can be
 /// replayed with `AVALON_TEST_SEED=N swift test --filter …`.
 struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+    private var random: SplitMix64
     let seed: UInt64
 
     init(test: String) {
         let given = ProcessInfo.processInfo.environment["AVALON_TEST_SEED"].flatMap { UInt64($0) }
         seed = given ?? UInt64(Date().timeIntervalSince1970 * 1e6)
-        state = seed
+        random = SplitMix64(seed: seed)
         print("\(test): random seed \(seed) (AVALON_TEST_SEED=\(seed) repeats it)")
     }
 
-    /// splitmix64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { random.next() }
 }

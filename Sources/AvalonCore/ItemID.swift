@@ -156,6 +156,9 @@ public struct ItemID: Hashable, Comparable, Sendable {
     public static func genre(_ name: String) -> ItemID { v5(namespace: genreNamespace, name: Array(pythonLowercased(name).utf8)) }
     /// Song ids hash the path exactly as given (case kept).
     public static func song(path: String) -> ItemID { v5(namespace: songNamespace, name: Array(path.utf8)) }
+    /// A song whose path is given as the file system's bytes (the same id as
+    /// `song(path:)` when they are UTF-8; also defined when they are not).
+    public static func song(pathBytes: [UInt8]) -> ItemID { v5(namespace: songNamespace, name: pathBytes) }
 }
 
 private let hexTable: [UInt8] = (0..<256).map { b -> UInt8 in

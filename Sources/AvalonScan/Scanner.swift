@@ -16,7 +16,7 @@ public struct SongTags: Sendable {
 public func readTags(_ path: String, warn: (String) -> Void) -> Result<SongTags, ScanIssue> {
     var raw = avalon_tags()
     var err = [CChar](repeating: 0, count: 256)
-    guard avalon_read_tags(path, &raw, &err, Int32(err.count)) == 0 else {
+    guard PathBytes.withCString(path, { avalon_read_tags($0, &raw, &err, Int32(err.count)) }) == 0 else {
         return .failure(ScanIssue(path: path, reason: String(cString: err)))
     }
     defer { avalon_free_tags(&raw) }
@@ -29,11 +29,11 @@ public func readTags(_ path: String, warn: (String) -> Void) -> Result<SongTags,
     t.length = Int64(max(0, raw.length))
     switch TagRules.track(s(raw.track)) {
     case .some(let v): t.track = v ?? 0
-    case .none: warn("\(path): cannot parse track number '\(s(raw.track) ?? "")'; storing 0")
+    case .none: warn("\(PathBytes.display(path)): cannot parse track number '\(s(raw.track) ?? "")'; storing 0")
     }
     switch TagRules.year(s(raw.date)) {
     case .some(let v): t.year = v ?? 0
-    case .none: warn("\(path): cannot parse year from date '\(s(raw.date) ?? "")'; storing 0")
+    case .none: warn("\(PathBytes.display(path)): cannot parse year from date '\(s(raw.date) ?? "")'; storing 0")
     }
     return .success(t)
 }
@@ -41,13 +41,14 @@ public func readTags(_ path: String, warn: (String) -> Void) -> Result<SongTags,
 public struct ScanIssue: Error, Sendable, CustomStringConvertible {
     public let path: String
     public let reason: String
-    public var description: String { "\(path): \(reason)" }
+    public var description: String { "\(PathBytes.display(path)): \(reason)" }
 }
 
 /// Every regular file under `root` (hidden ones too), as paths joined to the
-/// root as typed and normalised, sorted. Symlinked directories are not
-/// entered, so links cannot loop.
-public func listFiles(under root: String, onError: (String) -> Void) throws -> [String] {
+/// root as typed and normalised, sorted by their bytes. Symlinked directories
+/// are not entered, so links cannot loop. Names that are not UTF-8 come as
+/// `PathBytes` escapes, counted in `undecodable`.
+public func listFiles(under root: String, undecodable: inout Int, onError: (String) -> Void) throws -> [String] {
     var st = stat()
     guard stat(root, &st) == 0 else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ScanIssue(path: root, reason: "not a directory") }
@@ -56,29 +57,36 @@ public func listFiles(under root: String, onError: (String) -> Void) throws -> [
     var files: [String] = []
     var stack = [root]
     while let dir = stack.popLast() {
-        guard let d = opendir(dir) else {
-            onError("\(dir): cannot read directory: \(String(cString: strerror(errno)))")
+        guard let d = PathBytes.withCString(dir, { opendir($0) }) else {
+            onError("\(PathBytes.display(dir)): cannot read directory: \(String(cString: strerror(errno)))")
             continue
         }
         while let entry = readdir(d) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let (name, valid) = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                PathBytes.string(UnsafeBufferPointer(start: raw.bindMemory(to: UInt8.self).baseAddress!, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self))))
+            }
             if name == "." || name == ".." { continue }
             let path = joinPath(dir, name)
             var ls = stat()
-            guard lstat(path, &ls) == 0 else { continue }
+            guard PathBytes.withCString(path, { lstat($0, &ls) }) == 0 else { continue }
             switch ls.st_mode & S_IFMT {
             case S_IFDIR: stack.append(path)
-            case S_IFREG: files.append(normalizePath(path))
+            case S_IFREG:
+                files.append(normalizePath(path))
+                if !valid { undecodable += 1 }
             case S_IFLNK:
                 var target = stat()
-                if stat(path, &target) == 0 && (target.st_mode & S_IFMT) == S_IFREG { files.append(normalizePath(path)) }
+                if PathBytes.withCString(path, { stat($0, &target) }) == 0 && (target.st_mode & S_IFMT) == S_IFREG {
+                    files.append(normalizePath(path))
+                    if !valid { undecodable += 1 }
+                }
             default: break
             }
         }
         closedir(d)
     }
-    files.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-    return files
+    // By the bytes the system holds: UTF-8 order for ordinary names.
+    return files.map { (PathBytes.bytes($0), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
 }
 
 public struct ScanStats: Sendable {
@@ -86,6 +94,8 @@ public struct ScanStats: Sendable {
     public var songs = 0
     public var skipped = 0
     public var warnings = 0
+    /// Files whose names are not valid UTF-8 (scanned all the same).
+    public var undecodableNames = 0
 }
 
 /// Reads every file under `root` on all cores and builds the rows to store.
@@ -93,7 +103,8 @@ public struct ScanStats: Sendable {
 /// path order.
 public func scanCollection(root: String, log: @escaping (String) -> Void,
                            progress: ((ScanStats) -> Void)? = nil) throws -> (CollectionRows, ScanStats) {
-    let files = try listFiles(under: root, onError: log)
+    var undecodable = 0
+    let files = try listFiles(under: root, undecodable: &undecodable, onError: log)
     var results = [Result<SongTags, ScanIssue>?](repeating: nil, count: files.count)
     var stats = ScanStats()
     stats.files = files.count
@@ -140,7 +151,7 @@ public func scanCollection(root: String, log: @escaping (String) -> Void,
     for r in results {
         switch r {
         case .success(let t)?:
-            let song = ItemID.song(path: t.path)
+            let song = ItemID.song(pathBytes: PathBytes.bytes(t.path))
             // Two spellings of one path (only possible through odd bytes) keep the first.
             guard seenSongs.insert(song).inserted else { continue }
             let album = ItemID.album(t.album), artist = ItemID.artist(t.artist), genre = ItemID.genre(t.genre)
@@ -158,6 +169,7 @@ public func scanCollection(root: String, log: @escaping (String) -> Void,
     stats.songs = rows.tracks.count
     stats.skipped = skipped
     stats.warnings = warnings
+    stats.undecodableNames = undecodable
     return (rows, stats)
 }
 

@@ -73,7 +73,7 @@ struct AvalonScanCommand: ParsableCommand {
                 say("""
                     avalon-scan: \(stats.files) files, \(stats.songs) songs, \(rows.albums.count) albums, \
                     \(rows.artists.count) artists, \(rows.genres.count) genres; \(stats.skipped) skipped, \
-                    \(stats.warnings) warnings; read in \(fmt(readTime)) s, written to \(url) in \(fmt(now() - started - readTime)) s
+                    \(stats.warnings) warnings\(stats.undecodableNames > 0 ? ", \(stats.undecodableNames) names not UTF-8 (shown with \u{FFFD})" : ""); read in \(fmt(readTime)) s, written to \(url) in \(fmt(now() - started - readTime)) s
                     """)
             }
             return 0

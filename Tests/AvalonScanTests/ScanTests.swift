@@ -197,4 +197,36 @@ final class ScanTests: XCTestCase {
         try store.replace(with: half) { try LossGuard(maxLossPercent: 60).check(current: $0, replacement: half) }
         XCTAssertEqual(try pg.psql("SELECT count(*) FROM tracks"), "4")
     }
+
+    /// A file named with bytes that are not UTF-8 (Latin-1 "café") is scanned,
+    /// with an id from its raw path bytes, the same on every scan, and counted.
+    func testNamesThatAreNotUTF8() throws {
+        let good = copy("silence.ogg", to: "tmp.ogg")
+        XCTAssertTrue(writeTags(good, title: "Caf\u{e9} Song", album: "Latin", artist: "One", genre: "G"))
+        let rawPath: [UInt8] = Array((dir + "/music/caf").utf8) + [0xE9] + Array(".ogg".utf8)
+        XCTAssertEqual((rawPath + [0]).withUnsafeBufferPointer { rename(good, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }, 0)
+        XCTAssertTrue(writeTags(copy("silence.ogg", to: "plain.ogg"), title: "Plain", album: "Latin", artist: "One", genre: "G"))
+        var logged: [String] = []
+        let (rows, stats) = try scanCollection(root: dir + "/music") { logged.append($0) }
+        XCTAssertEqual(stats.undecodableNames, 1)
+        XCTAssertEqual(rows.tracks.count, 2, "\(logged)")
+        let id = ItemID.song(pathBytes: rawPath)
+        XCTAssertEqual(rows.tracks.first { $0.id == id }?.name, "Caf\u{e9} Song")
+        let (again, _) = try scanCollection(root: dir + "/music") { _ in }
+        XCTAssertEqual(again.tracks.map(\.id), rows.tracks.map(\.id))
+        XCTAssertNotEqual(id, ItemID.song(path: dir + "/music/caf\u{FFFD}.ogg"), "the id must come from the bytes, not a repaired name")
+        // The command line reports it; a skipped file of such a name is logged readably.
+        let db = "sqlite:///" + dir + "/utf.sqlite"
+        let r = try runProgram([product("avalon-scan"), "-d", db, dir + "/music"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("1 names not UTF-8"), r.stderr)
+        XCTAssertEqual(try openStore(try DatabaseURL(parsing: db)).load().songs.count, 2)
+        let broken: [UInt8] = Array((dir + "/music/bad").utf8) + [0xFF] + Array(".flac".utf8) + [0]
+        let fd = broken.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT, 0o644) }
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        close(fd)
+        let skipped = try runProgram([product("avalon-scan"), "-d", db, dir + "/music"])
+        XCTAssertTrue(skipped.stderr.contains("bad\u{FFFD}.flac"), skipped.stderr)
+        XCTAssertTrue(skipped.stderr.contains("2 names not UTF-8"), skipped.stderr)
+    }
 }

@@ -207,36 +207,59 @@ extension MusicCollection {
                 keys.key(field, songs[Int($0)], $0)
             }
         } else {
-            picked = try selectSongs(p, idFilters: ids).unordered(paging, total: songs.count)
+            let selection = try selectSongs(p, idFilters: ids)
+            if case .all = selection {
+                // Every song (or a window of them) in position order: no list of
+                // picks, which at 10M songs alone would be 40 MB.
+                let win = paging.window(songs.count)
+                renderSongs(UInt32(win.lowerBound)..<UInt32(win.upperBound), into: out)
+                return
+            }
+            picked = selection.unordered(paging, total: songs.count)
         }
         renderSongs(picked, into: out)
     }
 
-    /// The success answer listing `picked`. Every row is loaded first, then the
-    /// names and elements they point to, then the JSON is written: within a pass
-    /// the loads do not depend on one another, so their cache misses overlap
-    /// instead of queueing behind the writing of each song.
-    func renderSongs(_ picked: [UInt32], into out: ResponseBuffer) {
+    /// Bytes of a song record besides its values: the separator, the braces
+    /// and the eleven keys (140 today). `ResponseBuffer.commit` stops the
+    /// process if a record ever outgrows its room, in every build.
+    static let songRecordFixedBytes = 160
+    /// Rows whose data is loaded ahead of writing them, at a time.
+    static let renderBatch = 512
+
+    /// The success answer listing `picked`. The rows of a batch are loaded
+    /// first, then the names and elements they point to, then written: within
+    /// a pass the loads do not depend on one another, so their cache misses
+    /// overlap instead of queueing behind the writing of each song.
+    func renderSongs<C: Collection>(_ picked: C, into out: ResponseBuffer) where C.Element == UInt32 {
         let ao = albums.jsonOffsets, ro = artists.jsonOffsets, go = genres.jsonOffsets
         songs.withUnsafeBufferPointer { songs in
         withElementJSON { aj, rj, gj in
             arena.withUnsafeBufferPointer { a in
-                var bound = 64
-                var sink: UInt8 = 0
-                for i in picked {
-                    let s = songs[Int(i)]
-                    let (al, ar, ge) = (Int(s.album), Int(s.artist), Int(s.genre))
-                    sink &+= a[Int(s.name.start)] &+ aj[Int(ao[al])] &+ rj[Int(ro[ar])] &+ gj[Int(go[ge])]
-                    bound += 256 + JSONCursor.maxBytesUUID + 3 * JSONCursor.maxBytesInt + JSONCursor.maxBytes(string: Int(s.name.count))
-                        + Int(ao[al + 1] - ao[al]) + Int(ro[ar + 1] - ro[ar]) + Int(go[ge + 1] - go[ge])
-                }
-                touchedBytes.store(sink, ordering: .relaxed)
-                out.write(bound: bound) { start in
-                    var c = JSONCursor(start)
-                    c.raw("{\"errors\": [], \"success\": [")
-                    for i in picked {
+                out.reset()
+                var head = out.cursor(room: 32)
+                head.raw("{\"errors\": [], \"success\": [")
+                out.commit(head)
+                var first = true
+                var batchStart = picked.startIndex
+                while batchStart != picked.endIndex {
+                    let batchEnd = picked.index(batchStart, offsetBy: Self.renderBatch, limitedBy: picked.endIndex) ?? picked.endIndex
+                    let batch = picked[batchStart..<batchEnd]
+                    var sink: UInt8 = 0
+                    for i in batch {
+                        let s = songs[Int(i)]
+                        sink &+= a[Int(s.name.start)] &+ aj[Int(ao[Int(s.album)])] &+ rj[Int(ro[Int(s.artist)])] &+ gj[Int(go[Int(s.genre)])]
+                    }
+                    touchedBytes.store(sink, ordering: .relaxed)
+                    for i in batch {
                         let s = songs[Int(i)]
                         let (al, ar, ge) = (Int(s.album), Int(s.artist), Int(s.genre))
+                        let room = Self.songRecordFixedBytes + JSONCursor.maxBytesUUID + 3 * JSONCursor.maxBytesInt
+                            + JSONCursor.maxBytes(string: Int(s.name.count))
+                            + Int(ao[al + 1] - ao[al]) + Int(ro[ar + 1] - ro[ar]) + Int(go[ge + 1] - go[ge])
+                        var c = out.cursor(room: room)
+                        if !first { c.raw(", ") }
+                        first = false
                         c.raw("{\"id\": ")
                         c.uuid(s.id)
                         c.raw(", \"name\": "); c.string(padded: slice(a, s.name))
@@ -249,12 +272,14 @@ extension MusicCollection {
                         c.raw(", \"artist_id\": "); c.id(rj, ro, ar)
                         c.raw(", \"genre\": "); c.name(gj, go, ge)
                         c.raw(", \"genre_id\": "); c.id(gj, go, ge)
-                        c.raw("}, ")
+                        c.raw("}")
+                        out.commit(c)
                     }
-                    if !picked.isEmpty { c.p -= 2 }  // the last ", "
-                    c.raw("], \"warnings\": []}")
-                    return c.p - start
+                    batchStart = batchEnd
                 }
+                var tail = out.cursor(room: 32)
+                tail.raw("], \"warnings\": []}")
+                out.commit(tail)
             }
         }
         }
@@ -287,22 +312,24 @@ extension MusicCollection {
         }
         let offsets = t.jsonOffsets
         t.json.withUnsafeBufferPointer { j in
-            var bound = 64
-            for i in picked { bound += 32 + Int(offsets[Int(i) + 1] - offsets[Int(i)]) }
-            out.write(bound: bound) { start in
-                var c = JSONCursor(start)
-                c.raw("{\"errors\": [], \"success\": [")
-                for i in picked {
-                    c.raw("{\"id\": ")
-                    c.id(j, offsets, Int(i))
-                    c.raw(", \"name\": ")
-                    c.name(j, offsets, Int(i))
-                    c.raw("}, ")
-                }
-                if !picked.isEmpty { c.p -= 2 }  // the last ", "
-                c.raw("], \"warnings\": []}")
-                return c.p - start
+            out.reset()
+            var head = out.cursor(room: 32)
+            head.raw("{\"errors\": [], \"success\": [")
+            out.commit(head)
+            for (n, i) in picked.enumerated() {
+                // Separator, braces and keys (21 bytes), then the id and name fragment.
+                var c = out.cursor(room: 32 + Int(offsets[Int(i) + 1] - offsets[Int(i)]))
+                if n > 0 { c.raw(", ") }
+                c.raw("{\"id\": ")
+                c.id(j, offsets, Int(i))
+                c.raw(", \"name\": ")
+                c.name(j, offsets, Int(i))
+                c.raw("}")
+                out.commit(c)
             }
+            var tail = out.cursor(room: 32)
+            tail.raw("], \"warnings\": []}")
+            out.commit(tail)
         }
     }
 

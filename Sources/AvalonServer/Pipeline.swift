@@ -20,6 +20,19 @@ final class RequestContext {
     var head = AnswerHead(status: 500, contentType: AnswerHead.jsonType)
     let out = ResponseBuffer()
 
+    init() {
+        // A large answer goes out in chunks as it is rendered, so a worker's
+        // memory stays bounded whatever the answer's size. Only collection
+        // answers grow that large, and they are 200 JSON once rendering starts;
+        // their length is unknown then, so the head has none (nginx frames the body).
+        out.sink = { [unowned self] chunk in
+            if out.streamed == 0 {
+                putHead(AnswerHead(status: 200, contentType: AnswerHead.jsonType), length: nil, requestID: requestID.bytes, stream)
+            }
+            if !isHead { put(chunk, stream) }
+        }
+    }
+
     deinit { builtPath.deallocate() }
 
     /// Routes `s`, copied into storage the context owns.
@@ -33,7 +46,8 @@ final class RequestContext {
         path = UnsafeBufferPointer(rebasing: builtPath[..<n])
     }
 
-    var isHead: Bool { request.method.elementsEqual("HEAD".utf8) }
+    /// A HEAD request: the answer's head only. Set once per request.
+    var isHead = false
 
     /// Another parameter, as a String: for the rare paths that need one.
     func param(_ name: String) -> String? {
@@ -90,7 +104,7 @@ final class RecordMetrics: RequestStep {
         slot?.begin(at: c.started, path: c.path)
         defer {
             let elapsed = monotonicNanoseconds() &- c.started
-            slot?.record(c.head.metric, status: c.head.status, nanoseconds: elapsed, bytes: c.out.count)
+            slot?.record(c.head.metric, status: c.head.status, nanoseconds: elapsed, bytes: c.out.total)
             if let e = c.head.endpoint, let statsd {
                 statsd.timing(e.metricName, microseconds: Int((elapsed + 500) / 1000))
             }
@@ -115,7 +129,7 @@ final class LogRequest: RequestStep {
         guard LogLevelControl.current == .debug else { return }
         let (method, url) = c.describe(redactor)
         let ms = Double((monotonicNanoseconds() &- c.started) / 1000) / 1000
-        logger.debug("\(method) \(url) \(c.head.status) \(c.out.count) bytes \(ms) ms", metadata: ["request_id": "\(c.requestID.string)"])
+        logger.debug("\(method) \(url) \(c.head.status) \(c.out.total) bytes \(ms) ms", metadata: ["request_id": "\(c.requestID.string)"])
     }
 }
 
@@ -123,7 +137,8 @@ final class LogRequest: RequestStep {
 final class SendAnswer: RequestStep {
     func handle(_ c: RequestContext, next: () throws -> Void) throws {
         try next()
-        putHead(c.head, length: c.out.count, requestID: c.requestID.bytes, c.stream)
+        // A streamed answer's head went out with its first chunk.
+        if c.out.streamed == 0 { putHead(c.head, length: c.out.count, requestID: c.requestID.bytes, c.stream) }
         if !c.isHead { put(c.out.bytes, c.stream) }
         c.out.shrink()
     }
@@ -151,6 +166,8 @@ final class CatchErrors: RequestStep {
             logger.error("Unhandled error processing \(method) \(url): \(error)",
                          metadata: ["request_id": "\(id)", "error": "\(error)", "error_type": "\(type(of: error))"])
             reporter?.report(message: redactor.text("\(error)"), url: url, method: method, requestID: id)
+            // Part of a streamed answer is out already: nothing can replace it.
+            guard c.out.streamed == 0 else { return }
             let e = APIError.unknown(redactor.text("\(error)"))
             c.out.set(e.body)
             let metric = c.head.metric
@@ -161,9 +178,9 @@ final class CatchErrors: RequestStep {
 
 /// Writes the CGI header lines of an answer and the blank line after them,
 /// built on the stack: this runs once per request.
-func putHead(_ head: AnswerHead, length: Int, requestID: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
-    let prefix = head.status == 200 && head.contentType == AnswerHead.jsonType
-        ? okJSONHead
+func putHead(_ head: AnswerHead, length: Int?, requestID: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
+    let prefix = head.status == 200 && head.contentType == AnswerHead.jsonType ? okJSONHead
+        : head.status == 200 && head.contentType == AnswerHead.textType ? okTextHead
         : Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\n".utf8)
     let capacity = prefix.count + requestID.count + 64 + JSONCursor.maxBytesInt
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buf in
@@ -175,16 +192,21 @@ func putHead(_ head: AnswerHead, length: Int, requestID: UnsafeBufferPointer<UIn
             c.raw(requestID)
             c.raw("\r\n")
         }
-        c.raw("Content-Length: ")
-        c.int(Int64(length))
-        c.raw("\r\n\r\n")
+        if let length {
+            c.raw("Content-Length: ")
+            c.int(Int64(length))
+            c.raw("\r\n")
+        }
+        c.raw("\r\n")
         let n = c.p - buf.baseAddress!
         precondition(n <= capacity, "response head overflow")
         buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: n) { _ = FCGX_PutStr($0, Int32(n), stream) }
     }
 }
 
+// The heads of most answers, built once: interpolating one costs more than the rest of a heartbeat.
 private let okJSONHead = Array("Status: 200 OK\r\nContent-Type: \(AnswerHead.jsonType)\r\n".utf8)
+private let okTextHead = Array("Status: 200 OK\r\nContent-Type: \(AnswerHead.textType)\r\n".utf8)
 
 /// Writes bytes to a FastCGI stream.
 func put(_ bytes: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {

@@ -72,7 +72,9 @@ final class Worker {
         c.stream = req.out
         c.request = RequestBytes(req.envp)
         if c.request.method.baseAddress == nil { c.request.method = Worker.get }
+        c.isHead = c.request.method.elementsEqual("HEAD".utf8)
         c.head = AnswerHead(status: 500, contentType: AnswerHead.jsonType)
+        c.out.reset()
         // nginx's stock fastcgi_params carry the whole path in DOCUMENT_URI.
         if !c.request.uri.isEmpty {
             c.path = c.request.uri

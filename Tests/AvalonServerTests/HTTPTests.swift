@@ -346,6 +346,40 @@ final class LifecycleTests: XCTestCase {
         XCTAssertTrue(st.log.contains("loaded 150000 songs"), st.log)
     }
 
+    /// The whole song list of a large collection streams out as it is
+    /// rendered: the bytes are those of the answer held whole, and the worker's
+    /// peak resident memory hardly moves (held whole it would grow by the
+    /// answer's size, here about 40 MB).
+    func testHugeAnswerStreamsInBoundedMemory() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let gen = try runProgram([product("avalon-bench"), "generate", "100000", "sqlite:///" + dir + "/big.sqlite"])
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        let st = try Stack(workers: 1, db: dir + "/big.sqlite")
+        defer { st.stop() }
+        let worker = st.workers[0]
+        func peakKB() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(worker)/status")) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+        }
+        _ = try st.get("/avalon/songs?limit=10")
+        let before = peakKB()
+        let r = try st.get("/avalon/songs")
+        let grew = peakKB() - before
+        XCTAssertEqual(r.status, 200)
+        XCTAssertNil(r.headers["content-length"], "a streamed answer cannot know its length up front")
+        let expected = try SQLiteStore(path: dir + "/big.sqlite").load().respond(.songs, QueryParameters(queryString: "")).body
+        XCTAssertGreaterThan(expected.count, 35_000_000)
+        XCTAssertTrue(r.body.elementsEqual(expected), "streamed \(r.body.count) bytes, expected \(expected.count)")
+        XCTAssertLessThan(grew, 16 * 1024, "the worker's peak grew by \(grew) kB while sending \(r.body.count) bytes")
+        // HEAD renders but sends no body; the next small answer has its length again.
+        let head = try st.get("/avalon/songs", method: "HEAD")
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.body.count, 0)
+        XCTAssertEqual(try st.get("/avalon/songs?limit=1").headers["content-length"].map { Int($0) ?? 0 } ?? 0 > 0, true)
+    }
+
     /// spawn-fcgi hands the socket over on fd 0.
     func testUnderSpawnFCGI() throws {
         let dir = makeTempDir()

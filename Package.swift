@@ -35,7 +35,7 @@ let package = Package(
             "AvalonServer", "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "avalon-scan", dependencies: [
-            "AvalonScan", "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AvalonScan", "AvalonConfig", "AvalonCore", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -19,7 +19,7 @@ final class ErrorReporter: @unchecked Sendable {
     private let lock = Lock()
     private let cond = Condition()
     private var queue: [String] = []
-    private var thread: pthread_t?
+    private var started = false
     static let maxQueued = 100
 
     /// A reporter for a DSN `parse` accepted (start-up warns about the others).
@@ -61,15 +61,8 @@ final class ErrorReporter: @unchecked Sendable {
 
     private func startIfNeeded() {
         lock.locked {
-            guard thread == nil else { return }
-            var t = pthread_t()
-            let me = Unmanaged.passRetained(self).toOpaque()
-            if pthread_create(&t, nil, { arg in
-                Unmanaged<ErrorReporter>.fromOpaque(arg!).takeRetainedValue().sendLoop()
-                return nil
-            }, me) == 0 {
-                thread = t
-            }
+            guard !started else { return }
+            started = startThread { [self] in sendLoop() }
         }
     }
 

@@ -49,3 +49,24 @@ final class Condition: @unchecked Sendable {
 
     func signal() { pthread_cond_signal(c) }
 }
+
+/// Starts a detached thread running `body`; false when the system refused.
+/// (Worker threads: the signal waiter, the statsd flusher, the Sentry sender.)
+@discardableResult
+func startThread(_ body: @escaping () -> Void) -> Bool {
+    final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+    var t = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    guard pthread_create(&t, nil, { arg in
+        Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
+        return nil
+    }, box) == 0 else {
+        Unmanaged<Box>.fromOpaque(box).release()
+        return false
+    }
+    pthread_detach(t)
+    return true
+}

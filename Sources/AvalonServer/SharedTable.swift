@@ -1,3 +1,4 @@
+import AvalonCore
 import CSystem
 import Glibc
 

@@ -89,14 +89,8 @@ public final class Statsd: @unchecked Sendable {
     /// The thread starts with the first timer, so in a worker, never in the master before fork.
     private func startFlusher() {
         guard !flusherStarted else { return }
-        flusherStarted = true
-        var t = pthread_t()
-        let me = Unmanaged.passRetained(self).toOpaque()
-        if pthread_create(&t, nil, { arg in
-            Unmanaged<Statsd>.fromOpaque(arg!).takeRetainedValue().flushLoop()
-        }, me) == 0 {
-            pthread_detach(t)
-        }
+        flusherStarted = true  // once: a failed start is not retried per request
+        startThread { [self] in flushLoop() }
     }
 
     /// Sleeps while nothing is queued; sends a batch `flushInterval` after it began.

@@ -112,11 +112,7 @@ enum WorkerSignals {
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { fatalError("pipe: \(String(cString: strerror(errno)))") }
         let waiter = Waiter(set: set, wakeFD: pipeFDs[1])
-        var thread = pthread_t()
-        guard pthread_create(&thread, nil, { arg in
-            Unmanaged<Waiter>.fromOpaque(arg!).takeRetainedValue().run()
-        }, Unmanaged.passRetained(waiter).toOpaque()) == 0 else { fatalError("cannot start the signal thread") }
-        pthread_detach(thread)
+        guard startThread({ waiter.run() }) else { fatalError("cannot start the signal thread") }
         // A worker whose master is gone stops too (the signal is SIGTERM).
         _ = avalon_exit_with_parent()
         return pipeFDs[0]

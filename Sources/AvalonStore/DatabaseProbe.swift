@@ -1,3 +1,4 @@
+import AvalonCore
 import CPostgres
 import CSQLite
 import Glibc
@@ -8,7 +9,7 @@ import Glibc
 public enum DatabaseProbe {
     /// Returns when the database answered; throws why not, passwords masked.
     public static func ping(_ url: DatabaseURL, timeout: Double) throws {
-        let deadline = now() + max(0.001, timeout)
+        let deadline = monotonicSeconds() + max(0.001, timeout)
         switch url {
         case .sqlite(let path): try pingSQLite(path, timeout: timeout)
         case .postgres(let uri): try pingPostgres(uri, deadline: deadline, timeout: timeout)
@@ -37,7 +38,7 @@ public enum DatabaseProbe {
             return StoreError("PostgreSQL \(shown): \(what)\(msg.isEmpty ? "" : ": " + DatabaseURL.redact(msg))")
         }
         func wait(_ events: Int32, _ what: String) throws {
-            let left = deadline - now()
+            let left = deadline - monotonicSeconds()
             guard left > 0 else { throw StoreError("PostgreSQL \(shown): no answer within \(timeout) s (\(what))") }
             var p = pollfd(fd: PQsocket(conn), events: Int16(events), revents: 0)
             let rc = poll(&p, 1, Int32(max(1, left * 1000)))
@@ -73,11 +74,6 @@ public enum DatabaseProbe {
         guard ok else { throw failure("SELECT 1 failed") }
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
 }
 
 /// The versions of the database libraries linked in.

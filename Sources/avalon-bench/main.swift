@@ -10,12 +10,6 @@ import AvalonServer
 import AvalonStore
 import Foundation
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 /// Writes a buffer larger than L2 so the next request starts with cold caches.
 enum Eviction {
     /// Allocated at first use, after the resident size is taken.
@@ -80,9 +74,9 @@ func generate(tracks: Int, url: DatabaseURL) throws {
                                  genre: rows.genres[rng.below(rows.genres.count)].id))
     }
     let store = try openStore(url)
-    let t0 = now()
+    let t0 = monotonicSeconds()
     try store.replace(with: rows)
-    let dt = now() - t0
+    let dt = monotonicSeconds() - t0
     let total = rows.tracks.count + rows.albums.count + rows.artists.count + rows.genres.count
     print(String(format: "write %@: %ld rows in %.2f s = %.0f rows/s", url.description, total, dt, Double(total) / dt))
 }
@@ -93,11 +87,11 @@ extension String {
 
 func load(url: DatabaseURL) throws {
     let rss0 = residentMB()
-    let t0 = now()
+    let t0 = monotonicSeconds()
     let store = try openStore(url)
     let c = try store.load()
     releaseFreedMemory()  // as avalon-fcgi does after loading
-    let dt = now() - t0
+    let dt = monotonicSeconds() - t0
     let rss1 = residentMB()
     print(String(format: "tracks %ld albums %ld artists %ld genres %ld", c.songs.count, c.albums.count, c.artists.count, c.genres.count))
     print(String(format: "load+index: %.2f s; resident %.0f MB (%.0f MB before load); arrays %.0f MB",
@@ -121,18 +115,18 @@ func load(url: DatabaseURL) throws {
         _ = c.respond(e, p, into: out)
         var bytes = out.count
         let reps = bytes > 1 << 20 ? 3 : getenv("AVALON_BENCH_REPS").flatMap { Int(String(cString: $0)) } ?? 2000
-        let t = now()
+        let t = monotonicSeconds()
         for _ in 0..<reps { _ = c.respond(e, p, into: out); bytes = out.count }
-        let per = (now() - t) / Double(reps)
+        let per = (monotonicSeconds() - t) / Double(reps)
         // Cold: the caches a worker finds after nginx and the kernel ran in between.
         var cold = 0.0
         let coldReps = bytes > 1 << 20 ? 1 : getenv("AVALON_BENCH_COLD_REPS").flatMap { Int(String(cString: $0)) } ?? 300
         for _ in 0..<coldReps {
             evictCaches()
-            let t0 = now()
+            let t0 = monotonicSeconds()
             _ = c.respond(e, p, into: out)
             bytes = out.count
-            cold += now() - t0
+            cold += monotonicSeconds() - t0
         }
         let shown = qs.count > 40 ? String(qs.prefix(40)) + "…" : qs
         print("\(e.rawValue)?\(shown)".padding(toLength: 55, withPad: " ", startingAt: 0)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AvalonCore
 import AvalonScan
 import AvalonConfig
 import AvalonStore
@@ -48,11 +49,11 @@ struct AvalonScanCommand: ParsableCommand {
             return 2
         }
         let tty = isatty(2) == 1 && !quiet
-        let started = now()
+        let started = monotonicSeconds()
         var lastDraw = 0.0
         let progress: (ScanStats) -> Void = { s in
             guard tty else { return }
-            let t = now()
+            let t = monotonicSeconds()
             guard t - lastDraw > 0.1 else { return }
             lastDraw = t
             let rate = Double(s.files) / max(0.001, t - started)
@@ -66,14 +67,14 @@ struct AvalonScanCommand: ParsableCommand {
             let store = try openStore(url)
             let (rows, stats) = try scanCollection(root: path, log: log, progress: progress)
             if tty { fputs("\r\u{1B}[K", stderr) }
-            let readTime = now() - started
+            let readTime = monotonicSeconds() - started
             let guardrail = LossGuard(maxLossPercent: maxLoss, allowLoss: allowLoss)
             try store.replace(with: rows) { try guardrail.check(current: $0, replacement: rows) }
             if !quiet {
                 say("""
                     avalon-scan: \(stats.files) files, \(stats.songs) songs, \(rows.albums.count) albums, \
                     \(rows.artists.count) artists, \(rows.genres.count) genres; \(stats.skipped) skipped, \
-                    \(stats.warnings) warnings\(stats.undecodableNames > 0 ? ", \(stats.undecodableNames) names not UTF-8 (shown with \u{FFFD})" : ""); read in \(fmt(readTime)) s, written to \(url) in \(fmt(now() - started - readTime)) s
+                    \(stats.warnings) warnings\(stats.undecodableNames > 0 ? ", \(stats.undecodableNames) names not UTF-8 (shown with \u{FFFD})" : ""); read in \(fmt(readTime)) s, written to \(url) in \(fmt(monotonicSeconds() - started - readTime)) s
                     """)
             }
             return 0
@@ -83,12 +84,6 @@ struct AvalonScanCommand: ParsableCommand {
             return 1
         }
     }
-}
-
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
 func fmt(_ v: Double) -> String { String((v * 100).rounded() / 100) }

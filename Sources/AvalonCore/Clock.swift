@@ -1,23 +1,23 @@
 import Glibc
 
 /// Durations: CLOCK_MONOTONIC, which no clock change moves.
-func monotonicNanoseconds() -> UInt64 {
+public func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
+public func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) / 1e9 }
 
 /// Points in time that people read: CLOCK_REALTIME.
-func wallNanoseconds() -> UInt64 {
+public func wallNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 /// `2026-11-24T17:51:20.123Z`: UTC, milliseconds.
-func isoTime(wallNanoseconds ns: UInt64) -> String {
+public func isoTime(wallNanoseconds ns: UInt64) -> String {
     var t = time_t(ns / 1_000_000_000)
     var parts = tm()
     gmtime_r(&t, &parts)

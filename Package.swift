@@ -26,6 +26,10 @@ let package = Package(
         .target(name: "AvalonCore", dependencies: ["CCrypto"]),
         .target(name: "AvalonStore", dependencies: ["AvalonCore", "CSQLite", "CPostgres"]),
         .target(name: "AvalonScan", dependencies: ["AvalonCore", "AvalonStore", "CTagLib"]),
+        // Tag writing, for tests and avalon-bench only.
+        .target(name: "CTagWriter", cxxSettings: [.unsafeFlags(["-I/usr/include/taglib"])],
+                linkerSettings: [.linkedLibrary("tag"), .linkedLibrary("stdc++")]),
+        .target(name: "AvalonTagWriter", dependencies: ["CTagWriter"]),
         .target(name: "AvalonConfig", dependencies: ["AvalonCore", "AvalonStore", "CSystem"]),
         .target(name: "AvalonServer", dependencies: [
             "AvalonConfig", "AvalonCore", "AvalonStore", "CFastCGI", "CCurl", "CSystem", .product(name: "Logging", package: "swift-log"),
@@ -40,12 +44,12 @@ let package = Package(
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer"]),
+        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer", "AvalonTagWriter"]),
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
-        .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "AvalonTagWriter", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "TestSupport"]),
     ],
     // Swift 6 toolchains; the code predates strict concurrency checking.

@@ -6,6 +6,7 @@
 //   avalon-bench tag FILE TITLE ALBUM ARTIST GENRE TRACK DATE
 import AvalonCore
 import AvalonScan
+import AvalonTagWriter
 import AvalonServer
 import AvalonStore
 import Foundation

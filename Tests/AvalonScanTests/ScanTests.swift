@@ -1,5 +1,6 @@
 import AvalonCore
 @testable import AvalonScan
+import AvalonTagWriter
 import AvalonStore
 import Foundation
 import TestSupport

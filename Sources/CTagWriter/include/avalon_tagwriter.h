@@ -1,0 +1,21 @@
+#ifndef AVALON_TAGWRITER_H
+#define AVALON_TAGWRITER_H
+/* Writing tags: only tests and avalon-bench make tagged files, so the
+   scanner does not link this. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Sets the given tags (NULL leaves one unchanged); 0 on success. For tests
+   and for making demo collections. */
+int avalon_write_tags(const char *path, const char *title, const char *album, const char *artist,
+                      const char *genre, const char *track, const char *date);
+
+/* MP3 only: which tags to save. 24: ID3v2.4, 23: ID3v2.3, 1: ID3v1 alone. */
+int avalon_write_mp3_tags(const char *path, int kind, const char *title, const char *album, const char *artist,
+                          const char *genre, const char *track, const char *date);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU time a worker spends per request: one avalon-fcgi worker behind nginx,
-# wrk for SECONDS per endpoint, user and system time of the worker from
-# /proc/PID/stat divided by the requests it answered. Prints microseconds.
+# wrk for SECONDS per endpoint, the worker's user time (CPU=user, the default)
+# or user and system time (CPU=all) from /proc/PID/stat divided by the
+# requests it answered. Prints microseconds.
 #   bash bench/cpu.sh [TRACKS] [SECONDS] [BIN_DIR ...]
 # With several BIN_DIRs (release build folders of different commits), the
 # builds are measured in turn, ROUNDS times (default 3), on one database.
@@ -33,9 +34,11 @@ measure() {  # bin url -> "µs-per-request requests"
     master=$(cat "$W/avalon.pid")
     worker=$(cat "/proc/$master/task/$master/children" | awk '{print $1}')
     curl -fs "$2" >/dev/null
-    before=$(awk '{print $14 + $15}' "/proc/$worker/stat")
+    local fields='$14 + $15'
+    if [ "${CPU:-user}" = user ]; then fields='$14'; fi
+    before=$(awk "{print $fields}" "/proc/$worker/stat")
     n=$(wrk -t1 -c4 -d"${SECS}s" "$2" | awk '/requests in/ {print $1}')
-    after=$(awk '{print $14 + $15}' "/proc/$worker/stat")
+    after=$(awk "{print $fields}" "/proc/$worker/stat")
     kill "$master"; wait "$master" 2>/dev/null || true
     awk -v a="$after" -v b="$before" -v n="$n" -v t="$ticks" 'BEGIN {printf "%.2f %d", (a - b) / t * 1e6 / n, n}'
 }

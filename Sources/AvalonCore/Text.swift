@@ -150,7 +150,13 @@ public func searchableQuery(_ q: String) -> [UInt8] {
         out.reserveCapacity(b.count)
         return appendSearchableASCII(b, to: &out)
     }
-    return ascii ? out : Array(searchable(q).utf8)
+    let normalised = ascii ? out : Array(searchable(q).utf8)
+    // SearchIndex ends each text with 0xFF and compares queries against it as
+    // bytes: a query holding 0xFF would match past a text's end. A String is
+    // valid UTF-8, which never holds 0xFF (raw %FF in a URL decodes to U+FFFD);
+    // checked here, where every query passes, so the index can rely on it.
+    precondition(!normalised.contains(SearchIndex.terminator), "a normalised query holds the index terminator")
+    return normalised
 }
 
 extension String {

@@ -92,6 +92,7 @@ public final class Master {
         table.setState(slot, .generation, UInt64(generation))
         table.setState(slot, .state, SharedTable.SlotState.active.rawValue)
         workers[pid] = (generation, monotonicSeconds(), slot)
+        logger.debug("started worker \(pid) in slot \(slot)")
     }
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.

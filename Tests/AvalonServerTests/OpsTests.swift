@@ -241,6 +241,8 @@ final class OpsLifecycleTests: XCTestCase {
             _ = spread(8) { _ in try st.get("/avalon/genres") }
             return debugPids().contains(String(fresh))
         }, "the replacement worker \(fresh) logs at DEBUG: \(debugPids())")
+        // The master follows too: it logged the replacement's start at DEBUG.
+        XCTAssertTrue(st.log.contains("] [\(st.server.pid)] [DEBUG] started worker \(fresh)"), "the master did not log at DEBUG")
         _ = try st.get("/avalon/admin/log-level?level=ERROR&secret=\(Stack.secret)")
         let lines = st.log.split(separator: "\n").count
         XCTAssertEqual(spread(10) { _ in try st.get("/avalon/genres") }, [])
@@ -271,6 +273,28 @@ final class OpsLifecycleTests: XCTestCase {
         try "not a database".write(toFile: st.dir + "/avalon.sqlite", atomically: false, encoding: .utf8)
         st.server.signal(SIGHUP)
         XCTAssertTrue(waitUntil(timeout: 10) { ((try? st.metrics()) ?? [:])["avalon_reloads_total{result=\"failure\"}"] == 1 })
+    }
+
+    /// METRICS_PUBLIC opens /metrics (for a scrape location nginx restricts),
+    /// and nothing else; the shipped scrape configuration passes promtool.
+    func testPublicMetricsAndScrapeConfig() throws {
+        let st = try Stack(extraEnv: ["METRICS_PUBLIC": "true"], workers: 1)
+        defer { st.stop() }
+        let m = try st.get("/avalon/metrics")
+        XCTAssertEqual(m.status, 200)
+        XCTAssertEqual(m.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8")
+        XCTAssertEqual(m.headers["cache-control"], "no-store")
+        XCTAssertEqual(parseMetrics(m.text)["avalon_workers_configured"], 1)
+        for path in ["versions", "debug/workers", "admin/log-level", "debug/error"] {
+            XCTAssertEqual(try st.get("/avalon/\(path)").status, 404, path)
+        }
+        let secretFile = st.dir + "/secret"
+        try "s3cret\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        let config = try String(contentsOfFile: packageRoot + "/deploy/prometheus/avalon.yml")
+            .replacingOccurrences(of: "/etc/prometheus/avalon-admin-secret", with: secretFile)
+        try config.write(toFile: st.dir + "/prometheus.yml", atomically: true, encoding: .utf8)
+        let check = try runProgram([try which("promtool"), "check", "config", st.dir + "/prometheus.yml"])
+        XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
     }
 
     /// A master that cannot replace a dead worker (stopped here) shows it in the workers check.

@@ -3,6 +3,8 @@
 # -sanitize=thread serves requests (collection answers, deliberate errors that
 # go to the Sentry thread, statsd timers for the flusher thread) while
 # SIGUSR1 floods the signal thread and SIGHUP reloads; any race report fails.
+# (die_after_fork=0: workers start threads after the fork, which TSan
+# otherwise refuses; the master forks with only TSan's own thread running.)
 #   bash bench/tsan.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +20,7 @@ bench_workdir tsan
 PORT=18095
 bench_nginx $PORT "location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }"
 # Sentry: a port where nothing listens, so every event is a logged send failure.
-TSAN_OPTIONS="halt_on_error=0 report_signal_unsafe=0" DATABASE_URL="sqlite:///$W/t.sqlite" LOG_PATH="$W/avalon.log" \
+TSAN_OPTIONS="halt_on_error=0 report_signal_unsafe=0 die_after_fork=0" DATABASE_URL="sqlite:///$W/t.sqlite" LOG_PATH="$W/avalon.log" \
     STATSD_HOST=127.0.0.1 STATSD_PORT=9 ADMIN_SECRET=tsan-secret SENTRY_DSN="http://k@127.0.0.1:9/1" \
     "$BIN/avalon-fcgi" --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers 2 --pid-file "$W/avalon.pid" 2> "$W/tsan.log" &
 bench_wait_up "http://127.0.0.1:$PORT/avalon/heartbeat"
@@ -28,7 +30,7 @@ n=0
 while [ $SECONDS -lt $end ]; do
     pids=()
     for path in "songs?limit=20" "debug/error?secret=tsan-secret" "albums?query=a" "health_check?max_level=2" "metrics?secret=tsan-secret"; do
-        curl -s -o /dev/null "http://127.0.0.1:$PORT/avalon/$path" &
+        curl -s -o /dev/null -w "%{http_code}\n" "http://127.0.0.1:$PORT/avalon/$path" >> "$W/codes" &
         pids+=($!)
     done
     pkill -USR1 -P "$master" || true
@@ -39,5 +41,9 @@ while [ $SECONDS -lt $end ]; do
 done
 kill -TERM "$master"; wait "$master" || true
 races=$(grep -c "WARNING: ThreadSanitizer" "$W/tsan.log" || true)
-echo "$n rounds of 5 requests and signals; ThreadSanitizer reports: $races"
+answers=$(sort "$W/codes" | uniq -c | awk '{printf "%s %s, ", $1, $2}')
+errors=$(grep -c "Unhandled error" "$W/avalon.log" || true)
+echo "$n rounds of 5 requests and signals; answers: ${answers%, }; errors logged and sent to Sentry: $errors; reloads: $(grep -c reloaded "$W/avalon.log" || true)"
+echo "ThreadSanitizer reports: $races"
+[ "$errors" -gt 0 ] || { echo "no request reached a worker: the run proves nothing" >&2; exit 1; }
 [ "$races" -eq 0 ] || { grep -A30 "WARNING: ThreadSanitizer" "$W/tsan.log" | head -80; exit 1; }

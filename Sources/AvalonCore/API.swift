@@ -201,6 +201,10 @@ extension MusicCollection {
             let need = Int(min(Int64(songs.count), paging.offset.addingReportingOverflow(limit).overflow ? .max : paging.offset + limit))
             let first = firstSearchMatches(query, need: need)
             picked = paging.offset == 0 ? first : Array(first.dropFirst(Int(min(paging.offset, Int64(need)))))
+        } else if let order = paging.order, let field = SongField(rawValue: order), let query = p[.query], !filtered,
+                  let limit = paging.limit,
+                  let found = orderedSearchPage(query, field: field, paging: paging, limit: limit) {
+            picked = found
         } else if let order = paging.order, let field = SongField(rawValue: order) {
             let keys = songKeys, songs = self.songs
             picked = ordered(try selectSongs(p, idFilters: ids), total: songs.count, paging: paging, globalOrder: songOrder[SongField.allCases.firstIndex(of: field)!]) {
@@ -334,6 +338,90 @@ extension MusicCollection {
     }
 
     // MARK: ordering
+
+    /// Songs tested one by one at most, for a walk to be worth it.
+    static let walkBudget = 4096
+
+    /// A small ordered page of a search with many matches, without the set of
+    /// all matches: walks the songs in the field's order and tests each (its
+    /// name against the query as the index would, its album, artist and genre
+    /// against the matched elements) until the page is full. Nil when the
+    /// matches look too sparse for that (the caller builds the set).
+    func orderedSearchPage(_ query: String, field: SongField, paging: Paging, limit: Int64) -> [UInt32]? {
+        let q = searchableQuery(query)
+        let total = songs.count
+        let need64 = paging.offset.addingReportingOverflow(limit)
+        guard !q.isEmpty, total > 0, !need64.overflow, need64.partialValue <= Int64(Self.walkBudget) else { return nil }
+        let need = Int(need64.partialValue)
+        if need == 0 { return [] }
+        let parts = songSearch.count
+        let ranges = SearchIndex.matchRanges(q, in: searches)
+        // Matched suffixes and element songs overcount matches (a song matched
+        // twice counts twice), so the walk may run past its budget; it stops there.
+        var estimate = ranges[0..<parts].reduce(0) { $0 + $1.count }
+        for t in 0..<elementSongs.count {
+            for c in elementSongs[t].keySongs[ranges[parts + t]] { estimate += Int(c.end - c.at) }
+        }
+        guard estimate > 0, need * total / estimate <= Self.walkBudget else { return nil }
+        // The matched albums, artists and genres, as bitmaps over each table.
+        var elementHits: [Bitmap] = []
+        for t in 0..<elementSongs.count {
+            var b = Bitmap(capacity: withTable(Kind(rawValue: t)!) { $0.count })
+            for e in searches[parts + t].matches(in: ranges[parts + t]) { b.insert(e) }
+            elementHits.append(b)
+        }
+        let order = songOrder[SongField.allCases.firstIndex(of: field)!]
+        var out: [UInt32] = []
+        out.reserveCapacity(need)
+        var term: [UInt8] = [], words: [Range<Int>] = []
+        var tested = 0
+        return arena.withUnsafeBufferPointer { a -> [UInt32]? in
+            for k in 0..<total {
+                let s = order[paging.descending ? total - 1 - k : k]
+                let song = songs[Int(s)]
+                var hit = elementHits[0].contains(song.album) || elementHits[1].contains(song.artist) || elementHits[2].contains(song.genre)
+                if !hit {
+                    tested += 1
+                    if tested > 4 * Self.walkBudget { return nil }  // sparser than estimated: build the set after all
+                    hit = Self.nameMatches(slice(a, song.name), q, &term, &words)
+                }
+                if hit {
+                    out.append(s)
+                    if out.count == need { break }
+                }
+            }
+            return Array(out.dropFirst(Int(paging.offset)))
+        }
+    }
+
+    /// Whether `q` (normalised) is a prefix of one of the keys the search
+    /// index files `name` under: the whole normalised name, or the run of its
+    /// words from any word on, joined by single spaces.
+    static func nameMatches(_ name: UnsafeBufferPointer<UInt8>, _ q: [UInt8], _ term: inout [UInt8], _ words: inout [Range<Int>]) -> Bool {
+        searchableBytes(name, into: &term, words: &words)
+        if words.isEmpty { return false }
+        if term.count >= q.count && term[0..<q.count].elementsEqual(q) { return true }
+        for w in 1..<max(1, words.count) {
+            // Compare q with words[w...] joined by single spaces, without building it.
+            var i = 0
+            var v = w
+            var pos = words[v].lowerBound
+            while i < q.count {
+                if pos == words[v].upperBound {
+                    guard v + 1 < words.count, q[i] == 0x20 else { break }
+                    i += 1
+                    v += 1
+                    pos = words[v].lowerBound
+                    continue
+                }
+                guard term[pos] == q[i] else { break }
+                pos += 1
+                i += 1
+            }
+            if i == q.count { return true }
+        }
+        return false
+    }
 
     /// The page of `selection` in the order of `key`. Whole lists and large
     /// selections walk the order prepared at load; small ones are sorted by key.

@@ -81,6 +81,47 @@ final class PagedSearchTests: XCTestCase {
         return b.build()
     }()
 
+    /// Small ordered pages of a search walk the order and test songs one by
+    /// one; they must equal the page of the full match set, ties included.
+    func testOrderedSearchWalkAgreesWithTheFullSet() throws {
+        var rng = SeededGenerator(test: #function)
+        let words = ["love", "lovely", "the", "night", "Lövé", "blue", "x", "Straße", "été", "the  night"]
+        func name() -> String {
+            (0..<Int.random(in: 0...4, using: &rng)).map { _ in words.randomElement(using: &rng)! }.joined(separator: Bool.random(using: &rng) ? " " : "  ")
+        }
+        var b = CollectionBuilder()
+        for i in 0..<30 { b.addElement(.album, id: .album("al\(i)"), name: name()) }
+        for i in 0..<20 { b.addElement(.artist, id: .artist("ar\(i)"), name: name()) }
+        for i in 0..<5 { b.addElement(.genre, id: .genre("ge\(i)"), name: name()) }
+        for i in 0..<4000 {
+            b.addSong(id: .song(path: "/s/\(i)"), name: name(), length: Int64.random(in: 0..<5, using: &rng),
+                      track: Int64.random(in: 0..<3, using: &rng), year: Int64.random(in: 1990..<1994, using: &rng),
+                      album: .album("al\(Int.random(in: 0..<30, using: &rng))"),
+                      artist: .artist("ar\(Int.random(in: 0..<20, using: &rng))"),
+                      genre: .genre("ge\(Int.random(in: 0..<5, using: &rng))"))
+        }
+        let c = b.build()
+        var walked = 0
+        for q in ["love", "lov", "the n", "the night", "night l", "x", "blue lovely", "LOVE", "lo ve", "ete", "strasse", "zzz", "e"] {
+            for field in [SongField.year, .name, .track, .album, .id, .length] {
+                for (dir, limit, offset) in [("desc", 10, 0), ("asc", 1, 0), ("asc", 25, 7), ("desc", 3, 2)] {
+                    let qs = "query=\(q)&order=\(field.rawValue)&direction=\(dir)&limit=\(limit)&offset=\(offset)"
+                    let params = QueryParameters(queryString: qs)
+                    let paging = try Paging(params, fields: MusicCollection.songFields)
+                    let keys = c.songKeys, songs = c.songs
+                    let full = c.ordered(try c.selectSongs(params, idFilters: []), total: songs.count, paging: paging,
+                                         globalOrder: c.songOrder[SongField.allCases.firstIndex(of: field)!]) { keys.key(field, songs[Int($0)], $0) }
+                    if let page = c.orderedSearchPage(q, field: field, paging: paging, limit: Int64(limit)) {
+                        walked += 1
+                        XCTAssertEqual(page, full, qs)
+                    }
+                    XCTAssertEqual(ask(c, .songs, qs).ids, full.map { songs[Int($0)].id.uuidString }, qs)
+                }
+            }
+        }
+        XCTAssertGreaterThan(walked, 100, "the walk was hardly used; the test proves little")
+    }
+
     func testFirstMatchesAgreeWithTheFullSearch() {
         let c = Self.c
         for q in ["love", "lovel", "the n", "night", "x", "blue lovely", "zzz", ""] {

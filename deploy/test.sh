@@ -7,5 +7,8 @@ cd "$(dirname "$0")/.."
 avalon_require_swift
 avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES $AVALON_TEST_PACKAGES
 # Debian starts the packaged clusters where it can; the tests use their own.
+# The answer writer's bounds where only its own checks stand: a release build.
+swift build -c release --product avalon-bench >/dev/null
+"$(swift build -c release --show-bin-path)/avalon-bench" check-render
 swift build --build-tests
 swift test --skip-build

@@ -142,13 +142,14 @@ do {
     case ("generate", 4): try generate(tracks: Int(args[2])!, url: DatabaseURL(parsing: args[3]))
     case ("load", 3): try load(url: DatabaseURL(parsing: args[2]))
     case ("make-music", 5): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!)
+    case ("check-render", 2): exit(checkRender() ? 0 : 1)
     case ("tag", 9):
         guard writeTags(args[2], title: args[3], album: args[4], artist: args[5], genre: args[6], track: args[7], date: args[8]) else {
             print("avalon-bench: cannot tag \(args[2])")
             exit(1)
         }
     default:
-        print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL")
+        print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL | avalon-bench check-render")
         exit(2)
     }
 } catch {
@@ -172,4 +173,45 @@ func makeMusic(from source: String, to dest: String, count: Int) throws {
         _ = writeTags(path, title: "Song \(rng.below(100000)) love", album: "Album \(i % 389)", artist: "Artist \(i % 97)",
                       genre: "Genre \(i % 23)", track: "\(i % 20 + 1)/20", date: "\(1960 + i % 60)")
     }
+}
+
+/// Renders values far past any fixed slack (long names, multibyte text,
+/// characters escaped six bytes wide, extreme integers), held whole and
+/// streamed in small chunks, and checks the JSON: run on a release build,
+/// where `assert` is gone and only the buffer's own checks stand.
+func checkRender() -> Bool {
+    let control = String(repeating: "\u{01}\u{1F}\"\\", count: 3000)
+    let multibyte = String(repeating: "東京🎸Σ", count: 8000)
+    let long = String(repeating: "x", count: 200_000)
+    let names = [control + multibyte, long, multibyte + control, "plain"]
+    var b = CollectionBuilder()
+    for (i, n) in names.enumerated() {
+        b.addElement(.album, id: .album(n + "a"), name: n + "a")
+        b.addElement(.artist, id: .artist(n + "r"), name: n + "r")
+        b.addElement(.genre, id: .genre(n + "g"), name: n + "g")
+        b.addSong(id: .song(path: "/\(i)"), name: n, length: .max, track: .min, year: Int64(i),
+                  album: .album(n + "a"), artist: .artist(n + "r"), genre: .genre(n + "g"))
+    }
+    let c = b.build()
+    var ok = true
+    for (e, field) in [(Endpoint.songs, "name"), (.albums, "name"), (.artists, "name"), (.genres, "name")] {
+        for chunk in [nil, 4096] as [Int?] {
+            let out = ResponseBuffer(capacity: 64)
+            var streamed: [UInt8] = []
+            if let chunk {
+                out.chunkBytes = chunk
+                out.sink = { streamed.append(contentsOf: $0) }
+            }
+            _ = c.respond(e, QueryParameters(queryString: "order=name"), into: out)
+            let body = streamed + out.array
+            let suffix = e == .songs ? "" : e == .albums ? "a" : e == .artists ? "r" : "g"
+            let parsed = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+            let got = (parsed?["success"] as? [[String: Any]])?.compactMap { $0[field] as? String } ?? []
+            let expected = names.map { $0 + suffix }.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
+            let fine = got == expected
+            ok = ok && fine
+            print("check-render \(e.rawValue)\(chunk.map { " streamed in \($0)-byte chunks" } ?? ""): \(body.count) bytes, \(fine ? "ok" : "WRONG")")
+        }
+    }
+    return ok
 }

@@ -76,4 +76,18 @@ final class ResponseBufferTests: XCTestCase {
         XCTAssertEqual(out.array, Array("abc".utf8))
         XCTAssertEqual(out.total, 3)
     }
+
+    /// `copy(padded:)` and `string(padded:)` read up to 15 bytes past a text:
+    /// the arena and every table's JSON fragments end with that much padding,
+    /// and the answer buffer allocates it past its capacity.
+    func testThePaddingPaddedReadsRelyOnIsThere() {
+        let c = buildFixture()
+        var end = c.songs.map { Int($0.name.start + $0.name.count) }.max() ?? 0
+        for t in [c.albums, c.artists, c.genres] {
+            end = max(end, t.items.map { Int($0.name.start + $0.name.count) }.max() ?? 0)
+            XCTAssertGreaterThanOrEqual(t.json.count - Int(t.jsonOffsets.last!), JSONCursor.padding)
+        }
+        XCTAssertGreaterThanOrEqual(c.arena.count - end, JSONCursor.padding)
+        XCTAssertGreaterThanOrEqual(JSONCursor.padding, 16, "copies move 16 bytes at a time")
+    }
 }

@@ -209,7 +209,14 @@ private let okJSONHead = Array("Status: 200 OK\r\nContent-Type: \(AnswerHead.jso
 private let okTextHead = Array("Status: 200 OK\r\nContent-Type: \(AnswerHead.textType)\r\n".utf8)
 
 /// Writes bytes to a FastCGI stream.
+/// In pieces that fit FCGX_PutStr's Int32 count (an answer held whole once
+/// passed 2 GiB at 10M songs and stopped the worker).
 func put(_ bytes: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
     guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
-    base.withMemoryRebound(to: CChar.self, capacity: bytes.count) { _ = FCGX_PutStr($0, Int32(bytes.count), stream) }
+    var done = 0
+    while done < bytes.count {
+        let n = min(bytes.count - done, 1 << 30)
+        (base + done).withMemoryRebound(to: CChar.self, capacity: n) { _ = FCGX_PutStr($0, Int32(n), stream) }
+        done += n
+    }
 }

@@ -143,13 +143,14 @@ do {
     case ("load", 3): try load(url: DatabaseURL(parsing: args[2]))
     case ("make-music", 5): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!)
     case ("check-render", 2): exit(checkRender() ? 0 : 1)
+    case ("render", 4): try render(url: DatabaseURL(parsing: args[2]), request: args[3])
     case ("tag", 9):
         guard writeTags(args[2], title: args[3], album: args[4], artist: args[5], genre: args[6], track: args[7], date: args[8]) else {
             print("avalon-bench: cannot tag \(args[2])")
             exit(1)
         }
     default:
-        print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL | avalon-bench check-render")
+        print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL | avalon-bench check-render | avalon-bench render DB_URL 'songs?QUERY'")
         exit(2)
     }
 } catch {
@@ -214,4 +215,21 @@ func checkRender() -> Bool {
         }
     }
     return ok
+}
+
+/// Writes one answer, rendered in this process and held whole, to standard
+/// output: the reference a worker's streamed answer is compared with.
+func render(url: DatabaseURL, request: String) throws {
+    let c = try openStore(url).load()
+    let parts = request.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let e = Endpoint(rawValue: String(parts[0])) else { throw StoreError("no endpoint \(parts[0])") }
+    let out = ResponseBuffer()
+    _ = c.respond(e, QueryParameters(queryString: parts.count > 1 ? String(parts[1]) : ""), into: out)
+    var off = 0
+    while off < out.count {
+        let n = fwrite(out.start + off, 1, out.count - off, stdout)
+        if n <= 0 { throw StoreError("cannot write the answer") }
+        off += n
+    }
+    fflush(stdout)
 }

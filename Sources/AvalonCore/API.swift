@@ -320,16 +320,25 @@ extension MusicCollection {
             var head = out.cursor(room: 32)
             head.raw("{\"errors\": [], \"success\": [")
             out.commit(head)
-            for (n, i) in picked.enumerated() {
-                // Separator, braces and keys (21 bytes), then the id and name fragment.
-                var c = out.cursor(room: 32 + Int(offsets[Int(i) + 1] - offsets[Int(i)]))
-                if n > 0 { c.raw(", ") }
-                c.raw("{\"id\": ")
-                c.id(j, offsets, Int(i))
-                c.raw(", \"name\": ")
-                c.name(j, offsets, Int(i))
-                c.raw("}")
+            // A record is exactly its separator, braces and keys (20 bytes)
+            // plus its id and name fragment: room for a batch of them is exact,
+            // so one check covers the batch (batches keep streaming granular).
+            var at = 0
+            while at < picked.count {
+                let batch = picked[at..<min(picked.count, at + Self.renderBatch)]
+                var room = 0
+                for i in batch { room += 20 + Int(offsets[Int(i) + 1] - offsets[Int(i)]) }
+                var c = out.cursor(room: room)
+                for (k, i) in batch.enumerated() {
+                    if at + k > 0 { c.raw(", ") }
+                    c.raw("{\"id\": ")
+                    c.id(j, offsets, Int(i))
+                    c.raw(", \"name\": ")
+                    c.name(j, offsets, Int(i))
+                    c.raw("}")
+                }
                 out.commit(c)
+                at += batch.count
             }
             var tail = out.cursor(room: 32)
             tail.raw("], \"warnings\": []}")

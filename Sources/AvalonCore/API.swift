@@ -323,22 +323,28 @@ extension MusicCollection {
             // A record is exactly its separator, braces and keys (20 bytes)
             // plus its id and name fragment: room for a batch of them is exact,
             // so one check covers the batch (batches keep streaming granular).
-            var at = 0
-            while at < picked.count {
-                let batch = picked[at..<min(picked.count, at + Self.renderBatch)]
-                var room = 0
-                for i in batch { room += 20 + Int(offsets[Int(i) + 1] - offsets[Int(i)]) }
-                var c = out.cursor(room: room)
-                for (k, i) in batch.enumerated() {
-                    if at + k > 0 { c.raw(", ") }
-                    c.raw("{\"id\": ")
-                    c.id(j, offsets, Int(i))
-                    c.raw(", \"name\": ")
-                    c.name(j, offsets, Int(i))
-                    c.raw("}")
+            picked.withUnsafeBufferPointer { picked in
+                var at = 0
+                while at < picked.count {
+                    let end = min(picked.count, at + Self.renderBatch)
+                    var room = 0
+                    for k in at..<end {
+                        let i = Int(picked[k])
+                        room += 20 + Int(offsets[i + 1] - offsets[i])
+                    }
+                    var c = out.cursor(room: room)
+                    for k in at..<end {
+                        let i = Int(picked[k])
+                        if k > 0 { c.raw(", ") }
+                        c.raw("{\"id\": ")
+                        c.id(j, offsets, i)
+                        c.raw(", \"name\": ")
+                        c.name(j, offsets, i)
+                        c.raw("}")
+                    }
+                    out.commit(c)
+                    at = end
                 }
-                out.commit(c)
-                at += batch.count
             }
             var tail = out.cursor(room: 32)
             tail.raw("], \"warnings\": []}")

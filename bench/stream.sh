@@ -23,10 +23,11 @@ for b in "$@"; do
     curl -fs "http://127.0.0.1:$PORT/avalon/songs?limit=10" >/dev/null
     before=$(peak_kb "$worker")
     t0=$(date +%s.%N)
-    bytes=$( (curl -fs "http://127.0.0.1:$PORT/avalon/songs" || echo "curl failed: the worker died?" >&2) | tee >(sha256sum | cut -c1-16 > "$W/sum") | wc -c)
+    # The pipeline ends when sha256sum has read everything; curl reports the size on stderr.
+    sum=$( (curl -fs -w '%{stderr}%{size_download}' "http://127.0.0.1:$PORT/avalon/songs" 2> "$W/bytes" \
+        || echo "curl failed: the worker died?" >&2) | sha256sum | cut -c1-16)
     t1=$(date +%s.%N)
-    sleep 1
-    sum=$(cat "$W/sum")
+    bytes=$(tail -c 20 "$W/bytes" | tr -dc 0-9)
     after=$(peak_kb "$worker" 2>/dev/null || echo 0)
     printf "%-12s %14s %12.1f %10.1f  %s\n" "$(basename "$(dirname "$(dirname "$(dirname "$b")")")")" "$bytes" \
         "$(awk -v a="$after" -v b="$before" 'BEGIN {print (a - b) / 1024}')" "$(awk -v a="$t1" -v b="$t0" 'BEGIN {print a - b}')" "$sum"

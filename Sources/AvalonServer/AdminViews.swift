@@ -103,6 +103,8 @@ final class OpsViews: @unchecked Sendable {
             let started = slot[.pid] == UInt64(s.pid) ? slot[.startedAt] : table.state(s.slot, .spawnedAt)
             return .object([
                 ("slot", .int(Int64(s.slot))), ("pid", .int(Int64(s.pid))),
+                // Which load it serves: 1 at start, one more for each reload.
+                ("generation", .int(Int64(table.state(s.slot, .generation)))),
                 ("state", .string(!alive ? "dead" : s.state == .retiring ? "retiring" : request == .null ? "idle" : "busy")),
                 ("started_at", .string(isoTime(wallNanoseconds: started))),
                 ("requests", .int(Int64(slot[.pid] == UInt64(s.pid) ? slot[.processRequests] : 0))),

@@ -19,7 +19,7 @@ public final class SharedTable: @unchecked Sendable {
     /// Words written by the master.
     enum MasterWord: Int, CaseIterable {
         case configuredWorkers, masterPid, masterStarted
-        case songs, albums, artists, genres, loadedAt, loadNanoseconds, generation
+        case songs, albums, artists, genres, loadedAt, loadNanoseconds
         case reloadsSucceeded, reloadsFailed, workerRestarts
         /// The log level's `Config.LogLevel` raw value; 0: as configured.
         case logLevel

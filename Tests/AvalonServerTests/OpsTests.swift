@@ -198,6 +198,7 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(Set(rows.compactMap { $0["pid"] as? Int }), Set(st.workers.map(Int.init)))
         XCTAssertEqual(w.json["master_pid"] as? Int, Int(st.server.pid))
         for row in rows {
+            XCTAssertEqual(row["generation"] as? Int, 1, "\(row)")
             XCTAssertGreaterThan(row["resident_bytes"] as? Int ?? 0, 0, "\(row)")
             XCTAssertNotNil(row["started_at"] as? String)
         }

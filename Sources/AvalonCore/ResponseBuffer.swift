@@ -12,16 +12,26 @@
 /// held, they are handed to the sink and the buffer starts over, so an answer
 /// of any size needs at most about `chunkBytes` of memory.
 public final class ResponseBuffer {
-    public private(set) var start: UnsafeMutablePointer<UInt8>
-    /// Bytes held now (after those already streamed).
-    public private(set) var count = 0
-    /// Bytes already handed to the sink for this answer.
-    public private(set) var streamed = 0
-    private var capacity: Int
-    /// The end of the room the open cursor took.
-    private var roomEnd: UnsafeMutablePointer<UInt8>
+    /// The buffer's words, behind a pointer: a class's stored properties are
+    /// checked for exclusive access at run time on every use (a runtime call),
+    /// and `cursor`/`commit` run for every record.
+    private struct State {
+        var start: UnsafeMutablePointer<UInt8>
+        var count: Int
+        var streamed: Int
+        var capacity: Int
+        /// The end of the room the open cursor took.
+        var roomEnd: UnsafeMutablePointer<UInt8>
+    }
+    private let s: UnsafeMutablePointer<State>
     /// The capacity kept between answers; an unusually large one gives its memory back.
     private let usual: Int
+
+    public var start: UnsafeMutablePointer<UInt8> { s.pointee.start }
+    /// Bytes held now (after those already streamed).
+    public var count: Int { s.pointee.count }
+    /// Bytes already handed to the sink for this answer.
+    public var streamed: Int { s.pointee.streamed }
 
     /// Receives full chunks of a streaming answer, in order. Nil: answers are held whole.
     public var sink: ((UnsafeBufferPointer<UInt8>) -> Void)?
@@ -30,54 +40,62 @@ public final class ResponseBuffer {
 
     public init(capacity: Int = 1 << 16) {
         usual = max(64, capacity)
-        self.capacity = usual
-        start = .allocate(capacity: usual + JSONCursor.padding)
-        roomEnd = start
+        let start = UnsafeMutablePointer<UInt8>.allocate(capacity: usual + JSONCursor.padding)
+        s = .allocate(capacity: 1)
+        s.initialize(to: State(start: start, count: 0, streamed: 0, capacity: usual, roomEnd: start))
     }
 
-    deinit { start.deallocate() }
+    deinit {
+        s.pointee.start.deallocate()
+        s.deinitialize(count: 1)
+        s.deallocate()
+    }
 
     /// Every byte of the answer, streamed or held.
-    public var total: Int { streamed + count }
+    public var total: Int { s.pointee.streamed + s.pointee.count }
 
     /// Starts a new answer.
     public func reset() {
-        count = 0
-        streamed = 0
+        s.pointee.count = 0
+        s.pointee.streamed = 0
     }
 
     /// A cursor at the end of what is held, with room for `room` bytes.
     @inline(__always)
     public func cursor(room: Int) -> JSONCursor {
         precondition(room >= 0)
-        if count + room > capacity { makeRoom(room) }
-        roomEnd = start + count + room
-        return JSONCursor(start + count)
+        if s.pointee.count + room > s.pointee.capacity { makeRoom(room) }
+        let at = s.pointee.start + s.pointee.count
+        s.pointee.roomEnd = at + room
+        return JSONCursor(at)
     }
 
     /// Keeps what `c` wrote; stops the process if it wrote past its room.
     @inline(__always)
     public func commit(_ c: JSONCursor) {
-        precondition(c.p <= roomEnd && c.p >= start + count, "an answer overran the room it took: a bound is too small")
-        count = c.p - start
+        let at = s.pointee.start + s.pointee.count
+        precondition(c.p <= s.pointee.roomEnd && c.p >= at, "an answer overran the room it took: a bound is too small")
+        s.pointee.count = c.p - s.pointee.start
     }
 
     /// Streams what is held when a sink takes it and it is large enough, or
     /// grows the buffer (keeping what it holds).
     private func makeRoom(_ room: Int) {
+        let count = s.pointee.count
         if let sink, count >= chunkBytes / 2 || count + room > chunkBytes {
-            if count > 0 { sink(UnsafeBufferPointer(start: start, count: count)) }
-            streamed += count
-            count = 0
-            if room <= capacity { return }
+            if count > 0 { sink(UnsafeBufferPointer(start: s.pointee.start, count: count)) }
+            s.pointee.streamed += count
+            s.pointee.count = 0
+            if room <= s.pointee.capacity { return }
         }
-        var c = capacity * 2
-        while c < count + room { c *= 2 }
+        let held = s.pointee.count
+        var c = s.pointee.capacity * 2
+        while c < held + room { c *= 2 }
         let p = UnsafeMutablePointer<UInt8>.allocate(capacity: c + JSONCursor.padding)
-        p.update(from: start, count: count)
-        start.deallocate()
-        start = p
-        capacity = c
+        p.update(from: s.pointee.start, count: held)
+        s.pointee.start.deallocate()
+        s.pointee.start = p
+        s.pointee.capacity = c
     }
 
     /// Replaces the contents with `bytes`.
@@ -95,11 +113,9 @@ public final class ResponseBuffer {
 
     /// Gives back the memory of an unusually large answer.
     public func shrink() {
-        guard capacity > usual else { return }
-        start.deallocate()
-        capacity = usual
-        start = .allocate(capacity: usual + JSONCursor.padding)
-        roomEnd = start
-        count = 0
+        guard s.pointee.capacity > usual else { return }
+        s.pointee.start.deallocate()
+        let start = UnsafeMutablePointer<UInt8>.allocate(capacity: usual + JSONCursor.padding)
+        s.pointee = State(start: start, count: 0, streamed: s.pointee.streamed, capacity: usual, roomEnd: start)
     }
 }

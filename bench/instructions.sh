@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Instructions a worker executes per request, counted by callgrind: exact and
-# repeatable on a shared machine, where timings swing. One worker behind
-# nginx answers N1, then (in a new run) N2 requests of each URL; the
-# difference of the worker's totals over N2 - N1 is the cost of one request,
-# start-up cancelled out.
+# Instructions a worker executes per request inside Worker.serve (everything
+# from the FastCGI parameters to the last byte handed to libfcgi), counted by
+# callgrind: exact and repeatable on a shared machine, where timings swing.
+# One worker behind nginx answers N1, then (in a new run) N2 requests of each
+# URL; the difference of the totals over N2 - N1 is the cost of one request.
 #   bash bench/instructions.sh [BIN_DIR ...]     (release build folders)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ worker_total() {  # bin url count -> instructions of the worker
     cp "$1/avalon-fcgi" "$exe" && strip --strip-debug "$exe"
     rm -f "$W"/cg.*
     DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" STATSD_HOST=localhost \
-        valgrind -q --tool=callgrind --trace-children=yes --callgrind-out-file="$W/cg.%p" "$exe" \
+        valgrind -q --tool=callgrind --trace-children=yes --toggle-collect='*6Worker*serve*' --callgrind-out-file="$W/cg.%p" "$exe" \
         --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers 1 --pid-file "$W/avalon.pid" &
     for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/dev/null 2>&1 && break; sleep 0.2; done
     seq 1 "$3" | xargs -P 2 -I{} curl -fs -o /dev/null "$2"

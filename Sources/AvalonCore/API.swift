@@ -240,10 +240,7 @@ extension MusicCollection {
         songs.withUnsafeBufferPointer { songs in
         withElementJSON { aj, rj, gj in
             arena.withUnsafeBufferPointer { a in
-                out.reset()
-                var head = out.cursor(room: 32)
-                head.raw("{\"errors\": [], \"success\": [")
-                out.commit(head)
+                out.beginSuccessList()
                 var first = true
                 var batchStart = picked.startIndex
                 while batchStart != picked.endIndex {
@@ -281,9 +278,7 @@ extension MusicCollection {
                     }
                     batchStart = batchEnd
                 }
-                var tail = out.cursor(room: 32)
-                tail.raw("], \"warnings\": []}")
-                out.commit(tail)
+                out.endSuccessList()
             }
         }
         }
@@ -316,10 +311,7 @@ extension MusicCollection {
         }
         let offsets = t.jsonOffsets
         t.json.withUnsafeBufferPointer { j in
-            out.reset()
-            var head = out.cursor(room: 32)
-            head.raw("{\"errors\": [], \"success\": [")
-            out.commit(head)
+            out.beginSuccessList()
             // A record is exactly its separator, braces and keys (20 bytes)
             // plus its id and name fragment: room for a batch of them is exact,
             // so one check covers the batch (batches keep streaming granular).
@@ -346,9 +338,7 @@ extension MusicCollection {
                     at = end
                 }
             }
-            var tail = out.cursor(room: 32)
-            tail.raw("], \"warnings\": []}")
-            out.commit(tail)
+            out.endSuccessList()
         }
     }
 
@@ -572,3 +562,19 @@ func slice(_ a: UnsafeBufferPointer<UInt8>, _ r: TextRef) -> UnsafeBufferPointer
     UnsafeBufferPointer(rebasing: a[Int(r.start)..<Int(r.start + r.count)])
 }
 
+extension ResponseBuffer {
+    /// Starts a new answer with the envelope up to the success list.
+    func beginSuccessList() {
+        reset()
+        var c = cursor(room: 32)
+        c.raw("{\"errors\": [], \"success\": [")
+        commit(c)
+    }
+
+    /// Closes the success list and the envelope.
+    func endSuccessList() {
+        var c = cursor(room: 32)
+        c.raw("], \"warnings\": []}")
+        commit(c)
+    }
+}

@@ -52,14 +52,14 @@ final class OpsViews: @unchecked Sendable {
     func answer(_ route: OpsRoute, _ params: QueryParameters, into out: ResponseBuffer) -> AnswerHead {
         func json(_ v: JSONValue, status: Int = 200) -> AnswerHead {
             out.set(v.bytes)
-            return AnswerHead(status: status, contentType: AnswerHead.jsonType, metric: route.metric, noStore: true)
+            return AnswerHead(status: status, contentType: AnswerHead.jsonType, noStore: true)
         }
         switch route {
         case .healthCheck:
             return healthCheck(params, into: out)
         case .metrics:
             out.set(Array(PrometheusText.render(table).utf8))
-            return AnswerHead(status: 200, contentType: PrometheusText.contentType, metric: .metrics, noStore: true)
+            return AnswerHead(status: 200, contentType: PrometheusText.contentType, noStore: true)
         case .versions:
             return json(versions())
         case .debugWorkers:
@@ -71,7 +71,7 @@ final class OpsViews: @unchecked Sendable {
                                      message: "Invalid field value for log level field level: '\(raw)'",
                                      payload: [("field", .string("level")), ("value", .string(raw))])
                     out.set(e.body)
-                    return AnswerHead(status: 400, contentType: AnswerHead.jsonType, metric: .adminLogLevel, noStore: true)
+                    return AnswerHead(status: 400, contentType: AnswerHead.jsonType, noStore: true)
                 }
                 LogLevelControl.set(level)
             }

@@ -36,11 +36,12 @@ extension OpsViews {
     func healthCheck(_ params: QueryParameters, into out: ResponseBuffer) -> AnswerHead {
         func invalid(_ e: APIError) -> AnswerHead {
             out.set(e.body)
-            return AnswerHead(status: e.status, contentType: AnswerHead.jsonType, metric: .healthCheck, noStore: true)
+            return AnswerHead(status: e.status, contentType: AnswerHead.jsonType, noStore: true)
         }
         var maxLevel = 1
         if let raw = params["max_level"] {
-            guard let n = Int(raw.trimmingWhitespace()) else {
+            // The API's integer rules (whitespace, sign, clamping), as for limit and offset.
+            guard let n = parseInteger(raw) else {
                 return invalid(APIError(code: 101, messageKey: "avalon.service.error.invalid_input_type", status: 400,
                                         message: "Invalid field value for integer field max_level: '\(raw)'",
                                         payload: [("field", .string("max_level")), ("value", .string(raw))]))
@@ -48,9 +49,9 @@ extension OpsViews {
             guard n >= 0 else {
                 return invalid(APIError(code: 102, messageKey: "avalon.service.error.invalid_input_value", status: 400,
                                         message: "The value of max_level may not be negative",
-                                        payload: [("field", .string("max_level")), ("value", .int(Int64(n)))]))
+                                        payload: [("field", .string("max_level")), ("value", .int(n))]))
             }
-            maxLevel = n
+            maxLevel = Int(n)
         }
         var selected = HealthCheckName.allCases.filter { $0.level <= maxLevel }
         if let names = params["checks"], !names.isEmpty {
@@ -80,7 +81,7 @@ extension OpsViews {
             }
         }
         out.set(JSONValue.object([("successes", .object(successes)), ("failures", .object(failures))]).bytes)
-        return AnswerHead(status: failures.isEmpty ? 200 : 500, contentType: AnswerHead.jsonType, metric: .healthCheck, noStore: true)
+        return AnswerHead(status: failures.isEmpty ? 200 : 500, contentType: AnswerHead.jsonType, noStore: true)
     }
 
     func run(_ c: HealthCheckName) throws -> JSONValue {

@@ -170,8 +170,10 @@ final class CatchErrors: RequestStep {
             guard c.out.streamed == 0 else { return }
             let e = APIError.unknown(redactor.text("\(error)"))
             c.out.set(e.body)
-            let metric = c.head.metric
-            c.head = AnswerHead(status: e.status, contentType: AnswerHead.jsonType, metric: metric)
+            c.head.status = e.status
+            c.head.contentType = AnswerHead.jsonType
+            c.head.endpoint = nil
+            c.head.noStore = false
         }
     }
 }

@@ -7,16 +7,15 @@ public struct AnswerHead: Sendable {
     public var contentType: String
     /// The collection endpoint answered, for the statsd timer.
     public var endpoint: Endpoint?
-    /// What the request is counted under in the metrics.
+    /// What the request is counted under in the metrics (set by the router from the route).
     var metric: MetricEndpoint = .other
     /// `Cache-Control: no-store`: answers that describe this moment (health, metrics).
     var noStore = false
 
-    init(status: Int, contentType: String, endpoint: Endpoint? = nil, metric: MetricEndpoint = .other, noStore: Bool = false) {
+    init(status: Int, contentType: String, endpoint: Endpoint? = nil, noStore: Bool = false) {
         self.status = status
         self.contentType = contentType
         self.endpoint = endpoint
-        self.metric = metric
         self.noStore = noStore
     }
 
@@ -128,33 +127,50 @@ public struct Router: Sendable {
     /// Answers the request's raw bytes, as FastCGI gives them: the body goes
     /// into `out`, which a worker reuses for every request.
     func handle(_ request: RequestBytes, path: UnsafeBufferPointer<UInt8>, into out: ResponseBuffer) throws -> AnswerHead {
-        func error(_ e: APIError, _ metric: MetricEndpoint = .other) -> AnswerHead {
+        var head = AnswerHead(status: 500, contentType: AnswerHead.jsonType)
+        try handle(request, path: path, into: out, head: &head)
+        return head
+    }
+
+    /// Fills `head`; its metric is set from the route first, so that a request
+    /// that throws is still counted under its route.
+    func handle(_ request: RequestBytes, path: UnsafeBufferPointer<UInt8>, into out: ResponseBuffer, head: inout AnswerHead) throws {
+        let route = route(path)
+        let metric = route?.metric ?? .other
+        head.metric = metric
+        head = try answer(route, request, path: path, into: out)
+        head.metric = metric
+    }
+
+    private func answer(_ route: Route?, _ request: RequestBytes, path: UnsafeBufferPointer<UInt8>,
+                        into out: ResponseBuffer) throws -> AnswerHead {
+        func error(_ e: APIError) -> AnswerHead {
             out.set(e.body)
-            return AnswerHead(status: e.status, contentType: AnswerHead.jsonType, metric: metric)
+            return AnswerHead(status: e.status, contentType: AnswerHead.jsonType)
         }
-        func text(_ body: [UInt8], _ metric: MetricEndpoint) -> AnswerHead {
+        func text(_ body: [UInt8]) -> AnswerHead {
             out.set(body)
-            return AnswerHead(status: 200, contentType: AnswerHead.textType, metric: metric)
+            return AnswerHead(status: 200, contentType: AnswerHead.textType)
         }
-        guard let route = route(path) else { return error(.notFound(String(decoding: path, as: UTF8.self))) }
+        guard let route else { return error(.notFound(String(decoding: path, as: UTF8.self))) }
         let method = request.method
         guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) else {
-            return error(.methodNotAllowed(String(decoding: method, as: UTF8.self)), route.metric)
+            return error(.methodNotAllowed(String(decoding: method, as: UTF8.self)))
         }
         switch route {
-        case .heartbeat: return text(Self.heartbeatBody, .heartbeat)
-        case .version: return text(Self.versionBody, .version)
+        case .heartbeat: return text(Self.heartbeatBody)
+        case .version: return text(Self.versionBody)
         case .debugError:
-            guard isAdmin(request) else { return error(.notFound(String(decoding: path, as: UTF8.self)), .debugError) }
+            guard isAdmin(request) else { return error(.notFound(String(decoding: path, as: UTF8.self))) }
             throw UnhandledError(description: "deliberate error from \(String(decoding: path, as: UTF8.self)) (admin test of error reporting)")
         case .ops(let r):
             guard let ops, r.isPublic(ops) || isAdmin(request) else {
-                return error(.notFound(String(decoding: path, as: UTF8.self)), r.metric)
+                return error(.notFound(String(decoding: path, as: UTF8.self)))
             }
             return ops.answer(r, QueryParameters(raw: request.query), into: out)
         case .collection(let endpoint):
             let status = collection.respond(endpoint, QueryParameters(raw: request.query), into: out)
-            return AnswerHead(status: status, contentType: AnswerHead.jsonType, endpoint: endpoint, metric: MetricEndpoint(endpoint))
+            return AnswerHead(status: status, contentType: AnswerHead.jsonType, endpoint: endpoint)
         }
     }
 

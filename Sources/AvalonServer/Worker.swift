@@ -14,7 +14,6 @@ let workerStopRequested = Atomic<Bool>(false)
 /// the pipeline of steps around the router.
 final class Worker {
     let listenFD: Int32
-    let router: Router
     let logger: Logger
     let statsd: Statsd?
     let pipeline: Pipeline
@@ -23,7 +22,6 @@ final class Worker {
 
     init(listenFD: Int32, router: Router, logger: Logger, statsd: Statsd?, reporter: ErrorReporter?, slot: WorkerSlot?, redactor: Redactor) {
         self.listenFD = listenFD
-        self.router = router
         self.logger = logger
         self.statsd = statsd
         pipeline = Pipeline(steps: [
@@ -33,7 +31,7 @@ final class Worker {
             SendAnswer(),
             CatchErrors(logger: logger, reporter: reporter, redactor: redactor),
         ], handler: { [router] c in
-            c.head = try router.handle(c.request, path: c.path, into: c.out)
+            try router.handle(c.request, path: c.path, into: c.out, head: &c.head)
         })
     }
 

@@ -20,6 +20,8 @@ public struct Config: Sendable {
     public var healthCheckTimeout: Double = 2
     /// Serve /metrics without the admin secret (nginx restricts who reaches it).
     public var metricsPublic = false
+    /// Seconds between the master's looks at the database's generation; 0: never.
+    public var reloadInterval: Double = 30
     /// Things worth a warning line at start-up (unknown setting names).
     public var warnings: [String] = []
 
@@ -91,6 +93,12 @@ public struct Config: Sendable {
         Setting(name: "HEALTH_CHECK_TIMEOUT", kind: .seconds, comment: """
             Seconds a level-2 health check may wait for the database before it fails.
             """),
+        Setting(name: "RELOAD_INTERVAL", kind: .seconds, comment: """
+            Seconds between looks at the database's collection generation (one cheap
+            query); a new generation is loaded without dropping a request. Each look is
+            spread by up to a quarter either way, so servers sharing a database do not
+            reload together. 0 turns automatic reloads off (SIGHUP still reloads).
+            """),
         Setting(name: "METRICS_PUBLIC", kind: .boolean, comment: """
             Serve /metrics without the admin secret: for a scrape port or location that
             nginx already restricts to the monitoring network.
@@ -112,6 +120,7 @@ public struct Config: Sendable {
             "STATSD_PREFIX": "avalon",
             "HEALTH_CHECK_TIMEOUT": "2",
             "METRICS_PUBLIC": "false",
+            "RELOAD_INTERVAL": "30",
         ]
     }
 
@@ -211,12 +220,15 @@ public struct Config: Sendable {
         guard let metricsPublic = Bool(values["METRICS_PUBLIC"]!.trimmingWhitespace().lowercased()) else {
             throw fail("METRICS_PUBLIC", "must be true or false (got '\(values["METRICS_PUBLIC"]!)')")
         }
+        guard let reloadInterval = Double(values["RELOAD_INTERVAL"]!.trimmingWhitespace()), reloadInterval >= 0, reloadInterval <= 86400 else {
+            throw fail("RELOAD_INTERVAL", "must be a number of seconds from 0 (off) to 86400 (got '\(values["RELOAD_INTERVAL"]!)')")
+        }
         func optional(_ k: String) -> String? { values[k].flatMap { $0.isEmpty ? nil : $0 } }
         return Config(databaseURL: url, requestPath: path, logPath: optional("LOG_PATH"), logLevel: level,
                       logFormat: values["LOG_FORMAT"]!, logDateFormat: values["LOG_DATE_FORMAT"]!,
                       sentryDSN: optional("SENTRY_DSN"), statsdHost: values["STATSD_HOST"]!, statsdPort: port,
                       statsdPrefix: values["STATSD_PREFIX"]!, adminSecret: optional("ADMIN_SECRET"), healthCheckTimeout: timeout,
-                      metricsPublic: metricsPublic, warnings: warnings)
+                      metricsPublic: metricsPublic, reloadInterval: reloadInterval, warnings: warnings)
     }
 }
 

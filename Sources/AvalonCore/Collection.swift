@@ -124,6 +124,8 @@ public final class MusicCollection: Sendable {
     /// Tracks dropped at load because their album, artist or genre is missing
     /// (the old server's inner join dropped them too).
     public let droppedTracks: Int
+    /// The scan that wrote it (0: a database no scan of ours wrote).
+    public let generation: Int64
 
     /// Runs `body` on a table in place: returning the struct would retain each
     /// of its arrays (a retain and release per array per request).
@@ -137,10 +139,11 @@ public final class MusicCollection: Sendable {
     }
 
     /// `arena` ends with `JSONCursor.padding` bytes that no text uses.
-    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int) {
+    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0) {
         self.arena = arena
         self.songs = songs
         self.droppedTracks = dropped
+        self.generation = generation
         // Independent pieces are built on all cores.
         var tables = [ElementTable?](repeating: nil, count: 3)
         var songSearch = [SearchIndex(), SearchIndex()]

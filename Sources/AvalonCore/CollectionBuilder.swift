@@ -12,6 +12,8 @@ public struct CollectionBuilder {
     /// Songs that came before their album, artist or genre.
     private var pending: [PendingSong] = []
     private var dropped = 0
+    /// The generation the rows belong to.
+    public var generation: Int64 = 0
 
     public init() {}
 
@@ -93,6 +95,6 @@ public struct CollectionBuilder {
         text.reserveCapacity(arena.count + JSONCursor.padding)
         text += arena
         text += repeatElement(0, count: JSONCursor.padding)  // read past the last name by string(padded:)
-        return MusicCollection(arena: text, elements: elements, songs: Array(songs), dropped: dropped)
+        return MusicCollection(arena: text, elements: elements, songs: Array(songs), dropped: dropped, generation: generation)
     }
 }

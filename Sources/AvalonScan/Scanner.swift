@@ -44,23 +44,44 @@ public struct ScanIssue: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(PathBytes.display(path)): \(reason)" }
 }
 
+/// A file the walk found, with what `stat` said of it.
+public struct ListedFile: Sendable {
+    public var path: String
+    public var size: Int64
+    public var mtime: Int64
+    public var ctime: Int64
+}
+
 /// Every regular file under `root` (hidden ones too), as paths joined to the
 /// root as typed and normalised, sorted by their bytes. Symlinked directories
 /// are not entered, so links cannot loop. Names that are not UTF-8 come as
 /// `PathBytes` escapes, counted in `undecodable`.
 public func listFiles(under root: String, undecodable: inout Int, onError: (String) -> Void) throws -> [String] {
+    try listFileStats(under: root, undecodable: &undecodable, onError: onError).map(\.path)
+}
+
+/// `listFiles` with each file's size and times (of the link's target for a
+/// symlink): enough to tell whether it changed, without opening it.
+public func listFileStats(under root: String, undecodable: inout Int, onError: (String) -> Void,
+                          onDirectory: (String) -> Void = { _ in }) throws -> [ListedFile] {
     var st = stat()
     guard stat(root, &st) == 0 else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ScanIssue(path: root, reason: "not a directory") }
     guard let probe = opendir(root) else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     closedir(probe)
-    var files: [String] = []
+    var files: [ListedFile] = []
     var stack = [root]
+    func listed(_ path: String, _ s: stat) -> ListedFile {
+        ListedFile(path: normalizePath(path), size: Int64(s.st_size),
+                   mtime: Int64(s.st_mtim.tv_sec) * 1_000_000_000 + Int64(s.st_mtim.tv_nsec),
+                   ctime: Int64(s.st_ctim.tv_sec) * 1_000_000_000 + Int64(s.st_ctim.tv_nsec))
+    }
     while let dir = stack.popLast() {
         guard let d = PathBytes.withCString(dir, { opendir($0) }) else {
             onError("\(PathBytes.display(dir)): cannot read directory: \(String(cString: strerror(errno)))")
             continue
         }
+        onDirectory(dir)
         while let entry = readdir(d) {
             let (name, valid) = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 PathBytes.string(UnsafeBufferPointer(start: raw.bindMemory(to: UInt8.self).baseAddress!, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self))))
@@ -72,12 +93,12 @@ public func listFiles(under root: String, undecodable: inout Int, onError: (Stri
             switch ls.st_mode & S_IFMT {
             case S_IFDIR: stack.append(path)
             case S_IFREG:
-                files.append(normalizePath(path))
+                files.append(listed(path, ls))
                 if !valid { undecodable += 1 }
             case S_IFLNK:
                 var target = stat()
                 if PathBytes.withCString(path, { stat($0, &target) }) == 0 && (target.st_mode & S_IFMT) == S_IFREG {
-                    files.append(normalizePath(path))
+                    files.append(listed(path, target))
                     if !valid { undecodable += 1 }
                 }
             default: break
@@ -86,55 +107,97 @@ public func listFiles(under root: String, undecodable: inout Int, onError: (Stri
         closedir(d)
     }
     // By the bytes the system holds: UTF-8 order for ordinary names.
-    return files.map { (PathBytes.bytes($0), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
+    return files.map { (PathBytes.bytes($0.path), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
 }
 
 public struct ScanStats: Sendable {
+    /// Files the walk found.
     public var files = 0
+    /// Files opened with TagLib (new or changed).
+    public var reread = 0
+    /// Files whose records were still good: not opened.
+    public var unchanged = 0
+    /// Records of files that are gone.
+    public var removed = 0
     public var songs = 0
     public var skipped = 0
+    /// Why files were skipped, and how many for each reason.
+    public var skipReasons: [String: Int] = [:]
     public var warnings = 0
     /// Files whose names are not valid UTF-8 (scanned all the same).
     public var undecodableNames = 0
 }
 
-/// Reads every file under `root` on all cores and builds the rows to store.
-/// Names differing only in case share one id and keep the first spelling in
-/// path order.
-public func scanCollection(root: String, log: @escaping (String) -> Void,
+/// A file changed this close (ns) to the scan's start may change again within
+/// the same timestamp tick after it was read (FAT's tick is 2 s).
+let racyWindow: Int64 = 2_000_000_000
+
+/// Reads the files under `root` on all cores and builds the rows to store.
+/// With `previous` records (an incremental scan), a file whose size and times
+/// match its record is not opened: its record's tags stand. Names differing
+/// only in case share one id and keep the first spelling in path order, so
+/// the rows are those a full scan of the same tree makes.
+public func scanCollection(root: String, previous: [FileRecord]? = nil, log: @escaping (String) -> Void,
                            progress: ((ScanStats) -> Void)? = nil) throws -> (CollectionRows, ScanStats) {
+    let (rows, _, stats) = try scanFiles(root: root, previous: previous, log: log, progress: progress)
+    return (rows, stats)
+}
+
+public func scanFiles(root: String, previous: [FileRecord]?, log: @escaping (String) -> Void,
+                      progress: ((ScanStats) -> Void)? = nil,
+                      onDirectory: (String) -> Void = { _ in }) throws -> (CollectionRows, [FileRecord], ScanStats) {
+    let started = Int64(wallNanoseconds())
     var undecodable = 0
-    let files = try listFiles(under: root, undecodable: &undecodable, onError: log)
-    var results = [Result<SongTags, ScanIssue>?](repeating: nil, count: files.count)
+    let listed = try listFileStats(under: root, undecodable: &undecodable, onError: log, onDirectory: onDirectory)
+    var known = [String: FileRecord](minimumCapacity: previous?.count ?? 0)
+    for r in previous ?? [] { known[r.path] = r }
+    var records = [FileRecord?](repeating: nil, count: listed.count)
+    var toRead: [Int] = []
+    for (i, f) in listed.enumerated() {
+        if let r = known.removeValue(forKey: f.path), r.unchanged(size: f.size, mtime: f.mtime, ctime: f.ctime) {
+            records[i] = r
+        } else {
+            toRead.append(i)
+        }
+    }
     var stats = ScanStats()
-    stats.files = files.count
+    stats.files = listed.count
+    stats.unchanged = listed.count - toRead.count
+    stats.reread = toRead.count
+    stats.removed = known.count
     let lock = DispatchQueue(label: "avalon.scan")
-    var done = 0, found = 0, skipped = 0, warnings = 0
+    var done = 0, warnings = 0
     let chunk = 64
-    results.withUnsafeMutableBufferPointer { out in
+    records.withUnsafeMutableBufferPointer { out in
         let outp = out
-        DispatchQueue.concurrentPerform(iterations: (files.count + chunk - 1) / chunk) { c in
-            var local: [(Int, Result<SongTags, ScanIssue>)] = []
+        DispatchQueue.concurrentPerform(iterations: (toRead.count + chunk - 1) / chunk) { c in
+            var local: [(Int, FileRecord)] = []
             var localWarnings: [String] = []
-            for i in (c * chunk)..<min(files.count, (c + 1) * chunk) {
-                local.append((i, readTags(files[i]) { localWarnings.append($0) }))
+            for i in toRead[(c * chunk)..<min(toRead.count, (c + 1) * chunk)] {
+                let f = listed[i]
+                let racy = max(f.mtime, f.ctime) > started - racyWindow
+                var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil)
+                switch readTags(f.path, warn: { localWarnings.append($0) }) {
+                case .success(let t): record.tags = t.fileTags
+                case .failure(let issue): record.reason = issue.reason
+                }
+                local.append((i, record))
             }
             lock.sync {
                 for (i, r) in local {
                     outp[i] = r
-                    if case .success = r { found += 1 } else { skipped += 1 }
+                    if r.tags == nil { log("skipped \(ScanIssue(path: r.path, reason: r.reason))") }
                 }
                 for w in localWarnings { log(w) }
                 warnings += localWarnings.count
                 done += local.count
-                var s = ScanStats()
-                s.files = done
-                s.songs = found
-                s.skipped = skipped
+                var s = stats
+                s.reread = done
                 progress?(s)
             }
         }
     }
+    let files = records.compactMap { $0 }
     var rows = CollectionRows()
     var names: [[ItemID: Int]] = [[:], [:], [:]]
     func element(_ kind: Int, _ name: String, _ id: ItemID) {
@@ -148,27 +211,33 @@ public func scanCollection(root: String, log: @escaping (String) -> Void,
         }
     }
     var seenSongs = Set<ItemID>()
-    for r in results {
-        switch r {
-        case .success(let t)?:
-            let song = ItemID.song(pathBytes: PathBytes.bytes(t.path))
-            // Two spellings of one path (only possible through odd bytes) keep the first.
-            guard seenSongs.insert(song).inserted else { continue }
-            let album = ItemID.album(t.album), artist = ItemID.artist(t.artist), genre = ItemID.genre(t.genre)
-            element(0, t.album, album)
-            element(1, t.artist, artist)
-            element(2, t.genre, genre)
-            rows.tracks.append(.init(id: song, name: t.title, length: t.length, track: t.track, year: t.year,
-                                     album: album, artist: artist, genre: genre))
-        case .failure(let issue)?:
-            log("skipped \(issue)")
-        case nil:
-            break
+    for f in files {
+        guard let t = f.tags else {
+            stats.skipped += 1
+            stats.skipReasons[f.reason, default: 0] += 1
+            continue
         }
+        let song = ItemID.song(pathBytes: PathBytes.bytes(f.path))
+        // Two spellings of one path (only possible through odd bytes) keep the first.
+        guard seenSongs.insert(song).inserted else { continue }
+        let album = ItemID.album(t.album), artist = ItemID.artist(t.artist), genre = ItemID.genre(t.genre)
+        element(0, t.album, album)
+        element(1, t.artist, artist)
+        element(2, t.genre, genre)
+        rows.tracks.append(.init(id: song, name: t.title, length: t.length, track: t.track, year: t.year,
+                                 album: album, artist: artist, genre: genre))
     }
     stats.songs = rows.tracks.count
-    stats.skipped = skipped
     stats.warnings = warnings
     stats.undecodableNames = undecodable
-    return (rows, stats)
+    return (rows, files, stats)
+}
+
+extension SongTags {
+    var fileTags: FileTags {
+        var t = FileTags()
+        (t.title, t.album, t.artist, t.genre) = (title, album, artist, genre)
+        (t.track, t.year, t.length) = (track, year, length)
+        return t
+    }
 }

@@ -6,7 +6,7 @@ import Glibc
 /// The health checks, by level: 0 is a ping for load balancers, 1 looks at
 /// the pool from inside, 2 reaches out to the database.
 enum HealthCheckName: Int, CaseIterable {
-    case ping, collection, workers, database
+    case ping, collection, workers, database, freshness
 
     var rawName: String {
         switch self {
@@ -14,6 +14,7 @@ enum HealthCheckName: Int, CaseIterable {
         case .collection: return "collection"
         case .workers: return "workers"
         case .database: return "database"
+        case .freshness: return "freshness"
         }
     }
 
@@ -21,7 +22,7 @@ enum HealthCheckName: Int, CaseIterable {
         switch self {
         case .ping: return 0
         case .collection, .workers: return 1
-        case .database: return 2
+        case .database, .freshness: return 2
         }
     }
 }
@@ -96,6 +97,7 @@ extension OpsViews {
                 ("loaded_at", .string(isoTime(wallNanoseconds: table[.loadedAt]))),
                 ("load_seconds", .double(Double(table[.loadNanoseconds]) / 1e9)),
                 ("reloads", .int(Int64(table[.reloadsSucceeded]))),
+                ("generation", .int(Int64(table[.collectionGeneration]))),
             ])
         case .workers:
             let configured = Int(table[.configuredWorkers])
@@ -111,6 +113,21 @@ extension OpsViews {
                 throw CheckFailure(message: "\(error)")
             }
             return .object([("url", .string(config.databaseURL.description))])
+        case .freshness:
+            let served = Int64(table[.collectionGeneration])
+            guard table[.reloadFailing] == 0 else {
+                throw CheckFailure(message: "the latest reload failed; serving generation \(served) (the log says why)")
+            }
+            let stored: Int64
+            do {
+                stored = try DatabaseProbe.generation(config.databaseURL, timeout: config.healthCheckTimeout)
+            } catch {
+                throw CheckFailure(message: "\(error)")
+            }
+            guard stored == served else {
+                throw CheckFailure(message: "serving generation \(served), the database has \(stored)\(config.reloadInterval > 0 ? "" : " (RELOAD_INTERVAL is 0: send SIGHUP)")")
+            }
+            return .object([("generation", .int(served))])
         }
     }
 }

@@ -1,5 +1,7 @@
 import AvalonConfig
 import AvalonCore
+import AvalonStore
+import CSystem
 import Glibc
 import Logging
 
@@ -20,6 +22,13 @@ public final class Master {
     var workers: [pid_t: (generation: Int, started: Double, slot: Int)] = [:]
     var pendingRestarts: [Double] = []
     var quickDeaths = 0
+    /// When the master next looks at the database's generation.
+    var nextGenerationCheck = Double.infinity
+    /// The database did not answer the last look (logged once per outage).
+    var databaseUnreachable = false
+    var jitter: SplitMix64
+    /// Mixed into ETags; drawn anew at each load of a generation-0 collection.
+    var etagSalt: UInt64 = 0
 
     public init(listener: Listener, workers: Int, config: Config, logger: Logger, table: SharedTable,
                 collection: MusicCollection, loadSeconds: Double, load: @escaping () throws -> MusicCollection) {
@@ -31,6 +40,10 @@ public final class Master {
         self.redactor = Redactor(config: config)
         self.collection = collection
         self.load = load
+        var seed: UInt64 = 0
+        if getrandom(&seed, 8, 0) != 8 { seed = wallNanoseconds() ^ UInt64(getpid()) << 32 }
+        jitter = SplitMix64(seed: seed)
+        etagSalt = collection.generation == 0 ? jitter.next() : 0
         table[.configuredWorkers] = UInt64(workerCount)
         table[.masterPid] = UInt64(getpid())
         table[.masterStarted] = wallNanoseconds()
@@ -49,6 +62,37 @@ public final class Master {
         table[.genres] = UInt64(collection.genres.count)
         table[.loadedAt] = wallNanoseconds()
         table[.loadNanoseconds] = UInt64(max(0, loadSeconds) * 1e9)
+        table[.collectionGeneration] = UInt64(max(0, collection.generation))
+    }
+
+    /// RELOAD_INTERVAL spread by up to a quarter either way: servers started
+    /// together drift apart instead of reloading in lockstep.
+    func scheduleGenerationCheck(from now: Double, first: Bool = false) {
+        let interval = config.reloadInterval
+        guard interval > 0 else { nextGenerationCheck = .infinity; return }
+        let u = Double(jitter.next() >> 11) / Double(1 << 53)
+        nextGenerationCheck = now + interval * (first ? u + 0.25 : 0.75 + 0.5 * u)
+    }
+
+    /// One look at the database's generation; a reload when it is not the one served.
+    func checkGeneration() {
+        let stored: Int64
+        do {
+            stored = try DatabaseProbe.generation(config.databaseURL, timeout: config.healthCheckTimeout)
+        } catch {
+            if !databaseUnreachable {
+                logger.warning("cannot look at the collection's generation; serving generation \(collection.generation) until the database answers: \(redactor.text("\(error)"))")
+                databaseUnreachable = true
+            }
+            return
+        }
+        if databaseUnreachable {
+            logger.info("the database answers again (generation \(stored))")
+            databaseUnreachable = false
+        }
+        if stored != collection.generation {
+            reload(reason: "generation \(stored) in the database, \(collection.generation) served")
+        }
     }
 
     static var handledSignals: sigset_t {
@@ -80,7 +124,7 @@ public final class Master {
             let statsd = Statsd(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix)
             let reporter = config.sentryDSN.flatMap(ErrorReporter.parse).map { ErrorReporter(dsn: $0, logger: logger) }
             Worker(listenFD: listener.fd, router: router, logger: logger, statsd: statsd, reporter: reporter,
-                   slot: table.slot(slot), redactor: redactor).run()
+                   slot: table.slot(slot), redactor: redactor, etagSalt: etagSalt).run()
         }
         if pid < 0 {
             logger.error("fork failed: \(String(cString: strerror(errno)))")
@@ -100,6 +144,7 @@ public final class Master {
         generation = 1
         for _ in 0..<workerCount { spawn() }
         logger.info("serving on \(listener.description) with \(workerCount) workers")
+        scheduleGenerationCheck(from: monotonicSeconds(), first: true)
         var set = Self.handledSignals
         var stopping = false
         var stopDeadline = 0.0
@@ -118,7 +163,7 @@ public final class Master {
             case SIGCHLD:
                 reap(stopping: stopping)
             case SIGHUP where !stopping:
-                reload()
+                reload(reason: "SIGHUP")
             case SIGTERM, SIGINT:
                 if !stopping {
                     logger.info("stopping: waiting for \(workers.count) workers to finish their requests")
@@ -136,6 +181,10 @@ public final class Master {
                     for pid in workers.keys { kill(pid, SIGKILL) }
                 }
                 continue
+            }
+            if now >= nextGenerationCheck {
+                checkGeneration()
+                scheduleGenerationCheck(from: monotonicSeconds())
             }
             // Restarts that waited out their back-off.
             while let first = pendingRestarts.first, first <= now {
@@ -169,20 +218,24 @@ public final class Master {
         }
     }
 
-    /// SIGHUP: load a new collection; only when that worked, start new workers
-    /// and then retire the old ones (which finish the requests in hand).
-    func reload() {
-        logger.info("reloading the collection (SIGHUP)")
+    /// SIGHUP or a new generation: load a new collection; only when that
+    /// worked, start new workers and then retire the old ones (which finish
+    /// the requests in hand).
+    func reload(reason: String) {
+        logger.info("reloading the collection (\(reason))")
         let started = monotonicSeconds()
         let fresh: MusicCollection
         do {
             fresh = try load()
         } catch {
             table.increment(.reloadsFailed)
-            logger.error("reload failed, old workers keep serving: \(error)")
+            table[.reloadFailing] = 1
+            logger.error("reload failed, old workers keep serving generation \(collection.generation)\(config.reloadInterval > 0 ? "; trying again at the next look" : ""): \(redactor.text("\(error)"))")
             return
         }
+        table[.reloadFailing] = 0
         collection = fresh  // the old one is freed here: workers have their own copies
+        etagSalt = fresh.generation == 0 ? jitter.next() : 0
         releaseFreedMemory()
         table.increment(.reloadsSucceeded)
         describeCollection(loadSeconds: monotonicSeconds() - started)
@@ -193,7 +246,7 @@ public final class Master {
         quickDeaths = 0
         for _ in 0..<workerCount { spawn() }
         for pid in old.keys { kill(pid, SIGTERM) }
-        logger.info("reloaded: \(fresh.songs.count) songs, \(fresh.albums.count) albums, \(fresh.artists.count) artists, \(fresh.genres.count) genres in \(String(format1: monotonicSeconds() - started)) s")
+        logger.info("reloaded generation \(fresh.generation): \(fresh.songs.count) songs, \(fresh.albums.count) albums, \(fresh.artists.count) artists, \(fresh.genres.count) genres in \(String(format1: monotonicSeconds() - started)) s")
     }
 }
 

@@ -146,6 +146,8 @@ enum PrometheusText {
         }
         family("avalon_collection_loaded_timestamp_seconds", "gauge", "When the collection being served was loaded (Unix time).")
         sample("avalon_collection_loaded_timestamp_seconds", [], seconds(table[.loadedAt]))
+        family("avalon_collection_generation", "gauge", "The generation of the collection served (0: written by no scan of ours).")
+        sample("avalon_collection_generation", [], "\(table[.collectionGeneration])")
         family("avalon_collection_load_seconds", "gauge", "How long loading and indexing the collection being served took.")
         sample("avalon_collection_load_seconds", [], seconds(table[.loadNanoseconds]))
 

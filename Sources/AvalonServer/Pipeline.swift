@@ -19,6 +19,8 @@ final class RequestContext {
     /// The answer: head here, body in `out`.
     var head = AnswerHead(status: 500, contentType: AnswerHead.jsonType)
     let out = ResponseBuffer()
+    /// Set by `ConditionalRequests` for collection answers.
+    var etag = ETag()
 
     init() {
         // A large answer goes out in chunks as it is rendered, so a worker's
@@ -27,13 +29,17 @@ final class RequestContext {
         // their length is unknown then, so the head has none (nginx frames the body).
         out.sink = { [unowned self] chunk in
             if out.streamed == 0 {
-                putHead(AnswerHead(status: 200, contentType: AnswerHead.jsonType), length: nil, requestID: requestID.bytes, stream)
+                putHead(AnswerHead(status: 200, contentType: AnswerHead.jsonType), length: nil, requestID: requestID.bytes,
+                        etag: etag.bytes, stream)
             }
             if !isHead { put(chunk, stream) }
         }
     }
 
-    deinit { builtPath.deallocate() }
+    deinit {
+        builtPath.deallocate()
+        etag.release()
+    }
 
     /// Routes `s`, copied into storage the context owns.
     func setBuiltPath(_ s: String) {
@@ -138,7 +144,9 @@ final class SendAnswer: RequestStep {
     func handle(_ c: RequestContext, next: () throws -> Void) throws {
         try next()
         // A streamed answer's head went out with its first chunk.
-        if c.out.streamed == 0 { putHead(c.head, length: c.out.count, requestID: c.requestID.bytes, c.stream) }
+        if c.out.streamed == 0 {
+            putHead(c.head, length: c.head.status == 304 ? nil : c.out.count, requestID: c.requestID.bytes, etag: c.etag.bytes, c.stream)
+        }
         if !c.isHead { put(c.out.bytes, c.stream) }
         c.out.shrink()
     }
@@ -180,15 +188,23 @@ final class CatchErrors: RequestStep {
 
 /// Writes the CGI header lines of an answer and the blank line after them,
 /// built on the stack: this runs once per request.
-func putHead(_ head: AnswerHead, length: Int?, requestID: UnsafeBufferPointer<UInt8>, _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
+func putHead(_ head: AnswerHead, length: Int?, requestID: UnsafeBufferPointer<UInt8>, etag: UnsafeBufferPointer<UInt8>,
+             _ stream: UnsafeMutablePointer<FCGX_Stream>?) {
     let prefix = head.status == 200 && head.contentType == AnswerHead.jsonType ? okJSONHead
         : head.status == 200 && head.contentType == AnswerHead.textType ? okTextHead
+        : head.contentType.isEmpty ? Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\n".utf8)
         : Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\n".utf8)
-    let capacity = prefix.count + requestID.count + 64 + JSONCursor.maxBytesInt
+    let capacity = prefix.count + requestID.count + etag.count + 96 + JSONCursor.maxBytesInt
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buf in
         var c = JSONCursor(buf.baseAddress!)
         prefix.withUnsafeBufferPointer { c.raw($0) }
         if head.noStore { c.raw("Cache-Control: no-store\r\n") }
+        if !etag.isEmpty {
+            // Revalidate every time: the next generation may be out already.
+            c.raw("Cache-Control: no-cache\r\nETag: ")
+            c.raw(etag)
+            c.raw("\r\n")
+        }
         if !requestID.isEmpty {
             c.raw("X-Request-ID: ")
             c.raw(requestID)

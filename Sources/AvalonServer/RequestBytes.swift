@@ -14,6 +14,7 @@ struct RequestBytes {
     var apiKey = none
     var authorization = none
     var requestID = none
+    var ifNoneMatch = none
 
     init() {}
 
@@ -41,6 +42,7 @@ struct RequestBytes {
                     if let v = value("HTTP_X_REQUEST_ID=") { requestID = v } else if let v = value("HTTP_X_API_KEY=") { apiKey = v }
                 case UInt8(ascii: "A"): if let v = value("HTTP_AUTHORIZATION=") { authorization = v }
                 case UInt8(ascii: "H"): if let v = value("HTTP_HOST=") { host = v }
+                case UInt8(ascii: "I"): if let v = value("HTTP_IF_NONE_MATCH=") { ifNoneMatch = v }
                 default: break
                 }
             default: break

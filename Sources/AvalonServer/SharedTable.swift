@@ -23,6 +23,9 @@ public final class SharedTable: @unchecked Sendable {
         case reloadsSucceeded, reloadsFailed, workerRestarts
         /// The log level's `Config.LogLevel` raw value; 0: as configured.
         case logLevel
+        /// The generation of the collection served; 1 while the latest
+        /// reload failed (until one succeeds).
+        case collectionGeneration, reloadFailing
     }
 
     /// Words the master writes for each slot.

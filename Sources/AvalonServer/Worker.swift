@@ -20,7 +20,7 @@ final class Worker {
     /// Every request passes through this one context: no allocation per request.
     let context = RequestContext()
 
-    init(listenFD: Int32, router: Router, logger: Logger, statsd: Statsd?, reporter: ErrorReporter?, slot: WorkerSlot?, redactor: Redactor) {
+    init(listenFD: Int32, router: Router, logger: Logger, statsd: Statsd?, reporter: ErrorReporter?, slot: WorkerSlot?, redactor: Redactor, etagSalt: UInt64 = 0) {
         self.listenFD = listenFD
         self.logger = logger
         self.statsd = statsd
@@ -29,6 +29,7 @@ final class Worker {
             RecordMetrics(slot: slot, statsd: statsd),
             LogRequest(logger: logger, redactor: redactor),
             SendAnswer(),
+            ConditionalRequests(router: router, salt: etagSalt),
             CatchErrors(logger: logger, reporter: reporter, redactor: redactor),
         ], handler: { [router] c in
             try router.handle(c.request, path: c.path, into: c.out, head: &c.head)

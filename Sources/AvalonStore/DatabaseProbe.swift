@@ -9,27 +9,52 @@ import Glibc
 public enum DatabaseProbe {
     /// Returns when the database answered; throws why not, passwords masked.
     public static func ping(_ url: DatabaseURL, timeout: Double) throws {
+        _ = try query(url, sqlite: "SELECT count(*) FROM sqlite_master", postgres: "SELECT 1", timeout: timeout)
+    }
+
+    /// The generation stored now (0 for a database no scan of ours wrote):
+    /// one cheap query on a short-lived connection, for the master's
+    /// periodic look and the freshness check.
+    public static func generation(_ url: DatabaseURL, timeout: Double) throws -> Int64 {
+        // SQLite refuses a statement naming a missing table, so it looks first.
+        if case .sqlite = url, try query(url, sqlite: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'avalon_generations'",
+                                         postgres: "", timeout: timeout) == "0" {
+            return 0
+        }
+        let value = try query(url,
+            sqlite: "SELECT coalesce(max(generation), 0) FROM avalon_generations",
+            postgres: "SELECT CASE WHEN to_regclass('avalon_generations') IS NULL THEN 0 ELSE (SELECT coalesce(max(generation), 0) FROM avalon_generations) END",
+            timeout: timeout)
+        guard let g = Int64(value) else { throw StoreError("unexpected generation '\(value)'") }
+        return g
+    }
+
+    /// The first column of the first row, as text.
+    static func query(_ url: DatabaseURL, sqlite: String, postgres: String, timeout: Double) throws -> String {
         let deadline = monotonicSeconds() + max(0.001, timeout)
         switch url {
-        case .sqlite(let path): try pingSQLite(path, timeout: timeout)
-        case .postgres(let uri): try pingPostgres(uri, deadline: deadline, timeout: timeout)
+        case .sqlite(let path): return try querySQLite(path, sqlite, timeout: timeout)
+        case .postgres(let uri): return try queryPostgres(uri, postgres, deadline: deadline, timeout: timeout)
         }
     }
 
-    static func pingSQLite(_ path: String, timeout: Double) throws {
+    static func querySQLite(_ path: String, _ sql: String, timeout: Double) throws -> String {
         var db: OpaquePointer?
         defer { sqlite3_close(db) }
         guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK else {
             throw StoreError("cannot open SQLite database \(path): \(db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory")")
         }
         sqlite3_busy_timeout(db, Int32(min(timeout * 1000, 1e9)))
-        guard sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK else {
+        var stmt: OpaquePointer?
+        defer { sqlite3_finalize(stmt) }
+        guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK, sqlite3_step(stmt) == SQLITE_ROW else {
             throw StoreError("SQLite database \(path) does not answer: \(String(cString: sqlite3_errmsg(db)))")
         }
+        return sqlite3_column_text(stmt, 0).map { String(cString: $0) } ?? ""
     }
 
     /// libpq's non-blocking calls, each wait bounded by the deadline.
-    static func pingPostgres(_ uri: String, deadline: Double, timeout: Double) throws {
+    static func queryPostgres(_ uri: String, _ sql: String, deadline: Double, timeout: Double) throws -> String {
         let shown = DatabaseURL.redact(uri)
         guard let conn = PQconnectStart(uri) else { throw StoreError("cannot connect to PostgreSQL \(shown): out of memory") }
         defer { PQfinish(conn) }
@@ -54,24 +79,27 @@ public enum DatabaseProbe {
             }
             state = PQconnectPoll(conn)
         }
-        guard PQsetnonblocking(conn, 1) == 0, PQsendQuery(conn, "SELECT 1") == 1 else { throw failure("cannot send a query") }
+        guard PQsetnonblocking(conn, 1) == 0, PQsendQuery(conn, sql) == 1 else { throw failure("cannot send a query") }
         while true {
             let f = PQflush(conn)
             if f == 0 { break }
             if f < 0 { throw failure("cannot send a query") }
             try wait(Int32(POLLOUT), "sending")
         }
-        var ok = false
+        var value: String?
         while true {
             while PQisBusy(conn) == 1 {
                 try wait(Int32(POLLIN), "waiting for the answer")
                 guard PQconsumeInput(conn) == 1 else { throw failure("lost the connection") }
             }
             guard let r = PQgetResult(conn) else { break }
-            ok = ok || PQresultStatus(r) == PGRES_TUPLES_OK
+            if value == nil, PQresultStatus(r) == PGRES_TUPLES_OK, PQntuples(r) > 0 {
+                value = String(cString: PQgetvalue(r, 0, 0))
+            }
             PQclear(r)
         }
-        guard ok else { throw failure("SELECT 1 failed") }
+        guard let value else { throw failure("the query failed") }
+        return value
     }
 
 }

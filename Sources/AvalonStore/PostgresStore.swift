@@ -37,7 +37,20 @@ public final class PostgresStore: Store {
     private func run(_ sql: String) throws { PQclear(try exec(sql)) }
 
     public func ensureSchema() throws {
-        try run(schemaSQL(idType: "UUID"))
+        try run(schemaSQL(idType: "UUID") + avalonSchemaSQL(textType: "VARCHAR"))
+    }
+
+    private func hasTable(_ name: String) throws -> Bool {
+        let r = try exec("SELECT to_regclass('\(name)') IS NOT NULL")
+        defer { PQclear(r) }
+        return PQntuples(r) == 1 && String(cString: PQgetvalue(r, 0, 0)) == "t"
+    }
+
+    public func generation() throws -> Int64 {
+        guard try hasTable("avalon_generations") else { return 0 }
+        let r = try exec("SELECT coalesce(max(generation), 0) FROM avalon_generations")
+        defer { PQclear(r) }
+        return Int64(String(cString: PQgetvalue(r, 0, 0))) ?? 0
     }
 
     @inline(__always)
@@ -71,6 +84,7 @@ public final class PostgresStore: Store {
         var b = CollectionBuilder()
         try run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { PQclear(PQexec(conn, "COMMIT")) }
+        b.generation = try generation()
         for (kind, table) in [(Kind.album, "albums"), (.artist, "artists"), (.genre, "genres")] {
             let r = try exec("SELECT id, name FROM \(table)", binary: true)
             defer { PQclear(r) }
@@ -95,23 +109,121 @@ public final class PostgresStore: Store {
         return b.build()
     }
 
-    public func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void) throws {
+    public func rows() throws -> CollectionRows {
+        var rows = CollectionRows()
+        for (k, table) in ["albums", "artists", "genres"].enumerated() {
+            let r = try exec("SELECT id, name FROM \(table)", binary: true)
+            defer { PQclear(r) }
+            let list = (0..<PQntuples(r)).compactMap { row in
+                Self.id(r, row, 0).map { CollectionRows.Named(id: $0, name: String(decoding: Self.text(r, row, 1), as: UTF8.self)) }
+            }
+            switch k {
+            case 0: rows.albums = list
+            case 1: rows.artists = list
+            default: rows.genres = list
+            }
+        }
+        let r = try exec("SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks", binary: true)
+        defer { PQclear(r) }
+        for row in 0..<PQntuples(r) {
+            guard let id = Self.id(r, row, 0), let album = Self.id(r, row, 5), let artist = Self.id(r, row, 6),
+                  let genre = Self.id(r, row, 7) else { continue }
+            rows.tracks.append(.init(id: id, name: String(decoding: Self.text(r, row, 1), as: UTF8.self), length: Self.int(r, row, 2),
+                                     track: Self.int(r, row, 3), year: Self.int(r, row, 4), album: album, artist: artist, genre: genre))
+        }
+        return rows
+    }
+
+    public func files() throws -> [FileRecord] {
+        guard try hasTable("avalon_files") else { return [] }
+        let r = try exec("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason FROM avalon_files",
+                         binary: true)
+        defer { PQclear(r) }
+        return (0..<PQntuples(r)).map { row in
+            func text(_ c: Int32) -> String { String(decoding: Self.text(r, row, c), as: UTF8.self) }
+            var tags: FileTags?
+            if Self.int(r, row, 5) != 0 {
+                var t = FileTags()
+                (t.title, t.album, t.artist, t.genre) = (text(6), text(7), text(8), text(9))
+                (t.track, t.year, t.length) = (Self.int(r, row, 10), Self.int(r, row, 11), Self.int(r, row, 12))
+                tags = t
+            }
+            return FileRecord(path: text(0), size: Self.int(r, row, 1), mtime: Self.int(r, row, 2), ctime: Self.int(r, row, 3),
+                              racy: Self.int(r, row, 4) != 0, tags: tags, reason: text(13))
+        }
+    }
+
+    @discardableResult
+    public func write(_ scan: ScanWrite, check: ([ItemID]) throws -> Void) throws -> WriteOutcome {
         try ensureSchema()
         try run("BEGIN")
         do {
             // Two scans at once: the second waits here, then sees what the first wrote.
             try run("LOCK TABLE tracks IN EXCLUSIVE MODE")
-            let r = try exec("SELECT id FROM tracks", binary: true)
-            defer { PQclear(r) }
-            try check((0..<PQntuples(r)).compactMap { Self.id(r, $0, 0) })
-            try run("DELETE FROM tracks; DELETE FROM albums; DELETE FROM artists; DELETE FROM genres")
-            for (table, items) in [("albums", rows.albums), ("artists", rows.artists), ("genres", rows.genres)] {
-                try copy("COPY \(table) (id, name) FROM STDIN", items) { e, line in
+            let old = try rows()
+            try check(old.tracks.map(\.id))
+            // Compared as the old schema stores them: its INTEGER is 32-bit here.
+            var new = scan.rows
+            for i in new.tracks.indices {
+                new.tracks[i].length = Int64(clamp32(new.tracks[i].length))
+                new.tracks[i].track = Int64(clamp32(new.tracks[i].track))
+                new.tracks[i].year = Int64(clamp32(new.tracks[i].year))
+            }
+            let diff = RowDiff(old: old, new: new)
+            let fileDiff = try scan.files.map { FileDiff(old: try files(), new: $0) }
+            var number = try generation()
+            if !diff.isEmpty {
+                try apply(diff)
+                number += 1
+                let g = new.generation(number, scanner: scan.scanner)
+                try copy("COPY avalon_generations (generation, written_at, songs, albums, artists, genres, scanner) FROM STDIN", [g]) { g, line in
+                    line.append(contentsOf: "\(g.number)\t\(g.writtenAt)\t\(g.songs)\t\(g.albums)\t\(g.artists)\t\(g.genres)\t".utf8)
+                    Self.copyText(g.scanner, into: &line)
+                }
+            }
+            if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
+            let filesChanged = fileDiff.map { !$0.isEmpty } ?? false
+            try run(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
+            return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
+        } catch {
+            PQclear(PQexec(conn, "ROLLBACK"))
+            throw error
+        }
+    }
+
+    /// Keys to delete go through a temporary table: one COPY and one DELETE
+    /// however many there are.
+    private func delete(from table: String, column: String = "id", type: String = "uuid", _ keys: [String]) throws {
+        guard !keys.isEmpty else { return }
+        try run("CREATE TEMP TABLE IF NOT EXISTS avalon_keys (k VARCHAR) ON COMMIT DROP; TRUNCATE avalon_keys")
+        try copy("COPY avalon_keys (k) FROM STDIN", keys) { k, line in Self.copyText(k, into: &line) }
+        try run("DELETE FROM \(table) WHERE \(column) IN (SELECT k::\(type) FROM avalon_keys)")
+    }
+
+    /// Tracks go before the elements they name are removed and after those
+    /// they name are added, so every foreign key holds at every step.
+    private func apply(_ diff: RowDiff) throws {
+        let tables = ["albums", "artists", "genres"]
+        try delete(from: "tracks", (diff.removedTracks + diff.changedTracks.map(\.id)).map(\.uuidString))
+        for (k, table) in tables.enumerated() {
+            if !diff.elements[k].renamed.isEmpty {
+                try run("CREATE TEMP TABLE IF NOT EXISTS avalon_names (id UUID, name VARCHAR) ON COMMIT DROP; TRUNCATE avalon_names")
+                try copy("COPY avalon_names (id, name) FROM STDIN", diff.elements[k].renamed) { e, line in
+                    line.append(contentsOf: e.id.uuidString.utf8); line.append(9)
+                    Self.copyText(e.name, into: &line)
+                }
+                try run("UPDATE \(table) t SET name = n.name FROM avalon_names n WHERE t.id = n.id")
+            }
+            if !diff.elements[k].added.isEmpty {
+                try copy("COPY \(table) (id, name) FROM STDIN", diff.elements[k].added) { e, line in
                     line.append(contentsOf: e.id.uuidString.utf8); line.append(9)
                     Self.copyText(e.name, into: &line)
                 }
             }
-            try copy("COPY tracks (id, name, length, track, year, album_id, artist_id, genre_id) FROM STDIN", rows.tracks) { t, line in
+        }
+        let tracks = diff.addedTracks + diff.changedTracks
+        if !tracks.isEmpty {
+            try copy("COPY tracks (id, name, length, track, year, album_id, artist_id, genre_id) FROM STDIN", tracks) { t, line in
                 line.append(contentsOf: t.id.uuidString.utf8); line.append(9)
                 Self.copyText(t.name, into: &line); line.append(9)
                 line.append(contentsOf: "\(clamp32(t.length))\t\(clamp32(t.track))\t\(clamp32(t.year))\t".utf8)
@@ -119,10 +231,23 @@ public final class PostgresStore: Store {
                 line.append(contentsOf: t.artist.uuidString.utf8); line.append(9)
                 line.append(contentsOf: t.genre.uuidString.utf8)
             }
-            try run("COMMIT")
-        } catch {
-            PQclear(PQexec(conn, "ROLLBACK"))
-            throw error
+        }
+        for (k, table) in tables.enumerated() {
+            try delete(from: table, diff.elements[k].removed.map(\.uuidString))
+        }
+    }
+
+    private func apply(_ diff: FileDiff) throws {
+        try delete(from: "avalon_files", column: "path", type: "varchar", diff.removed + diff.upserted.map(\.path))
+        guard !diff.upserted.isEmpty else { return }
+        try copy("COPY avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason) FROM STDIN",
+                 diff.upserted) { f, line in
+            let t = f.tags ?? FileTags()
+            Self.copyText(f.path, into: &line)
+            line.append(contentsOf: "\t\(f.size)\t\(f.mtime)\t\(f.ctime)\t\(f.racy ? 1 : 0)\t\(f.tags == nil ? 0 : 1)".utf8)
+            for v in [t.title, t.album, t.artist, t.genre] { line.append(9); Self.copyText(v, into: &line) }
+            line.append(contentsOf: "\t\(t.track)\t\(t.year)\t\(t.length)\t".utf8)
+            Self.copyText(f.reason, into: &line)
         }
     }
 

@@ -51,7 +51,22 @@ public final class SQLiteStore: Store {
     }
 
     public func ensureSchema() throws {
-        try exec(schemaSQL(idType: "CHAR(32)"))
+        try exec(schemaSQL(idType: "CHAR(32)") + avalonSchemaSQL(textType: "VARCHAR"))
+    }
+
+    private func hasTable(_ name: String) throws -> Bool {
+        var found = false
+        try forEachRow("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '\(name)'", reading: "the schema") { _ in found = true }
+        return found
+    }
+
+    public func generation() throws -> Int64 {
+        guard try hasTable("avalon_generations") else { return 0 }
+        var g: Int64 = 0
+        try forEachRow("SELECT coalesce(max(generation), 0) FROM avalon_generations", reading: "avalon_generations") {
+            g = sqlite3_column_int64($0, 0)
+        }
+        return g
     }
 
     @inline(__always)
@@ -72,6 +87,7 @@ public final class SQLiteStore: Store {
         var b = CollectionBuilder()
         try exec("BEGIN")
         defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
+        b.generation = try generation()
         for (kind, table) in [(Kind.album, "albums"), (.artist, "artists"), (.genre, "genres")] {
             try forEachRow("SELECT id, name FROM \(table)", reading: table) { stmt in
                 guard let id = Self.id(stmt, 0) else { return }
@@ -91,42 +107,148 @@ public final class SQLiteStore: Store {
         return b.build()
     }
 
-    public func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void) throws {
+    public func rows() throws -> CollectionRows {
+        var rows = CollectionRows()
+        for (k, table) in ["albums", "artists", "genres"].enumerated() {
+            var list: [CollectionRows.Named] = []
+            try forEachRow("SELECT id, name FROM \(table)", reading: table) { stmt in
+                guard let id = Self.id(stmt, 0) else { return }
+                list.append(.init(id: id, name: String(decoding: Self.text(stmt, 1), as: UTF8.self)))
+            }
+            switch k {
+            case 0: rows.albums = list
+            case 1: rows.artists = list
+            default: rows.genres = list
+            }
+        }
+        try forEachRow("SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks", reading: "tracks") { stmt in
+            guard let id = Self.id(stmt, 0), let album = Self.id(stmt, 5), let artist = Self.id(stmt, 6),
+                  let genre = Self.id(stmt, 7) else { return }
+            rows.tracks.append(.init(id: id, name: String(decoding: Self.text(stmt, 1), as: UTF8.self), length: sqlite3_column_int64(stmt, 2),
+                                     track: sqlite3_column_int64(stmt, 3), year: sqlite3_column_int64(stmt, 4),
+                                     album: album, artist: artist, genre: genre))
+        }
+        return rows
+    }
+
+    public func files() throws -> [FileRecord] {
+        guard try hasTable("avalon_files") else { return [] }
+        var out: [FileRecord] = []
+        try forEachRow("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason FROM avalon_files",
+                       reading: "avalon_files") { stmt in
+            func text(_ c: Int32) -> String { String(decoding: Self.text(stmt, c), as: UTF8.self) }
+            var tags: FileTags?
+            if sqlite3_column_int64(stmt, 5) != 0 {
+                var t = FileTags()
+                (t.title, t.album, t.artist, t.genre) = (text(6), text(7), text(8), text(9))
+                (t.track, t.year, t.length) = (sqlite3_column_int64(stmt, 10), sqlite3_column_int64(stmt, 11), sqlite3_column_int64(stmt, 12))
+                tags = t
+            }
+            out.append(FileRecord(path: text(0), size: sqlite3_column_int64(stmt, 1), mtime: sqlite3_column_int64(stmt, 2),
+                                  ctime: sqlite3_column_int64(stmt, 3), racy: sqlite3_column_int64(stmt, 4) != 0, tags: tags, reason: text(13)))
+        }
+        return out
+    }
+
+    @discardableResult
+    public func write(_ scan: ScanWrite, check: ([ItemID]) throws -> Void) throws -> WriteOutcome {
         try ensureSchema()
         try exec("BEGIN IMMEDIATE")
         do {
-            var current: [ItemID] = []
-            try forEachRow("SELECT id FROM tracks", reading: "tracks") { stmt in
-                if let id = Self.id(stmt, 0) { current.append(id) }
+            let old = try rows()
+            try check(old.tracks.map(\.id))
+            let diff = RowDiff(old: old, new: scan.rows)
+            let fileDiff = try scan.files.map { FileDiff(old: try files(), new: $0) }
+            var number = try generation()
+            if !diff.isEmpty {
+                try apply(diff)
+                number += 1
+                try insert(scan.rows.generation(number, scanner: scan.scanner))
             }
-            try check(current)
-            try exec("DELETE FROM tracks; DELETE FROM albums; DELETE FROM artists; DELETE FROM genres;")
-            for (table, items) in [("albums", rows.albums), ("artists", rows.artists), ("genres", rows.genres)] {
-                let stmt = try prepare("INSERT INTO \(table) (id, name) VALUES (?, ?)")
-                defer { sqlite3_finalize(stmt) }
-                for e in items {
-                    sqlite3_bind_text(stmt, 1, e.id.hex32, -1, SQLITE_TRANSIENT)
-                    sqlite3_bind_text(stmt, 2, e.name, -1, SQLITE_TRANSIENT)
-                    try step(stmt, table)
-                }
-            }
-            let stmt = try prepare("INSERT INTO tracks (id, name, length, track, year, album_id, artist_id, genre_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            defer { sqlite3_finalize(stmt) }
-            for t in rows.tracks {
-                sqlite3_bind_text(stmt, 1, t.id.hex32, -1, SQLITE_TRANSIENT)
-                sqlite3_bind_text(stmt, 2, t.name, -1, SQLITE_TRANSIENT)
-                sqlite3_bind_int64(stmt, 3, t.length)
-                sqlite3_bind_int64(stmt, 4, t.track)
-                sqlite3_bind_int64(stmt, 5, t.year)
-                sqlite3_bind_text(stmt, 6, t.album.hex32, -1, SQLITE_TRANSIENT)
-                sqlite3_bind_text(stmt, 7, t.artist.hex32, -1, SQLITE_TRANSIENT)
-                sqlite3_bind_text(stmt, 8, t.genre.hex32, -1, SQLITE_TRANSIENT)
-                try step(stmt, "tracks")
-            }
-            try exec("COMMIT")
+            if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
+            let filesChanged = fileDiff.map { !$0.isEmpty } ?? false
+            try exec(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
+            return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
         } catch {
             _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
             throw error
+        }
+    }
+
+    /// Tracks go before the elements they name are removed and after those
+    /// they name are added, so every reference holds at every step.
+    private func apply(_ diff: RowDiff) throws {
+        let tables = ["albums", "artists", "genres"]
+        try run("DELETE FROM tracks WHERE id = ?", diff.removedTracks + diff.changedTracks.map(\.id), "tracks") { stmt, id in
+            sqlite3_bind_text(stmt, 1, id.hex32, -1, SQLITE_TRANSIENT)
+        }
+        for (k, table) in tables.enumerated() {
+            try run("UPDATE \(table) SET name = ? WHERE id = ?", diff.elements[k].renamed, table) { stmt, e in
+                sqlite3_bind_text(stmt, 1, e.name, -1, SQLITE_TRANSIENT)
+                sqlite3_bind_text(stmt, 2, e.id.hex32, -1, SQLITE_TRANSIENT)
+            }
+            try run("INSERT INTO \(table) (id, name) VALUES (?, ?)", diff.elements[k].added, table) { stmt, e in
+                sqlite3_bind_text(stmt, 1, e.id.hex32, -1, SQLITE_TRANSIENT)
+                sqlite3_bind_text(stmt, 2, e.name, -1, SQLITE_TRANSIENT)
+            }
+        }
+        try run("INSERT INTO tracks (id, name, length, track, year, album_id, artist_id, genre_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                diff.addedTracks + diff.changedTracks, "tracks") { stmt, t in
+            sqlite3_bind_text(stmt, 1, t.id.hex32, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(stmt, 2, t.name, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(stmt, 3, t.length)
+            sqlite3_bind_int64(stmt, 4, t.track)
+            sqlite3_bind_int64(stmt, 5, t.year)
+            sqlite3_bind_text(stmt, 6, t.album.hex32, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(stmt, 7, t.artist.hex32, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(stmt, 8, t.genre.hex32, -1, SQLITE_TRANSIENT)
+        }
+        for (k, table) in tables.enumerated() {
+            try run("DELETE FROM \(table) WHERE id = ?", diff.elements[k].removed, table) { stmt, id in
+                sqlite3_bind_text(stmt, 1, id.hex32, -1, SQLITE_TRANSIENT)
+            }
+        }
+    }
+
+    private func apply(_ diff: FileDiff) throws {
+        try run("DELETE FROM avalon_files WHERE path = ?", diff.removed + diff.upserted.map(\.path), "avalon_files") { stmt, path in
+            sqlite3_bind_text(stmt, 1, path, -1, SQLITE_TRANSIENT)
+        }
+        try run("INSERT INTO avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                diff.upserted, "avalon_files") { stmt, f in
+            let t = f.tags ?? FileTags()
+            sqlite3_bind_text(stmt, 1, f.path, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(stmt, 2, f.size)
+            sqlite3_bind_int64(stmt, 3, f.mtime)
+            sqlite3_bind_int64(stmt, 4, f.ctime)
+            sqlite3_bind_int64(stmt, 5, f.racy ? 1 : 0)
+            sqlite3_bind_int64(stmt, 6, f.tags == nil ? 0 : 1)
+            for (i, v) in [t.title, t.album, t.artist, t.genre].enumerated() { sqlite3_bind_text(stmt, Int32(7 + i), v, -1, SQLITE_TRANSIENT) }
+            sqlite3_bind_int64(stmt, 11, t.track)
+            sqlite3_bind_int64(stmt, 12, t.year)
+            sqlite3_bind_int64(stmt, 13, t.length)
+            sqlite3_bind_text(stmt, 14, f.reason, -1, SQLITE_TRANSIENT)
+        }
+    }
+
+    private func insert(_ g: Generation) throws {
+        try run("INSERT INTO avalon_generations (generation, written_at, songs, albums, artists, genres, scanner) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [g], "avalon_generations") { stmt, g in
+            sqlite3_bind_int64(stmt, 1, g.number)
+            sqlite3_bind_text(stmt, 2, g.writtenAt, -1, SQLITE_TRANSIENT)
+            for (i, v) in [g.songs, g.albums, g.artists, g.genres].enumerated() { sqlite3_bind_int64(stmt, Int32(3 + i), v) }
+            sqlite3_bind_text(stmt, 7, g.scanner, -1, SQLITE_TRANSIENT)
+        }
+    }
+
+    /// One prepared statement, run once per item.
+    private func run<T>(_ sql: String, _ items: [T], _ table: String, _ bind: (OpaquePointer, T) -> Void) throws {
+        guard !items.isEmpty else { return }
+        let stmt = try prepare(sql)
+        defer { sqlite3_finalize(stmt) }
+        for item in items {
+            bind(stmt, item)
+            try step(stmt, table)
         }
     }
 

@@ -2,12 +2,12 @@ import AvalonCore
 
 /// The rows of a scanned collection, ready to be written.
 public struct CollectionRows: Sendable {
-    public struct Named: Sendable {
+    public struct Named: Sendable, Equatable {
         public var id: ItemID
         public var name: String
         public init(id: ItemID, name: String) { self.id = id; self.name = name }
     }
-    public struct Track: Sendable {
+    public struct Track: Sendable, Equatable {
         public var id: ItemID
         public var name: String
         public var length: Int64, track: Int64, year: Int64
@@ -29,21 +29,33 @@ public struct StoreError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-/// A database holding a collection in the old server's schema.
+/// A database holding a collection in the old server's schema, and Avalon's
+/// own tables beside it (generations, the scanner's file records).
 public protocol Store: AnyObject {
     /// Creates the tables and indexes that are missing; never alters existing ones.
     func ensureSchema() throws
-    /// Reads the whole collection in one consistent snapshot.
+    /// Reads the whole collection and its generation in one consistent
+    /// snapshot. Creates nothing: a read-only database (a standby) loads.
     func load() throws -> MusicCollection
-    /// Replaces the collection in one transaction: all of it or nothing.
-    /// `check` sees the ids of the songs stored now, inside the transaction,
-    /// and may refuse (throw), which leaves the database as it was.
-    func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void) throws
+    /// The generation stored now: 0 for a database no scan of ours wrote.
+    func generation() throws -> Int64
+    /// The collection's rows as stored.
+    func rows() throws -> CollectionRows
+    /// The scanner's file records as stored.
+    func files() throws -> [FileRecord]
+    /// Writes what differs between the stored rows and the scan's, in one
+    /// transaction, and a new generation when any row changed; nothing at
+    /// all when nothing changed. `check` sees the ids of the songs stored
+    /// now, inside the transaction, and may refuse (throw), which leaves the
+    /// database as it was.
+    @discardableResult
+    func write(_ scan: ScanWrite, check: ([ItemID]) throws -> Void) throws -> WriteOutcome
 }
 
 extension Store {
-    public func replace(with rows: CollectionRows) throws {
-        try replace(with: rows, check: { _ in })
+    /// Makes the stored collection `rows` (file records untouched).
+    public func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void = { _ in }) throws {
+        try write(ScanWrite(rows: rows, files: nil, scanner: "avalon"), check: check)
     }
 }
 

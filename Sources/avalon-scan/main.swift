@@ -4,12 +4,20 @@ import AvalonScan
 import AvalonConfig
 import AvalonStore
 import Glibc
+import Synchronization
+
+let stopRequested = Atomic<Bool>(false)
 
 struct AvalonScanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "avalon-scan",
-        abstract: "Read the tags of every audio file under PATH and replace the collection in the database.",
-        discussion: "The database is -d, or DATABASE_URL from AVALON_CONFIG and the environment. The old collection is replaced in one transaction: a failed scan leaves it as it was.",
+        abstract: "Read the tags of the audio files under PATH and bring the collection in the database up to date.",
+        discussion: """
+            The database is -d, or DATABASE_URL from AVALON_CONFIG and the environment. Only files that are new or \
+            whose size or times changed are read (--full reads all). What changed is written in one transaction, \
+            with a new generation; a failed scan leaves the collection as it was, and a scan that changes nothing \
+            writes nothing.
+            """,
         version: avalonVersion)
 
     @Argument(help: "Folder to scan (recursively).")
@@ -17,6 +25,18 @@ struct AvalonScanCommand: ParsableCommand {
 
     @Option(name: [.customShort("d"), .customLong("database")], help: "Database URL (sqlite:///… or postgresql://…).")
     var database: String?
+
+    @Flag(help: "Read every file, not only new and changed ones.")
+    var full = false
+
+    @Flag(help: "Stay running: scan again whenever the folder changes (inotify).")
+    var watch = false
+
+    @Option(help: ArgumentHelp("With --watch: scan once changes have stopped for this long.", valueName: "SECONDS"))
+    var settle: Double = 5
+
+    @Option(help: ArgumentHelp("With --watch: scan on this timer instead of inotify (network filesystems).", valueName: "SECONDS"))
+    var poll: Double?
 
     @Option(help: ArgumentHelp("Refuse to write a scan that drops more than this share of the stored songs.", valueName: "PERCENT"))
     var maxLoss: Double = 50
@@ -34,21 +54,26 @@ struct AvalonScanCommand: ParsableCommand {
         if showVersion { print(avalonVersion); return }
         guard let path else { throw ValidationError("Missing expected argument '<path>'") }
         guard maxLoss >= 0 && maxLoss <= 100 else { throw ValidationError("--max-loss must be a percentage from 0 to 100") }
-        let status = scan(path)
-        Glibc.exit(status)
+        guard settle >= 0 else { throw ValidationError("--settle must not be negative") }
+        if let poll, poll <= 0 { throw ValidationError("--poll must be more than 0 seconds") }
+        if poll != nil && !watch { throw ValidationError("--poll needs --watch") }
+        Glibc.exit(scan(path))
     }
 
     func say(_ s: String) { fputs(s + "\n", stderr) }
 
     func scan(_ path: String) -> Int32 {
-        let url: DatabaseURL
+        var job: ScanJob
         do {
-            if let database { url = try DatabaseURL(parsing: database) } else { url = try Config.load().databaseURL }
+            let url = try database.map { try DatabaseURL(parsing: $0) } ?? Config.load().databaseURL
+            job = ScanJob(root: path, url: url, scanner: "avalon-scan \(avalonVersion)")
         } catch {
             say("avalon-scan: \(error)")
             return 2
         }
-        let tty = isatty(2) == 1 && !quiet
+        job.full = full
+        job.lossGuard = LossGuard(maxLossPercent: maxLoss, allowLoss: allowLoss)
+        let tty = isatty(2) == 1 && !quiet && !watch
         let started = monotonicSeconds()
         var lastDraw = 0.0
         let progress: (ScanStats) -> Void = { s in
@@ -56,27 +81,30 @@ struct AvalonScanCommand: ParsableCommand {
             let t = monotonicSeconds()
             guard t - lastDraw > 0.1 else { return }
             lastDraw = t
-            let rate = Double(s.files) / max(0.001, t - started)
-            fputs("\r\u{1B}[K\(s.files) files read, \(s.songs) songs, \(s.skipped) skipped, \(Int(rate)) files/s", stderr)
+            let rate = Double(s.reread) / max(0.001, t - started)
+            fputs("\r\u{1B}[K\(s.reread) of \(s.files - s.unchanged) files read, \(Int(rate)) files/s", stderr)
         }
         let log: (String) -> Void = { line in
             if tty { fputs("\r\u{1B}[K", stderr) }
             say(line)
         }
-        do {
-            let store = try openStore(url)
-            let (rows, stats) = try scanCollection(root: path, log: log, progress: progress)
-            if tty { fputs("\r\u{1B}[K", stderr) }
-            let readTime = monotonicSeconds() - started
-            let guardrail = LossGuard(maxLossPercent: maxLoss, allowLoss: allowLoss)
-            try store.replace(with: rows) { try guardrail.check(current: $0, replacement: rows) }
-            if !quiet {
-                say("""
-                    avalon-scan: \(stats.files) files, \(stats.songs) songs, \(rows.albums.count) albums, \
-                    \(rows.artists.count) artists, \(rows.genres.count) genres; \(stats.skipped) skipped, \
-                    \(stats.warnings) warnings\(stats.undecodableNames > 0 ? ", \(stats.undecodableNames) names not UTF-8 (shown with \u{FFFD})" : ""); read in \(fmt(readTime)) s, written to \(url) in \(fmt(monotonicSeconds() - started - readTime)) s
-                    """)
+        if watch {
+            for s in [SIGTERM, SIGINT] { signal(s) { _ in stopRequested.store(true, ordering: .relaxed) } }
+            say("avalon-scan: watching \(path) (\(poll.map { "polling every \($0) s" } ?? "inotify, settle \(settle) s")); database \(job.url)")
+            do {
+                try watchAndScan(job, settle: settle, poll: poll, log: log,
+                                 report: { if !quiet || $0.outcome.rowsChanged { say("avalon-scan: \($0.summary)") } },
+                                 stop: { stopRequested.load(ordering: .relaxed) })
+            } catch {
+                say("avalon-scan: \(error)")
+                return 1
             }
+            return 0
+        }
+        do {
+            let report = try job.run(log: log, progress: progress)
+            if tty { fputs("\r\u{1B}[K", stderr) }
+            if !quiet { say("avalon-scan: \(report.summary); \(job.url)") }
             return 0
         } catch {
             if tty { fputs("\r\u{1B}[K", stderr) }
@@ -85,7 +113,5 @@ struct AvalonScanCommand: ParsableCommand {
         }
     }
 }
-
-func fmt(_ v: Double) -> String { String((v * 100).rounded() / 100) }
 
 AvalonScanCommand.main()

@@ -1,0 +1,60 @@
+import AvalonCore
+import AvalonStore
+
+/// One scan into a database: incremental from the stored file records
+/// unless `full`, written only where it differs.
+public struct ScanJob {
+    public var root: String
+    public var url: DatabaseURL
+    public var full = false
+    public var lossGuard = LossGuard()
+    /// Recorded with each generation.
+    public var scanner: String
+
+    public init(root: String, url: DatabaseURL, scanner: String) {
+        self.root = root
+        self.url = url
+        self.scanner = scanner
+    }
+
+    public struct Report {
+        public var stats: ScanStats
+        public var rows: (songs: Int, albums: Int, artists: Int, genres: Int)
+        public var outcome: WriteOutcome
+        public var seconds: Double
+
+        /// One line: what was seen, read, kept and written.
+        public var summary: String {
+            let s = stats
+            var parts = ["\(s.files) files: \(s.reread) read, \(s.unchanged) unchanged, \(s.removed) removed"]
+            parts.append("\(rows.songs) songs, \(rows.albums) albums, \(rows.artists) artists, \(rows.genres) genres")
+            if s.skipped > 0 {
+                let reasons = s.skipReasons.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+                    .map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+                parts.append("\(s.skipped) skipped (\(reasons))")
+            }
+            if s.warnings > 0 { parts.append("\(s.warnings) warnings") }
+            if s.undecodableNames > 0 { parts.append("\(s.undecodableNames) names not UTF-8 (shown with \u{FFFD})") }
+            let d = outcome.diff
+            parts.append(outcome.rowsChanged
+                ? "generation \(outcome.generation) written (songs +\(d.addedTracks.count) ~\(d.changedTracks.count) -\(d.removedTracks.count))"
+                : "unchanged (generation \(outcome.generation))")
+            parts.append("\(String((seconds * 100).rounded() / 100)) s")
+            return parts.joined(separator: "; ")
+        }
+    }
+
+    public func run(log: @escaping (String) -> Void, progress: ((ScanStats) -> Void)? = nil,
+                    onDirectory: (String) -> Void = { _ in }) throws -> Report {
+        let started = monotonicSeconds()
+        let store = try openStore(url)
+        let previous = full ? nil : try store.files()
+        let (rows, files, stats) = try scanFiles(root: root, previous: previous, log: log, progress: progress, onDirectory: onDirectory)
+        let guardrail = lossGuard
+        let outcome = try store.write(ScanWrite(rows: rows, files: files, scanner: scanner)) {
+            try guardrail.check(current: $0, replacement: rows)
+        }
+        return Report(stats: stats, rows: (rows.tracks.count, rows.albums.count, rows.artists.count, rows.genres.count),
+                      outcome: outcome, seconds: monotonicSeconds() - started)
+    }
+}

@@ -1,0 +1,79 @@
+import AvalonCore
+
+/// A collection answer depends only on its URL and the collection's
+/// generation, so both make a strong ETag, and a client that sends it back
+/// in `If-None-Match` gets 304 without the answer being made again.
+/// Answers that are not 200 (errors) carry none.
+final class ConditionalRequests: RequestStep {
+    let router: Router
+    /// `"G-`: the generation in clear, for people reading headers.
+    private let prefix: [UInt8]
+    /// Mixed into every tag: 0, or for a collection no scan of ours wrote
+    /// (generation 0, whose content can change without its number), a value
+    /// drawn at each load.
+    private let salt: UInt64
+
+    init(router: Router, salt: UInt64) {
+        self.router = router
+        self.salt = salt
+        prefix = Array("\"\(router.collection.generation)-".utf8)
+    }
+
+    func handle(_ c: RequestContext, next: () throws -> Void) throws {
+        c.etag.count = 0
+        guard case .collection? = router.route(c.path) else { return try next() }
+        c.etag.set(prefix: prefix, hash: hash(c))
+        if c.etag.matches(ifNoneMatch: c.request.ifNoneMatch) {
+            c.head = AnswerHead(status: 304, contentType: "")
+            c.head.metric = router.route(c.path)?.metric ?? .other
+            return
+        }
+        try next()
+        if c.head.status != 200 { c.etag.count = 0 }
+    }
+
+    /// FNV-1a over path, "?" and query, then splitmix's finaliser.
+    private func hash(_ c: RequestContext) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ salt
+        @inline(__always) func add(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        for b in c.path { add(b) }
+        add(UInt8(ascii: "?"))
+        for b in c.request.query { add(b) }
+        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
+        return h ^ (h >> 31)
+    }
+}
+
+/// An answer's ETag, held in place: `"G-XXXXXXXXXXXXXXXX"`.
+struct ETag {
+    private let storage = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 48)
+    var count = 0
+    var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: storage[..<count]) }
+
+    func release() { storage.deallocate() }
+
+    mutating func set(prefix: [UInt8], hash: UInt64) {
+        precondition(prefix.count + 17 <= storage.count, "ETag prefix too long")
+        _ = storage.initialize(from: prefix)
+        let hex = Array("0123456789abcdef".utf8)
+        for i in 0..<16 { storage[prefix.count + i] = hex[Int(hash >> (60 - 4 * UInt64(i)) & 0xF)] }
+        storage[prefix.count + 16] = UInt8(ascii: "\"")
+        count = prefix.count + 17
+    }
+
+    /// If-None-Match's weak comparison: any listed tag, `W/` or not, or `*`.
+    func matches(ifNoneMatch header: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard count > 0, !header.isEmpty else { return false }
+        let tag = bytes
+        for item in header.split(separator: UInt8(ascii: ",")) {
+            var s = item[...]
+            while let f = s.first, f == 0x20 || f == 0x09 { s = s.dropFirst() }
+            while let l = s.last, l == 0x20 || l == 0x09 { s = s.dropLast() }
+            if s.elementsEqual([UInt8(ascii: "*")]) { return true }
+            if s.starts(with: [UInt8(ascii: "W"), UInt8(ascii: "/")]) { s = s.dropFirst(2) }
+            if s.elementsEqual(tag) { return true }
+        }
+        return false
+    }
+}

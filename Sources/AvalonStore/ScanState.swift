@@ -1,0 +1,156 @@
+import AvalonCore
+
+/// What the scanner knows of one file: who it is on disk and what its tags
+/// said, so that an incremental scan reads only files that changed.
+/// Avalon's own table; the old server never reads it.
+public struct FileRecord: Sendable, Equatable {
+    public var path: String
+    public var size: Int64
+    public var mtime: Int64
+    public var ctime: Int64
+    /// Changed too recently to trust its times (within a timestamp tick of
+    /// the scan): read again next time, as git does with racily clean files.
+    public var racy: Bool
+    /// The tags, or nil for a file that is not readable audio.
+    public var tags: FileTags?
+    /// Why it was skipped, when `tags` is nil.
+    public var reason: String
+
+    public init(path: String, size: Int64, mtime: Int64, ctime: Int64, racy: Bool, tags: FileTags?, reason: String = "") {
+        self.path = path; self.size = size; self.mtime = mtime; self.ctime = ctime
+        self.racy = racy; self.tags = tags; self.reason = reason
+    }
+
+    /// Whether the file on disk is still the one read.
+    public func unchanged(size: Int64, mtime: Int64, ctime: Int64) -> Bool {
+        !racy && self.size == size && self.mtime == mtime && self.ctime == ctime
+    }
+}
+
+public struct FileTags: Sendable, Equatable {
+    public var title = "", album = "", artist = "", genre = ""
+    public var track: Int64 = 0, year: Int64 = 0, length: Int64 = 0
+    public init() {}
+}
+
+/// One collection a scan wrote: generation 0 is a database no scan of ours
+/// wrote (the old scanner's), which has no such row.
+public struct Generation: Sendable, Equatable {
+    public var number: Int64
+    public var writtenAt: String
+    public var songs: Int64, albums: Int64, artists: Int64, genres: Int64
+    public var scanner: String
+
+    public init(number: Int64, writtenAt: String, songs: Int64, albums: Int64, artists: Int64, genres: Int64, scanner: String) {
+        self.number = number; self.writtenAt = writtenAt
+        self.songs = songs; self.albums = albums; self.artists = artists; self.genres = genres
+        self.scanner = scanner
+    }
+}
+
+/// What a scan hands the store: the rows, and the file records when the
+/// scanner keeps them (nil leaves the stored records as they are).
+public struct ScanWrite: Sendable {
+    public var rows: CollectionRows
+    public var files: [FileRecord]?
+    public var scanner: String
+    public init(rows: CollectionRows, files: [FileRecord]?, scanner: String) {
+        self.rows = rows; self.files = files; self.scanner = scanner
+    }
+}
+
+/// What writing a scan did.
+public struct WriteOutcome: Sendable {
+    /// The generation now current; a new one only when rows changed.
+    public var generation: Int64
+    public var rowsChanged: Bool
+    public var filesChanged: Bool
+    public var diff: RowDiff
+}
+
+/// How stored rows differ from a scan's, table by table, keyed by id.
+public struct RowDiff: Sendable {
+    public struct Elements: Sendable {
+        public var added: [CollectionRows.Named] = []
+        public var renamed: [CollectionRows.Named] = []
+        public var removed: [ItemID] = []
+        var isEmpty: Bool { added.isEmpty && renamed.isEmpty && removed.isEmpty }
+    }
+    /// Albums, artists, genres.
+    public var elements = [Elements(), Elements(), Elements()]
+    public var addedTracks: [CollectionRows.Track] = []
+    /// Tracks whose id stays and something else changed: deleted and inserted again.
+    public var changedTracks: [CollectionRows.Track] = []
+    public var removedTracks: [ItemID] = []
+
+    public var isEmpty: Bool {
+        addedTracks.isEmpty && changedTracks.isEmpty && removedTracks.isEmpty && elements.allSatisfy(\.isEmpty)
+    }
+
+    public init() {}
+
+    /// `old` as stored, `new` as scanned (already in the store's value ranges).
+    public init(old: CollectionRows, new: CollectionRows) {
+        let lists: [(CollectionRows) -> [CollectionRows.Named]] = [\.albums, \.artists, \.genres]
+        for (k, list) in lists.enumerated() {
+            var stored = [ItemID: String](minimumCapacity: list(old).count)
+            for e in list(old) { stored[e.id] = e.name }
+            for e in list(new) {
+                switch stored.removeValue(forKey: e.id) {
+                case nil: elements[k].added.append(e)
+                case let name? where name != e.name: elements[k].renamed.append(e)
+                default: break
+                }
+            }
+            elements[k].removed = Array(stored.keys)
+        }
+        var stored = [ItemID: CollectionRows.Track](minimumCapacity: old.tracks.count)
+        for t in old.tracks { stored[t.id] = t }
+        for t in new.tracks {
+            switch stored.removeValue(forKey: t.id) {
+            case nil: addedTracks.append(t)
+            case let s? where s != t: changedTracks.append(t)
+            default: break
+            }
+        }
+        removedTracks = Array(stored.keys)
+    }
+}
+
+/// How stored file records differ from a scan's, keyed by path.
+struct FileDiff {
+    var upserted: [FileRecord] = []
+    var removed: [String] = []
+    var isEmpty: Bool { upserted.isEmpty && removed.isEmpty }
+
+    init(old: [FileRecord], new: [FileRecord]) {
+        var stored = [String: FileRecord](minimumCapacity: old.count)
+        for f in old { stored[f.path] = f }
+        for f in new where stored.removeValue(forKey: f.path) != f { upserted.append(f) }
+        removed = Array(stored.keys)
+    }
+}
+
+/// Avalon's own tables, next to the old schema: created when missing, never
+/// altered; the old server ignores them.
+func avalonSchemaSQL(textType: String) -> String {
+    """
+    CREATE TABLE IF NOT EXISTS avalon_generations (
+        generation BIGINT NOT NULL PRIMARY KEY, written_at VARCHAR NOT NULL,
+        songs BIGINT NOT NULL, albums BIGINT NOT NULL, artists BIGINT NOT NULL, genres BIGINT NOT NULL,
+        scanner VARCHAR NOT NULL);
+    CREATE TABLE IF NOT EXISTS avalon_files (
+        path \(textType) NOT NULL PRIMARY KEY, size BIGINT NOT NULL, mtime_ns BIGINT NOT NULL, ctime_ns BIGINT NOT NULL,
+        racy INTEGER NOT NULL, readable INTEGER NOT NULL,
+        title VARCHAR, album VARCHAR, artist VARCHAR, genre VARCHAR, track BIGINT, year BIGINT, length BIGINT,
+        reason VARCHAR);
+    """
+}
+
+extension CollectionRows {
+    /// Generation counts for these rows.
+    func generation(_ number: Int64, scanner: String) -> Generation {
+        Generation(number: number, writtenAt: isoTime(wallNanoseconds: wallNanoseconds()), songs: Int64(tracks.count), albums: Int64(albums.count),
+                   artists: Int64(artists.count), genres: Int64(genres.count), scanner: scanner)
+    }
+}

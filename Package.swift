@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "AvalonTagWriter", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "TestSupport"]),
+        .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "AvalonTagWriter", "TestSupport"]),
     ],
     // Swift 6 toolchains; the code predates strict concurrency checking.
     swiftLanguageModes: [.v5]

@@ -48,11 +48,13 @@ public enum Server {
             return 1
         }
         defer { if let p = options.pidFile { unlink(p) } }
-        let load = { () throws -> MusicCollection in
+        // Reloads create nothing: tables that went missing fail the reload
+        // (the old collection stays) instead of loading as an empty one.
+        let load = { (create: Bool) throws -> MusicCollection in
             let collection = try { () throws -> MusicCollection in
                 let store = try openStore(config.databaseURL)
                 // A standby refuses to create tables; its load says what is missing.
-                try? store.ensureSchema()
+                if create { try? store.ensureSchema() }
                 return try store.load()
             }()
             releaseFreedMemory()
@@ -61,7 +63,7 @@ public enum Server {
         let started = monotonicSeconds()
         let collection: MusicCollection
         do {
-            collection = try load()
+            collection = try load(true)
         } catch {
             logger.critical("cannot load the collection from \(config.databaseURL): \(error)")
             if let path = listener.ownedPath { unlink(path) }
@@ -81,7 +83,7 @@ public enum Server {
         let table = SharedTable(slots: Master.slotsNeeded(workers: options.workers))
         LogLevelControl.table = table
         let master = Master(listener: listener, workers: options.workers, config: config, logger: logger, table: table,
-                            collection: collection, loadSeconds: loadSeconds, load: load)
+                            collection: collection, loadSeconds: loadSeconds, load: { try load(false) })
         return master.run()
     }
 

@@ -37,7 +37,7 @@ public final class PostgresStore: Store {
     private func run(_ sql: String) throws { PQclear(try exec(sql)) }
 
     public func ensureSchema() throws {
-        try run(schemaSQL(idType: "UUID") + avalonSchemaSQL(textType: "VARCHAR"))
+        try run(schemaSQL(idType: "UUID"))
     }
 
     private func hasTable(_ name: String) throws -> Bool {
@@ -155,7 +155,8 @@ public final class PostgresStore: Store {
 
     @discardableResult
     public func write(_ scan: ScanWrite, check: ([ItemID]) throws -> Void) throws -> WriteOutcome {
-        try ensureSchema()
+        // Avalon's own tables come with the first write, never with a load.
+        try run(schemaSQL(idType: "UUID") + avalonSchemaSQL(textType: "VARCHAR"))
         try run("BEGIN")
         do {
             // Two scans at once: the second waits here, then sees what the first wrote.

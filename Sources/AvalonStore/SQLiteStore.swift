@@ -51,7 +51,7 @@ public final class SQLiteStore: Store {
     }
 
     public func ensureSchema() throws {
-        try exec(schemaSQL(idType: "CHAR(32)") + avalonSchemaSQL(textType: "VARCHAR"))
+        try exec(schemaSQL(idType: "CHAR(32)"))
     }
 
     private func hasTable(_ name: String) throws -> Bool {
@@ -152,7 +152,8 @@ public final class SQLiteStore: Store {
 
     @discardableResult
     public func write(_ scan: ScanWrite, check: ([ItemID]) throws -> Void) throws -> WriteOutcome {
-        try ensureSchema()
+        // Avalon's own tables come with the first write, never with a load.
+        try exec(schemaSQL(idType: "CHAR(32)") + avalonSchemaSQL(textType: "VARCHAR"))
         try exec("BEGIN IMMEDIATE")
         do {
             let old = try rows()

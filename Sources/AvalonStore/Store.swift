@@ -32,7 +32,8 @@ public struct StoreError: Error, CustomStringConvertible {
 /// A database holding a collection in the old server's schema, and Avalon's
 /// own tables beside it (generations, the scanner's file records).
 public protocol Store: AnyObject {
-    /// Creates the tables and indexes that are missing; never alters existing ones.
+    /// Creates the old schema's tables and indexes that are missing; never
+    /// alters existing ones. (Avalon's own tables come with the first write.)
     func ensureSchema() throws
     /// Reads the whole collection and its generation in one consistent
     /// snapshot. Creates nothing: a read-only database (a standby) loads.

@@ -296,7 +296,7 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(failures, [], "after \(sent) requests")
         XCTAssertGreaterThan(counts[6] ?? 0, 0, "the new collection was never served: \(counts), \(st.log)")
         XCTAssertEqual(Set(counts.keys), [5, 6])
-        XCTAssertTrue(st.log.contains("reloaded: 6 songs"), st.log)
+        XCTAssertTrue(st.log.contains("reloaded generation 2: 6 songs"), st.log)
         XCTAssertEqual(st.workers.count, 2)
     }
 

@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer", "AvalonTagWriter"]),
+        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer", "AvalonTagWriter", "CSystem"]),
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -3,8 +3,11 @@
 # --full rescan (every file read), an incremental rescan with nothing changed
 # and with 1% of the files retagged; each with a warm page cache and with the
 # cache dropped first (cold: what a library on a disk or a NAS meets; needs
-# root for /proc/sys/vm/drop_caches).
-#   bash bench/scan.sh [FILES] [DB_URL]     (defaults: 20000, a SQLite file)
+# root for /proc/sys/vm/drop_caches). Albums of 12 files in folders of their
+# own; each file is the size of real music (MB, default 4) through a hole where
+# its audio would be, so that what a tag reader reads, its start and its end,
+# lies as far apart on disk as in a real file while the tree takes little room.
+#   bash bench/scan.sh [FILES] [DB_URL]     (defaults: 20000, a SQLite file; MB=0: tiny files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -14,7 +17,7 @@ swift build -c release --product avalon-scan >/dev/null
 swift build -c release --product avalon-bench >/dev/null
 bench_workdir scan
 DB=${2:-sqlite:///$W/avalon.sqlite}
-"$BIN/avalon-bench" make-music Tests/AvalonScanTests/Fixtures "$W/music" "$N" >/dev/null
+"$BIN/avalon-bench" make-music Tests/AvalonScanTests/Fixtures "$W/music" "$N" "${MB:-4}" >/dev/null
 # Files changed within the scanner's 2 s timestamp window are read again next time.
 sleep 2.5
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
@@ -29,7 +32,7 @@ run() {
     t0=$(date +%s.%N)
     out=$("$BIN/avalon-scan" -d "$DB" "$@" "$W/music" 2>&1 | tail -1)
     t1=$(date +%s.%N)
-    printf "%-22s %-5s %8.2f s   %s\n" "$label" "$cache" "$(echo "$t1 - $t0" | bc)" "$(echo "$out" | cut -d';' -f1,5)"
+    printf "%-18s %-5s %8.2f s   %s\n" "$label" "$cache" "$(echo "$t1 - $t0" | bc)" "$(echo "$out" | sed 's/^avalon-scan: //' | cut -d';' -f1,3-4)"
     eval "T_${label//[^a-z0-9]/_}_$cache=$(echo "$t1 - $t0" | bc)"
 }
 retag() {
@@ -38,7 +41,7 @@ retag() {
     done
     sleep 2.5
 }
-echo "$N files in $W/music ($(du -sh "$W/music" | cut -f1)); database $DB; drop_caches: $can_drop"
+echo "$N files of ${MB:-4} MB in $W/music ($(du -sh "$W/music" | cut -f1) on disk); database $DB; drop_caches: $can_drop"
 for cache in warm cold; do
     [ "$cache" = cold ] && [ $can_drop = no ] && break
     rm -f "$W/avalon.sqlite"

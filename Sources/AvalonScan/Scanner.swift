@@ -70,9 +70,11 @@ public func listFileStats(under root: String, undecodable: inout Int, onError: (
     guard let probe = opendir(root) else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     closedir(probe)
     var files: [ListedFile] = []
-    var stack = [root]
+    // Names joined to the normalised root are normalised already (a name holds no "/").
+    var stack = [normalizePath(root)]
+    var escaped = false
     func listed(_ path: String, _ s: stat) -> ListedFile {
-        ListedFile(path: normalizePath(path), size: Int64(s.st_size),
+        ListedFile(path: path, size: Int64(s.st_size),
                    mtime: Int64(s.st_mtim.tv_sec) * 1_000_000_000 + Int64(s.st_mtim.tv_nsec),
                    ctime: Int64(s.st_ctim.tv_sec) * 1_000_000_000 + Int64(s.st_ctim.tv_nsec))
     }
@@ -87,9 +89,14 @@ public func listFileStats(under root: String, undecodable: inout Int, onError: (
                 PathBytes.string(UnsafeBufferPointer(start: raw.bindMemory(to: UInt8.self).baseAddress!, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self))))
             }
             if name == "." || name == ".." { continue }
+            if !valid { escaped = true }
             let path = joinPath(dir, name)
             var ls = stat()
-            guard PathBytes.withCString(path, { lstat($0, &ls) }) == 0 else { continue }
+            // Relative to the open directory: no walk of the whole path per file.
+            let fd = dirfd(d)
+            guard withUnsafeBytes(of: entry.pointee.d_name, { raw in
+                fstatat(fd, raw.baseAddress!.assumingMemoryBound(to: CChar.self), &ls, AT_SYMLINK_NOFOLLOW)
+            }) == 0 else { continue }
             switch ls.st_mode & S_IFMT {
             case S_IFDIR: stack.append(path)
             case S_IFREG:
@@ -106,8 +113,22 @@ public func listFileStats(under root: String, undecodable: inout Int, onError: (
         }
         closedir(d)
     }
-    // By the bytes the system holds: UTF-8 order for ordinary names.
+    // By the bytes the system holds: UTF-8 order for ordinary names; escaped
+    // names compare by the bytes they stand for.
+    if !escaped { return files.sorted { utf8Precedes($0.path, $1.path) } }
     return files.map { (PathBytes.bytes($0.path), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
+}
+
+/// Byte order of two strings' UTF-8, by memcmp.
+func utf8Precedes(_ a: String, _ b: String) -> Bool {
+    var a = a, b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            guard let xa = x.baseAddress, let ya = y.baseAddress else { return x.count < y.count }
+            let c = memcmp(xa, ya, min(x.count, y.count))
+            return c != 0 ? c < 0 : x.count < y.count
+        }
+    }
 }
 
 public struct ScanStats: Sendable {
@@ -211,6 +232,14 @@ public func scanFiles(root: String, previous: [FileRecord]?, log: @escaping (Str
         }
     }
     var seenSongs = Set<ItemID>()
+    // Ids of names already seen: most files share theirs with others, and the id takes Unicode lower-casing and SHA-1.
+    var ids: [[String: ItemID]] = [[:], [:], [:]]
+    func id(_ kind: Int, _ name: String) -> ItemID {
+        if let known = ids[kind][name] { return known }
+        let made = kind == 0 ? ItemID.album(name) : kind == 1 ? ItemID.artist(name) : ItemID.genre(name)
+        ids[kind][name] = made
+        return made
+    }
     for f in files {
         guard let t = f.tags else {
             stats.skipped += 1
@@ -220,7 +249,7 @@ public func scanFiles(root: String, previous: [FileRecord]?, log: @escaping (Str
         let song = ItemID.song(pathBytes: PathBytes.bytes(f.path))
         // Two spellings of one path (only possible through odd bytes) keep the first.
         guard seenSongs.insert(song).inserted else { continue }
-        let album = ItemID.album(t.album), artist = ItemID.artist(t.artist), genre = ItemID.genre(t.genre)
+        let album = id(0, t.album), artist = id(1, t.artist), genre = id(2, t.genre)
         element(0, t.album, album)
         element(1, t.artist, artist)
         element(2, t.genre, genre)

@@ -2,11 +2,13 @@
 // and time the queries that matter. Figures, not assertions.
 //   avalon-bench generate TRACKS DB_URL
 //   avalon-bench load DB_URL
-//   avalon-bench make-music SOURCE_DIR DEST_DIR COUNT   (tagged copies of SOURCE_DIR's files)
+//   avalon-bench make-music SOURCE_DIR DEST_DIR COUNT [MB]   (tagged copies of SOURCE_DIR's files; MB: grown to
+//     that size by a hole after their first 4 KiB, where audio would be: tags stay at both ends, the disk holds little)
 //   avalon-bench tag FILE TITLE ALBUM ARTIST GENRE TRACK DATE
 import AvalonCore
 import AvalonScan
 import AvalonTagWriter
+import CSystem
 import AvalonServer
 import AvalonStore
 import Foundation
@@ -142,6 +144,7 @@ do {
     case ("generate", 4): try generate(tracks: Int(args[2])!, url: DatabaseURL(parsing: args[3]))
     case ("load", 3): try load(url: DatabaseURL(parsing: args[2]))
     case ("make-music", 5): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!)
+    case ("make-music", 6): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!, sparseMegabytes: Int(args[5])!)
     case ("check-render", 2): exit(checkRender() ? 0 : 1)
     case ("render", 4): try render(url: DatabaseURL(parsing: args[2]), request: args[3])
     case ("tag", 9):
@@ -159,20 +162,38 @@ do {
 }
 
 /// COUNT tagged audio files for the scan benchmark, copies of the files in SOURCE.
-func makeMusic(from source: String, to dest: String, count: Int) throws {
+func makeMusic(from source: String, to dest: String, count: Int, sparseMegabytes: Int = 0) throws {
     let fm = FileManager.default
     let sources = try fm.contentsOfDirectory(atPath: source).sorted().map { source + "/" + $0 }
     var rng = SplitMix64(seed: 7)
     for i in 0..<count {
         let src = sources[i % sources.count]
         let ext = (src as NSString).pathExtension
-        let dir = "\(dest)/artist\(i % 97)/album\(i % 389)"
+        // Albums of 12 tracks in folders of their own, as a library is laid out.
+        let album = i / 12
+        let dir = "\(dest)/artist\(album % 97)/album\(album)"
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = "\(dir)/\(i).\(ext)"
         if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
         try fm.copyItem(atPath: src, toPath: path)
-        _ = writeTags(path, title: "Song \(rng.below(100000)) love", album: "Album \(i % 389)", artist: "Artist \(i % 97)",
+        _ = writeTags(path, title: "Song \(rng.below(100000)) love", album: "Album \(album)", artist: "Artist \(album % 97)",
                       genre: "Genre \(i % 23)", track: "\(i % 20 + 1)/20", date: "\(1960 + i % 60)")
+        if sparseMegabytes > 0 { try insertHole(path, at: 4096, bytes: sparseMegabytes << 20) }
+    }
+}
+
+/// Makes a file as large as real music without writing it: a hole inserted
+/// where its audio would be (ext4 and XFS: FALLOC_FL_INSERT_RANGE). What a tag
+/// reader reads, the start and the end, stays on disk, far apart as in a real file.
+func insertHole(_ path: String, at offset: Int, bytes: Int) throws {
+    let fd = open(path, O_RDWR)
+    guard fd >= 0 else { throw BenchError("open \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var st = stat()
+    fstat(fd, &st)
+    guard Int(st.st_size) > offset else { return }
+    guard avalon_insert_hole(fd, Int64(offset), Int64(bytes)) == 0 else {
+        throw BenchError("fallocate(INSERT_RANGE) on \(path): \(String(cString: strerror(errno))) (needs ext4 or XFS)")
     }
 }
 
@@ -232,4 +253,9 @@ func render(url: DatabaseURL, request: String) throws {
         off += n
     }
     fflush(stdout)
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
 }

@@ -21,6 +21,10 @@ static inline void avalon_add_own(uint64_t *p, uint64_t v) {
     __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
+/* fallocate(FALLOC_FL_INSERT_RANGE): a hole inserted inside a file (the
+   benchmark's music files; fallocate needs _GNU_SOURCE, set in the .c file). */
+int avalon_insert_hole(int fd, int64_t offset, int64_t length);
+
 /* What the build scripts stamp in with -Xcc -DAVALON_COMMIT=... (and _BUILD_DATE). */
 const char *avalon_build_commit(void);
 const char *avalon_build_date(void);

@@ -51,7 +51,9 @@ public struct ScanJob {
         let previous = full ? nil : try store.files()
         let (rows, files, stats) = try scanFiles(root: root, previous: previous, log: log, progress: progress, onDirectory: onDirectory)
         let guardrail = lossGuard
-        let outcome = try store.write(ScanWrite(rows: rows, files: files, scanner: scanner)) {
+        var scan = ScanWrite(rows: rows, files: files, scanner: scanner)
+        scan.filesUnchanged = previous != nil && stats.reread == 0 && stats.removed == 0
+        let outcome = try store.write(scan) {
             try guardrail.check(current: $0, replacement: rows)
         }
         return Report(stats: stats, rows: (rows.tracks.count, rows.albums.count, rows.artists.count, rows.genres.count),

@@ -60,8 +60,14 @@ public func listFiles(under root: String, undecodable: inout Int, onError: (Stri
     try listFileStats(under: root, undecodable: &undecodable, onError: onError).map(\.path)
 }
 
+/// Threads that walk a tree: enough to keep a disk's queue busy when the
+/// tree is not in the page cache (on the 2-core test machine a cold walk
+/// took 0.8 s on one thread, 0.3 s on 16).
+let walkThreads = 16
+
 /// `listFiles` with each file's size and times (of the link's target for a
 /// symlink): enough to tell whether it changed, without opening it.
+/// `onDirectory` sees each directory before its entries are read.
 public func listFileStats(under root: String, undecodable: inout Int, onError: (String) -> Void,
                           onDirectory: (String) -> Void = { _ in }) throws -> [ListedFile] {
     var st = stat()
@@ -69,54 +75,100 @@ public func listFileStats(under root: String, undecodable: inout Int, onError: (
     guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ScanIssue(path: root, reason: "not a directory") }
     guard let probe = opendir(root) else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     closedir(probe)
-    var files: [ListedFile] = []
+    // Shared by the walking threads, under `monitor`.
+    let monitor = Monitor()
     // Names joined to the normalised root are normalised already (a name holds no "/").
-    var stack = [normalizePath(root)]
+    var pending = [normalizePath(root)]
+    var busy = 0
+    var files: [ListedFile] = []
+    var errors: [String] = []
     var escaped = false
+    var undecodableFiles = 0
+    withoutActuallyEscaping(onDirectory) { onDirectory in
+        onThreads(walkThreads) { _ in
+            var local: [ListedFile] = []
+            while let dir = monitor.locked({ () -> String? in
+                while pending.isEmpty && busy > 0 { monitor.wait() }
+                guard let next = pending.popLast() else { return nil }
+                busy += 1
+                onDirectory(next)
+                return next
+            }) {
+                let found = readDirectory(dir, into: &local)
+                monitor.locked {
+                    pending += found.dirs
+                    if let e = found.error { errors.append(e) }
+                    escaped = escaped || found.escaped
+                    undecodableFiles += found.undecodable
+                    busy -= 1
+                    monitor.broadcast()
+                }
+            }
+            monitor.locked { files += local }
+        }
+    }
+    errors.sort()
+    for e in errors { onError(e) }
+    undecodable += undecodableFiles
+    // By the bytes the system holds: UTF-8 order for ordinary names; escaped
+    // names compare by the bytes they stand for.
+    if !escaped { return files.sorted { utf8Precedes($0.path, $1.path) } }
+    return files.map { (PathBytes.bytes($0.path), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
+}
+
+/// One directory's files (appended to `files`) and subdirectories.
+private func readDirectory(_ dir: String, into files: inout [ListedFile])
+    -> (dirs: [String], error: String?, escaped: Bool, undecodable: Int) {
+    guard let d = PathBytes.withCString(dir, { opendir($0) }) else {
+        return ([], "\(PathBytes.display(dir)): cannot read directory: \(String(cString: strerror(errno)))", false, 0)
+    }
+    defer { closedir(d) }
     func listed(_ path: String, _ s: stat) -> ListedFile {
         ListedFile(path: path, size: Int64(s.st_size),
                    mtime: Int64(s.st_mtim.tv_sec) * 1_000_000_000 + Int64(s.st_mtim.tv_nsec),
                    ctime: Int64(s.st_ctim.tv_sec) * 1_000_000_000 + Int64(s.st_ctim.tv_nsec))
     }
-    while let dir = stack.popLast() {
-        guard let d = PathBytes.withCString(dir, { opendir($0) }) else {
-            onError("\(PathBytes.display(dir)): cannot read directory: \(String(cString: strerror(errno)))")
-            continue
+    var dirs: [String] = []
+    var escaped = false, undecodable = 0
+    let fd = dirfd(d)
+    while let entry = readdir(d) {
+        let (name, valid) = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            PathBytes.string(UnsafeBufferPointer(start: raw.bindMemory(to: UInt8.self).baseAddress!, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self))))
         }
-        onDirectory(dir)
-        while let entry = readdir(d) {
-            let (name, valid) = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                PathBytes.string(UnsafeBufferPointer(start: raw.bindMemory(to: UInt8.self).baseAddress!, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self))))
-            }
-            if name == "." || name == ".." { continue }
-            if !valid { escaped = true }
-            let path = joinPath(dir, name)
-            var ls = stat()
+        if name == "." || name == ".." { continue }
+        if !valid { escaped = true }
+        let path = joinPath(dir, name)
+        // The entry's type saves a stat for directories; files need theirs.
+        var type = entry.pointee.d_type
+        var ls = stat()
+        if type != UInt8(DT_DIR) {
             // Relative to the open directory: no walk of the whole path per file.
-            let fd = dirfd(d)
             guard withUnsafeBytes(of: entry.pointee.d_name, { raw in
                 fstatat(fd, raw.baseAddress!.assumingMemoryBound(to: CChar.self), &ls, AT_SYMLINK_NOFOLLOW)
             }) == 0 else { continue }
-            switch ls.st_mode & S_IFMT {
-            case S_IFDIR: stack.append(path)
-            case S_IFREG:
-                files.append(listed(path, ls))
-                if !valid { undecodable += 1 }
-            case S_IFLNK:
-                var target = stat()
-                if PathBytes.withCString(path, { stat($0, &target) }) == 0 && (target.st_mode & S_IFMT) == S_IFREG {
-                    files.append(listed(path, target))
-                    if !valid { undecodable += 1 }
-                }
-            default: break
+            type = switch ls.st_mode & S_IFMT {
+            case S_IFDIR: UInt8(DT_DIR)
+            case S_IFREG: UInt8(DT_REG)
+            case S_IFLNK: UInt8(DT_LNK)
+            default: UInt8(DT_UNKNOWN)
             }
         }
-        closedir(d)
+        switch type {
+        case UInt8(DT_DIR): dirs.append(path)
+        case UInt8(DT_REG):
+            files.append(listed(path, ls))
+            if !valid { undecodable += 1 }
+        case UInt8(DT_LNK):
+            // Symlinked files count; symlinked directories are not entered, so links cannot loop.
+            var target = stat()
+            if PathBytes.withCString(path, { stat($0, &target) }) == 0 && (target.st_mode & S_IFMT) == S_IFREG {
+                files.append(listed(path, target))
+                if !valid { undecodable += 1 }
+            }
+        default: break
+        }
     }
-    // By the bytes the system holds: UTF-8 order for ordinary names; escaped
-    // names compare by the bytes they stand for.
-    if !escaped { return files.sorted { utf8Precedes($0.path, $1.path) } }
-    return files.map { (PathBytes.bytes($0.path), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
+    return (dirs, nil, escaped, undecodable)
 }
 
 /// Byte order of two strings' UTF-8, by memcmp.

@@ -171,7 +171,7 @@ public final class PostgresStore: Store {
                 new.tracks[i].year = Int64(clamp32(new.tracks[i].year))
             }
             let diff = RowDiff(old: old, new: new)
-            let fileDiff = try scan.files.map { FileDiff(old: try files(), new: $0) }
+            let fileDiff = try scan.filesUnchanged ? nil : scan.files.map { FileDiff(old: try files(), new: $0) }
             var number = try generation()
             if !diff.isEmpty {
                 try apply(diff)

@@ -159,7 +159,7 @@ public final class SQLiteStore: Store {
             let old = try rows()
             try check(old.tracks.map(\.id))
             let diff = RowDiff(old: old, new: scan.rows)
-            let fileDiff = try scan.files.map { FileDiff(old: try files(), new: $0) }
+            let fileDiff = try scan.filesUnchanged ? nil : scan.files.map { FileDiff(old: try files(), new: $0) }
             var number = try generation()
             if !diff.isEmpty {
                 try apply(diff)

@@ -53,6 +53,9 @@ public struct Generation: Sendable, Equatable {
 public struct ScanWrite: Sendable {
     public var rows: CollectionRows
     public var files: [FileRecord]?
+    /// The scan reused every stored record and found no file gone: the
+    /// stored records stand, and the store need not read them to compare.
+    public var filesUnchanged = false
     public var scanner: String
     public init(rows: CollectionRows, files: [FileRecord]?, scanner: String) {
         self.rows = rows; self.files = files; self.scanner = scanner

@@ -52,6 +52,7 @@ final class IncrementalTests: XCTestCase {
         let names = ["Alpha", "ALPHA", "alpha", "Beta", "béta", "Gamma", ""]
         let formats = ["mp3", "ogg", "flac"]
         var files: [String] = []
+        var junk = Set<String>()  // files that stopped being audio
         var counter = 0
         func pick<T>(_ a: [T]) -> T { a[Int(rng.next() % UInt64(a.count))] }
         func tag(_ path: String) {
@@ -80,15 +81,20 @@ final class IncrementalTests: XCTestCase {
                     switch rng.next() % 7 {
                     case 0: add(in: "d\(rng.next() % 5)")
                     case 1: add(in: "new\(round)/deeper")
-                    case 2: try FileManager.default.removeItem(atPath: files.remove(at: i))
+                    case 2:
+                        junk.remove(files[i])
+                        try FileManager.default.removeItem(atPath: files.remove(at: i))
                     case 3:
                         let to = (files[i] as NSString).deletingLastPathComponent + "/renamed\(round)-\(i)." + (files[i] as NSString).pathExtension
                         if !FileManager.default.fileExists(atPath: to) {
                             try FileManager.default.moveItem(atPath: files[i], toPath: to)
+                            if junk.remove(files[i]) != nil { junk.insert(to) }
                             files[i] = to
                         }
-                    case 4: try "no longer audio".write(toFile: files[i], atomically: false, encoding: .utf8)
-                    default: tag(files[i])
+                    case 4:
+                        try "no longer audio".write(toFile: files[i], atomically: false, encoding: .utf8)
+                        junk.insert(files[i])
+                    default: if !junk.contains(files[i]) { tag(files[i]) }
                     }
                 }
             }

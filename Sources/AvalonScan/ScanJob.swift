@@ -22,6 +22,8 @@ public struct ScanJob {
         public var rows: (songs: Int, albums: Int, artists: Int, genres: Int)
         public var outcome: WriteOutcome
         public var seconds: Double
+        /// Seconds spent reading the stored records, walking and reading files, and writing.
+        public var phases: (records: Double, files: Double, write: Double) = (0, 0, 0)
 
         /// One line: what was seen, read, kept and written.
         public var summary: String {
@@ -39,7 +41,8 @@ public struct ScanJob {
             parts.append(outcome.rowsChanged
                 ? "generation \(outcome.generation) written (songs +\(d.addedTracks.count) ~\(d.changedTracks.count) -\(d.removedTracks.count))"
                 : "unchanged (generation \(outcome.generation))")
-            parts.append("\(String((seconds * 100).rounded() / 100)) s")
+            func r(_ v: Double) -> Double { (v * 100).rounded() / 100 }
+            parts.append("\(r(seconds)) s (records \(r(phases.records)), files \(r(phases.files)), write \(r(phases.write)))")
             return parts.joined(separator: "; ")
         }
     }
@@ -49,14 +52,19 @@ public struct ScanJob {
         let started = monotonicSeconds()
         let store = try openStore(url)
         let previous = full ? nil : try store.files()
+        let walked = monotonicSeconds()
         let (rows, files, stats) = try scanFiles(root: root, previous: previous, log: log, progress: progress, onDirectory: onDirectory)
+        let read = monotonicSeconds()
         let guardrail = lossGuard
         var scan = ScanWrite(rows: rows, files: files, scanner: scanner)
         scan.filesUnchanged = previous != nil && stats.reread == 0 && stats.removed == 0
         let outcome = try store.write(scan) {
             try guardrail.check(current: $0, replacement: rows)
         }
-        return Report(stats: stats, rows: (rows.tracks.count, rows.albums.count, rows.artists.count, rows.genres.count),
-                      outcome: outcome, seconds: monotonicSeconds() - started)
+        let end = monotonicSeconds()
+        var report = Report(stats: stats, rows: (rows.tracks.count, rows.albums.count, rows.artists.count, rows.genres.count),
+                            outcome: outcome, seconds: end - started)
+        report.phases = (walked - started, read - walked, end - read)
+        return report
     }
 }

@@ -23,7 +23,12 @@ public enum DatabaseProbe {
         }
         let value = try query(url,
             sqlite: "SELECT coalesce(max(generation), 0) FROM avalon_generations",
-            postgres: "SELECT CASE WHEN to_regclass('avalon_generations') IS NULL THEN 0 ELSE (SELECT coalesce(max(generation), 0) FROM avalon_generations) END",
+            // A missing table fails a query at analysis, even in a branch not taken:
+            // query_to_xml runs the inner query only when the table exists.
+            postgres: """
+                SELECT CASE WHEN to_regclass('avalon_generations') IS NULL THEN 0 ELSE (xpath('/row/g/text()', \
+                query_to_xml('SELECT coalesce(max(generation), 0) AS g FROM avalon_generations', false, true, '')))[1]::text::bigint END
+                """,
             timeout: timeout)
         guard let g = Int64(value) else { throw StoreError("unexpected generation '\(value)'") }
         return g

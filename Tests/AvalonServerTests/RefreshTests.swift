@@ -82,9 +82,10 @@ final class RefreshTests: XCTestCase {
         for i in 0..<5 { music.add("a/s\(i).ogg", title: "Song \(i)") }
         let db = dir + "/c.sqlite"
         _ = try music.scan(db)
-        let st = try Stack(extraEnv: ["RELOAD_INTERVAL": "1"], workers: 2, db: db)
+        let st = try Stack(extraEnv: ["RELOAD_INTERVAL": "1", "ADMIN_SECRET": Stack.secret], workers: 2, db: db)
         defer { st.stop() }
         XCTAssertEqual(servedGeneration(st.port), 1)
+        XCTAssertEqual(try st.metrics()["avalon_collection_generation"], 1)
         let first = try st.get("/avalon/songs?order=name")
         let tag = try XCTUnwrap(first.headers["etag"])
         XCTAssertEqual(first.headers["cache-control"], "no-cache")
@@ -114,6 +115,7 @@ final class RefreshTests: XCTestCase {
         XCTAssertEqual(after.status, 200)
         XCTAssertNotEqual(after.headers["etag"], tag)
         XCTAssertTrue(after.text.contains("Brand New"), after.text)
+        XCTAssertEqual(try st.metrics()["avalon_collection_generation"], 2)
         let health = try st.get("/avalon/health_check?max_level=2")
         XCTAssertEqual(health.status, 200, health.text)
         XCTAssertTrue(health.text.contains("\"freshness\": {\"level\": 2"), health.text)
@@ -224,5 +226,24 @@ final class RefreshTests: XCTestCase {
         music.add("new/deeper/seven.ogg", title: "Seven")
         XCTAssertTrue(waitUntil(timeout: 15, interval: 0.1) { titles().contains("Seven") }, "\(titles()); \(watcher.log)")
         XCTAssertEqual(watcher.stop(SIGINT), 0, watcher.log)
+    }
+
+    /// `--watch --poll`: for filesystems where inotify sees nothing, a rescan
+    /// on a timer; SIGTERM ends it between scans.
+    func testWatcherPolls() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let music = MusicFolder(dir + "/music")
+        music.add("a/one.ogg", title: "One")
+        let db = dir + "/c.sqlite"
+        let url = try DatabaseURL(parsing: "sqlite:///" + db)
+        let watcher = try Background([product("avalon-scan"), "--watch", "--poll", "0.5", "-d", "sqlite:///" + db, music.root],
+                                     environment: [:], logPath: dir + "/watch.log")
+        XCTAssertTrue(waitUntil(timeout: 10) { (try? DatabaseProbe.generation(url, timeout: 1)) == 1 }, watcher.log)
+        music.add("b/two.mp3", title: "Two")
+        XCTAssertTrue(waitUntil(timeout: 10) { (try? DatabaseProbe.generation(url, timeout: 1)) == 2 }, watcher.log)
+        XCTAssertEqual(try SQLiteStore(path: db).rows().tracks.map(\.name).sorted(), ["One", "Two"])
+        XCTAssertTrue(watcher.log.contains("polling every 0.5 s"), watcher.log)
+        XCTAssertEqual(watcher.stop(SIGTERM), 0, watcher.log)
     }
 }

@@ -173,7 +173,7 @@ final class PostgresStoreTests: XCTestCase {
     func pg() throws -> PostgresServer {
         if let e = Self.startError { throw e }
         let s = Self.server!
-        _ = try s.psql("DROP TABLE IF EXISTS tracks, albums, artists, genres")
+        _ = try s.psql("DROP TABLE IF EXISTS tracks, albums, artists, genres, avalon_files, avalon_generations")
         return s
     }
 
@@ -234,5 +234,48 @@ extension DatabaseURL {
     var uri: String {
         if case .postgres(let u) = self { return u }
         return ""
+    }
+}
+
+/// Generations, through the store and through the master's short-lived probe:
+/// 0 without Avalon's table (the old scanner's databases), a new one only
+/// when rows change, and only what differs written.
+func checkGenerations(_ store: Store, _ url: DatabaseURL, file: StaticString = #filePath, line: UInt = #line) throws {
+    try store.ensureSchema()
+    XCTAssertEqual(try DatabaseProbe.generation(url, timeout: 5), 0, file: file, line: line)
+    XCTAssertEqual(try store.load().generation, 0, file: file, line: line)
+    let rows = sampleRows(6)
+    var w = try store.write(ScanWrite(rows: rows, files: nil, scanner: "test"), check: { _ in })
+    XCTAssertEqual(w.generation, 1, file: file, line: line)
+    XCTAssertEqual(w.diff.addedTracks.count, 6, file: file, line: line)
+    w = try store.write(ScanWrite(rows: rows, files: nil, scanner: "test"), check: { _ in })
+    XCTAssertFalse(w.rowsChanged, file: file, line: line)
+    XCTAssertEqual(w.generation, 1, file: file, line: line)
+    var next = rows
+    next.tracks[0].name = "Renamed"
+    next.tracks.removeLast()
+    next.albums[0].name = next.albums[0].name.uppercased()  // same id, another spelling
+    w = try store.write(ScanWrite(rows: next, files: nil, scanner: "test"), check: { _ in })
+    XCTAssertEqual(w.generation, 2, file: file, line: line)
+    XCTAssertEqual([w.diff.changedTracks.count, w.diff.removedTracks.count, w.diff.addedTracks.count, w.diff.elements[0].renamed.count],
+                   [1, 1, 0, 1], file: file, line: line)
+    XCTAssertEqual(try DatabaseProbe.generation(url, timeout: 5), 2, file: file, line: line)
+    let loaded = try store.load()
+    XCTAssertEqual(loaded.generation, 2, file: file, line: line)
+    assertCollection(loaded, equals: next)
+}
+
+final class GenerationTests: XCTestCase {
+    func testSQLite() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        try checkGenerations(try SQLiteStore(path: dir + "/g.sqlite"), try DatabaseURL(parsing: "sqlite:///\(dir)/g.sqlite"))
+    }
+
+    func testPostgreSQL() throws {
+        let server = try PostgresServer()
+        defer { server.stop() }
+        let url = try DatabaseURL(parsing: server.url)
+        try checkGenerations(try PostgresStore(uri: url.uri), url)
     }
 }

@@ -20,16 +20,17 @@ final class ConditionalRequests: RequestStep {
     }
 
     func handle(_ c: RequestContext, next: () throws -> Void) throws {
-        c.etag.count = 0
-        guard case .collection? = router.route(c.path) else { return try next() }
-        c.etag.set(prefix: prefix, hash: hash(c))
-        if c.etag.matches(ifNoneMatch: c.request.ifNoneMatch) {
+        let etag = c.etag
+        etag.clear()
+        guard let endpoint = router.collectionEndpoint(c.path) else { return try next() }
+        etag.set(prefix: prefix, hash: hash(c))
+        if etag.matches(ifNoneMatch: c.request.ifNoneMatch) {
             c.head = AnswerHead(status: 304, contentType: "")
-            c.head.metric = router.route(c.path)?.metric ?? .other
+            c.head.metric = MetricEndpoint(endpoint)
             return
         }
         try next()
-        if c.head.status != 200 { c.etag.count = 0 }
+        if c.head.status != 200 { etag.clear() }
     }
 
     /// FNV-1a over path, "?" and query, then splitmix's finaliser.
@@ -45,26 +46,38 @@ final class ConditionalRequests: RequestStep {
     }
 }
 
-/// An answer's ETag, held in place: `"G-XXXXXXXXXXXXXXXX"`.
-struct ETag {
+/// An answer's ETag, held in place: `"G-XXXXXXXXXXXXXXXX"`. Its length sits
+/// behind a pointer too: a class's stored property would pay a runtime
+/// exclusivity check on every request.
+final class ETag {
     private let storage = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 48)
-    var count = 0
-    var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: storage[..<count]) }
+    private let length = UnsafeMutablePointer<Int>.allocate(capacity: 1)
 
-    func release() { storage.deallocate() }
+    init() { length.pointee = 0 }
 
-    mutating func set(prefix: [UInt8], hash: UInt64) {
+    deinit {
+        storage.deallocate()
+        length.deallocate()
+    }
+
+    var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: storage[..<length.pointee]) }
+
+    func clear() { length.pointee = 0 }
+
+    func set(prefix: [UInt8], hash: UInt64) {
         precondition(prefix.count + 17 <= storage.count, "ETag prefix too long")
         _ = storage.initialize(from: prefix)
-        let hex = Array("0123456789abcdef".utf8)
+        let hex = ETag.hex
         for i in 0..<16 { storage[prefix.count + i] = hex[Int(hash >> (60 - 4 * UInt64(i)) & 0xF)] }
         storage[prefix.count + 16] = UInt8(ascii: "\"")
-        count = prefix.count + 17
+        length.pointee = prefix.count + 17
     }
+
+    private static let hex = Array("0123456789abcdef".utf8)
 
     /// If-None-Match's weak comparison: any listed tag, `W/` or not, or `*`.
     func matches(ifNoneMatch header: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard count > 0, !header.isEmpty else { return false }
+        guard length.pointee > 0, !header.isEmpty else { return false }
         let tag = bytes
         for item in header.split(separator: UInt8(ascii: ",")) {
             var s = item[...]

@@ -20,7 +20,7 @@ final class RequestContext {
     var head = AnswerHead(status: 500, contentType: AnswerHead.jsonType)
     let out = ResponseBuffer()
     /// Set by `ConditionalRequests` for collection answers.
-    var etag = ETag()
+    let etag = ETag()
 
     init() {
         // A large answer goes out in chunks as it is rendered, so a worker's
@@ -36,10 +36,7 @@ final class RequestContext {
         }
     }
 
-    deinit {
-        builtPath.deallocate()
-        etag.release()
-    }
+    deinit { builtPath.deallocate() }
 
     /// Routes `s`, copied into storage the context owns.
     func setBuiltPath(_ s: String) {

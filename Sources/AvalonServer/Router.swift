@@ -102,6 +102,15 @@ public struct Router: Sendable {
         return nil
     }
 
+    /// The collection endpoint a path names, if any: the four names only,
+    /// for the steps that treat collection answers apart.
+    func collectionEndpoint(_ path: UnsafeBufferPointer<UInt8>) -> Endpoint? {
+        // "songs", "albums", "artists", "genres": 5 to 7 bytes after the prefix.
+        let n = path.count - prefix.count
+        guard n >= 5 && n <= 7, case .collection(let e)? = route(path) else { return nil }
+        return e
+    }
+
     /// Answers a request; throws only for unhandled errors (the caller logs,
     /// reports and answers them with code 1).
     public func handle(_ r: Request) throws -> HTTPResponse {

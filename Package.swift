@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "avalon-fcgi", targets: ["avalon-fcgi"]),
         .executable(name: "avalon-scan", targets: ["avalon-scan"]),
         .executable(name: "avalon-echo-config", targets: ["avalon-echo-config"]),
+        .executable(name: "avalon-express", targets: ["avalon-express"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,6 +42,11 @@ let package = Package(
         .executableTarget(name: "avalon-scan", dependencies: [
             "AvalonScan", "AvalonConfig", "AvalonCore", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The rootless start: configuration for nginx and avalon-fcgi in a server root, and both run.
+        .target(name: "AvalonExpress", dependencies: ["AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore"]),
+        .executableTarget(name: "avalon-express", dependencies: [
+            "AvalonExpress", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -51,6 +57,7 @@ let package = Package(
         .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "AvalonTagWriter", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "AvalonTagWriter", "TestSupport"]),
+        .testTarget(name: "AvalonExpressTests", dependencies: ["AvalonExpress", "AvalonStore", "TestSupport"]),
     ],
     // Swift 6 toolchains; the code predates strict concurrency checking.
     swiftLanguageModes: [.v5]

@@ -141,7 +141,8 @@ public struct Config: Sendable {
         return out
     }
 
-    static func tomlString(_ s: String) -> String {
+    /// A TOML string holding `s` exactly.
+    public static func tomlString(_ s: String) -> String {
         if !s.contains("'") && !s.contains("\n") { return "'" + s + "'" }
         var out = "\""
         for c in s.unicodeScalars {

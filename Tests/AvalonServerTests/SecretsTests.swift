@@ -95,6 +95,7 @@ final class SecretsTests: XCTestCase {
         let port = freePort()
         let conf = try String(contentsOfFile: packageRoot + "/nginx/avalon.conf")
             .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
+            .replacingOccurrences(of: "include snippets/avalon-fastcgi.conf;", with: "include \(packageRoot)/nginx/avalon-fastcgi.conf;")
             .replacingOccurrences(of: "unix:/run/avalon/avalon.sock", with: "unix:" + st.socket)
             .replacingOccurrences(of: "listen 127.0.0.1:8080;", with: "listen 127.0.0.1:\(port);")
             .replacingOccurrences(of: "/var/log/nginx/avalon.access.log", with: dir + "/access.log")

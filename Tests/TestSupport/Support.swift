@@ -243,7 +243,7 @@ public struct HTTPReply {
 
 /// A plain HTTP/1.0 request over loopback (no client library in the way).
 public func httpRequest(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Int = 30,
-                        from source: String? = nil) throws -> HTTPReply {
+                        from source: String? = nil, body: String? = nil) throws -> HTTPReply {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     if let source {
@@ -264,7 +264,7 @@ public func httpRequest(port: Int, path: String, method: String = "GET", headers
     guard rc == 0 else { throw SupportError("connect: \(String(cString: strerror(errno)))") }
     var req = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n"
     for (k, v) in headers { req += "\(k): \(v)\r\n" }
-    req += "\r\n"
+    if let body { req += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body } else { req += "\r\n" }
     let bytes = Array(req.utf8)
     var off = 0
     while off < bytes.count {

@@ -1,0 +1,74 @@
+import ArgumentParser
+import AvalonExpress
+import Glibc
+
+struct AvalonExpressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "avalon-express",
+        abstract: "From a music folder to a running Avalon behind nginx, as an ordinary user.",
+        subcommands: [StartServer.self, SetupServer.self])
+}
+
+struct Common: ParsableArguments {
+    @Argument(help: "The music folder.")
+    var music: String
+    @Option(help: "Port nginx listens on.")
+    var port = 8080
+    @Option(help: "Address nginx listens on.")
+    var host = "127.0.0.1"
+    @Option(help: "avalon-fcgi worker processes.")
+    var workers = 2
+    @Option(help: ArgumentHelp("Where the configuration, socket, logs and page go (default: a folder of yours under $XDG_RUNTIME_DIR or the temp dir).", valueName: "DIR"))
+    var serverRoot: String?
+    @Option(help: ArgumentHelp("Database URL (default: a SQLite file in the server root).", valueName: "URL"))
+    var database: String?
+
+    func options() -> ExpressOptions {
+        var o = ExpressOptions(music: music)
+        (o.port, o.host, o.workers, o.serverRoot, o.database) = (port, host, workers, serverRoot, database)
+        return o
+    }
+}
+
+func say(_ line: String) { print("avalon-express: " + line); fflush(stdout) }
+
+func fail(_ error: Error) -> Never {
+    fputs("avalon-express: \(error)\n", stderr)
+    Glibc.exit(1)
+}
+
+struct StartServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start-server",
+        abstract: "Scan the folder, start avalon-fcgi and nginx, and stay in the foreground; Ctrl-C stops both.")
+    @OptionGroup var common: Common
+    @Flag(help: "Rescan when the music folder changes; the server picks up the new collection.")
+    var reloadOnChange = false
+
+    func run() throws {
+        var o = common.options()
+        o.reloadOnChange = reloadOnChange
+        do {
+            let root = try Express.prepare(o, production: false, say: say)
+            Glibc.exit(try Express.run(root, reloadOnChange: reloadOnChange, say: say))
+        } catch { fail(error) }
+    }
+}
+
+struct SetupServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup-server",
+        abstract: "Write a server root for production: configuration, avalonctl, systemd units; then exit.")
+    @OptionGroup var common: Common
+
+    func run() throws {
+        do {
+            let root = try Express.prepare(common.options(), production: true, say: say)
+            say("wrote \(root.dir): avalon.toml, nginx.conf, avalon-fastcgi.conf, www/, avalonctl, systemd/")
+            say("start it with \(root.dir)/avalonctl start (then: stop, restart, reload, configtest, status, scan)")
+            say("or under systemd: copy \(root.dir)/systemd/*.service to /etc/systemd/system/ and systemctl enable --now avalon-express")
+        } catch { fail(error) }
+    }
+}
+
+AvalonExpressCommand.main()

@@ -1,0 +1,150 @@
+import Foundation
+import TestSupport
+import XCTest
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+let demoMusic = packageRoot + "/deploy/demo-music"
+
+/// Processes whose command line mentions `text` (a server root is unique to a test).
+func processes(mentioning text: String) -> [Int32] {
+    let me = getpid()
+    return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+        guard pid != me, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text)
+    }
+}
+
+/// `avalon-express start-server` in the foreground, as `user` when the tests run as root.
+final class ExpressServer {
+    let root: String
+    let port = freePort()
+    let process: Background
+
+    init(user: String? = nil, extra: [String] = []) throws {
+        root = makeTempDir("avalon-express") + "/root"
+        var args = [product("avalon-express"), "start-server", demoMusic, "--port", "\(port)", "--server-root", root] + extra
+        if let user, geteuid() == 0 {
+            guard let pw = getpwnam(user) else { throw SupportError("no user \(user)") }
+            // The server root's parent belongs to the user; the root itself is made by avalon-express.
+            chown((root as NSString).deletingLastPathComponent, pw.pointee.pw_uid, pw.pointee.pw_gid)
+            args = ["/usr/sbin/runuser", "-u", user, "--"] + args
+        }
+        process = try Background(args, environment: ProcessInfo.processInfo.environment.filter { $0.key != "AVALON_CONFIG" },
+                                 logPath: (root as NSString).deletingLastPathComponent + "/express.log")
+        let port = self.port
+        let process = self.process
+        guard waitUntil(timeout: 60, { process.log.contains("Ctrl-C stops it") }),
+              (try? httpRequest(port: port, path: "/avalon/heartbeat", timeout: 5))?.status == 200 else {
+            throw SupportError("avalon-express did not come up: \(process.log)")
+        }
+    }
+
+    /// The avalon-express process itself (under runuser, its child).
+    var expressPid: Int32? {
+        processes(mentioning: root).first { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline")) ?? "").hasPrefix(product("avalon-express"))
+        }
+    }
+
+    func get(_ path: String) throws -> HTTPReply { try httpRequest(port: port, path: path) }
+
+    func stop() {
+        if let pid = expressPid { kill(pid, SIGINT) }
+        _ = process.stop(SIGINT, timeout: 20)
+        removeTree((root as NSString).deletingLastPathComponent)
+    }
+}
+
+final class ExpressTests: XCTestCase {
+    /// The acceptance path: an ordinary user, the demo collection, the API
+    /// and the page through nginx; Ctrl-C (SIGINT) leaves nothing running
+    /// and the port free.
+    func testStartServerAsAnOrdinaryUser() throws {
+        let s = try ExpressServer(user: "nobody")
+        let owner = try XCTUnwrap(s.expressPid)
+        XCTAssertEqual(try String(contentsOfFile: "/proc/\(owner)/status").contains("Uid:\t65534") || geteuid() != 0, true)
+        let songs = try s.get("/avalon/songs?order=name")
+        XCTAssertEqual(songs.status, 200)
+        XCTAssertEqual((songs.json["success"] as? [[String: Any]])?.count, 9, songs.text)
+        let page = try s.get("/")
+        XCTAssertEqual(page.status, 200)
+        XCTAssertTrue(page.text.contains("<title>Avalon</title>"), page.text)
+        XCTAssertEqual(try s.get("/app.js").status, 200)
+        XCTAssertTrue(s.process.log.contains("Avalon serves http://127.0.0.1:\(s.port)/"), s.process.log)
+        let running = processes(mentioning: s.root)
+        XCTAssertGreaterThanOrEqual(running.count, 4, "express, avalon-fcgi (master + workers), nginx (master + worker)")
+
+        kill(owner, SIGINT)
+        XCTAssertEqual(s.process.stop(SIGINT, timeout: 20), 0, s.process.log)
+        XCTAssertTrue(waitUntil(timeout: 5) { processes(mentioning: s.root).isEmpty }, "left running: \(processes(mentioning: s.root))")
+        XCTAssertFalse(canConnect(port: s.port))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/avalon.sock"))
+        s.stop()
+    }
+
+    /// Each mistake a newcomer makes is one line that names the fix, and exit status 1.
+    func testClearErrors() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        func express(_ args: [String], env: [String: String] = [:]) throws -> ProcessResult {
+            var e = ProcessInfo.processInfo.environment
+            e.merge(env) { $1 }
+            return try runProgram([product("avalon-express"), "start-server"] + args, environment: e)
+        }
+        let taken = bindLoopback(SOCK_STREAM)
+        listen(taken.fd, 1)
+        defer { close(taken.fd) }
+        let cases: [([String], [String: String], String)] = [
+            ([demoMusic, "--port", "\(taken.port)", "--server-root", dir + "/a"], [:], "port \(taken.port) on 127.0.0.1 is taken"),
+            ([demoMusic, "--server-root", dir + "/b"], ["AVALON_NGINX": "/nonexistent/nginx"], "nginx is not installed: install Debian's nginx package"),
+            ([dir + "/nowhere", "--server-root", dir + "/c"], [:], "the music folder \(dir)/nowhere does not exist"),
+            ([dir, "--port", "\(freePort())", "--server-root", dir + "/d"], [:], "no audio files in \(dir)"),
+            ([demoMusic, "--port", "\(freePort())", "--server-root", "/proc/avalon"], [:], "cannot create /proc/avalon (No such file or directory): pass --server-root with a folder you can write"),
+        ]
+        for (args, env, expected) in cases {
+            let r = try express(args, env: env)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("avalon-express: ") && r.stderr.contains(expected), "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+    }
+
+    /// `setup-server`: a configuration nginx accepts, and an avalonctl that
+    /// starts, reloads and stops the pair.
+    func testSetupServerAndAvalonctl() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let root = dir + "/srv"
+        let port = freePort()
+        let setup = try runProgram([product("avalon-express"), "setup-server", demoMusic, "--port", "\(port)", "--server-root", root])
+        XCTAssertEqual(setup.status, 0, setup.stderr)
+        for f in ["avalon.toml", "nginx.conf", "avalon-fastcgi.conf", "www/index.html", "avalonctl", "systemd/avalon-express.service"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/" + f), f)
+        }
+        let test = try runProgram([try which("nginx"), "-t", "-c", root + "/nginx.conf"])
+        XCTAssertEqual(test.status, 0, test.stderr)
+        let ctl = root + "/avalonctl"
+        XCTAssertEqual(try runProgram([ctl, "configtest"]).status, 0)
+        XCTAssertEqual(try runProgram([ctl, "status"]).status, 1)
+        let start = try runProgram([ctl, "start"])
+        XCTAssertEqual(start.status, 0, start.stdout + start.stderr)
+        defer { _ = try? runProgram([ctl, "stop"]) }
+        XCTAssertEqual(try httpRequest(port: port, path: "/avalon/heartbeat").status, 200)
+        XCTAssertEqual(try httpRequest(port: port, path: "/").status, 200)
+        let status = try runProgram([ctl, "status"])
+        XCTAssertEqual(status.status, 0, status.stdout)
+        XCTAssertTrue(status.stdout.contains("avalon up") && status.stdout.contains("nginx up"), status.stdout)
+        let master = try String(contentsOfFile: root + "/avalon.pid").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(try runProgram([ctl, "reload"]).status, 0)
+        XCTAssertTrue(waitUntil(timeout: 10) {
+            ((try? String(contentsOfFile: root + "/logs/avalon.log")) ?? "").contains("reloaded generation 1")
+        })
+        XCTAssertEqual(try String(contentsOfFile: root + "/avalon.pid").trimmingCharacters(in: .whitespacesAndNewlines), master)
+        XCTAssertEqual(try httpRequest(port: port, path: "/avalon/heartbeat").status, 200)
+        let stop = try runProgram([ctl, "stop"])
+        XCTAssertEqual(stop.status, 0, stop.stderr)
+        XCTAssertTrue(waitUntil(timeout: 5) { processes(mentioning: root).isEmpty }, "\(processes(mentioning: root))")
+        XCTAssertFalse(canConnect(port: port))
+        XCTAssertEqual(try runProgram([ctl, "status"]).status, 1)
+    }
+}

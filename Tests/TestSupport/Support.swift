@@ -243,7 +243,7 @@ public struct HTTPReply {
 
 /// A plain HTTP/1.0 request over loopback (no client library in the way).
 public func httpRequest(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Int = 30,
-                        from source: String? = nil, body: String? = nil) throws -> HTTPReply {
+                        from source: String? = nil, body: String? = nil, http11: Bool = false) throws -> HTTPReply {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     if let source {
@@ -262,7 +262,9 @@ public func httpRequest(port: Int, path: String, method: String = "GET", headers
     addr.sin_port = UInt16(port).bigEndian
     let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     guard rc == 0 else { throw SupportError("connect: \(String(cString: strerror(errno)))") }
-    var req = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+    // HTTP/1.1 (one request, then close) for servers that take nothing older, such as chromedriver.
+    var req = http11 ? "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        : "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n"
     for (k, v) in headers { req += "\(k): \(v)\r\n" }
     if let body { req += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body } else { req += "\r\n" }
     let bytes = Array(req.utf8)
@@ -279,6 +281,13 @@ public func httpRequest(port: Int, path: String, method: String = "GET", headers
         if n < 0 { throw SupportError("read: \(String(cString: strerror(errno)))") }
         if n == 0 { break }
         data.append(contentsOf: buf[0..<n])
+        // An HTTP/1.1 server may keep the connection open: a known length ends the answer.
+        if http11, let sep = data.range(of: Data("\r\n\r\n".utf8)) {
+            let head = String(decoding: data[..<sep.lowerBound], as: UTF8.self).lowercased()
+            if let line = head.components(separatedBy: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+               let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+               data.count - sep.upperBound >= length { break }
+        }
     }
     guard let sep = data.range(of: Data("\r\n\r\n".utf8)) else { throw SupportError("no HTTP header in reply") }
     let head = String(decoding: data[..<sep.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")

@@ -1,62 +1,26 @@
 #!/usr/bin/env bash
-# Set up and run Avalon on this machine (Debian, as root): build release
-# binaries, scan the demo collection into the default SQLite database, run
-# avalon-fcgi under spawn-fcgi and nginx on 127.0.0.1:8080. Safe to re-run.
+# Try Avalon on the demo collection, as any user: installs the Debian packages
+# it needs (the one step that needs root: sudo when you are not root), builds
+# release binaries in this checkout, and runs avalon-express in the foreground:
+# a scan into a SQLite file, avalon-fcgi and an unprivileged nginx, all inside
+# a server root of yours, on http://127.0.0.1:8080/ (the page) and /avalon/
+# (the API). Ctrl-C stops everything.
+#   bash deploy/quickstart.sh [MUSIC_DIR] [avalon-express options, e.g. --port 8081]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/packages.sh
 
-RUN_DIR=/run/avalon
-SOCKET=$RUN_DIR/avalon.sock
-PIDFILE=$RUN_DIR/avalon.pid
-LOG=/var/log/avalon/avalon.log
-WEB_USER=www-data
-
 avalon_require_swift
-avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES
+avalon_apt_install $AVALON_BUILD_PACKAGES nginx curl
 
 echo "Building release binaries (a few minutes the first time)..."
 STAMP=$(avalon_stamp_flags .)
-for product in avalon-fcgi avalon-scan avalon-echo-config avalon-express; do
+for product in avalon-fcgi avalon-scan avalon-express; do
     swift build -c release $STAMP --product "$product" >/dev/null
 done
 BIN="$(swift build -c release $STAMP --show-bin-path)"
-install -m 0755 "$BIN/avalon-fcgi" "$BIN/avalon-scan" "$BIN/avalon-echo-config" "$BIN/avalon-express" /usr/local/bin/
-# The page and the FastCGI settings, where nginx and avalon-express find them.
-install -d /usr/local/share/avalon/web /usr/local/share/avalon/nginx
-install -m 0644 web/index.html web/app.js web/style.css /usr/local/share/avalon/web/
-install -m 0644 nginx/avalon-fastcgi.conf /usr/local/share/avalon/nginx/
 
-bash deploy/stop.sh --quiet || true
-
-# The embedded default database (SQLite in the temp dir), with the demo songs.
-DB_FILE="${TMPDIR:-/tmp}/avalon.sqlite"
-avalon-scan -q deploy/demo-music
-chown "$WEB_USER:$WEB_USER" "$DB_FILE"
-
-mkdir -p "$RUN_DIR" "$(dirname "$LOG")"
-chown "$WEB_USER:$WEB_USER" "$RUN_DIR" "$(dirname "$LOG")"
-LOG_PATH="$LOG" spawn-fcgi -s "$SOCKET" -M 0660 -U "$WEB_USER" -G "$WEB_USER" -u "$WEB_USER" -g "$WEB_USER" \
-    -P "$PIDFILE" -- /usr/local/bin/avalon-fcgi --workers "$(nproc)" >/dev/null
-
-install -D -m 0644 nginx/avalon-fastcgi.conf /etc/nginx/snippets/avalon-fastcgi.conf
-sed "s#unix:/run/avalon/avalon.sock#unix:$SOCKET#" nginx/avalon.conf > /etc/nginx/conf.d/avalon.conf
-nginx -t -q
-if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
-    nginx -s reload
-else
-    nginx
-fi
-
-for _ in $(seq 1 50); do
-    curl -fsS http://127.0.0.1:8080/avalon/heartbeat >/dev/null 2>&1 && break
-    sleep 0.2
-done
-echo
-echo "Avalon is running (log: $LOG). The page: http://127.0.0.1:8080/  Try:"
-for path in heartbeat version "songs?query=giving" "albums?order=name" "artists" "songs?artist=minor+threat&order=track"; do
-    echo "  curl 'http://127.0.0.1:8080/avalon/$path'"
-done
-echo
-curl -fsS 'http://127.0.0.1:8080/avalon/songs?query=giving'; echo
-echo "Stop with: bash deploy/stop.sh"
+MUSIC=deploy/demo-music
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then MUSIC=$1; shift; fi
+echo "Try: curl 'http://127.0.0.1:8080/avalon/songs?query=giving' (or open http://127.0.0.1:8080/)"
+exec "$BIN/avalon-express" start-server "$MUSIC" --reload-on-change "$@"

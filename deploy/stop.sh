@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop what deploy/quickstart.sh started: avalon-fcgi and its nginx site.
+# Stop what deploy/install-system.sh started: avalon-fcgi and its nginx site.
 set -uo pipefail
 PIDFILE=/run/avalon/avalon.pid
 quiet=${1:-}

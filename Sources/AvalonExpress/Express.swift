@@ -182,7 +182,7 @@ func isExecutable(_ p: String) -> Bool { access(p, X_OK) == 0 }
 func findNginx() throws -> String {
     if let given = getenv("AVALON_NGINX").map({ String(cString: $0) }) {
         guard isExecutable(given) else {
-            throw ExpressError("nginx is not installed: install Debian's nginx package (sudo apt-get install nginx-light), or set AVALON_NGINX to it (\(given) is not a program)")
+            throw ExpressError("nginx is not installed: install Debian's nginx package (sudo apt-get install nginx), or set AVALON_NGINX to it (\(given) is not a program)")
         }
         return given
     }
@@ -190,7 +190,7 @@ func findNginx() throws -> String {
     for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] where isExecutable(dir + "/nginx") {
         return dir + "/nginx"
     }
-    throw ExpressError("nginx is not installed: install Debian's nginx package (sudo apt-get install nginx-light); avalon-express runs it as your user")
+    throw ExpressError("nginx is not installed: install Debian's nginx package (sudo apt-get install nginx); avalon-express runs it as your user")
 }
 
 /// A program next to this one (a build folder, /usr/bin), else on PATH.

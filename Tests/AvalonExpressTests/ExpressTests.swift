@@ -20,9 +20,9 @@ final class ExpressServer {
     let port = freePort()
     let process: Background
 
-    init(user: String? = nil, extra: [String] = []) throws {
+    init(user: String? = nil, music: String = demoMusic, extra: [String] = []) throws {
         root = makeTempDir("avalon-express") + "/root"
-        var args = [product("avalon-express"), "start-server", demoMusic, "--port", "\(port)", "--server-root", root] + extra
+        var args = [product("avalon-express"), "start-server", music, "--port", "\(port)", "--server-root", root] + extra
         if let user, geteuid() == 0 {
             guard let pw = getpwnam(user) else { throw SupportError("no user \(user)") }
             // The server root's parent belongs to the user; the root itself is made by avalon-express.
@@ -80,6 +80,23 @@ final class ExpressTests: XCTestCase {
         XCTAssertFalse(canConnect(port: s.port))
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/avalon.sock"))
         s.stop()
+    }
+
+    /// `--reload-on-change`: a file added to the folder reaches the API
+    /// without a command, through a rescan and the server's own reload.
+    func testReloadOnChange() throws {
+        let music = makeTempDir("avalon-music")
+        defer { removeTree(music) }
+        try FileManager.default.removeItem(atPath: music)
+        try FileManager.default.copyItem(atPath: demoMusic, toPath: music)
+        let s = try ExpressServer(music: music, extra: ["--reload-on-change"])
+        defer { s.stop() }
+        func count() -> Int { ((try? s.get("/avalon/songs"))?.json["success"] as? [Any])?.count ?? -1 }
+        XCTAssertEqual(count(), 9)
+        try FileManager.default.createDirectory(atPath: music + "/New", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: music + "/Kino/01-группа_крови.ogg", toPath: music + "/New/copy.ogg")
+        XCTAssertTrue(waitUntil(timeout: 20, interval: 0.2) { count() == 10 }, s.process.log)
+        XCTAssertTrue(s.process.log.contains("rescanned:"), s.process.log)
     }
 
     /// Each mistake a newcomer makes is one line that names the fix, and exit status 1.

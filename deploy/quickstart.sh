@@ -22,5 +22,5 @@ BIN="$(swift build -c release $STAMP --show-bin-path)"
 
 MUSIC=deploy/demo-music
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then MUSIC=$1; shift; fi
-echo "Try: curl 'http://127.0.0.1:8080/avalon/songs?query=giving' (or open http://127.0.0.1:8080/)"
+echo "Starting; then open the address it prints (the page), or try /avalon/songs?query=giving there."
 exec "$BIN/avalon-express" start-server "$MUSIC" --reload-on-change "$@"

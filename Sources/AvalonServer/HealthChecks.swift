@@ -6,7 +6,7 @@ import Glibc
 /// The health checks, by level: 0 is a ping for load balancers, 1 looks at
 /// the pool from inside, 2 reaches out to the database.
 enum HealthCheckName: Int, CaseIterable {
-    case ping, collection, workers, database, freshness
+    case ping, collection, workers, database, freshness, replica
 
     var rawName: String {
         switch self {
@@ -15,6 +15,7 @@ enum HealthCheckName: Int, CaseIterable {
         case .workers: return "workers"
         case .database: return "database"
         case .freshness: return "freshness"
+        case .replica: return "replica"
         }
     }
 
@@ -22,7 +23,7 @@ enum HealthCheckName: Int, CaseIterable {
         switch self {
         case .ping: return 0
         case .collection, .workers: return 1
-        case .database, .freshness: return 2
+        case .database, .freshness, .replica: return 2
         }
     }
 }
@@ -128,6 +129,18 @@ extension OpsViews {
                 throw CheckFailure(message: "serving generation \(served), the database has \(stored)\(config.reloadInterval > 0 ? "" : " (RELOAD_INTERVAL is 0: send SIGHUP)")")
             }
             return .object([("generation", .int(served))])
+        case .replica:
+            let r: DatabaseProbe.Replication?
+            do {
+                r = try DatabaseProbe.replication(config.databaseURL, timeout: config.healthCheckTimeout)
+            } catch {
+                throw CheckFailure(message: "\(error)")
+            }
+            guard let r else { return .object([("standby", .bool(false))]) }
+            if !r.standby && config.databaseURL.prefersStandby {
+                throw CheckFailure(message: "no standby answers: DATABASE_URL asks for one, and the primary answered")
+            }
+            return .object([("standby", .bool(r.standby)), ("lag_seconds", .double(r.lagSeconds)), ("lag_bytes", .int(r.lagBytes))])
         }
     }
 }

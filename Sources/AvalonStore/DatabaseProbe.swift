@@ -39,8 +39,32 @@ public enum DatabaseProbe {
         let deadline = monotonicSeconds() + max(0.001, timeout)
         switch url {
         case .sqlite(let path): return try querySQLite(path, sqlite, timeout: timeout)
-        case .postgres(let uri): return try queryPostgres(uri, postgres, deadline: deadline, timeout: timeout)
+        case .postgres(let uri): return try queryPostgres(uri, postgres, deadline: deadline, timeout: timeout).first ?? ""
         }
+    }
+
+    /// What a streaming replica says of itself; nil for SQLite.
+    public struct Replication: Sendable {
+        /// The server that answered is a standby (in recovery).
+        public var standby: Bool
+        /// Seconds since the last replayed transaction, 0 when everything received is replayed.
+        public var lagSeconds: Double
+        /// WAL received and not yet replayed.
+        public var lagBytes: Int64
+    }
+
+    /// One look at the server a URL reaches (with libpq's multi-host and
+    /// target_session_attrs, whichever answered).
+    public static func replication(_ url: DatabaseURL, timeout: Double) throws -> Replication? {
+        guard case .postgres(let uri) = url else { return nil }
+        let row = try queryPostgres(uri, """
+            SELECT pg_is_in_recovery(),
+                   CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                        ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END,
+                   coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)
+            """, deadline: monotonicSeconds() + max(0.001, timeout), timeout: timeout)
+        guard row.count == 3 else { throw StoreError("unexpected answer about replication: \(row)") }
+        return Replication(standby: row[0] == "t", lagSeconds: max(0, Double(row[1]) ?? 0), lagBytes: Int64(Double(row[2]) ?? 0))
     }
 
     static func querySQLite(_ path: String, _ sql: String, timeout: Double) throws -> String {
@@ -59,7 +83,8 @@ public enum DatabaseProbe {
     }
 
     /// libpq's non-blocking calls, each wait bounded by the deadline.
-    static func queryPostgres(_ uri: String, _ sql: String, deadline: Double, timeout: Double) throws -> String {
+    /// The first row, as text.
+    static func queryPostgres(_ uri: String, _ sql: String, deadline: Double, timeout: Double) throws -> [String] {
         let shown = DatabaseURL.redact(uri)
         guard let conn = PQconnectStart(uri) else { throw StoreError("cannot connect to PostgreSQL \(shown): out of memory") }
         defer { PQfinish(conn) }
@@ -91,7 +116,7 @@ public enum DatabaseProbe {
             if f < 0 { throw failure("cannot send a query") }
             try wait(Int32(POLLOUT), "sending")
         }
-        var value: String?
+        var value: [String]?
         while true {
             while PQisBusy(conn) == 1 {
                 try wait(Int32(POLLIN), "waiting for the answer")
@@ -99,7 +124,7 @@ public enum DatabaseProbe {
             }
             guard let r = PQgetResult(conn) else { break }
             if value == nil, PQresultStatus(r) == PGRES_TUPLES_OK, PQntuples(r) > 0 {
-                value = String(cString: PQgetvalue(r, 0, 0))
+                value = (0..<PQnfields(r)).map { String(cString: PQgetvalue(r, 0, $0)) }
             }
             PQclear(r)
         }

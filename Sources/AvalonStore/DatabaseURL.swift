@@ -45,6 +45,14 @@ public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// libpq's `target_session_attrs` asks for a standby (or a read-only server).
+    public var prefersStandby: Bool {
+        guard case .postgres(let uri) = self, let q = uri.firstIndex(of: "?") else { return false }
+        return uri[uri.index(after: q)...].split(separator: "&").contains { p in
+            ["target_session_attrs=standby", "target_session_attrs=prefer-standby", "target_session_attrs=read-only"].contains(String(p))
+        }
+    }
+
     /// The password the URL carries (in its user info or a `password=`
     /// parameter), so that it can be masked wherever text is recorded.
     public var password: String? {

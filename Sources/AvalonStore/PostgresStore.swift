@@ -80,7 +80,21 @@ public final class PostgresStore: Store {
         return n < 8 ? (v << shift) >> shift : v
     }
 
+    /// On a hot standby, replay may cancel a long read that holds back its
+    /// cleanup ("conflict with recovery"): the load is tried again, twice.
     public func load() throws -> MusicCollection {
+        var attempt = 0
+        while true {
+            do {
+                return try loadOnce()
+            } catch let e as StoreError where e.description.contains("conflict with recovery") && attempt < 2 {
+                attempt += 1
+                PQclear(PQexec(conn, "ROLLBACK"))
+            }
+        }
+    }
+
+    private func loadOnce() throws -> MusicCollection {
         var b = CollectionBuilder()
         try run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { PQclear(PQexec(conn, "COMMIT")) }

@@ -1,0 +1,193 @@
+import AvalonCore
+import AvalonStore
+import Foundation
+import TestSupport
+import XCTest
+
+/// deploy/cluster.sh's test bed, started once for the class: a PostgreSQL
+/// primary and a streaming replica, three Avalon hosts on 127.0.0.2-4, and
+/// the front nginx on 127.0.0.1:8088.
+final class ClusterTests: XCTestCase {
+    static let dir = makeTempDir("avalon-cluster") + "/bed"
+    static let pgPort = 56000 + Int(getpid() % 2000) * 2
+    static var started: Error?
+    static var primaryURL: String { "postgresql://postgres@127.0.0.1:\(pgPort)/avalon" }
+    static var replicaURL: String { "postgresql://postgres@127.0.0.1:\(pgPort + 1)/avalon" }
+    static let hosts = ["h1": "127.0.0.2:9001", "h2": "127.0.0.3:9001", "h3": "127.0.0.4:9001"]
+
+    @discardableResult
+    static func cluster(_ args: String...) throws -> String {
+        let r = try runProgram(["/bin/bash", packageRoot + "/deploy/cluster.sh"] + args, environment: [
+            "AVALON_CLUSTER_DIR": dir, "AVALON_CLUSTER_PG_PORT": "\(pgPort)", "AVALON_BIN": productsDirectory,
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+        ])
+        guard r.status == 0 else { throw SupportError("cluster.sh \(args.joined(separator: " ")): \(r.stderr)") }
+        return r.stdout
+    }
+
+    override class func setUp() {
+        do { try cluster("up") } catch { started = error }
+    }
+
+    override class func tearDown() { _ = try? cluster("down") }
+
+    override func setUpWithError() throws {
+        if let e = Self.started { throw e }
+    }
+
+    /// `status` lines: name → (address, pid, up).
+    func status() throws -> [String: (address: String, pid: Int32?, up: Bool)] {
+        var out: [String: (String, Int32?, Bool)] = [:]
+        for line in try Self.cluster("status").split(separator: "\n") {
+            let f = line.split(separator: " ").map(String.init)
+            guard f.count == 4 else { continue }
+            out[f[0]] = (f[1], Int32(f[2]), f[3] == "up")
+        }
+        return out
+    }
+
+    /// A FastCGI request straight to one host (cgi-fcgi from libfcgi-bin): status and body.
+    func fcgi(_ address: String, _ path: String, _ query: String = "") throws -> (status: Int, body: String) {
+        let r = try runProgram([try which("cgi-fcgi"), "-bind", "-connect", address], environment: [
+            "REQUEST_METHOD": "GET", "DOCUMENT_URI": path, "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1",
+        ])
+        guard let sep = r.stdout.range(of: "\r\n\r\n") else { throw SupportError("no answer from \(address): \(r.stderr)") }
+        let head = r.stdout[..<sep.lowerBound]
+        let status = head.split(separator: "\r\n").first { $0.hasPrefix("Status:") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 200
+        return (status, String(r.stdout[sep.upperBound...]))
+    }
+
+    func generation(of host: String) -> Int64? {
+        guard let r = try? fcgi(Self.hosts[host]!, "/avalon/health_check", "checks=collection"),
+              let json = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any],
+              let result = ((json["successes"] as? [String: Any])?["collection"] as? [String: Any])?["result"] as? [String: Any] else { return nil }
+        return (result["generation"] as? NSNumber)?.int64Value
+    }
+
+    /// Requests for /albums a host has answered (the test's own looks are other endpoints).
+    func albumRequests(of host: String) -> Double? {
+        guard let r = try? fcgi(Self.hosts[host]!, "/avalon/metrics"), r.status == 200 else { return nil }
+        return r.body.split(separator: "\n").filter { $0.hasPrefix("avalon_requests_total{endpoint=\"albums\"") }
+            .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+    }
+
+    /// A new generation on the primary: one song more or less than now.
+    func writeGeneration() throws -> Int64 {
+        let store = try PostgresStore(uri: Self.primaryURL)
+        var rows = try store.rows()
+        if rows.tracks.count > 9 {
+            rows.tracks.removeLast()
+        } else {
+            let t = rows.tracks[0]
+            rows.tracks.append(.init(id: .song(path: "/cluster/\(rows.tracks.count).mp3"), name: "Cluster Song", length: 1, track: 1,
+                                     year: 2026, album: t.album, artist: t.artist, genre: t.genre))
+        }
+        return try store.write(ScanWrite(rows: rows, files: nil, scanner: "cluster test"), check: { _ in }).generation
+    }
+
+    /// kill -9 of one host, master and workers, under a steady stream through
+    /// the front: at most the requests it had in flight fail; started again,
+    /// it is back in rotation.
+    func testKilledHostCostsAtMostItsRequestsInFlight() throws {
+        let stream = RequestStream(port: 8088, path: "/avalon/songs", limit: 30)
+        usleep(500_000)
+        let h1 = try XCTUnwrap(try status()["h1"]?.pid)
+        let workers = ((try? String(contentsOfFile: "/proc/\(h1)/task/\(h1)/children")) ?? "").split(separator: " ").compactMap { Int32($0) }
+        XCTAssertEqual(workers.count, 2)
+        kill(h1, SIGKILL)
+        for w in workers { kill(w, SIGKILL) }
+        usleep(1_500_000)
+        let (sent, failures) = stream.finish()
+        print("killed h1 under \(sent) requests through the front: \(failures.count) failed")
+        XCTAssertLessThanOrEqual(failures.count, 1, "\(failures)")
+        XCTAssertGreaterThan(sent, 50)
+        XCTAssertEqual(try status()["h1"]?.up, false)
+
+        try Self.cluster("start", "h1")
+        XCTAssertEqual(try status()["h1"]?.up, true)
+        let before = try XCTUnwrap(albumRequests(of: "h1"))
+        let back = Date()
+        // nginx tries it again after fail_timeout (5 s).
+        XCTAssertTrue(waitUntil(timeout: 20, interval: 0.05) {
+            _ = try? httpRequest(port: 8088, path: "/avalon/albums")
+            return (self.albumRequests(of: "h1") ?? 0) >= before + 3
+        }, "h1 is not back in rotation")
+        print("h1 back in rotation \(String(format: "%.1f", Date().timeIntervalSince(back))) s after it started")
+    }
+
+    /// A scan written to the primary reaches all three hosts (automatic
+    /// reload; two of them through the replica) with no failed request.
+    func testScanReachesEveryHost() throws {
+        let stream = RequestStream(port: 8088, path: "/avalon/songs", limit: 30)
+        usleep(300_000)
+        let written = Date()
+        let g = try writeGeneration()
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) { ["h1", "h2", "h3"].allSatisfy { self.generation(of: $0) == g } },
+                      "\(["h1", "h2", "h3"].map { self.generation(of: $0) }) want \(g)")
+        let took = Date().timeIntervalSince(written)
+        usleep(300_000)
+        let (requests, failures) = stream.finish()
+        print("generation \(g) on all three hosts after \(String(format: "%.2f", took)) s; \(requests) requests, \(failures.count) failed")
+        XCTAssertEqual(failures, [])
+        XCTAssertLessThan(took, 1.25 * 1 + 2, "RELOAD_INTERVAL 1 (spread ±25%) plus the replica's lag")
+        let replica = try fcgi(Self.hosts["h1"]!, "/avalon/health_check", "checks=replica")
+        XCTAssertEqual(replica.status, 200, replica.body)
+        XCTAssertTrue(replica.body.contains("\"standby\": true") && replica.body.contains("\"lag_seconds\""), replica.body)
+    }
+
+    /// The replica stops: its hosts load from the primary at their next
+    /// reload, their `replica` check fails, no request fails; back again, it passes.
+    func testReplicaDownHostsFallBackToThePrimary() throws {
+        let stream = RequestStream(port: 8088, path: "/avalon/songs", limit: 40)
+        try Self.cluster("stop", "replica")
+        XCTAssertEqual(try status()["replica"]?.up, false)
+        let g = try writeGeneration()
+        XCTAssertTrue(waitUntil(timeout: 15, interval: 0.05) { ["h1", "h2", "h3"].allSatisfy { self.generation(of: $0) == g } },
+                      "\(["h1", "h2", "h3"].map { self.generation(of: $0) }) want \(g)")
+        let check = try fcgi(Self.hosts["h2"]!, "/avalon/health_check", "checks=replica")
+        XCTAssertEqual(check.status, 500, check.body)
+        XCTAssertTrue(check.body.contains("no standby answers"), check.body)
+        XCTAssertEqual(try fcgi(Self.hosts["h3"]!, "/avalon/health_check", "checks=replica").status, 200, "h3 asks for no standby")
+        try Self.cluster("start", "replica")
+        XCTAssertTrue(waitUntil(timeout: 20, interval: 0.2) { (try? self.fcgi(Self.hosts["h2"]!, "/avalon/health_check", "checks=replica"))?.status == 200 })
+        let (requests, failures) = stream.finish()
+        print("replica stopped and started under \(requests) requests: \(failures.count) failed")
+        XCTAssertEqual(failures, [])
+    }
+
+    /// Loads from the replica and the primary racing scans on the primary:
+    /// every load is one whole collection, the old or the new, never a mix.
+    func testLoadRacingScansSeesWholeCollections() throws {
+        let store = try PostgresStore(uri: Self.primaryURL)
+        let base = try store.rows()
+        var other = base
+        for i in 0..<500 {
+            let t = base.tracks[i % base.tracks.count]
+            other.tracks.append(.init(id: .song(path: "/race/\(i).mp3"), name: "Race \(i)", length: 1, track: 1, year: 2000,
+                                      album: t.album, artist: t.artist, genre: t.genre))
+        }
+        func fingerprint(_ ids: [ItemID]) -> String { "\(ids.count):\(ids.map(\.uuidString).sorted().joined().hashValue)" }
+        let known = [fingerprint(base.tracks.map(\.id)), fingerprint(other.tracks.map(\.id))]
+        let done = DispatchSemaphore(value: 0)
+        let variants = [other, base]
+        Thread.detachNewThread {
+            let writer = try! PostgresStore(uri: Self.primaryURL)
+            for i in 0..<40 { try! writer.replace(with: variants[i % 2]) }
+            done.signal()
+        }
+        var loads = 0, seen = Set<String>()
+        let readers = try [PostgresStore(uri: Self.replicaURL), PostgresStore(uri: Self.primaryURL)]
+        while done.wait(timeout: .now()) == .timedOut {
+            for r in readers {
+                let c = try r.load()
+                let f = fingerprint(c.songs.map(\.id))
+                XCTAssertTrue(known.contains(f), "load \(loads) saw a mixed collection: \(c.songs.count) songs")
+                seen.insert(f)
+                loads += 1
+            }
+        }
+        print("\(loads) loads raced 40 scans; saw \(seen.count) distinct collections")
+        XCTAssertGreaterThan(loads, 10)
+        try store.replace(with: base)
+    }
+}

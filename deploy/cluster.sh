@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# A test bed of Avalon past one machine, on loopback addresses only: a
+# PostgreSQL primary and a streaming replica (pg_basebackup -R), three Avalon
+# hosts (separate masters, FastCGI over TCP on 127.0.0.2-4:9001; h1 and h2 load
+# from the replica and fall back to the primary, h3 loads from the primary), and
+# the front nginx on 127.0.0.1:8088 (nginx/avalon-upstream.conf). Everything it
+# starts, it stops by pid.
+#   bash deploy/cluster.sh up|down|status          (as root or a user of your own)
+#   bash deploy/cluster.sh start|stop NAME         (one component: primary, replica, h1, h2, h3, front)
+# Settings: AVALON_CLUSTER_DIR (/tmp/avalon-cluster), AVALON_BIN (release build),
+# AVALON_CLUSTER_MUSIC (deploy/demo-music), AVALON_CLUSTER_PG_PORT (55432; the
+# replica takes the next), AVALON_CLUSTER_RELOAD (RELOAD_INTERVAL, 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+DIR=${AVALON_CLUSTER_DIR:-/tmp/avalon-cluster}
+PGP=${AVALON_CLUSTER_PG_PORT:-55432}
+PGR=$((PGP + 1))
+RELOAD=${AVALON_CLUSTER_RELOAD:-1}
+MUSIC=${AVALON_CLUSTER_MUSIC:-$REPO/deploy/demo-music}
+PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin
+AS_PG=()
+[ "$(id -u)" -eq 0 ] && AS_PG=(runuser -u postgres --)
+PRIMARY_URL="postgresql://postgres@127.0.0.1:$PGP/avalon"
+REPLICA_URL="postgresql://postgres@127.0.0.1:$PGR/avalon"
+# libpq's multi-host form: the replica first, the primary when it does not answer.
+STANDBY_URL="postgresql://postgres@127.0.0.1:$PGR,127.0.0.1:$PGP/avalon?target_session_attrs=prefer-standby&connect_timeout=2"
+declare -A HOST_ADDR=([h1]=127.0.0.2:9001 [h2]=127.0.0.3:9001 [h3]=127.0.0.4:9001)
+declare -A HOST_DB=([h1]=$STANDBY_URL [h2]=$STANDBY_URL [h3]=$PRIMARY_URL)
+
+bin() {
+    if [ -z "${AVALON_BIN:-}" ]; then
+        swift build -c release --product avalon-fcgi >/dev/null
+        swift build -c release --product avalon-scan >/dev/null
+        AVALON_BIN=$(swift build -c release --show-bin-path)
+    fi
+    echo "$AVALON_BIN"
+}
+
+pid_of() {  # NAME -> pid of its master process, or nothing
+    local f
+    case $1 in
+        primary|replica) f=$DIR/$1/postmaster.pid ;;
+        front) f=$DIR/front/nginx.pid ;;
+        *) f=$DIR/$1/avalon.pid ;;
+    esac
+    [ -f "$f" ] && head -1 "$f" 2>/dev/null
+}
+
+alive() { local p; p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+
+pg_start() {  # NAME PORT
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -l "$DIR/$1.log" -w -t 60 \
+        -o "-p $2 -k $DIR -c listen_addresses=127.0.0.1" start >/dev/null
+}
+
+start_host() {  # NAME
+    local h=$1 b
+    b=$(bin)
+    mkdir -p "$DIR/$h"
+    rm -f "$DIR/$h/avalon.pid"
+    DATABASE_URL=${HOST_DB[$h]} RELOAD_INTERVAL=$RELOAD LOG_PATH=$DIR/$h/avalon.log METRICS_PUBLIC=true \
+        setsid "$b/avalon-fcgi" --bind "${HOST_ADDR[$h]}" --workers 2 --pid-file "$DIR/$h/avalon.pid" \
+        </dev/null >>"$DIR/$h/stderr.log" 2>&1 &
+    # Up once its pid file names a live process and its port accepts.
+    local addr=${HOST_ADDR[$h]}
+    for _ in $(seq 1 200); do
+        alive "$h" && (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "cluster: $h did not start: $(tail -3 "$DIR/$h/stderr.log" "$DIR/$h/avalon.log" 2>/dev/null)" >&2
+    return 1
+}
+
+start_front() {
+    mkdir -p "$DIR/front/tmp"
+    sed -e "s#include snippets/avalon-fastcgi.conf;#include $REPO/nginx/avalon-fastcgi.conf;#" \
+        -e "s#include fastcgi_params;#include /etc/nginx/fastcgi_params;#" \
+        "$REPO/nginx/avalon-upstream.conf" > "$DIR/front/avalon-upstream.conf"
+    cat > "$DIR/front/nginx.conf" <<CONF
+worker_processes 2;
+pid $DIR/front/nginx.pid;
+error_log $DIR/front/error.log;
+events { worker_connections 1024; }
+http {
+    access_log $DIR/front/access.log;
+    client_body_temp_path $DIR/front/tmp; fastcgi_temp_path $DIR/front/tmp; proxy_temp_path $DIR/front/tmp;
+    uwsgi_temp_path $DIR/front/tmp; scgi_temp_path $DIR/front/tmp;
+    include $DIR/front/avalon-upstream.conf;
+}
+CONF
+    nginx -p "$DIR/front" -e "$DIR/front/error.log" -c "$DIR/front/nginx.conf"
+}
+
+stop_one() {  # NAME
+    local p
+    p=$(pid_of "$1") || true
+    case $1 in
+        primary|replica) [ -d "$DIR/$1" ] && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -m fast -w stop >/dev/null 2>&1 || true ;;
+        front) [ -n "$p" ] && kill -QUIT "$p" 2>/dev/null || true ;;
+        *) [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true ;;
+    esac
+    for _ in $(seq 1 100); do alive "$1" || return 0; sleep 0.1; done
+    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+}
+
+up() {
+    [ -d "$DIR" ] && { echo "cluster: $DIR exists; run down first" >&2; exit 1; }
+    local b
+    b=$(bin)
+    mkdir -p "$DIR"
+    [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$DIR"
+    "${AS_PG[@]}" "$PGBIN/initdb" -D "$DIR/primary" -A trust -U postgres -E UTF8 --no-sync >/dev/null
+    cat >> "$DIR/primary/postgresql.conf" <<CONF
+wal_level = replica
+max_wal_senders = 5
+hot_standby = on
+fsync = off
+CONF
+    echo "host replication postgres 127.0.0.1/32 trust" >> "$DIR/primary/pg_hba.conf"
+    pg_start primary "$PGP"
+    "${AS_PG[@]}" "$PGBIN/createdb" -h 127.0.0.1 -p "$PGP" -U postgres avalon
+    "${AS_PG[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PGP" -U postgres -D "$DIR/replica" -R -X stream -c fast >/dev/null
+    pg_start replica "$PGR"
+    "$b/avalon-scan" -q -d "$PRIMARY_URL" "$MUSIC"
+    # The replica has the scan once its generation is there.
+    for _ in $(seq 1 100); do
+        [ "$(psql -X -qtA "$REPLICA_URL" -c 'SELECT coalesce(max(generation), 0) FROM avalon_generations' 2>/dev/null)" = 1 ] && break
+        sleep 0.1
+    done
+    for h in h1 h2 h3; do start_host "$h"; done
+    start_front
+    status
+}
+
+status() {
+    local name addr
+    for name in primary replica h1 h2 h3 front; do
+        case $name in
+            primary) addr=127.0.0.1:$PGP ;;
+            replica) addr=127.0.0.1:$PGR ;;
+            front) addr=127.0.0.1:8088 ;;
+            *) addr=${HOST_ADDR[$name]} ;;
+        esac
+        if alive "$name"; then echo "$name $addr $(pid_of "$name") up"; else echo "$name $addr - down"; fi
+    done
+}
+
+case "${1:-}" in
+    up) up ;;
+    down)
+        for name in front h1 h2 h3 replica primary; do stop_one "$name"; done
+        rm -rf "$DIR" ;;
+    status) status ;;
+    start)
+        case "${2:-}" in
+            primary) pg_start primary "$PGP" ;;
+            replica) pg_start replica "$PGR" ;;
+            front) start_front ;;
+            h1|h2|h3) start_host "$2" ;;
+            *) echo "cluster: start primary|replica|h1|h2|h3|front" >&2; exit 2 ;;
+        esac ;;
+    stop) stop_one "${2:?name}" ;;
+    *) echo "usage: $0 up|down|status|start NAME|stop NAME" >&2; exit 2 ;;
+esac

@@ -29,6 +29,13 @@ public final class Master {
     var jitter: SplitMix64
     /// Mixed into ETags; drawn anew at each load of a generation-0 collection.
     var etagSalt: UInt64 = 0
+    /// A new master started by SIGUSR2 that has not taken over yet.
+    var upgradeChild: pid_t?
+    var upgradeDeadline = 0.0
+    /// The new master took over: the socket file and the pid file are its now.
+    public private(set) var handedOver = false
+    /// In a new master of an upgrade, once it serves: takes over the pid file.
+    var onTakeOver: ((pid_t) -> Void)?
 
     public init(listener: Listener, workers: Int, config: Config, logger: Logger, table: SharedTable,
                 collection: MusicCollection, loadSeconds: Double, load: @escaping () throws -> MusicCollection) {
@@ -98,7 +105,7 @@ public final class Master {
     static var handledSignals: sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
-        for s in [SIGCHLD, SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
+        for s in [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR2, SIGWINCH] { sigaddset(&set, s) }
         return set
     }
 
@@ -145,6 +152,15 @@ public final class Master {
         for _ in 0..<workerCount { spawn() }
         logger.info("serving on \(listener.description) with \(workerCount) workers")
         scheduleGenerationCheck(from: monotonicSeconds(), first: true)
+        if let old = Upgrade.parent(currentEnvironment()) {
+            // Serving: the old master may retire now, and systemd follows this one.
+            onTakeOver?(old)
+            kill(old, SIGWINCH)
+            logger.info("upgrade: took over from master \(old)")
+            notifySystemd("MAINPID=\(getpid())\nREADY=1")
+        } else {
+            notifySystemd("READY=1")
+        }
         var set = Self.handledSignals
         var stopping = false
         var stopDeadline = 0.0
@@ -164,6 +180,15 @@ public final class Master {
                 reap(stopping: stopping)
             case SIGHUP where !stopping:
                 reload(reason: "SIGHUP")
+            case SIGUSR2 where !stopping:
+                startUpgrade()
+            case SIGWINCH where upgradeChild != nil && info._sifields._kill.si_pid == upgradeChild!:
+                logger.info("upgrade: the new master \(upgradeChild!) serves; retiring \(workers.count) workers and exiting")
+                handedOver = true
+                upgradeChild = nil
+                stopping = true
+                stopDeadline = now + 30
+                for pid in workers.keys { kill(pid, SIGTERM) }
             case SIGTERM, SIGINT:
                 if !stopping {
                     logger.info("stopping: waiting for \(workers.count) workers to finish their requests")
@@ -182,6 +207,11 @@ public final class Master {
                 }
                 continue
             }
+            if let child = upgradeChild, now > upgradeDeadline {
+                logger.error("upgrade: the new master \(child) did not take over within 300 s; stopping it and serving on")
+                kill(child, SIGTERM)
+                upgradeChild = nil
+            }
             if now >= nextGenerationCheck {
                 checkGeneration()
                 scheduleGenerationCheck(from: monotonicSeconds())
@@ -192,9 +222,25 @@ public final class Master {
                 spawn()
             }
         }
-        if let path = listener.ownedPath { unlink(path) }
-        logger.info("stopped")
+        if let path = listener.ownedPath, !handedOver { unlink(path) }
+        logger.info(handedOver ? "stopped; the new master serves" : "stopped")
         return 0
+    }
+
+    /// SIGUSR2: start the new master; this one serves on until it takes over.
+    func startUpgrade() {
+        if let child = upgradeChild {
+            logger.warning("upgrade: new master \(child) is still starting; SIGUSR2 ignored")
+            return
+        }
+        do {
+            let pid = try Upgrade.start(listener: listener)
+            upgradeChild = pid
+            upgradeDeadline = monotonicSeconds() + 300
+            logger.info("upgrade: started new master \(pid) from \(Upgrade.command.first ?? "?"); serving until it takes over")
+        } catch {
+            logger.error("upgrade: \(error); serving on")
+        }
     }
 
     func reap(stopping: Bool) {
@@ -202,6 +248,12 @@ public final class Master {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
+            if pid == upgradeChild {
+                upgradeChild = nil
+                let how = (status & 0x7f) == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+                logger.error("upgrade failed: the new master \(pid) stopped (\(how)) before taking over (its log says why); this master serves on")
+                continue
+            }
             guard let w = workers.removeValue(forKey: pid) else { continue }
             table.setState(w.slot, .state, SharedTable.SlotState.free.rawValue)
             table.setState(w.slot, .pid, 0)

@@ -24,6 +24,7 @@ public enum Server {
     /// Runs the server; returns the process exit status.
     public static func run(_ options: Options) -> Int32 {
         let env = currentEnvironment()
+        Upgrade.capture()
         let config: Config
         let logger: Logger
         do {
@@ -41,13 +42,19 @@ public enum Server {
         Master.blockSignals()
         let listener: Listener
         do {
-            listener = try options.bind.map { try Listener.bind($0, mode: options.socketMode) } ?? Listener.inherited(environment: env)
-            if let pidFile = options.pidFile { try writePidFile(pidFile) }
+            // An upgrade's new master serves the socket its old master passed.
+            listener = try Upgrade.inheritedListener(env)
+                ?? options.bind.map { try Listener.bind($0, mode: options.socketMode) } ?? Listener.inherited(environment: env)
+            // An upgrade's new master takes the pid file once it serves, not before.
+            if let pidFile = options.pidFile, Upgrade.parent(env) == nil { try writePidFile(pidFile) }
         } catch {
             logger.critical("\(error)")
             return 1
         }
-        defer { if let p = options.pidFile { unlink(p) } }
+        var master: Master?
+        var ownsPidFile = Upgrade.parent(env) == nil
+        // The pid file goes with this master, unless a new one took it over.
+        defer { if let p = options.pidFile, ownsPidFile, master?.handedOver != true { unlink(p) } }
         // Reloads create nothing: tables that went missing fail the reload
         // (the old collection stays) instead of loading as an empty one.
         let load = { (create: Bool) throws -> MusicCollection in
@@ -66,7 +73,8 @@ public enum Server {
             collection = try load(true)
         } catch {
             logger.critical("cannot load the collection from \(config.databaseURL): \(error)")
-            if let path = listener.ownedPath { unlink(path) }
+            // An upgrade that fails leaves the old master's socket to it.
+            if let path = listener.ownedPath, Upgrade.parent(env) == nil { unlink(path) }
             return 1
         }
         let loadSeconds = monotonicSeconds() - started
@@ -82,14 +90,26 @@ public enum Server {
         // Mapped before the first fork, so that every worker shares it.
         let table = SharedTable(slots: Master.slotsNeeded(workers: options.workers))
         LogLevelControl.table = table
-        let master = Master(listener: listener, workers: options.workers, config: config, logger: logger, table: table,
-                            collection: collection, loadSeconds: loadSeconds, load: { try load(false) })
-        return master.run()
+        let m = Master(listener: listener, workers: options.workers, config: config, logger: logger, table: table,
+                       collection: collection, loadSeconds: loadSeconds, load: { try load(false) })
+        master = m
+        m.onTakeOver = { old in
+            guard let p = options.pidFile else { return }
+            do {
+                try writePidFile(p, replacing: old)
+                ownsPidFile = true
+            } catch {
+                logger.error("\(error)")
+            }
+        }
+        return m.run()
     }
 
-    /// Refuses to start when the pid file names a live process.
-    static func writePidFile(_ path: String) throws {
-        if let text = try? readFile(path), let pid = Int32(text.trimmingWhitespace()), pid > 0, kill(pid, 0) == 0 || errno == EPERM {
+    /// Refuses to start when the pid file names a live process (but the old
+    /// master of an upgrade, whose file this one takes over).
+    static func writePidFile(_ path: String, replacing old: pid_t? = nil) throws {
+        if let text = try? readFile(path), let pid = Int32(text.trimmingWhitespace()), pid > 0, pid != old,
+           kill(pid, 0) == 0 || errno == EPERM {
             throw Listener.Failure(description: "pid file \(path) names running process \(pid); is another avalon-fcgi running?")
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

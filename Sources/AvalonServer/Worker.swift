@@ -105,7 +105,7 @@ enum WorkerSignals {
     static func start() -> Int32 {
         var set = sigset_t()
         sigemptyset(&set)
-        for s in stopping + [SIGUSR1, SIGHUP, SIGCHLD] { sigaddset(&set, s) }
+        for s in stopping + [SIGUSR1, SIGUSR2, SIGHUP, SIGCHLD, SIGWINCH] { sigaddset(&set, s) }
         pthread_sigmask(SIG_SETMASK, &set, nil)  // inherited by every thread started after
         signal(SIGPIPE, SIG_IGN)
         var pipeFDs: [Int32] = [-1, -1]

@@ -47,7 +47,11 @@ pid_of() {  # NAME -> pid of its master process, or nothing
     [ -f "$f" ] && head -1 "$f" 2>/dev/null
 }
 
-alive() { local p; p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# A killed process whose parent has not reaped it yet (a zombie) is down.
+alive() {
+    local p
+    p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' "/proc/$p/stat" 2>/dev/null
+}
 
 pg_start() {  # NAME PORT
     "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -l "$DIR/$1.log" -w -t 60 \

@@ -144,7 +144,7 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(one.successes["workers"]?["level"] as? Int, 1)
         XCTAssertNotNil(one.successes["workers"]?["timing"] as? Double ?? (one.successes["workers"]?["timing"] as? Int).map(Double.init))
         let two = try st.health("?max_level=2")
-        XCTAssertEqual(Set(two.successes.keys), ["ping", "collection", "workers", "database", "freshness"])
+        XCTAssertEqual(Set(two.successes.keys), ["ping", "collection", "workers", "database", "freshness", "replica"])
         let only = try st.health("?checks=database,ping")
         XCTAssertEqual(Set(only.successes.keys), ["database", "ping"])
         let r = try st.get("/avalon/health_check")

@@ -278,6 +278,7 @@ public func httpRequest(port: Int, path: String, method: String = "GET", headers
     var buf = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = read(fd, &buf, buf.count)
+        if n < 0 && errno == EINTR { continue }  // a signal for the test process (a child exiting), not an answer
         if n < 0 { throw SupportError("read: \(String(cString: strerror(errno)))") }
         if n == 0 { break }
         data.append(contentsOf: buf[0..<n])

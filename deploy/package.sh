@@ -62,7 +62,7 @@ install -m 0644 deploy/debian/copyright "$R/usr/share/doc/avalon/copyright"
     echo
     echo "  * Release $VERSION (commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown))."
     echo
-    echo " -- Avalon developers <avalon@localhost>  $(date -R -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")"
+    echo " -- Avalon developers <maintainers@avalon-music.org>  $(date -R -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")"
 } | gzip -9n > "$R/usr/share/doc/avalon/changelog.gz"
 chmod 0644 "$R/usr/share/doc/avalon/changelog.gz"
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$R/DEBIAN/"
@@ -74,7 +74,7 @@ cat > "$R/DEBIAN/control" <<CONTROL
 Package: avalon
 Version: $VERSION
 Architecture: $ARCH
-Maintainer: Avalon developers <avalon@localhost>
+Maintainer: Avalon developers <maintainers@avalon-music.org>
 Installed-Size: $(du -sk --exclude=DEBIAN "$R" | cut -f1)
 Depends: adduser, libc6, libgcc-s1, libstdc++6, ${FCGI_PKG:-libfcgi0ldbl}, libsqlite3-0, libpq5, libtag1v5, libcurl4, libssl3, zlib1g
 Recommends: nginx | httpd

@@ -112,6 +112,34 @@ final class UpgradeTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 20, interval: 0.05) { (try? self.version()) == "1.0.1" }, log)
     }
 
+    /// Under spawn-fcgi the socket is fd 0 and the master's parent is gone:
+    /// the new master inherits fd 0 the same way.
+    func testUpgradeUnderSpawnFCGI() throws {
+        let sock = dir + "/spawned.sock"
+        let r = try runProgram([try which("spawn-fcgi"), "-s", sock, "-M", "0666", "-P", dir + "/spawned.pid", "--",
+                                dir + "/current/avalon-fcgi", "--workers", "1"],
+                               environment: ["DATABASE_URL": "sqlite:///\(dir)/avalon.sqlite", "LOG_PATH": dir + "/spawned.log", "RELOAD_INTERVAL": "0"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let old = try XCTUnwrap(Int32(try String(contentsOfFile: dir + "/spawned.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(old, SIGTERM) }
+        let front = try Nginx(socket: sock)
+        defer { front.stop() }
+        func spawnedLog() -> String { (try? String(contentsOfFile: dir + "/spawned.log")) ?? "" }
+        XCTAssertTrue(waitUntil(timeout: 20) { (try? httpRequest(port: front.port, path: "/avalon/version"))?.text == "1.0.0" }, spawnedLog())
+        let stream = RequestStream(port: front.port, path: "/avalon/songs", limit: 30)
+        try switchCurrent(to: "b")
+        kill(old, SIGUSR2)
+        XCTAssertTrue(waitUntil(timeout: 20, interval: 0.02) { (try? httpRequest(port: front.port, path: "/avalon/version"))?.text == "1.0.1" },
+                      spawnedLog())
+        XCTAssertTrue(spawnedLog().contains("inherited socket (fd 0)"), spawnedLog())
+        let (sent, failures) = stream.finish()
+        XCTAssertEqual(failures, [], "after \(sent) requests")
+        if let line = spawnedLog().split(separator: "\n").first(where: { $0.contains("upgrade: took over") }),
+           let pid = Int32(line.split(separator: "[")[2].prefix { $0 != "]" }) {
+            kill(pid, SIGTERM)
+        }
+    }
+
     /// systemd's readiness datagram (Type=notify) names the new master.
     func testSystemdHearsTheNewMaster() throws {
         // Covered end to end by the upgrade tests; here the datagram itself.

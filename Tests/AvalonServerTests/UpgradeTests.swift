@@ -134,10 +134,11 @@ final class UpgradeTests: XCTestCase {
         XCTAssertTrue(spawnedLog().contains("inherited socket (fd 0)"), spawnedLog())
         let (sent, failures) = stream.finish()
         XCTAssertEqual(failures, [], "after \(sent) requests")
-        if let line = spawnedLog().split(separator: "\n").first(where: { $0.contains("upgrade: took over") }),
-           let pid = Int32(line.split(separator: "[")[2].prefix { $0 != "]" }) {
-            kill(pid, SIGTERM)
-        }
+        // The new master, from its own log line: "[time] [pid] [INFO] upgrade: took over …".
+        let line = spawnedLog().split(separator: "\n").first { $0.contains("upgrade: took over") }
+        let pid = line.flatMap { Int32($0.split(separator: "[")[1].prefix { $0 != "]" }) }
+        XCTAssertNotNil(pid, spawnedLog())
+        if let pid { kill(pid, SIGTERM) }
     }
 
     /// systemd's readiness datagram (Type=notify) names the new master.

@@ -94,10 +94,10 @@ public enum DatabaseProbe {
         }
         func wait(_ events: Int32, _ what: String) throws {
             let left = deadline - monotonicSeconds()
-            guard left > 0 else { throw StoreError("PostgreSQL \(shown): no answer within \(timeout) s (\(what))") }
+            guard left > 0 else { throw StoreError("PostgreSQL \(shown): no answer within \((timeout * 10).rounded() / 10) s (\(what))") }
             var p = pollfd(fd: PQsocket(conn), events: Int16(events), revents: 0)
             let rc = poll(&p, 1, Int32(max(1, left * 1000)))
-            if rc == 0 { throw StoreError("PostgreSQL \(shown): no answer within \(timeout) s (\(what))") }
+            if rc == 0 { throw StoreError("PostgreSQL \(shown): no answer within \((timeout * 10).rounded() / 10) s (\(what))") }
         }
         guard PQstatus(conn) != CONNECTION_BAD else { throw failure("cannot connect") }
         var state = PGRES_POLLING_WRITING

@@ -20,9 +20,16 @@ final class Browser {
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,860",
                      "--user-data-dir=\(profile)/profile", "--lang=en-US"],
         ]]]]
-        let value = try call("POST", "/session", capabilities)
-        guard let id = (value as? [String: Any])?["sessionId"] as? String else { throw SupportError("no WebDriver session: \(value)") }
-        session = id
+        // A session that cannot start must not leave chromedriver running.
+        do {
+            let value = try call("POST", "/session", capabilities)
+            guard let id = (value as? [String: Any])?["sessionId"] as? String else { throw SupportError("no WebDriver session: \(value)") }
+            session = id
+        } catch {
+            _ = driver.stop()
+            removeTree(profile)
+            throw error
+        }
     }
 
     @discardableResult

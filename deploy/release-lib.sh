@@ -43,7 +43,6 @@ deploy_to() {
         # The new master never took over, or serves unhealthy: which one runs now decides.
         new=$(master_pid || true)
         echo "$(date -u +%FT%TZ) $name FAILED $what (master $pid, now ${new:-none})" >> "$ROOT/revisions.log"
-        if [ -n "$new" ] && [ "$new" != "$pid" ]; then OLD_TOOK_OVER=$new; fi
         return 1
     fi
     echo "$(date -u +%FT%TZ) $name $what (no running master)" >> "$ROOT/revisions.log"

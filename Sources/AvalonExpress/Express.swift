@@ -1,6 +1,8 @@
+import AvalonConfig
 import AvalonCore
 import AvalonScan
 import AvalonStore
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -56,7 +58,7 @@ public enum Express {
         for s in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { sigaddset(&signals, s) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         unlink(root.socket)
-        var env = currentEnvironmentList().filter { !$0.hasPrefix("AVALON_CONFIG=") }
+        var env = currentEnvironment().filter { $0.key != "AVALON_CONFIG" }.map { "\($0.key)=\($0.value)" }
         env.append("AVALON_CONFIG=\(root.dir)/avalon.toml")
         let fcgi = try spawn([root.fcgi, "--bind", "unix:" + root.socket, "--workers", "\(root.workers)",
                               "--socket-mode", root.asRoot ? "0666" : "0600", "--pid-file", root.dir + "/avalon.pid"],
@@ -124,10 +126,9 @@ public enum Express {
         return status
     }
 
+    /// The watcher blocks for as long as the server runs: a Dispatch worker of its own.
     static func startWatcher(_ job: ScanJob, say: @escaping (String) -> Void, stop: StopFlag) {
-        var t = pthread_t()
-        final class Box { let run: () -> Void; init(_ r: @escaping () -> Void) { run = r } }
-        let box = Unmanaged.passRetained(Box {
+        DispatchQueue.global().async {
             do {
                 try watchAndScan(job, settle: 1, poll: nil, log: { say($0) },
                                  report: { if $0.outcome.rowsChanged { say("rescanned: \($0.summary)") } },
@@ -135,12 +136,7 @@ public enum Express {
             } catch {
                 say("watching the music folder failed: \(error)")
             }
-        }).toOpaque()
-        pthread_create(&t, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, box)
-        pthread_detach(t)
+        }
     }
 }
 
@@ -234,13 +230,6 @@ func checkPortFree(_ host: String, _ port: Int) throws {
     }
 }
 
-func currentEnvironmentList() -> [String] {
-    var out: [String] = []
-    var p = environ
-    while let e = p.pointee { out.append(String(cString: e)); p += 1 }
-    return out
-}
-
 /// Starts a program in a process group of its own (a terminal's Ctrl-C comes
 /// to avalon-express, which stops the two in order), output to a file.
 func spawn(_ args: [String], env: [String], output: String) throws -> pid_t {
@@ -272,6 +261,6 @@ func spawn(_ args: [String], env: [String], output: String) throws -> pid_t {
 }
 
 func lastLines(_ path: String, _ n: Int = 3) -> String {
-    let text = (try? readText(path)) ?? ""
+    let text = (try? readFile(path)) ?? ""
     return text.split(separator: "\n").suffix(n).joined(separator: " | ")
 }

@@ -217,9 +217,9 @@ public struct ServerRoot {
         if asRoot { chmod(dir, 0o755); chmod(dir + "/www", 0o755) }
         try writeFile(dir + "/avalon.toml", avalonConfig, mode: 0o600)
         try writeFile(dir + "/nginx.conf", nginxConfig)
-        try writeFile(dir + "/avalon-fastcgi.conf", try readText(share + "/nginx/avalon-fastcgi.conf"))
+        try writeFile(dir + "/avalon-fastcgi.conf", try shipped(share + "/nginx/avalon-fastcgi.conf"))
         for page in ["index.html", "app.js", "style.css"] {
-            try writeFile(dir + "/www/" + page, try readText(share + "/web/" + page), mode: 0o644)
+            try writeFile(dir + "/www/" + page, try shipped(share + "/web/" + page), mode: 0o644)
         }
         guard production else { return }
         try writeFile(dir + "/avalonctl", controlScript, mode: 0o755)
@@ -268,15 +268,7 @@ func writeFile(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
     }
 }
 
-func readText(_ path: String) throws -> String {
-    guard let f = fopen(path, "rb") else { throw ExpressError("cannot read \(path): \(String(cString: strerror(errno)))") }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        bytes += buf[0..<n]
-        if n < buf.count { break }
-    }
-    return String(decoding: bytes, as: UTF8.self)
+/// A file shipped with Avalon, or an error that names it.
+func shipped(_ path: String) throws -> String {
+    do { return try readFile(path) } catch { throw ExpressError("cannot read \(path): \(error)") }
 }

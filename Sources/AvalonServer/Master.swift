@@ -47,9 +47,7 @@ public final class Master {
         self.redactor = Redactor(config: config)
         self.collection = collection
         self.load = load
-        var seed: UInt64 = 0
-        if getrandom(&seed, 8, 0) != 8 { seed = wallNanoseconds() ^ UInt64(getpid()) << 32 }
-        jitter = SplitMix64(seed: seed)
+        jitter = SplitMix64(seed: randomSeed())
         etagSalt = collection.generation == 0 ? jitter.next() : 0
         table[.configuredWorkers] = UInt64(workerCount)
         table[.masterPid] = UInt64(getpid())

@@ -11,11 +11,7 @@ final class RequestID {
     private(set) var count = 0
     private var random: SplitMix64
 
-    init() {
-        var seed: UInt64 = 0
-        if getrandom(&seed, 8, 0) != 8 { seed = UInt64(truncatingIfNeeded: wallNanoseconds()) ^ UInt64(getpid()) << 32 }
-        random = SplitMix64(seed: seed)
-    }
+    init() { random = SplitMix64(seed: randomSeed()) }
 
     deinit { storage.deallocate() }
 
@@ -45,4 +41,11 @@ final class RequestID {
         }
         count = 32
     }
+}
+
+/// A seed from the kernel's generator, or from the clock and pid when it fails.
+func randomSeed() -> UInt64 {
+    var seed: UInt64 = 0
+    if getrandom(&seed, 8, 0) != 8 { seed = wallNanoseconds() ^ UInt64(getpid()) << 32 }
+    return seed
 }

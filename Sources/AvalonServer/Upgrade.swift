@@ -1,3 +1,4 @@
+import AvalonConfig
 import AvalonCore
 import Glibc
 
@@ -40,7 +41,7 @@ enum Upgrade {
         // The socket must survive exec in the new master (and only there: it is set back after).
         _ = fcntl(listener.fd, F_SETFD, 0)
         defer { _ = fcntl(listener.fd, F_SETFD, FD_CLOEXEC) }
-        var env = currentEnvironmentPairs().filter {
+        var env = currentEnvironment().map { ($0.key, $0.value) }.filter {
             ![fdVariable, parentVariable, ownedPathVariable, descriptionVariable, "LISTEN_FDS", "LISTEN_PID"].contains($0.0)
         }
         env.append((fdVariable, "\(listener.fd)"))
@@ -78,17 +79,6 @@ enum Upgrade {
         guard let p = env[parentVariable].flatMap(Int32.init), p == getppid() else { return nil }
         return p
     }
-}
-
-func currentEnvironmentPairs() -> [(String, String)] {
-    var out: [(String, String)] = []
-    var p = environ
-    while let e = p.pointee {
-        let s = String(cString: e)
-        if let eq = s.firstIndex(of: "=") { out.append((String(s[..<eq]), String(s[s.index(after: eq)...]))) }
-        p += 1
-    }
-    return out
 }
 
 /// systemd's readiness protocol (Type=notify): a datagram to NOTIFY_SOCKET.

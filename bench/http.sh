@@ -2,7 +2,7 @@
 # Throughput of the whole stack (wrk -> nginx -> avalon-fcgi) against the
 # transport limit (wrk -> nginx -> a libfcgi responder returning a body of the
 # same size from as many processes), measured in one run. Prints ratios.
-#   bash bench/http.sh [TRACKS] [SECONDS]      (ROUNDS=3 pairs per endpoint)
+#   bash bench/http.sh [TRACKS] [SECONDS]      (ROUNDS=3 pairs per endpoint; AVALON_BIN=DIR: another release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/packages.sh
@@ -17,7 +17,7 @@ bench_workdir bench
 
 swift build -c release --product avalon-fcgi >/dev/null
 swift build -c release --product avalon-bench >/dev/null
-BIN="$(swift build -c release --show-bin-path)"
+BIN=${AVALON_BIN:-$(swift build -c release --show-bin-path)}
 cc -O2 -o "$W/hello" bench/hello.c -lfcgi
 
 "$BIN/avalon-bench" generate "$TRACKS" "sqlite:///$W/bench.sqlite" >/dev/null

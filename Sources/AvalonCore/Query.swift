@@ -213,6 +213,9 @@ public struct APIError: Error, Sendable {
         APIError(code: 4, messageKey: "avalon.service.error.not_found", status: 404,
                  message: "No such endpoint: \(path)", payload: [("path", .string(path))])
     }
+    public static func forbidden(_ message: String) -> APIError {
+        APIError(code: 6, messageKey: "avalon.service.error.forbidden", status: 403, message: message, payload: [])
+    }
     public static func methodNotAllowed(_ method: String) -> APIError {
         APIError(code: 5, messageKey: "avalon.service.error.method_not_allowed", status: 405,
                  message: "Method \(method) is not allowed", payload: [("method", .string(method))])

@@ -49,14 +49,18 @@ final class OpsViews: @unchecked Sendable {
         self.slot = slot
     }
 
-    func answer(_ route: OpsRoute, _ params: QueryParameters, into out: ResponseBuffer) -> AnswerHead {
+    /// Level-2 results of this worker, reused for `HealthCheckName.reuseSeconds`.
+    var recentChecks: [HealthCheckName: (at: Double, outcome: Result<JSONValue, CheckFailure>)] = [:]
+
+    /// `admin`: the request carries the admin secret (what the public health check may not do).
+    func answer(_ route: OpsRoute, _ params: QueryParameters, admin: Bool, into out: ResponseBuffer) -> AnswerHead {
         func json(_ v: JSONValue, status: Int = 200) -> AnswerHead {
             out.set(v.bytes)
             return AnswerHead(status: status, contentType: AnswerHead.jsonType, noStore: true)
         }
         switch route {
         case .healthCheck:
-            return healthCheck(params, into: out)
+            return healthCheck(params, admin: admin, into: out)
         case .metrics:
             out.set(Array(PrometheusText.render(table).utf8))
             return AnswerHead(status: 200, contentType: PrometheusText.contentType, noStore: true)

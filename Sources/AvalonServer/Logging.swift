@@ -156,8 +156,10 @@ public struct AvalonLogHandler: LogHandler {
         var all = self.metadata.merging(metadata ?? [:]) { $1 }
         let requestID = all.removeValue(forKey: "request_id").map { "\($0)" }
         if json {
-            sink.write(redactor.text(JSONLogLine.render(level: name, message: message.description, logger: label,
-                                                        requestID: requestID, fields: all)))
+            // Masked before escaping: an escaped secret (a quote, a backslash) no longer matches.
+            let fields = all.mapValues { Logger.MetadataValue.string(redactor.text("\($0)")) }
+            sink.write(redactor.text(JSONLogLine.render(level: name, message: redactor.text(message.description), logger: label,
+                                                        requestID: requestID.map(redactor.text), fields: fields)))
             return
         }
         var text = message.description

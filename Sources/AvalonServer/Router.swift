@@ -173,10 +173,11 @@ public struct Router: Sendable {
             guard isAdmin(request) else { return error(.notFound(String(decoding: path, as: UTF8.self))) }
             throw UnhandledError(description: "deliberate error from \(String(decoding: path, as: UTF8.self)) (admin test of error reporting)")
         case .ops(let r):
-            guard let ops, r.isPublic(ops) || isAdmin(request) else {
+            let admin = isAdmin(request)
+            guard let ops, r.isPublic(ops) || admin else {
                 return error(.notFound(String(decoding: path, as: UTF8.self)))
             }
-            return ops.answer(r, QueryParameters(raw: request.query), into: out)
+            return ops.answer(r, QueryParameters(raw: request.query), admin: admin, into: out)
         case .collection(let endpoint):
             let status = collection.respond(endpoint, QueryParameters(raw: request.query), into: out)
             return AnswerHead(status: status, contentType: AnswerHead.jsonType, endpoint: endpoint)
@@ -184,17 +185,34 @@ public struct Router: Sendable {
     }
 
     /// Whether the request carries the admin secret: `X-API-Key`,
-    /// `Authorization: Bearer`, or `?secret=`, each compared in constant time.
+    /// `Authorization: Bearer`, or a literal `?secret=`, each compared in constant time.
     func isAdmin(_ request: RequestBytes) -> Bool {
         guard let adminSecret else { return false }
         var secret = adminSecret
         return secret.withUTF8 { s in
             if constantTimeEquals(request.apiKey, s) { return true }
             if let token = request.bearerToken, constantTimeEquals(token, s) { return true }
-            guard let given = QueryParameters(raw: request.query)[.secret] else { return false }
+            guard let given = Self.literalSecretParameter(request.query) else { return false }
             var g = given
             return g.withUTF8 { constantTimeEquals($0, s) }
         }
+    }
+
+    /// The value of the first parameter whose key is spelled exactly `secret`
+    /// in the raw query: no escapes, no other case. Only that spelling is
+    /// accepted, so that the shipped nginx configurations, which mask it in
+    /// their logs, cannot be passed by a spelling they do not know.
+    static func literalSecretParameter(_ query: UnsafeBufferPointer<UInt8>) -> String? {
+        let key = Array("secret=".utf8)
+        var start = 0
+        while start < query.count {
+            let end = query[start...].firstIndex(of: UInt8(ascii: "&")) ?? query.count
+            if end - start >= key.count, query[start..<(start + key.count)].elementsEqual(key) {
+                return QueryParameters(raw: UnsafeBufferPointer(rebasing: query[start..<end]))[.secret]
+            }
+            start = end + 1
+        }
+        return nil
     }
 
     private static let heartbeatBody = Array("OKOKOK".utf8)

@@ -23,7 +23,8 @@ struct AvalonScanCommand: ParsableCommand {
     @Argument(help: "Folder to scan (recursively).")
     var path: String?
 
-    @Option(name: [.customShort("d"), .customLong("database")], help: "Database URL (sqlite:///… or postgresql://…).")
+    @Option(name: [.customShort("d"), .customLong("database")],
+            help: "Database URL (sqlite:///… or postgresql://…). A password here is visible to other users: prefer DATABASE_URL or ~/.pgpass.")
     var database: String?
 
     @Flag(help: "Read every file, not only new and changed ones.")
@@ -66,6 +67,9 @@ struct AvalonScanCommand: ParsableCommand {
         var job: ScanJob
         do {
             let url = try database.map { try DatabaseURL(parsing: $0) } ?? Config.load().databaseURL
+            if database != nil, CommandLineSecrets.hide(url.secrets) {
+                say(CommandLineSecrets.warning(program: "avalon-scan", option: "-d"))
+            }
             job = ScanJob(root: path, url: url, scanner: "avalon-scan \(avalonVersion)")
         } catch {
             say("avalon-scan: \(error)")

@@ -80,7 +80,7 @@ final class HTTPTests: XCTestCase {
         setsockopt(statsd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         do {
             stack = try Stack(extraEnv: ["STATSD_HOST": "127.0.0.1", "STATSD_PORT": "\(statsdPort)", "STATSD_PREFIX": "avtest",
-                                         "ADMIN_SECRET": "open sesame"])
+                                         "ADMIN_SECRET": "open-sesame-0123456"])
         } catch { startError = error }
     }
 
@@ -202,13 +202,13 @@ final class HTTPTests: XCTestCase {
     func testUnhandledErrorIs500AndLogged() throws {
         let st = try s()
         XCTAssertEqual(try st.get("/avalon/debug/error?secret=nope").status, 404)
-        let r = try st.get("/avalon/debug/error", headers: ["X-API-Key": "open sesame"])
+        let r = try st.get("/avalon/debug/error", headers: ["X-API-Key": "open-sesame-0123456"])
         XCTAssertEqual(r.status, 500)
         XCTAssertEqual(((r.json["errors"] as? [[String: Any]]) ?? [[:]])[0]["code"] as? Int, 1)
         XCTAssertEqual(((r.json["errors"] as? [[String: Any]]) ?? [[:]])[0]["message_key"] as? String, "avalon.service.error.unknown")
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("[ERROR] Unhandled error processing GET") }, st.log)
         // The worker keeps serving.
-        XCTAssertEqual(try st.get("/avalon/debug/error?secret=open+sesame").status, 500)
+        XCTAssertEqual(try st.get("/avalon/debug/error?secret=open-sesame-0123456").status, 500)
         XCTAssertEqual(try st.get("/avalon/heartbeat").status, 200)
         // Log lines follow the default format.
         let first = st.log.split(separator: "\n").first.map(String.init) ?? ""
@@ -399,14 +399,14 @@ final class LifecycleTests: XCTestCase {
     }
 
     func testLogFileReopensOnSIGUSR1() throws {
-        let st = try Stack(extraEnv: ["ADMIN_SECRET": "s"], workers: 2)
+        let st = try Stack(extraEnv: ["ADMIN_SECRET": "test-admin-secret-0001"], workers: 2)
         defer { st.stop() }
         let log = st.dir + "/avalon.log"
         try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
         st.server.signal(SIGUSR1)
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("log file reopened") }, "no new log file")
         usleep(200_000)
-        for _ in 0..<4 { XCTAssertEqual(try st.get("/avalon/debug/error?secret=s").status, 500) }
+        for _ in 0..<4 { XCTAssertEqual(try st.get("/avalon/debug/error?secret=test-admin-secret-0001").status, 500) }
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.components(separatedBy: "Unhandled error").count == 5 }, st.log)
         let old = try String(contentsOfFile: log + ".1")
         XCTAssertTrue(old.contains("loaded 5 songs") && !old.contains("Unhandled error"), old)

@@ -16,8 +16,12 @@ public final class LogSink: @unchecked Sendable {
     /// Opens the log file; nil keeps standard error.
     public func open(path: String?) throws {
         guard let path else { return }
-        let f = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard f >= 0 else { throw Config.Invalid(description: "cannot open LOG_PATH \(path): \(String(cString: strerror(errno)))") }
+        // Not through a link: a log in a shared folder must not append to a file someone else points it at.
+        let f = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard f >= 0 else {
+            let why = errno == ELOOP ? "it is a symbolic link (name the file itself)" : String(cString: strerror(errno))
+            throw Config.Invalid(description: "cannot open LOG_PATH \(path): \(why)")
+        }
         lock.locked {
             if fd > 2 { close(fd) }
             fd = f

@@ -143,6 +143,22 @@ final class OpsUnitTests: XCTestCase {
         XCTAssertFalse(written.contains("and"), written)
     }
 
+    /// A log file is not opened through a link another user could plant.
+    func testLogPathIsNotFollowedThroughALink() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        FileManager.default.createFile(atPath: dir + "/victim", contents: Data("keep\n".utf8))
+        XCTAssertEqual(symlink(dir + "/victim", dir + "/avalon.log"), 0)
+        XCTAssertThrowsError(try LogSink().open(path: dir + "/avalon.log")) { e in
+            XCTAssertTrue("\(e)".contains("symbolic link"), "\(e)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: dir + "/victim"), "keep\n")
+        XCTAssertNoThrow(try LogSink().open(path: dir + "/real.log"))
+        var st = stat()
+        XCTAssertEqual(stat(dir + "/real.log", &st), 0)
+        XCTAssertEqual(st.st_mode & 0o007, 0, "not readable by every user")
+    }
+
     func testRequestIDs() {
         let id = RequestID()
         bytes("abc-123_X").withUnsafeBufferPointer { id.set(from: $0) }

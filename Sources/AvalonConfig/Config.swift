@@ -91,9 +91,10 @@ public struct Config: Sendable {
         Setting(name: "STATSD_PORT", kind: .integer, comment: "statsd port."),
         Setting(name: "STATSD_PREFIX", kind: .string, comment: "Prefix of every metric name, e.g. avalon.request.songs."),
         Setting(name: "ADMIN_SECRET", kind: .optionalString, comment: """
-            Enables the protected admin paths (e.g. /debug/error), given as an X-API-Key
-            header, an Authorization: Bearer header or a secret query parameter. Unset:
-            those paths are 404 (and /metrics too, unless METRICS_PUBLIC).
+            Enables the protected admin paths (e.g. /debug/error) and level-2 health
+            checks, given as an X-API-Key header, an Authorization: Bearer header or a
+            secret query parameter. 16 characters at least. Unset: those paths are 404
+            (and /metrics too, unless METRICS_PUBLIC).
             """),
         Setting(name: "HEALTH_CHECK_TIMEOUT", kind: .seconds, comment: """
             Seconds a level-2 health check may wait for the database before it fails.

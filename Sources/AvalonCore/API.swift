@@ -1,32 +1,24 @@
 import Synchronization
 /// The four collection endpoints: from parameters to the exact JSON answer.
-extension MusicCollection {
-    public func respond(_ endpoint: Endpoint, _ params: QueryParameters) -> APIResponse {
-        let out = ResponseBuffer(capacity: 4096)
-        let status = respond(endpoint, params, into: out)
-        return APIResponse(status: status, body: out.array)
-    }
-
-    /// Writes the answer into `out` and returns its HTTP status.
-    public func respond(_ endpoint: Endpoint, _ params: QueryParameters, into out: ResponseBuffer) -> Int {
+extension ResponseBuffer {
+    /// Makes an answer with `body` and returns its HTTP status: 200, or an
+    /// API error's (its envelope replaces whatever was written).
+    public func answer(_ body: () throws -> Void) -> Int {
         do {
-            switch endpoint {
-            case .songs: try songsBody(params, into: out)
-            case .albums: try elementsBody(albums, params, into: out)
-            case .artists: try elementsBody(artists, params, into: out)
-            case .genres: try elementsBody(genres, params, into: out)
-            }
+            try body()
             return 200
         } catch let e as APIError {
-            out.set(e.body)
+            set(e.body)
             return e.status
         } catch {
             let e = APIError.unknown("\(error)")
-            out.set(e.body)
+            set(e.body)
             return e.status
         }
     }
+}
 
+extension MusicCollection {
     static let elementFields = ["id", "name"]
     // Built once: an array literal in a function is allocated on every call.
     static let idFilterKeys: [(Kind, QueryParameters.Key)] = [(.album, .albumID), (.artist, .artistID), (.genre, .genreID)]
@@ -190,7 +182,7 @@ extension MusicCollection {
         })
     }
 
-    func songsBody(_ p: QueryParameters, into out: ResponseBuffer) throws {
+    public func songsBody(_ p: QueryParameters, into out: ResponseBuffer) throws {
         // UUID errors come first, then order, then paging (SPEC's precedence).
         let ids = try idFilters(p)
         let paging = try Paging(p, fields: Self.songFields)
@@ -296,7 +288,7 @@ extension MusicCollection {
     // MARK: albums, artists, genres
 
     /// Borrowed, not copied: a copy of a table retains every array in it.
-    func elementsBody(_ t: borrowing ElementTable, _ p: QueryParameters, into out: ResponseBuffer) throws {
+    public func elementsBody(_ t: borrowing ElementTable, _ p: QueryParameters, into out: ResponseBuffer) throws {
         let paging = try Paging(p, fields: Self.elementFields)
         let selection = p[.query].map { q in Selection.list(t.search.search(searchableQuery(q))) } ?? .all
         let picked: [UInt32]

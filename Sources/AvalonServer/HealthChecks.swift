@@ -50,16 +50,8 @@ extension OpsViews {
         var maxLevel = 1
         if let raw = params["max_level"] {
             // The API's integer rules (whitespace, sign, clamping), as for limit and offset.
-            guard let n = parseInteger(raw) else {
-                return invalid(APIError(code: 101, messageKey: "avalon.service.error.invalid_input_type", status: 400,
-                                        message: "Invalid field value for integer field max_level: '\(raw)'",
-                                        payload: [("field", .string("max_level")), ("value", .string(raw))]))
-            }
-            guard n >= 0 else {
-                return invalid(APIError(code: 102, messageKey: "avalon.service.error.invalid_input_value", status: 400,
-                                        message: "The value of max_level may not be negative",
-                                        payload: [("field", .string("max_level")), ("value", .int(n))]))
-            }
+            guard let n = parseInteger(raw) else { return invalid(.invalidType("max_level", raw, "integer")) }
+            guard n >= 0 else { return invalid(.negative("max_level", n)) }
             maxLevel = Int(n)
         }
         var selected = HealthCheckName.allCases.filter { $0.level <= maxLevel }

@@ -195,9 +195,10 @@ final class OpsUnitTests: XCTestCase {
     /// Slots are separate: one worker's counts never land in another's, and a scrape adds them up.
     func testSharedTableSlots() {
         let t = SharedTable(slots: 3)
+        let songs = MetricEndpoint(rawValue: Route.table.firstIndex { $0.label == "songs" }!)
         XCTAssertEqual(WorkerSlot.words % 8, 0, "slots must be whole cache lines")
-        t.slot(0).record(.songs, status: 200, nanoseconds: 30_000, bytes: 100)
-        t.slot(2).record(.songs, status: 200, nanoseconds: 2_000_000_000, bytes: 50)
+        t.slot(0).record(songs, status: 200, nanoseconds: 30_000, bytes: 100)
+        t.slot(2).record(songs, status: 200, nanoseconds: 2_000_000_000, bytes: 50)
         t.slot(2).record(.other, status: 404, nanoseconds: 10, bytes: 7)
         XCTAssertEqual(t.slot(1).load(WorkerSlot.requestsAt), 0)
         let text = PrometheusText.render(t)
@@ -214,7 +215,7 @@ final class OpsUnitTests: XCTestCase {
         let path = Array("/avalon/songs?x".utf8)
         path.withUnsafeBufferPointer { t.slot(1).begin(at: 42, path: $0) }
         XCTAssertEqual(t.slot(1).requestInHand()?.path, "/avalon/songs?x")
-        t.slot(1).record(.songs, status: 200, nanoseconds: 1, bytes: 1)
+        t.slot(1).record(songs, status: 200, nanoseconds: 1, bytes: 1)
         XCTAssertNil(t.slot(1).requestInHand())
     }
 

@@ -163,7 +163,7 @@ public struct Config: Sendable {
         return out + "\""
     }
 
-    /// Loads the configuration as SPEC orders it.
+    /// Loads the configuration in the README's order: default, file, environment.
     public static func load(environment env: [String: String] = currentEnvironment()) throws -> Config {
         var values = defaultValues(environment: env)
         var warnings: [String] = []

@@ -183,7 +183,7 @@ extension MusicCollection {
     }
 
     public func songsBody(_ p: QueryParameters, into out: ResponseBuffer) throws {
-        // UUID errors come first, then order, then paging (SPEC's precedence).
+        // UUID errors come first, then order, then paging (docs/API.md, Errors).
         let ids = try idFilters(p)
         let paging = try Paging(p, fields: Self.songFields)
         let picked: [UInt32]

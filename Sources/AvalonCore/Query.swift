@@ -122,7 +122,7 @@ public struct QueryParameters: Sendable {
     }
 }
 
-/// Python `int()` restricted to SPEC: optional surrounding whitespace, an
+/// Python `int()` restricted as docs/API.md says: optional surrounding whitespace, an
 /// optional sign, ASCII digits; out-of-range values clamp to 64 bits.
 public func parseInteger(_ s: String) -> Int64? {
     if let v = parseASCIIInteger(s) { return v }

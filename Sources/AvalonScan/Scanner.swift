@@ -4,7 +4,7 @@ import CTagLib
 import Dispatch
 import Glibc
 
-/// What one audio file's tags say, after SPEC's rules.
+/// What one audio file's tags say, after the scanning rules (README).
 public struct SongTags: Sendable {
     public var path: String
     public var title = "", album = "", artist = "", genre = ""

@@ -1,6 +1,6 @@
 import AvalonCore
 
-/// A `DATABASE_URL` as SPEC allows it.
+/// A `DATABASE_URL` in the forms the README lists (Configuration).
 public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
     /// A SQLite file: `sqlite:///relative` or `sqlite:////absolute`.
     case sqlite(path: String)

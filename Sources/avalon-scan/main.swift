@@ -51,14 +51,18 @@ struct AvalonScanCommand: ParsableCommand {
     @Flag(name: .customShort("V"), help: "Print the version and exit.")
     var showVersion = false
 
-    func run() throws {
-        if showVersion { print(avalonVersion); return }
-        guard let path else { throw ValidationError("Missing expected argument '<path>'") }
+    func validate() throws {
+        if showVersion { return }
+        guard path != nil else { throw ValidationError("Missing expected argument '<path>'") }
         guard maxLoss >= 0 && maxLoss <= 100 else { throw ValidationError("--max-loss must be a percentage from 0 to 100") }
         guard settle >= 0 else { throw ValidationError("--settle must not be negative") }
         if let poll, poll <= 0 { throw ValidationError("--poll must be more than 0 seconds") }
         if poll != nil && !watch { throw ValidationError("--poll needs --watch") }
-        Glibc.exit(scan(path))
+    }
+
+    func run() throws {
+        if showVersion { print(avalonVersion); return }
+        Glibc.exit(scan(path!))
     }
 
     func say(_ s: String) { fputs(s + "\n", stderr) }

@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "avalon-scan", targets: ["avalon-scan"]),
         .executable(name: "avalon-echo-config", targets: ["avalon-echo-config"]),
         .executable(name: "avalon-express", targets: ["avalon-express"]),
+        .executable(name: "avalon-subsonic-key", targets: ["avalon-subsonic-key"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,7 +34,7 @@ let package = Package(
         .target(name: "AvalonTagWriter", dependencies: ["CTagWriter"]),
         .target(name: "AvalonConfig", dependencies: ["AvalonCore", "AvalonStore", "CSystem"]),
         .target(name: "AvalonServer", dependencies: [
-            "AvalonConfig", "AvalonCore", "AvalonStore", "CFastCGI", "CCurl", "CSystem", .product(name: "Logging", package: "swift-log"),
+            "AvalonConfig", "AvalonCore", "AvalonStore", "CCrypto", "CFastCGI", "CCurl", "CSystem", .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "avalon-fcgi", dependencies: [
@@ -47,6 +48,8 @@ let package = Package(
         .executableTarget(name: "avalon-express", dependencies: [
             "AvalonExpress", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The operator's API keys for the Subsonic API: make, revoke, list.
+        .executableTarget(name: "avalon-subsonic-key", dependencies: ["AvalonServer", "AvalonConfig"]),
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -24,6 +24,12 @@ public struct Config: Sendable {
     public var reloadInterval: Double = 30
     /// Things worth a warning line at start-up (unknown setting names).
     public var warnings: [String] = []
+    /// URL prefix of the Subsonic API.
+    public var subsonicPath = "/rest"
+    /// `name:password` lines: the Subsonic API's users. Unset: the API is off.
+    public var subsonicUsersFile: String?
+    /// `key:username` lines: the Subsonic API's keys (apiKeyAuthentication).
+    public var subsonicAPIKeysFile: String?
 
     public enum LogLevel: Int, Comparable, Sendable {
         case debug = 10, info = 20, warn = 30, error = 40, critical = 50
@@ -109,6 +115,18 @@ public struct Config: Sendable {
             Serve /metrics without the admin secret: for a scrape port or location that
             nginx already restricts to the monitoring network.
             """),
+        Setting(name: "SUBSONIC_PATH", kind: .string, comment: """
+            URL prefix of the Subsonic API (e.g. /rest/ping.view). Starts with '/', does
+            not end with '/', and differs from REQUEST_PATH.
+            """),
+        Setting(name: "SUBSONIC_USERS_FILE", kind: .optionalString, comment: """
+            Turns the Subsonic API on: a file of name:password lines, readable by its
+            owner only (chmod 600). Re-read on reload (SIGHUP). Unset: the API is off.
+            """),
+        Setting(name: "SUBSONIC_API_KEYS_FILE", kind: .optionalString, comment: """
+            A file of key:username lines for the Subsonic API's apiKey sign-in, readable
+            by its owner only; avalon-subsonic-key makes and revokes keys in it.
+            """),
     ]
 
     static func defaultValues(environment: [String: String]) -> [String: String] {
@@ -127,6 +145,7 @@ public struct Config: Sendable {
             "HEALTH_CHECK_TIMEOUT": "2",
             "METRICS_PUBLIC": "false",
             "RELOAD_INTERVAL": "30",
+            "SUBSONIC_PATH": "/rest",
         ]
     }
 
@@ -237,11 +256,20 @@ public struct Config: Sendable {
                 throw fail("ADMIN_SECRET", "is shorter than \(Config.minimumSecretLength) characters (not shown); make one with: head -c 24 /dev/urandom | base64")
             }
         }
-        return Config(databaseURL: url, requestPath: path, logPath: optional("LOG_PATH"), logLevel: level,
+        let subsonicPath = values["SUBSONIC_PATH"]!
+        guard subsonicPath.hasPrefix("/"), subsonicPath.count > 1, !subsonicPath.hasSuffix("/") else {
+            throw fail("SUBSONIC_PATH", "must start with '/' and not end with '/' (got '\(subsonicPath)'); the default is /rest")
+        }
+        guard subsonicPath != path else { throw fail("SUBSONIC_PATH", "must differ from REQUEST_PATH (both '\(path)')") }
+        var config = Config(databaseURL: url, requestPath: path, logPath: optional("LOG_PATH"), logLevel: level,
                       logFormat: values["LOG_FORMAT"]!, logDateFormat: values["LOG_DATE_FORMAT"]!,
                       sentryDSN: optional("SENTRY_DSN"), statsdHost: values["STATSD_HOST"]!, statsdPort: port,
                       statsdPrefix: values["STATSD_PREFIX"]!, adminSecret: optional("ADMIN_SECRET"), healthCheckTimeout: timeout,
                       metricsPublic: metricsPublic, reloadInterval: reloadInterval, warnings: warnings)
+        config.subsonicPath = subsonicPath
+        config.subsonicUsersFile = optional("SUBSONIC_USERS_FILE")
+        config.subsonicAPIKeysFile = optional("SUBSONIC_API_KEYS_FILE")
+        return config
     }
 }
 

@@ -17,6 +17,8 @@ public final class Master {
     let table: SharedTable
     let redactor: Redactor
     var collection: MusicCollection
+    /// The Subsonic API's users and keys, re-read with each collection.
+    var subsonic: SubsonicAPI?
     var generation = 0
     /// pid → generation, start time and slot in the shared table.
     var workers: [pid_t: (generation: Int, started: Double, slot: Int)] = [:]
@@ -38,7 +40,9 @@ public final class Master {
     var onTakeOver: ((pid_t) -> Void)?
 
     public init(listener: Listener, workers: Int, config: Config, logger: Logger, table: SharedTable,
-                collection: MusicCollection, loadSeconds: Double, load: @escaping () throws -> MusicCollection) {
+                collection: MusicCollection, loadSeconds: Double, subsonic: SubsonicAPI? = nil,
+                load: @escaping () throws -> MusicCollection) {
+        self.subsonic = subsonic
         self.listener = listener
         self.workerCount = max(1, workers)
         self.config = config
@@ -122,7 +126,7 @@ public final class Master {
             return
         }
         let ops = OpsViews(table: table, config: config, redactor: redactor, slot: table.slot(slot))
-        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops)
+        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops, subsonic: subsonic)
         let pid = fork()
         if pid == 0 {
             table.slot(slot).claim(pid: getpid())
@@ -285,6 +289,7 @@ public final class Master {
         }
         table[.reloadFailing] = 0
         collection = fresh  // the old one is freed here: workers have their own copies
+        do { subsonic = try SubsonicAPI.load(config) } catch { logger.error("Subsonic accounts not re-read, the old ones stay: \(error)") }
         etagSalt = fresh.generation == 0 ? jitter.next() : 0
         releaseFreedMemory()
         table.increment(.reloadsSucceeded)

@@ -39,6 +39,7 @@ extension Pipeline {
             ConditionalRequests(generation: router.collection.generation, salt: etagSalt),
             CatchErrors(logger: logger, reporter: reporter, redactor: redactor),
         ], handler: { c in
+            if c.route.isSubsonic { c.readForm() }  // Subsonic methods take form bodies
             c.head = try router.answer(c.route, c.request, path: c.path, into: c.out)
         })
     }

@@ -15,6 +15,11 @@ public struct RequestBytes {
     public var authorization = none
     var requestID = none
     var ifNoneMatch = none
+    var contentType = none
+    var contentLength = none
+    /// A form body (POST), read for the routes that take one: see `RequestContext.readForm`.
+    public var body = none
+    public var bodyTooLarge = false
 
     public init() {}
 
@@ -34,6 +39,8 @@ public struct RequestBytes {
             case UInt8(ascii: "R"): if method.baseAddress == nil, let v = value("REQUEST_METHOD=") { method = v }
             case UInt8(ascii: "Q"): if query.baseAddress == nil, let v = value("QUERY_STRING=") { query = v }
             case UInt8(ascii: "D"): if uri.baseAddress == nil, let v = value("DOCUMENT_URI=") { uri = v }
+            case UInt8(ascii: "C"):
+                if let v = value("CONTENT_TYPE=") { contentType = v } else if let v = value("CONTENT_LENGTH=") { contentLength = v }
             case UInt8(ascii: "H"):
                 // HTTP_ headers; p[5] is readable once the first five bytes matched.
                 guard strncmp(entry, "HTTP_", 5) == 0 else { break }

@@ -12,6 +12,11 @@ final class RequestContext {
     /// Storage for a path that had to be built (servers other than nginx).
     private var builtPath = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 256)
     var stream: UnsafeMutablePointer<FCGX_Stream>?
+    /// The request's body (FastCGI stdin).
+    var input: UnsafeMutablePointer<FCGX_Stream>?
+    /// Where a form body is read to, kept between requests.
+    private let form = UnsafeMutablePointer<UInt8>.allocate(capacity: RequestContext.formLimit + 1)
+    static let formLimit = 64 << 10
     var envp: FCGX_ParamArray?
     var started: UInt64 = 0
     /// The route the path names, resolved once before the steps run.
@@ -37,7 +42,30 @@ final class RequestContext {
         }
     }
 
-    deinit { builtPath.deallocate() }
+    deinit {
+        builtPath.deallocate()
+        form.deallocate()
+    }
+
+    /// A POST's form body (`application/x-www-form-urlencoded`, the Subsonic
+    /// API's formPost), up to `formLimit` bytes: more is refused, not cut.
+    func readForm() {
+        guard request.method.elementsEqual("POST".utf8), let input,
+              request.contentType.starts(with: "application/x-www-form-urlencoded".utf8) else { return }
+        var n = 0
+        while n <= Self.formLimit {
+            let got = (form + n).withMemoryRebound(to: CChar.self, capacity: Self.formLimit + 1 - n) {
+                FCGX_GetStr($0, Int32(Self.formLimit + 1 - n), input)
+            }
+            if got <= 0 { break }
+            n += Int(got)
+        }
+        if n > Self.formLimit {
+            request.bodyTooLarge = true
+        } else {
+            request.body = UnsafeBufferPointer(start: form, count: n)
+        }
+    }
 
     /// Routes `s`, copied into storage the context owns.
     func setBuiltPath(_ s: String) {

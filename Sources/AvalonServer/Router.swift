@@ -13,30 +13,38 @@ public struct Router: Sendable {
     public let adminSecret: String?
     /// The health, metrics and admin views; without them those paths are 404.
     let ops: OpsViews?
+    /// The Subsonic API below SUBSONIC_PATH; nil: off (its paths are 404).
+    let subsonic: SubsonicAPI?
     /// What a path starts with before the endpoint name: `REQUEST_PATH/`, or `/` at the root.
     private let prefix: [UInt8]
 
-    public init(collection: MusicCollection, requestPath: String, adminSecret: String?) {
-        self.init(collection: collection, requestPath: requestPath, adminSecret: adminSecret, ops: nil)
+    public init(collection: MusicCollection, requestPath: String, adminSecret: String?, subsonic: SubsonicAPI? = nil) {
+        self.init(collection: collection, requestPath: requestPath, adminSecret: adminSecret, ops: nil, subsonic: subsonic)
     }
 
-    init(collection: MusicCollection, requestPath: String, adminSecret: String?, ops: OpsViews?) {
+    init(collection: MusicCollection, requestPath: String, adminSecret: String?, ops: OpsViews?, subsonic: SubsonicAPI? = nil) {
         self.collection = collection
         self.requestPath = requestPath
         self.adminSecret = adminSecret
         self.ops = ops
+        self.subsonic = subsonic
         prefix = Array((requestPath == "/" ? "/" : requestPath + "/").utf8)
     }
 
     /// The route a path names (compared as bytes: this runs on every request).
+    /// Avalon's routes are looked up first: their cost is what it was; only
+    /// a path that names none of them is compared with SUBSONIC_PATH.
     func route(_ path: UnsafeBufferPointer<UInt8>) -> MetricEndpoint {
-        guard path.count >= prefix.count, prefix.withUnsafeBufferPointer({ $0.elementsEqual(path[..<$0.count]) }) else {
-            return .other
+        if path.count >= prefix.count, prefix.withUnsafeBufferPointer({ $0.elementsEqual(path[..<$0.count]) }) {
+            let name = UnsafeBufferPointer(rebasing: path[prefix.count...])
+            for (i, s) in Route.paths.enumerated()
+            where s.utf8CodeUnitCount == name.count && UnsafeBufferPointer(start: s.utf8Start, count: name.count).elementsEqual(name) {
+                return MetricEndpoint(rawValue: i)
+            }
         }
-        let name = UnsafeBufferPointer(rebasing: path[prefix.count...])
-        for (i, s) in Route.paths.enumerated()
-        where s.utf8CodeUnitCount == name.count && UnsafeBufferPointer(start: s.utf8Start, count: name.count).elementsEqual(name) {
-            return MetricEndpoint(rawValue: i)
+        if let api = subsonic, path.count > api.prefix.count,
+           api.prefix.withUnsafeBufferPointer({ $0.elementsEqual(path[..<$0.count]) }) {
+            return Router.subsonicRoute(UnsafeBufferPointer(rebasing: path[api.prefix.count...]))
         }
         return .other
     }
@@ -52,6 +60,7 @@ public struct Router: Sendable {
                 into out: ResponseBuffer) throws -> AnswerHead {
         let call = Call(router: self, request: request, path: path, out: out)
         guard let route = number.route else { return notFound(call) }
+        if route.access == .subsonic { return try route.handle(call) }
         let method = request.method
         guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) else {
             out.set(APIError.methodNotAllowed(String(decoding: method, as: UTF8.self)).body)
@@ -61,6 +70,7 @@ public struct Router: Sendable {
         case .everyone: break
         case .admin: guard isAdmin(request) else { return notFound(call) }
         case .metrics: guard ops?.config.metricsPublic == true || isAdmin(request) else { return notFound(call) }
+        case .subsonic: break
         }
         return try route.handle(call)
     }

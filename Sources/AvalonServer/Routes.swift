@@ -9,6 +9,9 @@ enum Access {
     case admin
     /// The admin secret, unless METRICS_PUBLIC.
     case metrics
+    /// A Subsonic method: it signs its caller in itself, and answers every
+    /// failure in the Subsonic envelope (Subsonic/SubsonicRoutes.swift).
+    case subsonic
 }
 
 /// What a handler gets: the request, the router's collection and views, and
@@ -81,26 +84,30 @@ struct Route {
         },
     ]
 
+    /// Avalon's routes, then the Subsonic API's: a route's number is its index here.
+    static let all = table + subsonicTable
+
     /// What every request reads, flat: taking a `Route` out of the table
     /// would retain its strings and closure each time. Indexed by route
-    /// number, `other` last.
+    /// number, `other` last (`paths`: Avalon's only).
     static let paths = table.map(\.path)
-    static let cacheable = table.map(\.cacheable) + [false]
-    static let statsdNames = table.map(\.statsd) + [nil]
+    static let cacheable = all.map(\.cacheable) + [false]
+    static let statsdNames = all.map(\.statsd) + [nil]
 
     private static let heartbeatBody = Array("OKOKOK".utf8)
     private static let versionBody = Array(avalonVersion.utf8)
 }
 
-/// A route's number: its index in `Route.table`, or `other` for a path that
+/// A route's number: its index in `Route.all`, or `other` for a path that
 /// names none. The metrics table keeps one row of counters per number.
 struct MetricEndpoint: Equatable {
     let rawValue: Int
 
-    static let other = MetricEndpoint(rawValue: Route.table.count)
-    static let count = Route.table.count + 1
+    static let other = MetricEndpoint(rawValue: Route.all.count)
+    static let count = Route.all.count + 1
     static let allCases = (0..<count).map { MetricEndpoint(rawValue: $0) }
 
-    var route: Route? { rawValue < Route.table.count ? Route.table[rawValue] : nil }
+    var route: Route? { rawValue < Route.all.count ? Route.all[rawValue] : nil }
+    var isSubsonic: Bool { rawValue >= Route.table.count && rawValue < Route.all.count }
     var label: String { route?.label ?? "other" }
 }

@@ -78,6 +78,12 @@ public enum Server {
             return 1
         }
         let loadSeconds = monotonicSeconds() - started
+        let subsonic: SubsonicAPI?
+        do { subsonic = try SubsonicAPI.load(config) } catch {
+            logger.critical("\(error)")
+            if let path = listener.ownedPath, Upgrade.parent(env) == nil { unlink(path) }
+            return 1
+        }
         let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? String(geteuid())
         logger.info("""
             loaded \(collection.songs.count) songs, \(collection.albums.count) albums, \(collection.artists.count) artists, \
@@ -91,7 +97,7 @@ public enum Server {
         let table = SharedTable(slots: Master.slotsNeeded(workers: options.workers))
         LogLevelControl.table = table
         let m = Master(listener: listener, workers: options.workers, config: config, logger: logger, table: table,
-                       collection: collection, loadSeconds: loadSeconds, load: { try load(false) })
+                       collection: collection, loadSeconds: loadSeconds, subsonic: subsonic, load: { try load(false) })
         master = m
         m.onTakeOver = { old in
             guard let p = options.pidFile else { return }

@@ -63,6 +63,7 @@ final class Worker {
         c.started = monotonicNanoseconds()
         c.envp = req.envp
         c.stream = req.out
+        c.input = req.in
         c.request = RequestBytes(req.envp)
         if c.request.method.baseAddress == nil { c.request.method = Worker.get }
         c.isHead = c.request.method.elementsEqual("HEAD".utf8)

@@ -1,0 +1,113 @@
+import AvalonCore
+
+/// One Subsonic answer: parameters (query string and form body), format,
+/// sign-in, the envelope around the method's element, and every failure as
+/// the specification's error with HTTP 200, as clients expect.
+extension Router {
+    static let xmlType = "text/xml; charset=utf-8"
+    static let javascriptType = "application/javascript; charset=utf-8"
+
+    func subsonicAnswer(_ call: Call, _ body: (SubsonicCall, inout NodeWriter) throws -> Void) throws -> AnswerHead {
+        guard let api = subsonic else { return notFound(call) }
+        let request = call.request
+        let params: QueryParameters
+        if request.body.isEmpty {
+            params = QueryParameters(raw: request.query)
+        } else {
+            // The form's parameters after the query string's (the first of a repeated key wins).
+            var both = Array(request.query)
+            both.append(UInt8(ascii: "&"))
+            both += request.body
+            params = both.withUnsafeBufferPointer { QueryParameters(raw: $0) }
+        }
+        var format = NodeWriter.Format.xml
+        var contentType = Router.xmlType
+        var callback: String?
+        switch params["f"] {
+        case "json":
+            (format, contentType) = (.json, AnswerHead.jsonType)
+        case "jsonp":
+            (format, contentType) = (.json, Router.javascriptType)
+            callback = params["callback"] ?? ""
+        default: break
+        }
+        let out = call.out
+        out.reset()
+        var w = NodeWriter(out, format: format)
+        func prefix() {
+            guard let cb = callback else { return }
+            var c = out.cursor(room: cb.utf8.count + 1)
+            var s = cb
+            s.withUTF8 { c.raw($0) }
+            c.raw("(")
+            out.commit(c)
+        }
+        do {
+            if let cb = callback, !Router.isCallbackName(cb) {
+                callback = nil
+                contentType = AnswerHead.jsonType
+                throw SubsonicError.missing("callback (a JavaScript name: letters, digits, _ $ and .)")
+            }
+            prefix()
+            let method = request.method
+            guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) || method.elementsEqual("POST".utf8) else {
+                throw SubsonicError.generic("method \(String(decoding: method, as: UTF8.self)) not supported: GET or POST")
+            }
+            if request.bodyTooLarge { throw SubsonicError.generic("form body over \(RequestContext.formLimit) bytes") }
+            let user = try Router.signIn(api.accounts, params)
+            try Router.checkVersion(params)
+            api.server.begin(&w, ok: true)
+            try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user)), &w)
+            api.server.end(&w)
+        } catch let e as SubsonicError {
+            out.reset()
+            w = NodeWriter(out, format: format)
+            prefix()
+            api.server.error(e, &w)
+        }
+        if callback != nil {
+            var c = out.cursor(room: 2)
+            c.raw(");")
+            out.commit(c)
+        }
+        return AnswerHead(status: 200, contentType: contentType)
+    }
+
+    /// The signed-in user: by API key, password or token, exactly one of them.
+    static func signIn(_ accounts: SubsonicAccounts, _ p: QueryParameters) throws -> Int {
+        let password = p["p"], token = p["t"], salt = p["s"]
+        if let key = p["apiKey"] {
+            if p["u"] != nil || password != nil || token != nil || salt != nil { throw SubsonicError.conflictingMechanisms }
+            guard let user = accounts.user(apiKey: key) else { throw SubsonicError.invalidAPIKey }
+            return user
+        }
+        guard var name = p["u"], !name.isEmpty else { throw SubsonicError.missing("u") }
+        let user = name.withUTF8 { accounts.user($0) }
+        if password != nil && (token != nil || salt != nil) { throw SubsonicError.conflictingMechanisms }
+        if let password {
+            guard accounts.check(user: user, password: password) else { throw SubsonicError.wrongCredentials }
+        } else if let token {
+            guard let salt, !salt.isEmpty else { throw SubsonicError.missing("s") }
+            guard accounts.check(user: user, token: token, salt: salt) else { throw SubsonicError.wrongCredentials }
+        } else {
+            throw SubsonicError.missing("p, t and s, or apiKey")
+        }
+        return user!
+    }
+
+    /// `v`, the client's protocol version: 1.x is served.
+    static func checkVersion(_ p: QueryParameters) throws {
+        guard let v = p["v"], !v.isEmpty else { throw SubsonicError.missing("v") }
+        guard let c = p["c"], !c.isEmpty else { throw SubsonicError.missing("c") }
+        guard let major = Int(v.prefix { $0 != "." }) else { throw SubsonicError.generic("v must be a version such as 1.16.1 (got '\(v)')") }
+        if major < 1 { throw SubsonicError.clientMustUpgrade }
+        if major > 1 { throw SubsonicError.serverMustUpgrade }
+    }
+
+    static func isCallbackName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 128 && s.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || b == UInt8(ascii: "_") || b == UInt8(ascii: "$")
+                || b == UInt8(ascii: ".")
+        } && !(s.first!.isNumber)
+    }
+}

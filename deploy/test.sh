@@ -11,4 +11,7 @@ avalon_apt_install $AVALON_BUILD_PACKAGES $AVALON_RUN_PACKAGES $AVALON_TEST_PACK
 swift build -c release --product avalon-bench >/dev/null
 "$(swift build -c release --show-bin-path)/avalon-bench" check-render
 swift build --build-tests
+# Two Subsonic client libraries and a schema validator for SubsonicTests.
+python3 -m venv .build/venv-subsonic
+.build/venv-subsonic/bin/pip install -q py-sonic py-opensonic jsonschema
 swift test --skip-build

@@ -114,7 +114,8 @@ extension Route {
         // A method this server does not know.
         Route(path: "", access: .subsonic, cacheable: false, label: "subsonic_other", statsd: nil) { call in
             try call.router.subsonicAnswer(call) { _, _ in
-                throw SubsonicError.generic("unknown method '\(String(decoding: call.path, as: UTF8.self))'")
+                let method = call.path.split(separator: UInt8(ascii: "/")).last.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                throw SubsonicError.generic("unknown method '\(method)'")
             }
         },
     ]

@@ -2,7 +2,7 @@
 # Swift itself is not a Debian package: it must already be on PATH (/opt/swift here).
 AVALON_BUILD_PACKAGES="libfcgi-dev libsqlite3-dev libpq-dev libtag1-dev libssl-dev libcurl4-openssl-dev pkg-config"
 AVALON_RUN_PACKAGES="spawn-fcgi nginx sqlite3 curl"
-AVALON_TEST_PACKAGES="postgresql wrk libfcgi-bin prometheus strace chromium chromium-driver lintian dpkg-dev"
+AVALON_TEST_PACKAGES="postgresql wrk libfcgi-bin prometheus strace chromium chromium-driver lintian dpkg-dev python3-venv"
 
 avalon_apt_install() {
     local missing=()

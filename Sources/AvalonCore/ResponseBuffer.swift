@@ -37,6 +37,9 @@ public final class ResponseBuffer {
     public var sink: ((UnsafeBufferPointer<UInt8>) -> Void)?
     /// Held bytes past which a streaming answer hands them on.
     public var chunkBytes = 4 << 20
+    /// The content type of a streamed answer that is not JSON (Subsonic's
+    /// XML), set by its writer while it writes; nil: JSON.
+    public var streamContentType: String?
 
     public init(capacity: Int = 1 << 16) {
         usual = max(64, capacity)

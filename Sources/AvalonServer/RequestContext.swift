@@ -35,7 +35,7 @@ final class RequestContext {
         // their length is unknown then, so the head has none (nginx frames the body).
         out.sink = { [unowned self] chunk in
             if out.streamed == 0 {
-                putHead(AnswerHead(status: 200, contentType: AnswerHead.jsonType), length: nil, requestID: requestID.bytes,
+                putHead(AnswerHead(status: 200, contentType: out.streamContentType ?? AnswerHead.jsonType), length: nil, requestID: requestID.bytes,
                         etag: etag.bytes, stream)
             }
             if !isHead { put(chunk, stream) }

@@ -148,13 +148,14 @@ do {
     case ("make-music", 6): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!, sparseMegabytes: Int(args[5])!)
     case ("check-render", 2): exit(checkRender() ? 0 : 1)
     case ("render", 4): try render(url: DatabaseURL(parsing: args[2]), request: args[3])
+    case ("subsonic", 3): try subsonic(url: DatabaseURL(parsing: args[2]))
     case ("tag", 9):
         guard writeTags(args[2], title: args[3], album: args[4], artist: args[5], genre: args[6], track: args[7], date: args[8]) else {
             print("avalon-bench: cannot tag \(args[2])")
             exit(1)
         }
     default:
-        print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL | avalon-bench check-render | avalon-bench render DB_URL 'songs?QUERY'")
+        print("usage: avalon-bench generate TRACKS DB_URL | avalon-bench load DB_URL | avalon-bench check-render | avalon-bench render DB_URL 'songs?QUERY' | avalon-bench subsonic DB_URL")
         exit(2)
     }
 } catch {
@@ -254,6 +255,48 @@ func render(url: DatabaseURL, request: String) throws {
         off += n
     }
     fflush(stdout)
+}
+
+/// Subsonic answers through the router, as a worker makes them (sign-in,
+/// parameters, envelope and all), into one reused buffer.
+func subsonic(url: DatabaseURL) throws {
+    let c = try openStore(url).load()
+    let api = SubsonicAPI(path: "/rest", accounts: SubsonicAccounts(users: [("bench", "bench")]), loadedAtMilliseconds: 0)
+    let router = Router(collection: c, requestPath: "/avalon", adminSecret: nil, subsonic: api)
+    print(String(format: "tracks %ld albums %ld artists %ld genres %ld", c.songs.count, c.albums.count, c.artists.count, c.genres.count))
+    let album = c.albums.items[c.albums.count / 2].id.uuidString, artist = c.artists.items[c.artists.count / 2].id.uuidString
+    let requests = [
+        "search3?query=love", "search3?query=love&f=json", "search3?query=&songCount=500&songOffset=500000&artistCount=0&albumCount=0",
+        "search3?query=&songCount=500&songOffset=500000&artistCount=0&albumCount=0&f=json",
+        "getAlbum?id=\(album)", "getAlbum?id=\(album)&f=json", "getArtist?id=\(artist)", "getAlbumList2?type=alphabeticalByName&size=500",
+        "getAlbumList2?type=alphabeticalByArtist&size=50", "getAlbumList2?type=random&size=50", "getRandomSongs?size=50",
+        "getGenres", "getArtists", "ping",
+    ]
+    let out = ResponseBuffer()
+    for r in requests {
+        let parts = r.split(separator: "?", maxSplits: 1)
+        var path = "/rest/" + parts[0] + ".view"
+        var query = "u=bench&p=bench&v=1.16.1&c=bench&" + (parts.count > 1 ? parts[1] : "")
+        var method = "GET"
+        let once = { () -> Int in
+            try! method.withUTF8 { m in
+                try path.withUTF8 { p in
+                    try query.withUTF8 { q in
+                        var h = RequestBytes()
+                        (h.method, h.query) = (m, q)
+                        _ = try router.answer(h, path: p, into: out)
+                        return out.count
+                    }
+                }
+            }
+        }
+        var bytes = once()
+        let reps = max(3, min(2000, 200_000_000 / max(1, bytes * 50)))
+        let t = monotonicSeconds()
+        for _ in 0..<reps { bytes = once() }
+        let per = (monotonicSeconds() - t) / Double(reps)
+        print(r.padding(toLength: 90, withPad: " ", startingAt: 0) + String(format: "%10.1f µs %10ld bytes", per * 1e6, bytes))
+    }
 }
 
 struct BenchError: Error, CustomStringConvertible {

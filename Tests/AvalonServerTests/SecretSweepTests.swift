@@ -17,7 +17,12 @@ final class SecretSweepTests: XCTestCase {
         let sentryKey = "sweep-sentry-key-5d0e"
         let misreadPassword = "sweep/misread@pass"
         let shortSecret = "Zq9w"
-        let secrets = [admin, dbPassword, sslPassword, sentryKey, shortSecret, misreadPassword, "misread@pass"]
+        // The Subsonic API's: a password (plain and enc: hex), a salt, the token made of both, an API key.
+        let subsonicPassword = "sweep-subsonic-pw-3b7e", salt = "sweep-salt-9a1f", apiKey = "sweep-apikey-6c2d0e"
+        let hexPassword = Array(subsonicPassword.utf8).map { String(format: "%02x", $0) }.joined()
+        let token = md5Hex(subsonicPassword + salt)
+        let secrets = [admin, dbPassword, sslPassword, sentryKey, shortSecret, misreadPassword, "misread@pass",
+                       subsonicPassword, hexPassword, salt, token, apiKey]
         var found: [String] = []
         var searched = 0
         func sweep(_ what: String, _ text: String) {
@@ -59,6 +64,9 @@ final class SecretSweepTests: XCTestCase {
             sweep("avalon-fcgi with bad configuration", r.stdout + r.stderr)
         }
 
+        try SubsonicTests.secretFile(dir + "/subsonic-users", "sweeper:\(subsonicPassword)\n")
+        try SubsonicTests.secretFile(dir + "/subsonic-keys", "\(apiKey):sweeper\n")
+
         let sentry = Listener1()
         defer { sentry.stop() }
         let (statsd, statsdPort) = bindLoopback(SOCK_DGRAM)
@@ -67,7 +75,8 @@ final class SecretSweepTests: XCTestCase {
         setsockopt(statsd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let st = try Stack(extraEnv: ["DATABASE_URL": url, "ADMIN_SECRET": admin, "LOG_LEVEL": "DEBUG", "RELOAD_INTERVAL": "0.3",
                                       "SENTRY_DSN": "http://sweeppublic0001:\(sentryKey)@127.0.0.1:\(sentry.port)/42",
-                                      "STATSD_HOST": "127.0.0.1", "STATSD_PORT": "\(statsdPort)", "HEALTH_CHECK_TIMEOUT": "1"],
+                                      "STATSD_HOST": "127.0.0.1", "STATSD_PORT": "\(statsdPort)", "HEALTH_CHECK_TIMEOUT": "1",
+                                      "SUBSONIC_USERS_FILE": dir + "/subsonic-users", "SUBSONIC_API_KEYS_FILE": dir + "/subsonic-keys"],
                            workers: 2, db: "unused")
         defer { st.stop() }
 
@@ -96,6 +105,17 @@ final class SecretSweepTests: XCTestCase {
         try get("/avalon/songs?query=\(admin)")
         try get("/avalon/nope?secret=\(admin)")
         XCTAssertEqual(answers.filter { $0.1.status == 200 }.count, 3 * 5 + 1 + 0, answers.map { "\($0.0) \($0.1.status)" }.joined(separator: "\n"))
+        // Subsonic sign-ins of every kind, right and wrong, and a method that fails after signing in.
+        let subsonicAuth = ["u=sweeper&p=\(subsonicPassword)", "u=sweeper&p=enc:\(hexPassword)", "u=sweeper&t=\(token)&s=\(salt)",
+                            "apiKey=\(apiKey)", "u=sweeper&p=\(subsonicPassword)x", "u=sweeper&t=\(token)x&s=\(salt)",
+                            "apiKey=\(apiKey)x", "apiKey=\(apiKey)&u=sweeper&p=\(subsonicPassword)"]
+        for auth in subsonicAuth {
+            for method in ["ping.view", "getAlbum", "star"] {
+                let r = try st.get("/rest/\(method)?\(auth)&v=1.16.1&c=sweep&f=json")
+                XCTAssertEqual(r.status, 200)
+                answers.append((method, r))
+            }
+        }
 
         // A reload, a failed reload, then the database stops.
         XCTAssertEqual(try pg.psql("UPDATE tracks SET name = name || '!' WHERE track = 1"), "")
@@ -130,7 +150,7 @@ final class SecretSweepTests: XCTestCase {
         }
         watcher.stop()
         // Every file the run wrote: logs, sockets' directories, the database folder, nginx's files.
-        let written = ["unquoted.toml", "short.toml"]
+        let written = ["unquoted.toml", "short.toml", "subsonic-users", "subsonic-keys"]
         for root in [dir, st.dir, st.nginx.dir, pg.dir + "/log"] {
             var paths = [root]
             var rootIsDir: ObjCBool = false

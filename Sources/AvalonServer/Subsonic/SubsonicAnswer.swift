@@ -49,6 +49,8 @@ extension Router {
                 throw SubsonicError.missing("callback (a JavaScript name: letters, digits, _ $ and .)")
             }
             prefix()
+            out.streamContentType = contentType
+            defer { out.streamContentType = nil }
             let method = request.method
             guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) || method.elementsEqual("POST".utf8) else {
                 throw SubsonicError.generic("method \(String(decoding: method, as: UTF8.self)) not supported: GET or POST")

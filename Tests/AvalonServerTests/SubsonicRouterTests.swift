@@ -1,0 +1,157 @@
+@testable import AvalonServer
+import AvalonCore
+import AvalonStore
+import Foundation
+import FoundationXML
+import TestSupport
+import XCTest
+
+/// The Subsonic API in the router: routes and their metric rows, formats,
+/// sign-in and the answers' shapes, without processes (SubsonicTests has those).
+final class SubsonicRouterTests: XCTestCase {
+    static let collection: MusicCollection = {
+        var b = CollectionBuilder()
+        let rows = SubsonicTests.rows()
+        for e in rows.albums { b.addElement(.album, id: e.id, name: e.name) }
+        for e in rows.artists { b.addElement(.artist, id: e.id, name: e.name) }
+        for e in rows.genres { b.addElement(.genre, id: e.id, name: e.name) }
+        for t in rows.tracks {
+            b.addSong(id: t.id, name: t.name, length: t.length, track: t.track, year: t.year, album: t.album, artist: t.artist, genre: t.genre)
+        }
+        return b.build()
+    }()
+
+    static let api = SubsonicAPI(path: "/rest", accounts: SubsonicAccounts(users: [("alice", "pw"), ("bob", "x")], keys: [("k3y", "bob")]),
+                                 loadedAtMilliseconds: 1_700_000_000_123)
+    let router = Router(collection: SubsonicRouterTests.collection, requestPath: "/avalon", adminSecret: nil, subsonic: SubsonicRouterTests.api)
+
+    func get(_ method: String, _ query: String, auth: String = "u=alice&p=pw") throws -> HTTPResponse {
+        try router.handle(Request(method: "GET", path: "/rest/" + method, query: auth + "&v=1.16.1&c=t&" + query))
+    }
+
+    func json(_ method: String, _ query: String = "", auth: String = "u=alice&p=pw") throws -> [String: Any] {
+        let r = try get(method, "f=json&" + query, auth: auth)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.contentType, AnswerHead.jsonType)
+        let o = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        return o?["subsonic-response"] as? [String: Any] ?? [:]
+    }
+
+    func errorCode(_ r: [String: Any]) -> Int? { (r["error"] as? [String: Any])?["code"] as? Int }
+
+    func testRoutesHaveTheirOwnMetricRows() {
+        func route(_ p: String) -> MetricEndpoint {
+            var p = p
+            return p.withUTF8 { router.route($0) }
+        }
+        XCTAssertEqual(route("/rest/ping"), route("/rest/ping.view"))
+        XCTAssertEqual(route("/rest/ping").label, "subsonic_ping")
+        XCTAssertEqual(route("/rest/search3.view").label, "subsonic_search3")
+        XCTAssertEqual(route("/rest/setRating.view").label, "subsonic_star")
+        XCTAssertEqual(route("/rest/nothing").label, "subsonic_other")
+        XCTAssertEqual(route("/avalon/songs").label, "songs")
+        XCTAssertEqual(route("/avalon/ping"), .other)
+        XCTAssertEqual(route("/rest/"), .other)
+        let off = Router(collection: Self.collection, requestPath: "/avalon", adminSecret: nil)
+        var p = "/rest/ping.view"
+        XCTAssertEqual(p.withUTF8 { off.route($0) }, .other)
+        let labels = MetricEndpoint.allCases.map(\.label)
+        XCTAssertEqual(Set(labels).count, labels.count, "one row per route")
+        XCTAssertEqual(MetricEndpoint.count, Route.table.count + Route.subsonicTable.count + 1)
+        // Under REQUEST_PATH "/", Avalon's routes come first and the Subsonic API still answers.
+        let root = Router(collection: Self.collection, requestPath: "/", adminSecret: nil, subsonic: Self.api)
+        var q = "/rest/getArtists.view", s = "/songs"
+        XCTAssertEqual(q.withUTF8 { root.route($0) }.label, "subsonic_getArtists")
+        XCTAssertEqual(s.withUTF8 { root.route($0) }.label, "songs")
+    }
+
+    func testSignIn() throws {
+        XCTAssertEqual(try json("ping")["status"] as? String, "ok")
+        XCTAssertEqual(try json("ping", auth: "u=alice&p=enc:7077")["status"] as? String, "ok")
+        // md5("pw" + "salt")
+        XCTAssertEqual(try json("ping", auth: "u=alice&t=\(md5Hex("pwsalt"))&s=salt")["status"] as? String, "ok")
+        XCTAssertEqual(try json("ping", auth: "u=alice&t=\(md5Hex("pwsalt").uppercased())&s=salt")["status"] as? String, "ok")
+        XCTAssertEqual(try json("getUser", "username=bob", auth: "apiKey=k3y")["status"] as? String, "ok")
+        XCTAssertEqual(errorCode(try json("ping", auth: "u=alice&p=pW")), 40)
+        XCTAssertEqual(errorCode(try json("ping", auth: "u=alice&p=enc:zz")), 40)
+        XCTAssertEqual(errorCode(try json("ping", auth: "u=carol&p=pw")), 40)
+        XCTAssertEqual(errorCode(try json("ping", auth: "u=alice&t=\(md5Hex("pwsalt"))&s=other")), 40)
+        XCTAssertEqual(errorCode(try json("ping", auth: "u=alice&t=abc")), 10)
+        XCTAssertEqual(errorCode(try json("ping", auth: "u=alice&p=pw&t=x&s=y")), 43)
+        XCTAssertEqual(errorCode(try json("ping", auth: "apiKey=k3y&u=bob")), 43)
+        XCTAssertEqual(errorCode(try json("ping", auth: "apiKey=k3")), 44)
+        XCTAssertEqual(errorCode(try json("ping", auth: "")), 10)
+        XCTAssertEqual(errorCode(try json("getUser", "username=alice", auth: "apiKey=k3y")), 50)
+        let r = try router.handle(Request(method: "GET", path: "/rest/ping", query: "u=alice&p=pw&v=2.0.0&c=t&f=json"))
+        XCTAssertTrue(String(decoding: r.body, as: UTF8.self).contains("\"code\": 30"))
+        XCTAssertEqual(try router.handle(Request(method: "DELETE", path: "/rest/ping", query: "u=alice&p=pw&v=1.16.1&c=t")).status, 200)
+    }
+
+    func testFormats() throws {
+        let xml = try get("getGenres", "")
+        XCTAssertEqual(xml.contentType, Router.xmlType)
+        let text = String(decoding: xml.body, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?><subsonic-response xmlns=\"http://subsonic.org/restapi\" status=\"ok\" version=\"1.16.1\" type=\"avalon\""), text)
+        XCTAssertTrue(text.contains("<genre songCount=\"3\" albumCount=\"3\">Punk</genre>"), text)
+        XCTAssertTrue(XMLParser(data: Data(xml.body)).parse())
+        // Names that need escaping, in both formats.
+        let artists = String(decoding: try get("getArtists", "").body, as: UTF8.self)
+        XCTAssertTrue(artists.contains("name=\"Sly &amp; &lt;The&gt; &quot;Family&quot;\""), artists)
+        XCTAssertTrue(XMLParser(data: Data(artists.utf8)).parse())
+        let index = try json("getArtists")["artists"] as! [String: Any]
+        let letters = (index["index"] as! [[String: Any]]).map { $0["name"] as! String }
+        XCTAssertEqual(letters, ["C", "J", "S", "V", "К"], "The Clash under C, articles ignored")
+        let p = try get("ping", "f=jsonp&callback=my.cb$1")
+        XCTAssertEqual(p.contentType, Router.javascriptType)
+        XCTAssertTrue(String(decoding: p.body, as: UTF8.self).hasPrefix("my.cb$1({\"subsonic-response\": {\"status\": \"ok\""))
+        let bad = try get("ping", "f=jsonp&callback=x;alert(1)")
+        XCTAssertEqual(bad.contentType, AnswerHead.jsonType)
+        XCTAssertTrue(String(decoding: bad.body, as: UTF8.self).hasPrefix("{\"subsonic-response\": {\"status\": \"failed\""))
+        let ext = try json("getOpenSubsonicExtensions")["openSubsonicExtensions"] as! [[String: Any]]
+        XCTAssertEqual(ext.map { $0["name"] as! String }, ["formPost", "apiKeyAuthentication"])
+        XCTAssertEqual(ext[0]["versions"] as! [Int], [1])
+    }
+
+    func testFormBody() throws {
+        var (method, path, query, body) = ("POST", "/rest/getAlbumList2.view", "f=json", "u=alice&p=pw&v=1.16.1&c=t&type=alphabeticalByName&size=2")
+        let out = ResponseBuffer()
+        try method.withUTF8 { m in
+            try path.withUTF8 { p in
+                try query.withUTF8 { q in
+                    try body.withUTF8 { b in
+                        var h = RequestBytes()
+                        (h.method, h.query, h.body) = (m, q, b)
+                        _ = try router.answer(h, path: p, into: out)
+                    }
+                }
+            }
+        }
+        let r = try JSONSerialization.jsonObject(with: Data(out.array)) as! [String: Any]
+        let list = ((r["subsonic-response"] as! [String: Any])["albumList2"] as! [String: Any])["album"] as! [[String: Any]]
+        XCTAssertEqual(list.map { $0["name"] as! String }, ["Dear You", "London Calling"])
+    }
+
+    func testSearchAndLists() throws {
+        let all = try json("search3", "query=&songCount=500")["searchResult3"] as! [String: Any]
+        XCTAssertEqual((all["song"] as! [Any]).count, Self.collection.songs.count)
+        let page = try json("search3", "query=%22%22&songCount=2&songOffset=5&artistCount=1&albumCount=1")["searchResult3"] as! [String: Any]
+        XCTAssertEqual((page["song"] as! [[String: Any]]).map { $0["id"] as! String },
+                       Self.collection.songs[5...6].map(\.id.uuidString))
+        XCTAssertEqual((page["artist"] as! [Any]).count, 1)
+        let found = try json("search3", "query=train")["searchResult3"] as! [String: Any]
+        XCTAssertEqual((found["song"] as! [[String: Any]]).map { $0["title"] as! String }, ["Train in Vain"])
+        XCTAssertEqual((try json("search3", "query=zzzz")["searchResult3"] as! [String: [Any]]).mapValues(\.count), ["artist": 0, "album": 0, "song": 0])
+        let years = try json("getAlbumList2", "type=byYear&fromYear=1980&toYear=1960")["albumList2"] as! [String: Any]
+        XCTAssertEqual((years["album"] as! [[String: Any]]).map { $0["year"] as! Int }, [1979, 1968], "descending when fromYear > toYear")
+        XCTAssertEqual(errorCode(try json("getAlbumList2", "type=bogus")), 0)
+        XCTAssertEqual(errorCode(try json("getAlbum", "id=not-a-uuid")), 70)
+        XCTAssertEqual(errorCode(try json("getSongsByGenre")), 10)
+        XCTAssertEqual((try json("getSongsByGenre", "genre=rock&count=1&offset=1")["songsByGenre"] as! [String: [Any]])["song"]?.count, 1)
+        let user = try json("getUser", "username=alice")["user"] as! [String: Any]
+        XCTAssertEqual(user["streamRole"] as? Bool, true)
+        XCTAssertEqual(user["adminRole"] as? Bool, false)
+        XCTAssertEqual((try json("getScanStatus")["scanStatus"] as! [String: Any])["count"] as? Int, Self.collection.songs.count)
+        let album = try json("getAlbumList2", "type=newest&size=1")["albumList2"] as! [String: Any]
+        XCTAssertEqual((album["album"] as! [[String: Any]])[0]["created"] as? String, "2023-11-14T22:13:20.123Z")
+    }
+}

@@ -71,10 +71,22 @@ extension MusicCollection {
     func albumCounts(_ table: borrowing ElementTable) -> [Int64] {
         var stamp = [UInt32](repeating: .max, count: albums.count)
         var counts = [Int64](repeating: 0, count: table.count)
-        for e in 0..<table.count {
-            for s in table.songs(of: UInt32(e)) {
-                let a = Int(songs[Int(s)].album)
-                if stamp[a] != UInt32(e) { stamp[a] = UInt32(e); counts[e] += 1 }
+        songs.withUnsafeBufferPointer { songs in
+            table.songs.withUnsafeBufferPointer { list in
+                table.songOffsets.withUnsafeBufferPointer { offsets in
+                    stamp.withUnsafeMutableBufferPointer { stamp in
+                        counts.withUnsafeMutableBufferPointer { counts in
+                            for e in 0..<counts.count {
+                                var n: Int64 = 0
+                                for k in Int(offsets[e])..<Int(offsets[e + 1]) {
+                                    let a = Int(songs[Int(list[k])].album)
+                                    if stamp[a] != UInt32(e) { stamp[a] = UInt32(e); n += 1 }
+                                }
+                                counts[e] = n
+                            }
+                        }
+                    }
+                }
             }
         }
         return counts
@@ -207,13 +219,13 @@ extension MusicCollection {
 
     // MARK: endpoints
 
-    public func subsonicArtists(_ p: QueryParameters, _ w: inout NodeWriter) throws {
-        let counts = albumCounts(artists)
+    public func subsonicArtists(_ p: QueryParameters, _ w: inout NodeWriter, _ ix: SubsonicIndex) throws {
+        let counts = ix.artistAlbumCounts
         arena.withUnsafeBufferPointer { a in
             w.open("artists")
             w.attr("ignoredArticles", SubsonicServer.ignoredArticles)
             w.beginList("index")
-            for (letter, list) in artistIndex() {
+            for (letter, list) in ix.artistIndex {
                 w.open("index")
                 w.attr("name", letter)
                 w.beginList("artist")
@@ -226,13 +238,13 @@ extension MusicCollection {
         }
     }
 
-    public func subsonicIndexes(_ p: QueryParameters, _ w: inout NodeWriter, _ server: SubsonicServer) throws {
+    public func subsonicIndexes(_ p: QueryParameters, _ w: inout NodeWriter, _ server: SubsonicServer, _ ix: SubsonicIndex) throws {
         arena.withUnsafeBufferPointer { a in
             w.open("indexes")
             w.attr("ignoredArticles", SubsonicServer.ignoredArticles)
             w.attr("lastModified", server.createdMilliseconds)
             w.beginList("index")
-            for (letter, list) in artistIndex() {
+            for (letter, list) in ix.artistIndex {
                 w.open("index")
                 w.attr("name", letter)
                 w.beginList("artist")
@@ -302,8 +314,8 @@ extension MusicCollection {
         }
     }
 
-    public func subsonicGenres(_ w: inout NodeWriter) {
-        let albumCounts = albumCounts(genres)
+    public func subsonicGenres(_ w: inout NodeWriter, _ ix: SubsonicIndex) {
+        let albumCounts = ix.genreAlbumCounts
         arena.withUnsafeBufferPointer { a in
             w.open("genres")
             w.beginList("genre")
@@ -381,7 +393,7 @@ extension MusicCollection {
     // MARK: album lists
 
     /// The albums of an album list, in its order (`getAlbumList`'s `type`).
-    func albumList(_ p: QueryParameters) throws -> [UInt32] {
+    func albumList(_ p: QueryParameters, _ ix: SubsonicIndex) throws -> [UInt32] {
         let type = try Self.required(p, "type")
         let size = Int(try Self.int(p, "size", default: 10, max: 500)), offset = Int(min(try Self.int(p, "offset", default: 0), Int64(albums.count)))
         func page(_ order: [UInt32]) -> [UInt32] { Array(order.dropFirst(offset).prefix(size)) }
@@ -404,15 +416,7 @@ extension MusicCollection {
         case "alphabeticalByName":
             return page(albums.byName)
         case "alphabeticalByArtist":
-            var keyed: [(UInt64, UInt32)] = []
-            keyed.reserveCapacity(albums.count)
-            for al in 0..<albums.count {
-                let first = albums.songs(of: UInt32(al)).first
-                let artistRank = first.map { UInt64(artists.nameRank[Int(songs[Int($0)].artist)]) } ?? .max >> 32
-                keyed.append((artistRank << 32 | UInt64(albums.nameRank[al]), UInt32(al)))
-            }
-            keyed.sort { $0 < $1 }
-            return page(keyed.map(\.1))
+            return Array(ix.albumsByArtist[offset..<min(albums.count, offset + size)])
         case "byYear":
             guard let from = try Self.optionalInt(p, "fromYear") else { throw SubsonicError.missing("fromYear") }
             guard let to = try Self.optionalInt(p, "toYear") else { throw SubsonicError.missing("toYear") }
@@ -444,8 +448,8 @@ extension MusicCollection {
         }
     }
 
-    public func subsonicAlbumList(_ p: QueryParameters, _ w: inout NodeWriter, id3: Bool, _ server: SubsonicServer) throws {
-        let list = try albumList(p)
+    public func subsonicAlbumList(_ p: QueryParameters, _ w: inout NodeWriter, id3: Bool, _ server: SubsonicServer, _ ix: SubsonicIndex) throws {
+        let list = try albumList(p, ix)
         arena.withUnsafeBufferPointer { a in
             w.open(id3 ? "albumList2" : "albumList")
             w.beginList("album")

@@ -59,7 +59,8 @@ extension Router {
             let user = try Router.signIn(api.accounts, params)
             try Router.checkVersion(params)
             api.server.begin(&w, ok: true)
-            try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user)), &w)
+            try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user),
+                                 cache: api.cache), &w)
             api.server.end(&w)
         } catch let e as SubsonicError {
             out.reset()

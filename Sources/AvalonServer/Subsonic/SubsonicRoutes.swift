@@ -9,6 +9,8 @@ public struct SubsonicAPI: Sendable {
     let prefix: [UInt8]
     let accounts: SubsonicAccounts
     let server: SubsonicServer
+    /// Filled in each worker on first use: the master never pays for it.
+    let cache = SubsonicIndexCache()
 
     public init(path: String, accounts: SubsonicAccounts, loadedAtMilliseconds: Int64) {
         prefix = Array((path + "/").utf8)
@@ -30,6 +32,8 @@ struct SubsonicCall {
     let params: QueryParameters
     let server: SubsonicServer
     let user: String
+    let cache: SubsonicIndexCache
+    var index: SubsonicIndex { cache.index(collection) }
 }
 
 extension Route {
@@ -65,15 +69,15 @@ extension Route {
             w.endList()
             w.close()
         },
-        .subsonic("getIndexes") { c, w in try c.collection.subsonicIndexes(c.params, &w, c.server) },
+        .subsonic("getIndexes") { c, w in try c.collection.subsonicIndexes(c.params, &w, c.server, c.index) },
         .subsonic("getMusicDirectory") { c, w in try c.collection.subsonicDirectory(c.params, &w) },
-        .subsonic("getArtists") { c, w in try c.collection.subsonicArtists(c.params, &w) },
+        .subsonic("getArtists") { c, w in try c.collection.subsonicArtists(c.params, &w, c.index) },
         .subsonic("getArtist") { c, w in try c.collection.subsonicArtist(c.params, &w, c.server) },
         .subsonic("getAlbum") { c, w in try c.collection.subsonicAlbum(c.params, &w, c.server) },
         .subsonic("getSong") { c, w in try c.collection.subsonicSong(c.params, &w) },
-        .subsonic("getGenres") { c, w in c.collection.subsonicGenres(&w) },
-        .subsonic("getAlbumList") { c, w in try c.collection.subsonicAlbumList(c.params, &w, id3: false, c.server) },
-        .subsonic("getAlbumList2") { c, w in try c.collection.subsonicAlbumList(c.params, &w, id3: true, c.server) },
+        .subsonic("getGenres") { c, w in c.collection.subsonicGenres(&w, c.index) },
+        .subsonic("getAlbumList") { c, w in try c.collection.subsonicAlbumList(c.params, &w, id3: false, c.server, c.index) },
+        .subsonic("getAlbumList2") { c, w in try c.collection.subsonicAlbumList(c.params, &w, id3: true, c.server, c.index) },
         .subsonic("getRandomSongs") { c, w in try c.collection.subsonicRandomSongs(c.params, &w) },
         .subsonic("getSongsByGenre") { c, w in try c.collection.subsonicSongsByGenre(c.params, &w) },
         .subsonic("search2") { c, w in try c.collection.subsonicSearch(c.params, &w, id3: false, c.server) },

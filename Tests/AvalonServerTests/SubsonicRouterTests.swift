@@ -1,4 +1,5 @@
 @testable import AvalonServer
+import AvalonConfig
 import AvalonCore
 import AvalonStore
 import Foundation
@@ -153,5 +154,46 @@ final class SubsonicRouterTests: XCTestCase {
         XCTAssertEqual((try json("getScanStatus")["scanStatus"] as! [String: Any])["count"] as? Int, Self.collection.songs.count)
         let album = try json("getAlbumList2", "type=newest&size=1")["albumList2"] as! [String: Any]
         XCTAssertEqual((album["album"] as! [[String: Any]])[0]["created"] as? String, "2023-11-14T22:13:20.123Z")
+    }
+
+    func testSettings() throws {
+        let d = try Config.load(environment: [:])
+        XCTAssertEqual(d.subsonicPath, "/rest")
+        XCTAssertNil(d.subsonicUsersFile)
+        let c = try Config.load(environment: ["SUBSONIC_PATH": "/music/rest", "SUBSONIC_USERS_FILE": "/etc/avalon/users",
+                                              "SUBSONIC_API_KEYS_FILE": "/etc/avalon/keys"])
+        XCTAssertEqual([c.subsonicPath, c.subsonicUsersFile, c.subsonicAPIKeysFile], ["/music/rest", "/etc/avalon/users", "/etc/avalon/keys"])
+        for bad in ["rest", "/rest/", "/"] {
+            XCTAssertThrowsError(try Config.load(environment: ["SUBSONIC_PATH": bad])) { e in
+                XCTAssertTrue("\(e)".contains("SUBSONIC_PATH"), "\(e)")
+            }
+        }
+        XCTAssertThrowsError(try Config.load(environment: ["SUBSONIC_PATH": "/avalon"]))
+        XCTAssertTrue(Config.defaultFile().contains("SUBSONIC_USERS_FILE"))
+        // No users file: the API is off.
+        XCTAssertNil(try SubsonicAPI.load(d))
+    }
+
+    func testKeyFile() throws {
+        let dir = makeTempDir("avalon-subsonic-keys")
+        defer { removeTree(dir) }
+        try SubsonicTests.secretFile(dir + "/users", "alice:pw\n")
+        let env = ["SUBSONIC_USERS_FILE": dir + "/users", "SUBSONIC_API_KEYS_FILE": dir + "/keys"]
+        let nobody = try runProgram([product("avalon-subsonic-key"), "new", "carol"], environment: env)
+        XCTAssertEqual(nobody.status, 1)
+        XCTAssertTrue(nobody.stderr.contains("no user 'carol'"), nobody.stderr)
+        let made = try runProgram([product("avalon-subsonic-key"), "new", "alice"], environment: env)
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let key = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var st = stat()
+        XCTAssertEqual(stat(dir + "/keys", &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        let api = try XCTUnwrap(try SubsonicAPI.load(try Config.load(environment: env)))
+        XCTAssertEqual(api.accounts.user(apiKey: key), 0)
+        let list = try runProgram([product("avalon-subsonic-key"), "list"], environment: env)
+        XCTAssertFalse(list.stdout.contains(key), "list shows no whole key")
+        XCTAssertEqual(try runProgram([product("avalon-subsonic-key"), "revoke", key], environment: env).status, 0)
+        XCTAssertNil(try XCTUnwrap(try SubsonicAPI.load(try Config.load(environment: env))).accounts.user(apiKey: key))
+        XCTAssertEqual(try runProgram([product("avalon-subsonic-key"), "revoke", key], environment: env).status, 1)
     }
 }

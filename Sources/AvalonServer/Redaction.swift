@@ -6,7 +6,8 @@ import AvalonStore
 /// the configured secrets themselves are masked wherever they appear.
 struct Redactor: Sendable {
     /// Query parameters whose values are never recorded: the admin secret's,
-    /// and the Subsonic API's credentials (`p` password, `t` token, `s` salt).
+    /// and the Subsonic API's credentials (`p` password, `t` token, `s` salt,
+    /// `apiKey`: keys are compared lower-cased). SecretSweepTests proves each.
     static let sensitiveKeys: Set<String> = ["secret", "password", "api_key", "apikey", "token", "access_token", "p", "t", "s"]
 
     let secrets: [String]

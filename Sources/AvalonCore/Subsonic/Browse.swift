@@ -220,35 +220,28 @@ extension MusicCollection {
     // MARK: endpoints
 
     public func subsonicArtists(_ p: QueryParameters, _ w: inout NodeWriter, _ ix: SubsonicIndex) throws {
-        let counts = ix.artistAlbumCounts
-        arena.withUnsafeBufferPointer { a in
-            w.open("artists")
-            w.attr("ignoredArticles", SubsonicServer.ignoredArticles)
-            w.beginList("index")
-            for (letter, list) in ix.artistIndex {
-                w.open("index")
-                w.attr("name", letter)
-                w.beginList("artist")
-                for r in list { writeArtistID3(&w, "artist", r, albumCount: counts[Int(r)], a) }
-                w.endList()
-                w.close()
-            }
-            w.endList()
-            w.close()
-        }
+        writeArtistIndex(&w, "artists", ix, lastModified: nil)
     }
 
     public func subsonicIndexes(_ p: QueryParameters, _ w: inout NodeWriter, _ server: SubsonicServer, _ ix: SubsonicIndex) throws {
+        writeArtistIndex(&w, "indexes", ix, lastModified: server.createdMilliseconds)
+    }
+
+    /// `getArtists` (`ArtistID3`s with album counts) or `getIndexes` (`Artist`s and `lastModified`).
+    func writeArtistIndex(_ w: inout NodeWriter, _ name: StaticString, _ ix: SubsonicIndex, lastModified: Int64?) {
+        let counts = ix.artistAlbumCounts
         arena.withUnsafeBufferPointer { a in
-            w.open("indexes")
+            w.open(name)
             w.attr("ignoredArticles", SubsonicServer.ignoredArticles)
-            w.attr("lastModified", server.createdMilliseconds)
+            if let lastModified { w.attr("lastModified", lastModified) }
             w.beginList("index")
             for (letter, list) in ix.artistIndex {
                 w.open("index")
                 w.attr("name", letter)
                 w.beginList("artist")
-                for r in list { writeArtist(&w, "artist", r, a) }
+                for r in list {
+                    if lastModified == nil { writeArtistID3(&w, "artist", r, albumCount: counts[Int(r)], a) } else { writeArtist(&w, "artist", r, a) }
+                }
                 w.endList()
                 w.close()
             }

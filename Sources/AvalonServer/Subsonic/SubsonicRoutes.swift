@@ -92,19 +92,8 @@ extension Route {
             guard name == c.user else { throw SubsonicError.notAuthorized }
             w.open("user")
             w.attr("username", c.user)
-            w.attr("scrobblingEnabled", false)
-            w.attr("adminRole", false)
-            w.attr("settingsRole", false)
-            w.attr("downloadRole", true)
-            w.attr("uploadRole", false)
-            w.attr("playlistRole", false)
-            w.attr("coverArtRole", false)
-            w.attr("commentRole", false)
-            w.attr("podcastRole", false)
-            w.attr("streamRole", true)
-            w.attr("jukeboxRole", false)
-            w.attr("shareRole", false)
-            w.attr("videoConversionRole", false)
+            // Streams and downloads only: a read-only server offers nothing else.
+            for role in roles { w.attr(role, ["streamRole", "downloadRole"].contains(role.description)) }
             w.beginList("folder")
             w.element("folder", 1)  // the one music folder
             w.endList()
@@ -125,6 +114,12 @@ extension Route {
     ]
 
     static let subsonicPaths = subsonicTable.map(\.path)
+
+    /// `getUser`'s flags, in the schema's order.
+    private static let roles: [StaticString] = [
+        "scrobblingEnabled", "adminRole", "settingsRole", "downloadRole", "uploadRole", "playlistRole", "coverArtRole",
+        "commentRole", "podcastRole", "streamRole", "jukeboxRole", "shareRole", "videoConversionRole",
+    ]
     /// Route numbers (in `Route.all`) of the write route and the unknown-method route.
     static let subsonicWrite = table.count + subsonicTable.count - 2
     static let subsonicOther = table.count + subsonicTable.count - 1

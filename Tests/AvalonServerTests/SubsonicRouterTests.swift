@@ -99,6 +99,15 @@ final class SubsonicRouterTests: XCTestCase {
         let artists = String(decoding: try get("getArtists", "").body, as: UTF8.self)
         XCTAssertTrue(artists.contains("name=\"Sly &amp; &lt;The&gt; &quot;Family&quot;\""), artists)
         XCTAssertTrue(XMLParser(data: Data(artists.utf8)).parse())
+        // Specials after a clean first word (the eight-byte path), and control characters.
+        let song = String(decoding: try get("search3", "query=everyday").body, as: UTF8.self)
+        XCTAssertTrue(song.contains("title=\"Everyday &lt;People&gt;\""), song)
+        XCTAssertTrue(song.contains("album=\"Stand! &amp; &apos;Sit&apos;\""), song)
+        var c = ResponseBuffer()
+        var w = NodeWriter(c, format: .xml)
+        w.open("x"); w.attr("a", "abcdefgh\u{01}ijklmnop\"qrstuvwx>yz"); w.close()
+        XCTAssertEqual(String(decoding: c.array, as: UTF8.self), "<x a=\"abcdefgh ijklmnop&quot;qrstuvwx&gt;yz\"/>")
+        c = ResponseBuffer()
         let index = try json("getArtists")["artists"] as! [String: Any]
         let letters = (index["index"] as! [[String: Any]]).map { $0["name"] as! String }
         XCTAssertEqual(letters, ["C", "J", "S", "V", "К"], "The Clash under C, articles ignored")

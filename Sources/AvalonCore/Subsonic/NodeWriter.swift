@@ -192,7 +192,18 @@ extension JSONCursor {
     @inline(__always)
     mutating func xmlEscaped(_ s: UnsafeBufferPointer<UInt8>) {
         var out = p
-        for b in s {
+        // Eight bytes at a time while none needs escaping (most names).
+        var i = 0
+        if let base = s.baseAddress {
+            while i + 8 <= s.count {
+                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                if Self.xmlSpecials(x) != 0 { break }
+                UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
+                out += 8
+                i += 8
+            }
+        }
+        for b in UnsafeBufferPointer(rebasing: s[i...]) {
             switch b {
             case UInt8(ascii: "&"): for x in "&amp;".utf8 { out.pointee = x; out += 1 }
             case UInt8(ascii: "<"): for x in "&lt;".utf8 { out.pointee = x; out += 1 }
@@ -205,5 +216,15 @@ extension JSONCursor {
             }
         }
         p = out
+    }
+
+    /// Non-zero when a byte of `x` is below 0x20 or one of `& < > " '`
+    /// (the high bit of such a byte is set; borrows may flag later bytes too,
+    /// which only sends them to the byte loop).
+    @inline(__always)
+    static func xmlSpecials(_ x: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func eq(_ c: UInt64) -> UInt64 { let y = x ^ (ones &* c); return (y &- ones) & ~y }
+        return (((x &- ones &* 0x20) & ~x) | eq(0x26) | eq(0x3C) | eq(0x3E) | eq(0x22) | eq(0x27)) & highs
     }
 }

@@ -55,7 +55,7 @@ extension Router {
             guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) || method.elementsEqual("POST".utf8) else {
                 throw SubsonicError.generic("method \(String(decoding: method, as: UTF8.self)) not supported: GET or POST")
             }
-            if request.bodyTooLarge { throw SubsonicError.generic("form body over \(RequestContext.formLimit) bytes") }
+            if request.bodyTooLarge { throw SubsonicError.generic("form body over \(RequestContext.formLimit >> 10) KB: send fewer parameters") }
             let user = try Router.signIn(api.accounts, params)
             try Router.checkVersion(params)
             api.server.begin(&w, ok: true)

@@ -51,7 +51,8 @@ final class SubsonicTests: XCTestCase {
         let key = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(key.count, 64)
 
-        let stack = try Stack(extraEnv: env.merging(["LOG_LEVEL": "DEBUG"]) { $1 }, workers: 2, db: db)
+        let admin = "subsonic-admin-secret-0123"
+        let stack = try Stack(extraEnv: env.merging(["LOG_LEVEL": "DEBUG", "ADMIN_SECRET": admin]) { $1 }, workers: 2, db: db)
         defer { stack.stop() }
         let collection = try SQLiteStore(path: db).load()
         var genres: [String: Int] = [:]
@@ -72,6 +73,12 @@ final class SubsonicTests: XCTestCase {
         let token = md5Hex(Self.password + "c0ffee42")
         for secret in [Self.password, key, token, "c0ffee42", Array(Self.password.utf8).map { String(format: "%02x", $0) }.joined()] {
             XCTAssertFalse(log.contains(secret), "a credential in the log")
+        }
+
+        // Each method counted in its own metrics row; writes in one.
+        let metrics = try stack.get("/avalon/metrics", headers: ["X-API-Key": admin]).text
+        for label in ["subsonic_ping", "subsonic_getAlbum", "subsonic_search3", "subsonic_star", "subsonic_other"] {
+            XCTAssertTrue(metrics.contains("avalon_requests_total{endpoint=\"\(label)\",code=\"200\"}"), label)
         }
 
         // A key revoked and a reload: refused.

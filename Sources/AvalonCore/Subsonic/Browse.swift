@@ -146,7 +146,6 @@ extension MusicCollection {
         if f.artist != .max { w.attr("parent", id: artists.items[Int(f.artist)].id) }
         w.attr("isDir", true)
         w.attr("title", slice(a, e.name))
-        w.attr("name", slice(a, e.name))
         w.attr("album", slice(a, e.name))
         if f.artist != .max {
             w.attr("artist", slice(a, artists.items[Int(f.artist)].name))

@@ -65,9 +65,9 @@ struct Route {
     /// Every route. Its index is the route's number in the metrics table.
     static let table: [Route] = [
         .collection("songs") { c, p, out in try c.songsBody(p, into: out) },
-        .collection("albums") { c, p, out in try c.elementsBody(c.albums, p, into: out) },
-        .collection("artists") { c, p, out in try c.elementsBody(c.artists, p, into: out) },
-        .collection("genres") { c, p, out in try c.elementsBody(c.genres, p, into: out) },
+        .collection("albums") { c, p, out in try c.elementsBody(.album, p, into: out) },
+        .collection("artists") { c, p, out in try c.elementsBody(.artist, p, into: out) },
+        .collection("genres") { c, p, out in try c.elementsBody(.genre, p, into: out) },
         .collection("years") { c, p, out in try c.yearsBody(p, into: out) },
         Route(path: "heartbeat", access: .everyone, cacheable: false, label: "heartbeat", statsd: nil) { $0.text(heartbeatBody) },
         Route(path: "version", access: .everyone, cacheable: false, label: "version", statsd: nil) { $0.text(versionBody) },

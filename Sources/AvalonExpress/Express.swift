@@ -33,6 +33,7 @@ public enum Express {
         try checkPathCharacters(dir, what: "the server root", inNginx: true)
         try checkPathCharacters(music, what: "the music folder", inNginx: false)
         try checkWorkersReach(dir)
+        try checkParents(dir)
         try makeDirectory(dir)
         let db = try o.database.map { try DatabaseURL(parsing: $0) }
         let here = executableDirectory()
@@ -157,7 +158,10 @@ final class StopFlag: Sendable {
 public let avalonExpressVersion = "1.0.0"
 
 func defaultServerRoot() -> String {
-    if let run = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !run.isEmpty, access(run, W_OK) == 0 {
+    // sudo keeps the invoking user's XDG_RUNTIME_DIR: only one's own is private.
+    var st = stat()
+    if let run = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !run.isEmpty, access(run, W_OK) == 0,
+       stat(run, &st) == 0, st.st_uid == geteuid() {
         return run + "/avalon-express"
     }
     let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"

@@ -35,6 +35,25 @@ func checkOwnDirectory(_ path: String) throws {
     }
 }
 
+/// Nobody else can swap the server root for a folder of their own: each
+/// folder above it is root's or the caller's, and one that others may write
+/// to is sticky (as /tmp is), so that only its owner can rename what is in it.
+func checkParents(_ path: String) throws {
+    var p = dirname(path)
+    while true {
+        var st = stat()
+        guard stat(p, &st) == 0 else { break }
+        if st.st_uid != 0 && st.st_uid != geteuid() {
+            throw ExpressError("\(p) belongs to \(userName(st.st_uid)), who could replace the server root \(path) inside it: pass --server-root with a folder under one of yours")
+        }
+        if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
+            throw ExpressError("\(p) is writable by other users (mode \(octal(st.st_mode & 0o7777))), who could replace the server root \(path) inside it: chmod go-w \(shellQuote(p)) (or +t), or pass --server-root with a folder under one of yours")
+        }
+        if p == "/" { break }
+        p = dirname(p)
+    }
+}
+
 /// Sets a folder's mode; a failure is an error, not a folder left open or shut.
 func setMode(_ path: String, _ mode: mode_t) throws {
     guard chmod(path, mode) == 0 else { throw ExpressError("cannot chmod \(octal(mode)) \(path): \(errorText())") }

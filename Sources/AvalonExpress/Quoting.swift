@@ -40,7 +40,9 @@ func systemdAssignment(_ name: String, _ value: String) -> String {
 /// line in all four), and for nginx a `$` (it would read a variable).
 func checkPathCharacters(_ path: String, what: String, inNginx: Bool) throws {
     if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-        throw ExpressError("\(what) \(shellQuote(path)) has a control character (a newline or tab) that configuration files cannot hold: rename it")
+        // Shown escaped: the error stays one line.
+        let shown = path.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\\x" + String($0.value, radix: 16) : String($0) }.joined()
+        throw ExpressError("\(what) \(shown) has a control character (a newline or tab) that configuration files cannot hold: rename it")
     }
     if inNginx && path.contains("$") {
         throw ExpressError("\(what) \(path) has a $, which nginx reads as a variable: pass --server-root with a folder without one")

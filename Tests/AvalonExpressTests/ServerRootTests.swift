@@ -45,6 +45,13 @@ final class ServerRootTests: XCTestCase {
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: root)), Set(links))
         XCTAssertEqual(processes(mentioning: root), [])
 
+        // A folder of another user's above the server root: they could rename it away and put theirs.
+        let theirs = try runProgram(["/usr/sbin/runuser", "-u", "nobody", "--", "/bin/mkdir", "-m", "0755", shared + "/theirs"])
+        XCTAssertEqual(theirs.status, 0, theirs.stderr)
+        assertOneLineError(try express(["setup-server", demoMusic, "--server-root", shared + "/theirs/root"]),
+                           "\(shared)/theirs belongs to nobody, who could replace the server root \(shared)/theirs/root inside it")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: shared + "/theirs/root"))
+
         let open = shared + "/open"
         mkdir(open, 0o700)
         chmod(open, 0o777)
@@ -117,6 +124,11 @@ final class ServerRootTests: XCTestCase {
         XCTAssertEqual(try httpRequest(port: port, path: "/avalon/heartbeat").status, 200)
         XCTAssertEqual(try runProgram([ctl, "stop"]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 5) { processes(mentioning: root).isEmpty }, "\(processes(mentioning: root))")
+
+        // What no syntax here can hold is refused, in one line, before anything is written.
+        assertOneLineError(try express(["setup-server", music, "--server-root", dir + "/a$b"]), "has a $, which nginx reads as a variable")
+        assertOneLineError(try express(["setup-server", music, "--server-root", dir + "/a\nb"]), "has a control character")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a$b"))
     }
 
     /// As root, nginx's workers run as nobody: a server root under a 0700

@@ -150,7 +150,11 @@ public final class PostgresServer {
         let start = try runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/log", "-w", "-o",
                                       "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
         guard start.status == 0 else { throw SupportError("pg_ctl start failed: \((try? String(contentsOfFile: "\(dir)/log")) ?? "")") }
+        postmaster = StartedProcess(pidFile: "\(dir)/data/postmaster.pid")
     }
+
+    /// The server's pid, read when it started: stopped by it should pg_ctl fail.
+    var postmaster: StartedProcess?
 
     /// Stops the server and removes its files.
     public func stop() {
@@ -161,6 +165,7 @@ public final class PostgresServer {
     /// Stops the server, keeping its files (for tests of a database that went away).
     public func stopServer() {
         _ = try? runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-m", "fast", "-w", "stop"])
+        postmaster?.stop()
     }
 
     public func psql(_ sql: String) throws -> String {
@@ -344,7 +349,9 @@ public struct StartedProcess: CustomStringConvertible {
 
     /// The process a pid file names, if it runs.
     public init?(pidFile: String) {
-        guard let text = try? String(contentsOfFile: pidFile), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        // The pid is the first line (PostgreSQL's postmaster.pid has more).
+        guard let text = try? String(contentsOfFile: pidFile),
+              let pid = Int32(text.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces) ?? "") else { return nil }
         self.init(pid: pid)
     }
 

@@ -1,3 +1,4 @@
+import AvalonConfig
 import AvalonCore
 import Glibc
 
@@ -76,8 +77,23 @@ extension ServerRoot {
         guard !failures.isEmpty else { return }
         let workers = WorkerUser.current
         if let blocked = workers.firstBlocked(on: dir + "/www") { throw workers.blockedError(blocked) }
+        if let refused = lastRefusal(inLog: dir + "/logs/nginx-error.log") {
+            throw ExpressError("nginx's workers (\(workers.name)) are refused \(refused) (Permission denied) though the folders' modes let them in (an ACL or a security module?), so \(failures.joined(separator: " and ")): pass --server-root with a folder they can reach\(geteuid() == 0 ? ", or run avalon-express as an ordinary user" : "")")
+        }
         throw ExpressError("nginx runs, but \(failures.joined(separator: " and ")): see \(dir)/logs/nginx-error.log and \(dir)/logs/avalon.log")
     }
+}
+
+/// The path in nginx's last "Permission denied" line: `"PATH" is forbidden
+/// (13: …)` for a file, `connect() to unix:PATH failed (13: …)` for the socket.
+func lastRefusal(inLog path: String) -> String? {
+    guard let text = try? readFile(path),
+          let line = text.split(separator: "\n").last(where: { $0.contains("(13: Permission denied)") }) else { return nil }
+    if let r = line.firstRange(of: "connect() to unix:"), let end = line[r.upperBound...].firstRange(of: " failed (13:") {
+        return String(line[r.upperBound..<end.lowerBound])
+    }
+    let quoted = line.split(separator: "\"", omittingEmptySubsequences: false)
+    return quoted.count > 2 && line.contains("\" is forbidden") ? String(quoted[1]) : nil
 }
 
 /// The status of a plain GET, or nil when nothing answers (connections are

@@ -163,7 +163,7 @@ final class ServerRootTests: XCTestCase {
         let root = parent + "/root"
         let port = freePort()
         let r = try express(["start-server", demoMusic, "--port", "\(port)", "--server-root", root])
-        assertOneLineError(r, "nginx runs, but the page (/) answered 403 and the API (/avalon/heartbeat) answered 502: see \(root)/logs/nginx-error.log")
+        assertOneLineError(r, "nginx's workers (nobody) are refused \(root)/avalon.sock (Permission denied) though the folders' modes let them in (an ACL or a security module?), so the page (/) answered 403 and the API (/avalon/heartbeat) answered 502: pass --server-root with a folder they can reach, or run avalon-express as an ordinary user")
         XCTAssertFalse(r.stdout.contains("Avalon serves"), r.stdout)
         XCTAssertEqual(processes(mentioning: root), [])
         XCTAssertFalse(canConnect(port: port))

@@ -30,6 +30,10 @@ public enum Express {
         guard (1...65535).contains(o.port) else { throw ExpressError("--port must be from 1 to 65535") }
         if !production { try checkPortFree(o.host, o.port) }
         let dir = absolute(o.serverRoot ?? defaultServerRoot())
+        try checkPathCharacters(dir, what: "the server root", inNginx: true)
+        try checkPathCharacters(music, what: "the music folder", inNginx: false)
+        try checkWorkersReach(dir)
+        try checkParents(dir)
         try makeDirectory(dir)
         let db = try o.database.map { try DatabaseURL(parsing: $0) }
         let here = executableDirectory()
@@ -58,7 +62,10 @@ public enum Express {
         for s in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { sigaddset(&signals, s) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         unlink(root.socket)
-        var env = currentEnvironment().filter { $0.key != "AVALON_CONFIG" }.map { "\($0.key)=\($0.value)" }
+        // avalon-fcgi reads the settings the server root's files agree on from avalon.toml:
+        // the environment would win over them (and DATABASE_URL holds a password).
+        let written: Set = ["AVALON_CONFIG", "DATABASE_URL", "REQUEST_PATH", "LOG_PATH", "RELOAD_INTERVAL"]
+        var env = currentEnvironment().filter { !written.contains($0.key) }.map { "\($0.key)=\($0.value)" }
         env.append("AVALON_CONFIG=\(root.dir)/avalon.toml")
         let fcgi = try spawn([root.fcgi, "--bind", "unix:" + root.socket, "--workers", "\(root.workers)",
                               "--socket-mode", root.asRoot ? "0666" : "0600", "--pid-file", root.dir + "/avalon.pid"],
@@ -93,6 +100,7 @@ public enum Express {
             stopAll()
             throw ExpressError("nginx did not start: \(lastLines(root.dir + "/logs/nginx-stderr.log")) (see \(root.dir)/logs/nginx-error.log)")
         }
+        do { try root.checkServing() } catch { stopAll(); throw error }
         let stop = StopFlag()
         if reloadOnChange {
             var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonExpressVersion)")
@@ -150,7 +158,10 @@ final class StopFlag: Sendable {
 public let avalonExpressVersion = "1.0.0"
 
 func defaultServerRoot() -> String {
-    if let run = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !run.isEmpty, access(run, W_OK) == 0 {
+    // sudo keeps the invoking user's XDG_RUNTIME_DIR: only one's own is private.
+    var st = stat()
+    if let run = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !run.isEmpty, access(run, W_OK) == 0,
+       stat(run, &st) == 0, st.st_uid == geteuid() {
         return run + "/avalon-express"
     }
     let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
@@ -164,13 +175,14 @@ func absolute(_ path: String) -> String {
     return normalizePath(cwd + "/" + path)
 }
 
-func executableDirectory() -> String {
+func executablePath() -> String {
     var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
     let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    guard n > 0 else { return "." }
-    let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+    guard n > 0 else { return "./avalon-express" }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+func executableDirectory() -> String { dirname(executablePath()) }
 
 func isExecutable(_ p: String) -> Bool { access(p, X_OK) == 0 }
 
@@ -237,7 +249,7 @@ func spawn(_ args: [String], env: [String], output: String) throws -> pid_t {
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o644)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)

@@ -6,7 +6,7 @@ struct AvalonExpressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "avalon-express",
         abstract: "From a music folder to a running Avalon behind nginx, as an ordinary user.",
-        subcommands: [StartServer.self, SetupServer.self])
+        subcommands: [StartServer.self, SetupServer.self, CheckServer.self])
 }
 
 struct Common: ParsableArguments {
@@ -20,17 +20,27 @@ struct Common: ParsableArguments {
     var workers = 2
     @Option(help: ArgumentHelp("Where the configuration, socket, logs and page go (default: a folder of yours under $XDG_RUNTIME_DIR or the temp dir).", valueName: "DIR"))
     var serverRoot: String?
-    @Option(help: ArgumentHelp("Database URL (default: a SQLite file in the server root).", valueName: "URL"))
+    @Option(help: ArgumentHelp("Database URL (default: $DATABASE_URL, else a SQLite file in the server root). A password belongs in DATABASE_URL: other users can read command lines.", valueName: "URL"))
     var database: String?
 
     func options() -> ExpressOptions {
         var o = ExpressOptions(music: music)
-        (o.port, o.host, o.workers, o.serverRoot, o.database) = (port, host, workers, serverRoot, database)
+        (o.port, o.host, o.workers, o.serverRoot) = (port, host, workers, serverRoot)
+        if let database {
+            if hidePasswordArgument(database) {
+                warn("--database carries a password, which other users can read in ps until avalon-express hides it; pass the URL in DATABASE_URL instead")
+            }
+            o.database = database
+        } else if let url = getenv("DATABASE_URL").map({ String(cString: $0) }), !url.isEmpty {
+            o.database = url
+        }
         return o
     }
 }
 
 func say(_ line: String) { print("avalon-express: " + line); fflush(stdout) }
+
+func warn(_ line: String) { fputs("avalon-express: warning: \(line)\n", stderr) }
 
 func fail(_ error: Error) -> Never {
     fputs("avalon-express: \(error)\n", stderr)
@@ -68,6 +78,21 @@ struct SetupServer: ParsableCommand {
             say("start it with \(root.dir)/avalonctl start (then: stop, restart, reload, configtest, status, scan)")
             say("or under systemd: copy \(root.dir)/systemd/*.service to /etc/systemd/system/ and systemctl enable --now avalon-express")
         } catch { fail(error) }
+    }
+}
+
+struct CheckServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-server",
+        abstract: "Ask a server root's nginx for the page and the heartbeat (avalonctl start does); one line and exit 1 when either fails.",
+        shouldDisplay: false)
+    @Option(help: ArgumentHelp("The server root.", valueName: "DIR"))
+    var serverRoot: String
+    @Option var host = "127.0.0.1"
+    @Option var port = 8080
+
+    func run() throws {
+        do { try ServerRoot.checkServing(dir: serverRoot, host: host, port: port) } catch { fail(error) }
     }
 }
 

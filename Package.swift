@@ -45,7 +45,7 @@ let package = Package(
         // The rootless start: configuration for nginx and avalon-fcgi in a server root, and both run.
         .target(name: "AvalonExpress", dependencies: ["AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore"]),
         .executableTarget(name: "avalon-express", dependencies: [
-            "AvalonExpress", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AvalonExpress", "AvalonConfig", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,5 +1,7 @@
 import ArgumentParser
+import AvalonConfig
 import AvalonExpress
+import AvalonStore
 import Glibc
 
 struct AvalonExpressCommand: ParsableCommand {
@@ -27,7 +29,7 @@ struct Common: ParsableArguments {
         var o = ExpressOptions(music: music)
         (o.port, o.host, o.workers, o.serverRoot) = (port, host, workers, serverRoot)
         if let database {
-            if hidePasswordArgument(database) {
+            if let url = try? DatabaseURL(parsing: database), CommandLineSecrets.hide(url.secrets) {
                 warn("--database carries a password, which other users can read in ps until avalon-express hides it; pass the URL in DATABASE_URL instead")
             }
             o.database = database

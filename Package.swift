@@ -43,7 +43,9 @@ let package = Package(
             "AvalonScan", "AvalonConfig", "AvalonCore", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The rootless start: configuration for nginx and avalon-fcgi in a server root, and both run.
-        .target(name: "AvalonExpress", dependencies: ["AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore"]),
+        .target(name: "AvalonExpress", dependencies: [
+            "AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "avalon-express", dependencies: [
             "AvalonExpress", "AvalonConfig", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

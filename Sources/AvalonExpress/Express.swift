@@ -1,3 +1,4 @@
+import ArgumentParser
 import AvalonConfig
 import AvalonCore
 import AvalonScan
@@ -7,27 +8,39 @@ import Glibc
 import Synchronization
 
 /// What `avalon-express start-server` and `setup-server` were asked for.
-public struct ExpressOptions {
+/// The options both subcommands take, parsed once into what `prepare` reads.
+public struct ExpressOptions: ParsableArguments {
+    @Argument(help: "The music folder.")
     public var music: String
-    public var host = "127.0.0.1"
+    @Option(help: "Port nginx listens on.")
     public var port = 8080
+    @Option(help: "Address nginx listens on.")
+    public var host = "127.0.0.1"
+    @Option(help: "avalon-fcgi worker processes.")
     public var workers = 2
+    @Option(help: ArgumentHelp("Where the configuration, socket, logs and page go (default: a folder of yours under $XDG_RUNTIME_DIR or the temp dir).", valueName: "DIR"))
     public var serverRoot: String?
+    @Option(help: ArgumentHelp("Database URL (default: $DATABASE_URL, else a SQLite file in the server root). A password belongs in DATABASE_URL: other users can read command lines.", valueName: "URL"))
     public var database: String?
-    public var reloadOnChange = false
-    public init(music: String) { self.music = music }
+
+    public init() {}
+
+    public func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+    }
 }
 
 public enum Express {
     /// Everything checked and written before a server starts; each problem a
     /// newcomer meets is one line with its fix.
-    public static func prepare(_ o: ExpressOptions, production: Bool, say: (String) -> Void) throws -> ServerRoot {
+    public static func prepare(_ o: ExpressOptions, production: Bool, reloadOnChange: Bool = false,
+                               say: (String) -> Void) throws -> ServerRoot {
         let nginx = try findNginx()
         let music = absolute(o.music)
         var st = stat()
         guard stat(music, &st) == 0 else { throw ExpressError("the music folder \(music) does not exist: pass a folder of audio files") }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ExpressError("\(music) is not a folder: pass a folder of audio files") }
-        guard (1...65535).contains(o.port) else { throw ExpressError("--port must be from 1 to 65535") }
         if !production { try checkPortFree(o.host, o.port) }
         let dir = absolute(o.serverRoot ?? defaultServerRoot())
         try checkPathCharacters(dir, what: "the server root", inNginx: true)
@@ -40,10 +53,10 @@ public enum Express {
         var root = ServerRoot(dir: dir, host: o.host, port: o.port, workers: max(1, o.workers), database: db, music: music,
                               fcgi: try findProgram("avalon-fcgi", near: here), scan: try findProgram("avalon-scan", near: here),
                               nginx: nginx, share: try findShare(near: here))
-        root.reloadInterval = o.reloadOnChange || production ? 2 : 30
+        root.reloadInterval = reloadOnChange || production ? 2 : 30
         try root.write(production: production)
         // The collection: incremental, so a second start reads only what changed.
-        var job = ScanJob(root: music, url: root.database, scanner: "avalon-express \(avalonExpressVersion)")
+        var job = ScanJob(root: music, url: root.database, scanner: "avalon-express \(avalonVersion)")
         job.lossGuard = LossGuard(allowLoss: true)
         let report = try job.run(log: { _ in })
         guard report.rows.songs > 0 else {
@@ -103,7 +116,7 @@ public enum Express {
         do { try root.checkServing() } catch { stopAll(); throw error }
         let stop = StopFlag()
         if reloadOnChange {
-            var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonExpressVersion)")
+            var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonVersion)")
             job.lossGuard = LossGuard(allowLoss: true)
             startWatcher(job, say: say, stop: stop)
         }
@@ -155,7 +168,6 @@ final class StopFlag: Sendable {
     func set() { flag.store(true, ordering: .relaxed) }
 }
 
-public let avalonExpressVersion = "1.0.0"
 
 func defaultServerRoot() -> String {
     // sudo keeps the invoking user's XDG_RUNTIME_DIR: only one's own is private.

@@ -95,7 +95,8 @@ final class PackageTests: XCTestCase {
 
         // The server as avalon.service + avalon.socket start it (systemd is not
         // PID 1 here): the unit's ExecStart, User and Environment as installed,
-        // the socket passed as systemd does (LISTEN_FDS), SocketMode 0660 for nginx.
+        // the socket passed as systemd does (LISTEN_FDS), SocketMode 0660 for
+        // nginx; like systemd, systemd-socket-activate starts it at the first connection.
         let unit = try String(contentsOfFile: "/lib/systemd/system/avalon.service").split(separator: "\n")
         func setting(_ key: String) -> String? {
             unit.last { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
@@ -111,7 +112,6 @@ final class PackageTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: sock) }, server.log)
         XCTAssertEqual(chown(sock, avalon.pw_uid, getgrnam("www-data")!.pointee.gr_gid), 0)
         XCTAssertEqual(chmod(sock, 0o660), 0)
-        XCTAssertTrue(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: "/run/avalon/avalon.pid") }, server.log)
 
         let site = try String(contentsOfFile: "/usr/share/avalon/nginx/avalon.conf")
         let port = freePort()
@@ -131,14 +131,16 @@ final class PackageTests: XCTestCase {
         // configuration includes, and `nginx -s stop` would no longer parse it.
         let nginx = try Background([try which("nginx"), "-c", out + "/nginx.conf"], environment: [:], logPath: out + "/nginx.log")
         defer { _ = nginx.stop(SIGQUIT) }
-        XCTAssertTrue(waitUntil(timeout: 10) { (try? httpRequest(port: port, path: "/avalon/heartbeat"))?.status == 200 },
+        XCTAssertTrue(waitUntil(timeout: 30) { (try? httpRequest(port: port, path: "/avalon/heartbeat"))?.status == 200 },
                       nginx.log + server.log)
+        XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: "/run/avalon/avalon.pid") },
+                      "the unit's ExecStart writes no pid file: \(server.log)")
         let songs = try httpRequest(port: port, path: "/avalon/songs")
         XCTAssertEqual((songs.json["success"] as? [Any])?.count, 9, songs.text)
         XCTAssertTrue(try httpRequest(port: port, path: "/").text.contains("<title>Avalon</title>"))
 
         // A mode the admin set is kept across the upgrade, as a conffile's content is.
-        chmod("/etc/avalon/avalon.toml", 0o600)
+        chmod("/etc/avalon/avalon.toml", 0o440)
         // An upgrade to the newer package: postinst moves the server in place.
         let old = try XCTUnwrap(Int32(try String(contentsOfFile: "/run/avalon/avalon.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
         XCTAssertEqual(old, server.pid, "the unit's ExecStart writes the pid file of the master it starts")
@@ -153,7 +155,8 @@ final class PackageTests: XCTestCase {
             if let now, now != old, self.isAvalonMaster(now) { new = now }
             return new != 0 && kill(old, 0) != 0
         })
-        if new != 0 { masters.append(new) }
+        guard new > 0 else { return XCTFail("no new master took over: \(server.log)") }
+        masters.append(new)
         usleep(300_000)
         let (sent, failures) = stream.finish()
         print("package upgrade under \(sent) requests: \(failures.count) failed")
@@ -161,7 +164,7 @@ final class PackageTests: XCTestCase {
         XCTAssertEqual(try run(["/usr/bin/dpkg-query", "-W", "-f=${Version}", "avalon"]).stdout, "1.0.1")
         XCTAssertEqual(try String(contentsOfFile: "/proc/\(new)/cmdline").split(separator: "\0").first, "/usr/bin/avalon-fcgi")
         XCTAssertEqual(stat("/etc/avalon/avalon.toml", &st), 0)
-        XCTAssertEqual([st.st_mode & 0o7777, st.st_uid, st.st_gid], [0o600, 0, avalon.pw_gid], "the admin's mode after the upgrade")
+        XCTAssertEqual([st.st_mode & 0o7777, st.st_uid, st.st_gid], [0o440, 0, avalon.pw_gid], "the admin's mode after the upgrade")
 
         // prerm signals only an avalon-fcgi of avalon: the pid file may hold anything.
         XCTAssertEqual(kill(new, SIGTERM), 0)
@@ -181,7 +184,7 @@ final class PackageTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: f), "left after purge: \(f)")
         }
         XCTAssertNil(getpwnam("avalon"), "the system user is gone")
-        XCTAssertNotEqual(try run(["/usr/sbin/dpkg-statoverride", "--list", "/etc/avalon/avalon.toml"]).status, 0, "statoverride left")
+        XCTAssertNotEqual(try run([try which("dpkg-statoverride"), "--list", "/etc/avalon/avalon.toml"]).status, 0, "statoverride left")
         XCTAssertNotEqual(try run(["/usr/bin/dpkg", "-s", "avalon"]).status, 0)
         XCTAssertEqual(Self.installedAvalon(), [], "nothing of Avalon left")
     }

@@ -23,6 +23,11 @@ PGR=${AVALON_CLUSTER_REPLICA_PORT:-$((PGP + 1))}
 HOST_PORT=${AVALON_CLUSTER_HOST_PORT:-9001}
 FRONT_PORT=${AVALON_CLUSTER_FRONT_PORT:-8088}
 export PGPASSFILE=$DIR/pgpass
+# PostgreSQL's sockets and logs: the only folder of the test bed, with the data
+# directories, that the postgres user may write (DIR and the pid files root
+# signals stay the caller's).
+PGDIR=$DIR/pg
+. "$REPO/deploy/avalon-pid.sh"
 RELOAD=${AVALON_CLUSTER_RELOAD:-1}
 MUSIC=${AVALON_CLUSTER_MUSIC:-$REPO/deploy/demo-music}
 PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin
@@ -61,8 +66,8 @@ alive() {
 }
 
 pg_start() {  # NAME PORT
-    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -l "$DIR/$1.log" -w -t 60 \
-        -o "-p $2 -k $DIR -c listen_addresses=127.0.0.1" start >/dev/null
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -l "$PGDIR/$1.log" -w -t 60 \
+        -o "-p $2 -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
 }
 
 start_host() {  # NAME
@@ -107,12 +112,15 @@ CONF
 }
 
 stop_one() {  # NAME
-    local p
-    p=$(pid_of "$1") || true
+    local p=""
     case $1 in
-        primary|replica) [ -d "$DIR/$1" ] && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -m fast -w stop >/dev/null 2>&1 || true ;;
-        front) [ -n "$p" ] && kill -QUIT "$p" 2>/dev/null || true ;;
-        *) [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true ;;
+        # pg_ctl signals its postmaster: postmaster.pid is the postgres user's file.
+        primary|replica) [ -d "$DIR/$1" ] && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -m fast -w stop >/dev/null 2>&1 || true
+                         return 0 ;;
+        front) p=$(pid_of front) || true
+               [ -n "$p" ] && kill -QUIT "$p" 2>/dev/null || true ;;
+        *) p=$(avalon_master_pid "$DIR/$1/avalon.pid" "$(id -un)") || true
+           [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true ;;
     esac
     for _ in $(seq 1 100); do alive "$1" || return 0; sleep 0.1; done
     [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
@@ -123,7 +131,8 @@ up() {
     local b
     b=$(bin)
     mkdir -p "$DIR"
-    [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$DIR"
+    install -d -m 0700 "$PGDIR" "$DIR/primary" "$DIR/replica"
+    [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$PGDIR" "$DIR/primary" "$DIR/replica"
     # The superuser's password, made here: initdb reads it from a file, clients from pgpass.
     local password
     password=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')

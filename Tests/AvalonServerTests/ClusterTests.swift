@@ -43,6 +43,7 @@ final class ClusterTests: XCTestCase {
     override class func tearDown() {
         _ = try? cluster("down")
         unsetenv("PGPASSFILE")
+        removeTree((dir as NSString).deletingLastPathComponent)
     }
 
     override func setUpWithError() throws {
@@ -212,7 +213,7 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(mode, 0o600)
         let psql = "/usr/lib/postgresql/" + (try FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql").sorted().last!) + "/bin/psql"
         let env = ["PATH": "/usr/bin:/bin", "PGPASSFILE": "/dev/null", "PGCONNECT_TIMEOUT": "5"]
-        for host in ["127.0.0.1", Self.dir] {
+        for host in ["127.0.0.1", Self.dir + "/pg"] {
             for port in [Self.pgPort, Self.ports[1]] {
                 let r = try runProgram([psql, "-X", "-w", "-h", host, "-p", "\(port)", "-U", "postgres", "-d", "avalon", "-c", "SELECT 1"], environment: env)
                 XCTAssertNotEqual(r.status, 0, "\(host):\(port) let a client in without the password")
@@ -261,5 +262,25 @@ final class ClusterTests: XCTestCase {
         XCTAssertLessThanOrEqual(slowest, 5)
         XCTAssertEqual(failed, [])
         XCTAssertGreaterThan(sent, 30)
+    }
+
+    /// `stop` signals only the avalon-fcgi its pid file names: a file that
+    /// names another process gets nothing signalled. (-1 and 0 are tested on
+    /// the check itself, in ReleaseTests: through a script that regressed,
+    /// root would signal every process on the machine.)
+    func testStopSignalsOnlyAnAvalonMaster() throws {
+        let pidFile = Self.dir + "/h3/avalon.pid"
+        let real = try String(contentsOfFile: pidFile)
+        defer { try? real.write(toFile: pidFile, atomically: true, encoding: .utf8) }
+        let victim = try Background(["/bin/sleep", "600"], environment: [:], logPath: Self.dir + "/victim.log")
+        defer { _ = victim.stop(SIGKILL) }
+        for content in ["\(victim.pid)\n"] {
+            try content.write(toFile: pidFile, atomically: true, encoding: .utf8)
+            let r = try runProgram(["/bin/bash", packageRoot + "/deploy/cluster.sh", "stop", "h3"], environment: [
+                "AVALON_CLUSTER_DIR": Self.dir, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
+            XCTAssertTrue(r.stderr.contains("signalling nothing"), r.stderr)
+            XCTAssertTrue(victim.process.isRunning, "cluster.sh stop signalled what \(content) names")
+        }
+        XCTAssertEqual(try fcgi(Self.hosts["h3"]!, "/avalon/heartbeat").status, 200, "h3 serves on")
     }
 }

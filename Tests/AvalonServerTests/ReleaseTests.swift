@@ -78,8 +78,10 @@ final class ReleaseTests: XCTestCase {
 
     override func tearDown() { removeTree(dir) }
 
+    /// A script run "on" the host: one command line for its shell, as ssh passes it.
     func deploy(_ script: String, _ args: [String], host: DeployHost) throws -> ProcessResult {
-        try runProgram([host.root + "/remote", "/bin/bash", packageRoot + "/deploy/" + script] + args)
+        let words = ["/bin/bash", packageRoot + "/deploy/" + script] + args
+        return try runProgram([host.root + "/remote", words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")])
     }
 
     /// A host on build a, deployed with release.sh before its master starts.

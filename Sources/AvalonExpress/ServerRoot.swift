@@ -81,7 +81,8 @@ public struct ServerRoot {
         http {
             \(mime)
             default_type application/octet-stream;
-            access_log \(q("/logs/access.log"));
+            include \(q("/avalon-log.conf"));
+            access_log \(q("/logs/access.log")) avalon;
             client_body_temp_path \(q("/tmp/body"));
             fastcgi_temp_path \(q("/tmp/fastcgi"));
             proxy_temp_path \(q("/tmp/proxy"));
@@ -247,6 +248,7 @@ public struct ServerRoot {
         try writeFile(dir + "/avalon.toml", avalonConfig, mode: 0o600)
         try writeFile(dir + "/nginx.conf", nginxConfig)
         try writeFile(dir + "/avalon-fastcgi.conf", try shipped(share + "/nginx/avalon-fastcgi.conf"))
+        try writeFile(dir + "/avalon-log.conf", try shipped(share + "/nginx/avalon-log.conf"))
         for page in ["index.html", "app.js", "style.css"] {
             try writeFile(dir + "/www/" + page, try shipped(share + "/web/" + page), mode: 0o644)
         }

@@ -75,6 +75,7 @@ start_host() {  # NAME
     b=$(bin)
     mkdir -p "$DIR/$h"
     rm -f "$DIR/$h/avalon.pid"
+    ADMIN_SECRET=$(cat "$DIR/admin-secret") \
     DATABASE_URL=${HOST_DB[$h]} RELOAD_INTERVAL=$RELOAD LOG_PATH=$DIR/$h/avalon.log METRICS_PUBLIC=true \
         setsid "$b/avalon-fcgi" --bind "${HOST_ADDR[$h]}" --workers 2 --pid-file "$DIR/$h/avalon.pid" \
         </dev/null >>"$DIR/$h/stderr.log" 2>&1 &
@@ -140,6 +141,8 @@ up() {
     [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$DIR/pg-password" "$PGPASSFILE"
     "${AS_PG[@]}" "$PGBIN/initdb" -D "$DIR/primary" -A scram-sha-256 --pwfile="$DIR/pg-password" -U postgres -E UTF8 --no-sync >/dev/null
     rm -f "$DIR/pg-password"
+    # The hosts' admin secret (level-2 health checks, admin views), read from this file.
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$DIR/admin-secret")
     cat >> "$DIR/primary/postgresql.conf" <<CONF
 wal_level = replica
 max_wal_senders = 5

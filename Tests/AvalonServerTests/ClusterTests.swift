@@ -63,8 +63,11 @@ final class ClusterTests: XCTestCase {
 
     /// A FastCGI request straight to one host (cgi-fcgi from libfcgi-bin): status and body.
     func fcgi(_ address: String, _ path: String, _ query: String = "") throws -> (status: Int, body: String) {
+        // The admin secret the test bed made: level-2 health checks need it.
+        let secret = (try? String(contentsOfFile: Self.dir + "/admin-secret"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         let r = try runProgram([try which("cgi-fcgi"), "-bind", "-connect", address], environment: [
             "REQUEST_METHOD": "GET", "DOCUMENT_URI": path, "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_X_API_KEY": secret,
         ])
         guard let sep = r.stdout.range(of: "\r\n\r\n") else { throw SupportError("no answer from \(address): \(r.stderr)") }
         let head = r.stdout[..<sep.lowerBound]

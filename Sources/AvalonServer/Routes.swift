@@ -14,7 +14,8 @@ enum Access {
 /// What a handler gets: the request, the router's collection and views, and
 /// the buffer its answer goes into.
 struct Call {
-    let router: Router
+    /// The router outlives every call it makes: no reference counting per request.
+    unowned(unsafe) let router: Router
     let request: RequestBytes
     let path: UnsafeBufferPointer<UInt8>
     let out: ResponseBuffer
@@ -85,6 +86,8 @@ struct Route {
     /// would retain its strings and closure each time. Indexed by route
     /// number, `other` last.
     static let paths = table.map(\.path)
+    static let accesses = table.map(\.access)
+    static let handlers = table.map(\.handle)
     static let cacheable = table.map(\.cacheable) + [false]
     static let statsdNames = table.map(\.statsd) + [nil]
 

@@ -8,6 +8,8 @@ public struct ScanJob {
     public var url: DatabaseURL
     public var full = false
     public var lossGuard = LossGuard()
+    /// Sees what was scanned before anything is written, and may refuse it.
+    public var beforeWrite: ((CollectionRows, ScanStats) throws -> Void)?
     /// Recorded with each generation.
     public var scanner: String
 
@@ -58,6 +60,7 @@ public struct ScanJob {
         let (rows, files, stats) = try scanFiles(root: root, previous: previous, rereadAll: full, log: log, progress: progress,
                                                  onDirectory: onDirectory)
         let read = monotonicSeconds()
+        try beforeWrite?(rows, stats)
         let guardrail = lossGuard
         var scan = ScanWrite(rows: rows, files: files, scanner: scanner)
         scan.filesUnchanged = !full && stats.reread == 0 && stats.removed == 0

@@ -30,7 +30,8 @@ final class ExpressGuardTests: XCTestCase {
         let cases = [("empty", "no audio files in \(dir)/empty (MP3, Ogg Vorbis, FLAC, Opus, M4A; 0 other files): pass a folder of music; nothing was written to \(db)"),
                      ("music", "refusing to replace the collection: 7 of its 9 songs (77.8%) are not in this scan, more than --max-loss 50%; nothing was changed; scan with avalon-scan --allow-loss if that is intended")]
         for (folder, error) in cases {
-            let r = try runProgram([product("avalon-express"), "start-server", dir + "/" + folder, "--database", db,
+            // setup-server: the same checks and scan as start-server, then it exits (it does not serve what it wrote).
+            let r = try runProgram([product("avalon-express"), "setup-server", dir + "/" + folder, "--database", db,
                                     "--port", "\(freePort())", "--server-root", dir + "/root-" + folder], environment: environment)
             XCTAssertEqual(r.status, 1, r.stderr)
             XCTAssertEqual(r.stderr, "avalon-express: \(error)\n")

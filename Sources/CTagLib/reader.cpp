@@ -62,7 +62,9 @@ void put_string(std::string &s, const char *v) {
    fds are its parent's (other children's sockets among them, whose ends
    must close when those children die). */
 void close_other_fds(int keep) {
-    if (syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) != 0 || syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) != 0) {
+    bool ok = (keep <= 3 || syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0) &&
+              syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0;
+    if (!ok) {  /* kernels before 5.9 */
         long max = sysconf(_SC_OPEN_MAX);
         for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) if (fd != keep) close(fd);
     }

@@ -117,6 +117,26 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(third.stderr.contains("5 files: 1 read, 4 unchanged") && third.stderr.contains("4 songs"), third.stderr)
     }
 
+    /// `--watch` meets a file that crashes the tag reader: it reports it
+    /// once and keeps watching (it used to die, be restarted and die again).
+    func testWatchSurvivesACrashingFile() throws {
+        let music = dir + "/music"
+        song(music + "/a.ogg", title: "a")
+        song(music + "/crash.ogg", title: "crash")
+        usleep(2_100_000)
+        var env = ProcessInfo.processInfo.environment
+        env["AVALON_TEST_READER_CRASH"] = music + "/crash.ogg"
+        let watcher = try Background([product("avalon-scan"), "--watch", "--settle", "0.3", "-d", "sqlite:///\(dir)/c.sqlite", music],
+                                     environment: env, logPath: dir + "/watch.log")
+        defer { watcher.stop() }
+        XCTAssertTrue(waitUntil(timeout: 20) { watcher.log.contains("1 songs") }, watcher.log)
+        song(music + "/b.ogg", title: "b")
+        XCTAssertTrue(waitUntil(timeout: 20) { watcher.log.contains("2 songs") }, watcher.log)
+        XCTAssertTrue(watcher.process.isRunning, watcher.log)
+        XCTAssertEqual(watcher.log.components(separatedBy: "skipped \(music)/crash.ogg: tag reader crashed (SIGSEGV)").count, 2, watcher.log)
+        XCTAssertEqual(watcher.stop(), 0, watcher.log)
+    }
+
     /// 1,000 randomly corrupted copies of real audio files, and a file that
     /// becomes a FIFO between the walk and its read: the scan completes, each
     /// file skipped is reported once, and a second scan reads none of them.

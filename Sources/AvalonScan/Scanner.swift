@@ -10,7 +10,7 @@ public struct SongTags: Sendable {
     public var track: Int64 = 0, year: Int64 = 0, length: Int64 = 0
 }
 
-/// SPEC's rules applied to what TagLib read. `warn` gets tag values that could not be parsed.
+/// The scanning rules (README) applied to what TagLib read. `warn` gets tag values that could not be parsed.
 func songTags(_ raw: avalon_tags, path: String, warn: (String) -> Void) -> SongTags {
     func s(_ p: UnsafeMutablePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
     var t = SongTags(path: path)
@@ -281,21 +281,8 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
     // Records under what the walk could not read stand, one line for each place.
     var kept: [FileRecord] = []
     if !walk.unreadable.isEmpty {
-        var under = [String: Int]()
-        for e in walk.unreadable { under[e.path] = 0 }
-        for (path, r) in known {
-            var p = Substring(path)
-            while true {
-                if under[String(p)] != nil {
-                    under[String(p)]! += 1
-                    kept.append(r)
-                    known[path] = nil
-                    break
-                }
-                guard let slash = p.lastIndex(of: "/"), slash > p.startIndex else { break }
-                p = p[..<slash]
-            }
-        }
+        let under: [String: Int]
+        (kept, under) = takeRecords(under: walk.unreadable.map(\.path), from: &known)
         for e in walk.unreadable {
             let n = under[e.path]!
             log("\(e); \(n == 0 ? "no stored records under it" : "its \(n) stored record\(n == 1 ? "" : "s") kept")")
@@ -380,6 +367,27 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
     stats.warnings = warnings
     stats.undecodableNames = undecodable
     return (rows, files, stats)
+}
+
+/// Takes from `known` the records at or under `places`; how many each place had.
+func takeRecords(under places: [String], from known: inout [String: FileRecord]) -> ([FileRecord], [String: Int]) {
+    var under = [String: Int]()
+    for p in places { under[p] = 0 }
+    var taken: [FileRecord] = []
+    for (path, r) in known {
+        var p = Substring(path)
+        while true {
+            if let n = under[String(p)] {
+                under[String(p)] = n + 1
+                taken.append(r)
+                known[path] = nil
+                break
+            }
+            guard let slash = p.lastIndex(of: "/"), slash > p.startIndex else { break }
+            p = p[..<slash]
+        }
+    }
+    return (taken, under)
 }
 
 extension SongTags {

@@ -30,9 +30,10 @@ final class FaultTests: XCTestCase {
     func songs(_ db: String) throws -> Int { try openStore(try DatabaseURL(parsing: db)).load().songs.count }
     func generation(_ db: String) throws -> Int64 { try openStore(try DatabaseURL(parsing: db)).generation() }
 
-    /// An unreadable folder (opendir fails) and a folder whose entries cannot
-    /// be stat'ed keep their songs: reported one line each, counted in the
-    /// summary, and no new generation. As `nobody`: root reads through chmod 000.
+    /// An unreadable folder (opendir fails), a folder whose entries cannot be
+    /// stat'ed and a file that cannot be opened keep their songs: reported one
+    /// line each, counted in the summary, and no new generation. As `nobody`:
+    /// root reads through chmod 000.
     func testUnreadableFolderAndFailedStatKeepTheirSongs() throws {
         guard let pw = getpwnam("nobody") else { throw XCTSkip("no user nobody") }
         // Only nobody (and root) can reach inside.
@@ -75,6 +76,16 @@ final class FaultTests: XCTestCase {
         chmod(music + "/NoSearch", 0o755)
         let back = try scan()
         XCTAssertTrue(back.stderr.contains("10 files: 0 read, 10 unchanged, 0 removed") && back.stderr.contains("unchanged (generation 1)"), back.stderr)
+        // A file that cannot be opened keeps its record too, and is read once it can be.
+        chmod(music + "/Open/o0.ogg", 0)
+        let closedFile = try scan()
+        XCTAssertEqual(closedFile.status, 0, closedFile.stderr)
+        XCTAssertEqual(closedFile.stderr.components(separatedBy: "\(music)/Open/o0.ogg: cannot open: Permission denied; its stored record kept").count, 2, closedFile.stderr)
+        XCTAssertTrue(closedFile.stderr.contains("1 unreadable (1 stored records kept)") && closedFile.stderr.contains("10 songs")
+                      && closedFile.stderr.contains("unchanged (generation 1)"), closedFile.stderr)
+        chmod(music + "/Open/o0.ogg", 0o644)
+        let open = try scan()
+        XCTAssertTrue(open.stderr.contains("10 files: 1 read, 9 unchanged") && open.stderr.contains("unchanged (generation 1)"), open.stderr)
         // A folder really removed is removed.
         try FileManager.default.removeItem(atPath: music + "/Closed")
         let removed = try scan()

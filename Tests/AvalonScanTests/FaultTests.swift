@@ -8,17 +8,7 @@ import XCTest
 
 /// What a scan does when the folder fights back: parts it may not read,
 /// files that crash or hang the tag reader, a FIFO in a file's place.
-final class FaultTests: XCTestCase {
-    var dir = ""
-    var fixtures = ""
-    override func setUp() {
-        dir = makeTempDir()
-        fixtures = Bundle.module.path(forResource: "Fixtures", ofType: nil)!
-    }
-    override func tearDown() {
-        _ = try? runProgram(["/bin/chmod", "-R", "u+rwx", dir])
-        removeTree(dir)
-    }
+final class FaultTests: MusicTestCase {
 
     /// A tagged copy of a fixture at `path`, its folders made.
     func song(_ path: String, _ fixture: String = "silence.ogg", title: String) {

@@ -43,17 +43,21 @@ let package = Package(
             "AvalonScan", "AvalonConfig", "AvalonCore", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The rootless start: configuration for nginx and avalon-fcgi in a server root, and both run.
-        .target(name: "AvalonExpress", dependencies: ["AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore"]),
+        .target(name: "AvalonExpress", dependencies: [
+            "AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "avalon-express", dependencies: [
-            "AvalonExpress", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AvalonExpress", "AvalonConfig", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "avalon-echo-config", dependencies: [
             "AvalonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer", "AvalonTagWriter", "CSystem"]),
+        // Test conveniences (routing a request given as strings, whole-collection
+        // writes, the reference tokenizer) live in TestSupport, which the bench shares.
+        .executableTarget(name: "avalon-bench", dependencies: ["AvalonCore", "AvalonStore", "AvalonScan", "AvalonServer", "AvalonTagWriter", "CSystem", "TestSupport"]),
 
-        .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore"]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["AvalonCore", "AvalonStore", "AvalonServer"], path: "Tests/TestSupport"),
         .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "AvalonTagWriter", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "AvalonTagWriter", "TestSupport"]),

@@ -192,6 +192,12 @@ const routes = [
   }],
   [/^#\/artists$/, () => listPage("Artists", async () => chips($("list-items"), await api("artists", { order: "name" }), (a) => `#/artist/${a.id}`))],
   [/^#\/genres$/, () => listPage("Genres", async () => chips($("list-items"), await api("genres", { order: "name" }), (g) => `#/genre/${g.id}`))],
+  [/^#\/years$/, () => listPage("Years", async () => {
+    const years = await api("years", { order: "year", direction: "desc" });
+    $("list-items").replaceChildren(...years.map((y) => el("li", { class: "year" },
+      `${y.year > 0 ? y.year : "No year"} · ${y.songs.toLocaleString()} ${y.songs === 1 ? "song" : "songs"}`)));
+    if (years.length === 0) $("list-items").replaceChildren(el("li", { class: "empty" }, "none"));
+  })],
   [/^#\/songs$/, () => listPage("All songs", async () => songTable($("list-songs"), {}))],
   [/^#\/artist\/([0-9a-f-]+)$/, (id) => listPage("Artist", async () => {
     const songs = await api("songs", { artist_id: id, order: "album" });

@@ -52,6 +52,11 @@ public struct Config: Sendable {
         public init(description: String) { self.description = description }
     }
 
+    /// The shortest admin secret accepted.
+    public static let minimumSecretLength = 16
+    /// Settings whose values may hold a secret: never echoed in an error.
+    static let secretBearing: Set<String> = ["ADMIN_SECRET", "DATABASE_URL", "SENTRY_DSN"]
+
     enum Kind { case string, integer, optionalString, boolean, seconds }
     struct Setting {
         let name: String
@@ -86,9 +91,10 @@ public struct Config: Sendable {
         Setting(name: "STATSD_PORT", kind: .integer, comment: "statsd port."),
         Setting(name: "STATSD_PREFIX", kind: .string, comment: "Prefix of every metric name, e.g. avalon.request.songs."),
         Setting(name: "ADMIN_SECRET", kind: .optionalString, comment: """
-            Enables the protected admin paths (e.g. /debug/error), given as an X-API-Key
-            header, an Authorization: Bearer header or a secret query parameter. Unset:
-            those paths are 404 (and /metrics too, unless METRICS_PUBLIC).
+            Enables the protected admin paths (e.g. /debug/error) and level-2 health
+            checks, given as an X-API-Key header, an Authorization: Bearer header or a
+            secret query parameter. 16 characters at least. Unset: those paths are 404
+            (and /metrics too, unless METRICS_PUBLIC).
             """),
         Setting(name: "HEALTH_CHECK_TIMEOUT", kind: .seconds, comment: """
             Seconds a level-2 health check may wait for the database before it fails.
@@ -157,7 +163,7 @@ public struct Config: Sendable {
         return out + "\""
     }
 
-    /// Loads the configuration as SPEC orders it.
+    /// Loads the configuration in the README's order: default, file, environment.
     public static func load(environment env: [String: String] = currentEnvironment()) throws -> Config {
         var values = defaultValues(environment: env)
         var warnings: [String] = []
@@ -204,7 +210,7 @@ public struct Config: Sendable {
         }
         let url: DatabaseURL
         do { url = try DatabaseURL(parsing: values["DATABASE_URL"]!) } catch {
-            throw fail("DATABASE_URL", "is invalid: \(error)")
+            throw fail("DATABASE_URL", "is invalid: \(error)")  // the error masks the password
         }
         let path = values["REQUEST_PATH"]!
         guard path.hasPrefix("/") else { throw fail("REQUEST_PATH", "must start with '/' (got '\(path)')") }
@@ -225,6 +231,12 @@ public struct Config: Sendable {
             throw fail("RELOAD_INTERVAL", "must be a number of seconds from 0 (off) to 86400 (got '\(values["RELOAD_INTERVAL"]!)')")
         }
         func optional(_ k: String) -> String? { values[k].flatMap { $0.isEmpty ? nil : $0 } }
+        if let secret = optional("ADMIN_SECRET") {
+            // A short secret is guessed by trying: the admin views answer as fast as any path.
+            guard secret.trimmingWhitespace().count >= Config.minimumSecretLength else {
+                throw fail("ADMIN_SECRET", "is shorter than \(Config.minimumSecretLength) characters (not shown); make one with: head -c 24 /dev/urandom | base64")
+            }
+        }
         return Config(databaseURL: url, requestPath: path, logPath: optional("LOG_PATH"), logLevel: level,
                       logFormat: values["LOG_FORMAT"]!, logDateFormat: values["LOG_DATE_FORMAT"]!,
                       sentryDSN: optional("SENTRY_DSN"), statsdHost: values["STATSD_HOST"]!, statsdPort: port,

@@ -69,7 +69,8 @@ func parseConfigFile(_ text: String, path: String) throws -> [ConfigEntry] {
             } else if let d = Double(word), d.isFinite, word.contains(".") {
                 value = .number(d)
             } else {
-                throw fail("\(name): value must be a quoted string, a number, true or false (got \(String(String.UnicodeScalarView(chars[start..<i]))))")
+                let got = Config.secretBearing.contains(name) ? "not shown: it may hold a secret" : "got " + String(String.UnicodeScalarView(chars[start..<i]))
+                throw fail("\(name): value must be a quoted string, a number, true or false (\(got))")
             }
         }
         skipSpace()

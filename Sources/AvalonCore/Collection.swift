@@ -121,6 +121,8 @@ public final class MusicCollection: Sendable {
     let songKeys: SongKeys
     /// For each song field, all songs in ascending order of it.
     let songOrder: [[UInt32]]
+    /// The distinct years, ascending, with their song counts.
+    let years: [YearCount]
     /// Tracks dropped at load because their album, artist or genre is missing
     /// (the old server's inner join dropped them too).
     public let droppedTracks: Int
@@ -196,6 +198,7 @@ public final class MusicCollection: Sendable {
             lock.sync { orders[f] = perm }
         }
         songOrder = orders
+        years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
     }
 
     /// Positions sorted by id (as 128-bit numbers).

@@ -49,7 +49,7 @@ public struct ItemID: Hashable, Comparable, Sendable {
         self.init(hex32: Array(s.utf8))
     }
 
-    /// A UUID as a client may type it (SPEC): hyphens anywhere, `{}` braces at
+    /// A UUID as a client may type it (docs/API.md): hyphens anywhere, `{}` braces at
     /// the ends, an optional `urn:uuid:` prefix, 32 hex digits in any case.
     public init?(parsing s: String) {
         var s = s

@@ -122,7 +122,7 @@ public struct QueryParameters: Sendable {
     }
 }
 
-/// Python `int()` restricted to SPEC: optional surrounding whitespace, an
+/// Python `int()` restricted as docs/API.md says: optional surrounding whitespace, an
 /// optional sign, ASCII digits; out-of-range values clamp to 64 bits.
 public func parseInteger(_ s: String) -> Int64? {
     if let v = parseASCIIInteger(s) { return v }
@@ -186,20 +186,20 @@ public struct APIError: Error, Sendable {
         self.payload = payload
     }
 
-    static func invalidName(_ field: String) -> APIError {
+    public static func invalidName(_ field: String) -> APIError {
         APIError(code: 100, messageKey: "avalon.service.error.invalid_input_name", status: 400,
                  message: "Invalid order-by field '\(field)'", payload: [("field", .string(field))])
     }
-    static func invalidType(_ field: String, _ value: String, _ type: String) -> APIError {
+    public static func invalidType(_ field: String, _ value: String, _ type: String) -> APIError {
         APIError(code: 101, messageKey: "avalon.service.error.invalid_input_type", status: 400,
                  message: "Invalid field value for \(type) field \(field): '\(value)'",
                  payload: [("field", .string(field)), ("value", .string(value))])
     }
-    static func invalidDirection(_ direction: String) -> APIError {
+    public static func invalidDirection(_ direction: String) -> APIError {
         APIError(code: 102, messageKey: "avalon.service.error.invalid_input_value", status: 400,
                  message: "Invalid sort direction '\(direction)'", payload: [("direction", .string(direction))])
     }
-    static func negative(_ field: String, _ value: Int64) -> APIError {
+    public static func negative(_ field: String, _ value: Int64) -> APIError {
         APIError(code: 102, messageKey: "avalon.service.error.invalid_input_value", status: 400,
                  message: "The value of \(field) may not be negative", payload: [("field", .string(field)), ("value", .int(value))])
     }
@@ -212,6 +212,9 @@ public struct APIError: Error, Sendable {
     public static func notFound(_ path: String) -> APIError {
         APIError(code: 4, messageKey: "avalon.service.error.not_found", status: 404,
                  message: "No such endpoint: \(path)", payload: [("path", .string(path))])
+    }
+    public static func forbidden(_ message: String) -> APIError {
+        APIError(code: 6, messageKey: "avalon.service.error.forbidden", status: 403, message: message, payload: [])
     }
     public static func methodNotAllowed(_ method: String) -> APIError {
         APIError(code: 5, messageKey: "avalon.service.error.method_not_allowed", status: 405,
@@ -240,16 +243,6 @@ public struct APIError: Error, Sendable {
         w.raw("}}], \"success\": null, \"warnings\": []}")
         return w.bytes
     }
-}
-
-public enum Endpoint: String, Sendable, CaseIterable {
-    case songs, albums, artists, genres
-}
-
-/// A rendered answer: HTTP status and JSON body.
-public struct APIResponse: Sendable {
-    public let status: Int
-    public let body: [UInt8]
 }
 
 /// Order and paging, validated in the old server's order.

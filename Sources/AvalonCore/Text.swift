@@ -84,21 +84,6 @@ public func pythonWords(_ s: String) -> [Substring] {
     return words
 }
 
-/// The keys the old server indexed a name under (its `tokenize()`): the whole
-/// searchable text, each word, and each trailing run of words from the 2nd to
-/// the next-to-last, joined by single spaces.
-public func searchTokens(_ name: String) -> Set<String> {
-    let term = searchable(name)
-    let parts = pythonWords(term)
-    guard !parts.isEmpty else { return [] }
-    var tokens = Set(parts.map(String.init))
-    tokens.insert(term)
-    if parts.count > 2 {
-        for i in 1..<(parts.count - 1) { tokens.insert(parts[i...].joined(separator: " ")) }
-    }
-    return tokens
-}
-
 /// `searchable()` of ASCII text, appended to `out`: lowered and trimmed as
 /// bytes. False, with nothing appended, when the text is not ASCII.
 func appendSearchableASCII(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) -> Bool {

@@ -3,7 +3,7 @@ import AvalonStore
 import CTagLib
 import Glibc
 
-/// What one audio file's tags say, after SPEC's rules.
+/// What one audio file's tags say, after the scanning rules (README).
 public struct SongTags: Sendable {
     public var path: String
     public var title = "", album = "", artist = "", genre = ""

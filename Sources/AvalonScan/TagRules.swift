@@ -1,6 +1,6 @@
 import AvalonCore
 
-/// SPEC's rules for turning raw tag strings into numbers.
+/// The rules for turning raw tag strings into numbers (README, "Scanning rules").
 public enum TagRules {
     /// Leading integer of a track tag: "3", "03", "3/12" → 3; absent → 0;
     /// unparseable → nil (the caller warns and stores 0).

@@ -4,36 +4,6 @@ import AvalonStore
 import CCurl
 import Glibc
 
-/// The operations paths under REQUEST_PATH. All but `health_check` (and
-/// `metrics` with METRICS_PUBLIC) need the admin secret and are 404 without it.
-enum OpsRoute: CaseIterable {
-    case healthCheck, metrics, versions, debugWorkers, logLevel
-
-    var path: StaticString {
-        switch self {
-        case .healthCheck: return "health_check"
-        case .metrics: return "metrics"
-        case .versions: return "versions"
-        case .debugWorkers: return "debug/workers"
-        case .logLevel: return "admin/log-level"
-        }
-    }
-
-    var metric: MetricEndpoint {
-        switch self {
-        case .healthCheck: return .healthCheck
-        case .metrics: return .metrics
-        case .versions: return .versions
-        case .debugWorkers: return .debugWorkers
-        case .logLevel: return .adminLogLevel
-        }
-    }
-
-    func isPublic(_ ops: OpsViews) -> Bool {
-        self == .healthCheck || (self == .metrics && ops.config.metricsPublic)
-    }
-}
-
 /// Answers the operations paths from the shared table, in any worker.
 final class OpsViews: @unchecked Sendable {
     let table: SharedTable
@@ -49,34 +19,29 @@ final class OpsViews: @unchecked Sendable {
         self.slot = slot
     }
 
-    func answer(_ route: OpsRoute, _ params: QueryParameters, into out: ResponseBuffer) -> AnswerHead {
-        func json(_ v: JSONValue, status: Int = 200) -> AnswerHead {
-            out.set(v.bytes)
-            return AnswerHead(status: status, contentType: AnswerHead.jsonType, noStore: true)
-        }
-        switch route {
-        case .healthCheck:
-            return healthCheck(params, into: out)
-        case .metrics:
-            out.set(Array(PrometheusText.render(table).utf8))
-            return AnswerHead(status: 200, contentType: PrometheusText.contentType, noStore: true)
-        case .versions:
-            return json(versions())
-        case .debugWorkers:
-            return json(workers())
-        case .logLevel:
-            if let raw = params["level"] {
-                guard let level = Config.LogLevel(name: raw) else {
-                    let e = APIError(code: 101, messageKey: "avalon.service.error.invalid_input_type", status: 400,
-                                     message: "Invalid field value for log level field level: '\(raw)'",
-                                     payload: [("field", .string("level")), ("value", .string(raw))])
-                    out.set(e.body)
-                    return AnswerHead(status: 400, contentType: AnswerHead.jsonType, noStore: true)
-                }
-                LogLevelControl.set(level)
+    /// Level-2 results of this worker, reused for `HealthCheckName.reuseSeconds`.
+    var recentChecks: [HealthCheckName: (at: Double, outcome: Result<JSONValue, CheckFailure>)] = [:]
+
+    func json(_ v: JSONValue, status: Int = 200, into out: ResponseBuffer) -> AnswerHead {
+        out.set(v.bytes)
+        return AnswerHead(status: status, contentType: AnswerHead.jsonType, noStore: true)
+    }
+
+    func metrics(into out: ResponseBuffer) -> AnswerHead {
+        out.set(Array(PrometheusText.render(table).utf8))
+        return AnswerHead(status: 200, contentType: PrometheusText.contentType, noStore: true)
+    }
+
+    /// `admin/log-level?level=DEBUG`: sets the pool's level; answers the level now.
+    func logLevel(_ params: QueryParameters, into out: ResponseBuffer) -> AnswerHead {
+        if let raw = params["level"] {
+            guard let level = Config.LogLevel(name: raw) else {
+                out.set(APIError.invalidType("level", raw, "log level").body)
+                return AnswerHead(status: 400, contentType: AnswerHead.jsonType, noStore: true)
             }
-            return json(.object([("level", .string(LogLevelControl.current.name))]))
+            LogLevelControl.set(level)
         }
+        return json(.object([("level", .string(LogLevelControl.current.name))]), into: out)
     }
 
     func versions() -> JSONValue {

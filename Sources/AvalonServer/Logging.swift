@@ -16,8 +16,12 @@ public final class LogSink: @unchecked Sendable {
     /// Opens the log file; nil keeps standard error.
     public func open(path: String?) throws {
         guard let path else { return }
-        let f = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard f >= 0 else { throw Config.Invalid(description: "cannot open LOG_PATH \(path): \(String(cString: strerror(errno)))") }
+        // Not through a link: a log in a shared folder must not append to a file someone else points it at.
+        let f = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard f >= 0 else {
+            let why = errno == ELOOP ? "it is a symbolic link (name the file itself)" : String(cString: strerror(errno))
+            throw Config.Invalid(description: "cannot open LOG_PATH \(path): \(why)")
+        }
         lock.locked {
             if fd > 2 { close(fd) }
             fd = f
@@ -156,8 +160,10 @@ public struct AvalonLogHandler: LogHandler {
         var all = self.metadata.merging(metadata ?? [:]) { $1 }
         let requestID = all.removeValue(forKey: "request_id").map { "\($0)" }
         if json {
-            sink.write(redactor.text(JSONLogLine.render(level: name, message: message.description, logger: label,
-                                                        requestID: requestID, fields: all)))
+            // Masked before escaping: an escaped secret (a quote, a backslash) no longer matches.
+            let fields = all.mapValues { Logger.MetadataValue.string(redactor.text("\($0)")) }
+            sink.write(redactor.text(JSONLogLine.render(level: name, message: redactor.text(message.description), logger: label,
+                                                        requestID: requestID.map(redactor.text), fields: fields)))
             return
         }
         var text = message.description

@@ -2,43 +2,6 @@ import AvalonConfig
 import AvalonCore
 import Glibc
 
-/// What a request is counted under: the route it took.
-enum MetricEndpoint: Int, CaseIterable {
-    case songs, albums, artists, genres, heartbeat, version
-    case healthCheck, metrics, versions, debugWorkers, debugError, adminLogLevel
-    /// Paths that name nothing.
-    case other
-
-    static let count = allCases.count
-
-    var label: String {
-        switch self {
-        case .songs: return "songs"
-        case .albums: return "albums"
-        case .artists: return "artists"
-        case .genres: return "genres"
-        case .heartbeat: return "heartbeat"
-        case .version: return "version"
-        case .healthCheck: return "health_check"
-        case .metrics: return "metrics"
-        case .versions: return "versions"
-        case .debugWorkers: return "debug_workers"
-        case .debugError: return "debug_error"
-        case .adminLogLevel: return "admin_log_level"
-        case .other: return "other"
-        }
-    }
-
-    init(_ e: Endpoint) {
-        switch e {
-        case .songs: self = .songs
-        case .albums: self = .albums
-        case .artists: self = .artists
-        case .genres: self = .genres
-        }
-    }
-}
-
 /// The status codes counted one by one; any other is "other".
 enum StatusClass {
     static let codes = [200, 304, 400, 404, 405, 500, 503]

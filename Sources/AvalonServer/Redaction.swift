@@ -5,28 +5,34 @@ import AvalonStore
 /// error answers. Query parameters that carry secrets lose their values, and
 /// the configured secrets themselves are masked wherever they appear.
 struct Redactor: Sendable {
-    /// Query parameters whose values are never recorded.
-    static let sensitiveKeys: Set<String> = ["secret", "password", "api_key", "apikey", "token", "access_token"]
-    /// Shorter secrets are not masked in free text (a one-letter test secret
-    /// would mask every such letter); in URLs they are, by parameter name.
-    static let minimumMaskedLength = 6
+    /// Query parameters whose values are never recorded: the admin secret's,
+    /// and the Subsonic API's credentials (`p` password, `t` token, `s` salt).
+    static let sensitiveKeys: Set<String> = ["secret", "password", "api_key", "apikey", "token", "access_token", "p", "t", "s"]
 
     let secrets: [String]
 
+    /// Every secret is masked in free text, however short: a weak database
+    /// password is the operator's choice, its appearance in a log is not.
     init(secrets: [String]) {
-        self.secrets = secrets.filter { $0.count >= Self.minimumMaskedLength }.sorted { $0.count > $1.count }
+        self.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count }
     }
 
-    /// The admin secret, the database password and the Sentry DSN's keys.
+    /// The admin secret, the database's credentials and the Sentry DSN's keys.
     init(config: Config) {
         var s: [String] = []
         if let a = config.adminSecret { s.append(a) }
-        if let p = config.databaseURL.password { s.append(p) }
+        s += config.databaseURL.secrets
         if let dsn = config.sentryDSN, let d = ErrorReporter.parse(dsn) {
-            s.append(d.publicKey)
+            // The public key is no secret in Sentry's model (browsers get it), but a
+            // real one (32 hex digits) is masked too; a one-letter test key is not.
+            if d.publicKey.count >= 8 { s.append(d.publicKey) }
             if let k = d.secretKey { s.append(k) }
         }
         self.init(secrets: s)
+    }
+
+    static func isSensitive(_ key: String) -> Bool {
+        sensitiveKeys.contains(key) || key.contains("secret") || key.contains("password") || key.contains("token")
     }
 
     /// `a=1&secret=x` → `a=1&secret=***`; keys compared decoded and in any case.
@@ -35,7 +41,7 @@ struct Redactor: Sendable {
         return q.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
             guard let eq = part.firstIndex(of: "=") else { return String(part) }
             let key = String(part[..<eq]).replacing("+", with: " ").removingURLEscapes().lowercased()
-            return sensitiveKeys.contains(key) ? part[..<eq] + "=***" : String(part)
+            return isSensitive(key) ? part[..<eq] + "=***" : String(part)
         }.joined(separator: "&")
     }
 

@@ -3,20 +3,20 @@ import Glibc
 
 /// The FastCGI parameters a request needs, as bytes valid until the request
 /// is finished: one pass over the environment, no String per request.
-struct RequestBytes {
-    typealias Bytes = UnsafeBufferPointer<UInt8>
+public struct RequestBytes {
+    public typealias Bytes = UnsafeBufferPointer<UInt8>
     static let none = Bytes(start: nil, count: 0)
 
-    var method = none
-    var query = none
+    public var method = none
+    public var query = none
     var uri = none
     var host = none
-    var apiKey = none
-    var authorization = none
+    public var apiKey = none
+    public var authorization = none
     var requestID = none
     var ifNoneMatch = none
 
-    init() {}
+    public init() {}
 
     init(_ envp: FCGX_ParamArray?) {
         guard var e = envp else { return }

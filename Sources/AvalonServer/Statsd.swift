@@ -33,11 +33,6 @@ public final class Statsd: @unchecked Sendable {
         addrLen = ai.pointee.ai_addrlen
     }
 
-    /// Queues `PREFIX.NAME:MS|ms`.
-    public func timing(_ name: String, milliseconds: Double) {
-        timing(name, microseconds: Int((max(0, min(milliseconds, 1e12)) * 1000).rounded()))
-    }
-
     /// Queues `PREFIX.NAME:MS|ms` for a time in microseconds.
     public func timing(_ name: String, microseconds: Int) {
         guard fd >= 0 else { return }
@@ -105,18 +100,6 @@ public final class Statsd: @unchecked Sendable {
                 while !packet.isEmpty && lock.wait(cond, until: deadline) != ETIMEDOUT {}
                 sendLocked()
             }
-        }
-    }
-}
-
-extension Endpoint {
-    /// The timer's name after the prefix.
-    var metricName: String {
-        switch self {
-        case .songs: return "request.songs"
-        case .albums: return "request.albums"
-        case .artists: return "request.artists"
-        case .genres: return "request.genres"
         }
     }
 }

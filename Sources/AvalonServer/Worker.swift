@@ -17,6 +17,7 @@ final class Worker {
     let logger: Logger
     let statsd: Statsd?
     let pipeline: Pipeline
+    let router: Router
     /// Every request passes through this one context: no allocation per request.
     let context = RequestContext()
 
@@ -24,16 +25,9 @@ final class Worker {
         self.listenFD = listenFD
         self.logger = logger
         self.statsd = statsd
-        pipeline = Pipeline(steps: [
-            AssignRequestID(),
-            RecordMetrics(slot: slot, statsd: statsd),
-            LogRequest(logger: logger, redactor: redactor),
-            SendAnswer(),
-            ConditionalRequests(router: router, salt: etagSalt),
-            CatchErrors(logger: logger, reporter: reporter, redactor: redactor),
-        ], handler: { [router] c in
-            try router.handle(c.request, path: c.path, into: c.out, head: &c.head)
-        })
+        pipeline = .standard(router: router, slot: slot, statsd: statsd, reporter: reporter, logger: logger, redactor: redactor,
+                             etagSalt: etagSalt)
+        self.router = router
     }
 
     func run() -> Never {
@@ -82,6 +76,7 @@ final class Worker {
             if path.isEmpty, let uri = c.param("REQUEST_URI") { path = String(uri.prefix { $0 != "?" }) }
             c.setBuiltPath(path)
         }
+        c.route = router.route(c.path)
         do {
             try pipeline.run(c)
         } catch {

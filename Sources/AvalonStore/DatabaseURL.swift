@@ -1,6 +1,6 @@
 import AvalonCore
 
-/// A `DATABASE_URL` as SPEC allows it.
+/// A `DATABASE_URL` in the forms the README lists (Configuration).
 public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
     /// A SQLite file: `sqlite:///relative` or `sqlite:////absolute`.
     case sqlite(path: String)
@@ -19,18 +19,22 @@ public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
             }
             let path = String(s.dropFirst("sqlite:///".count))
             guard !path.isEmpty, !path.hasSuffix("/") else {
-                throw Invalid(description: "invalid DATABASE_URL \(s): the SQLite URL names no file")
+                throw Invalid(description: "invalid DATABASE_URL \(DatabaseURL.redact(s)): the SQLite URL names no file")
             }
             guard path != ":memory:" else {
-                throw Invalid(description: "invalid DATABASE_URL \(s): an in-memory SQLite database would be empty")
+                throw Invalid(description: "invalid DATABASE_URL \(DatabaseURL.redact(s)): an in-memory SQLite database would be empty")
             }
             self = .sqlite(path: path)
             return
         }
         for scheme in ["postgresql+psycopg2://", "postgresql://", "postgres://"] where s.hasPrefix(scheme) {
             let rest = s.dropFirst(scheme.count)
-            guard !rest.isEmpty else { throw Invalid(description: "invalid DATABASE_URL \(s): no host or database given") }
-            self = .postgres(uri: "postgresql://" + rest)
+            guard !rest.isEmpty else { throw Invalid(description: "invalid DATABASE_URL \(DatabaseURL.redact(s)): no host or database given") }
+            let uri = "postgresql://" + rest
+            guard !DatabaseURL.hasAmbiguousUserInfo(uri) else {
+                throw Invalid(description: "invalid DATABASE_URL: its password holds an unencoded '/' or '@', which libpq would read as part of the host; percent-encode it (/ as %2F, @ as %40)")
+            }
+            self = .postgres(uri: uri)
             return
         }
         let scheme = s.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
@@ -54,44 +58,98 @@ public enum DatabaseURL: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The password the URL carries (in its user info or a `password=`
-    /// parameter), so that it can be masked wherever text is recorded.
+    /// parameter), as libpq reads it.
     public var password: String? {
         guard case .postgres(let uri) = self else { return nil }
         let chars = Array(uri)
         if let (colon, at) = DatabaseURL.userInfoPassword(chars), at > colon + 1 {
             return String(chars[(colon + 1)..<at]).removingURLEscapes()
         }
-        guard let q = uri.firstIndex(of: "?") else { return nil }
-        for part in uri[uri.index(after: q)...].split(separator: "&") where part.hasPrefix("password=") {
-            return String(part.dropFirst("password=".count)).removingURLEscapes()
-        }
-        return nil
+        return DatabaseURL.parameters(uri).first { $0.key == "password" }.map { String($0.value).removingURLEscapes() }
     }
 
-    /// Where the password of `scheme://user:password@host` is: the colon and the at sign.
+    /// Every credential the URL holds, raw and decoded, so that each can be
+    /// masked wherever text is recorded: the user info's password and the
+    /// value of every parameter whose name says password (`sslpassword` too).
+    public var secrets: [String] {
+        guard case .postgres(let uri) = self else { return [] }
+        var out: [String] = []
+        let chars = Array(uri)
+        if let (colon, at) = DatabaseURL.userInfoPassword(chars), at > colon + 1 {
+            out.append(String(chars[(colon + 1)..<at]))
+        }
+        for p in DatabaseURL.parameters(uri) where DatabaseURL.isCredential(p.key) && !p.value.isEmpty { out.append(String(p.value)) }
+        out += out.map { $0.removingURLEscapes() }
+        return Array(Set(out)).filter { !$0.isEmpty }
+    }
+
+    /// A parameter name that carries a credential: `password`, `sslpassword`, any case or escape.
+    static func isCredential(_ rawKey: Substring) -> Bool {
+        String(rawKey).replacing("+", with: " ").removingURLEscapes().lowercased().contains("password")
+    }
+
+    /// The `key=value` parameters after the first `?` that follows the user info.
+    static func parameters(_ s: String) -> [(key: Substring, value: Substring)] {
+        let chars = Array(s)
+        let from = userInfoPassword(chars)?.1 ?? 0
+        guard let q = chars[from...].firstIndex(of: "?") else { return [] }
+        let query = Substring(String(chars[(q + 1)...]))
+        return query.split(separator: "&").map { p in
+            guard let eq = p.firstIndex(of: "=") else { return (p, p[p.endIndex...]) }
+            return (p[..<eq], p[p.index(after: eq)...])
+        }
+    }
+
+    /// Where the password of `scheme://user:password@host` is: the colon and
+    /// the at sign, as libpq finds them (the first `@` before any `/`). For a
+    /// URL libpq would misread (see `hasAmbiguousUserInfo`), up to the last
+    /// `@`, so that masking takes the whole password.
     static func userInfoPassword(_ chars: [Character]) -> (Int, Int)? {
-        guard let schemeEnd = (0..<max(0, chars.count - 2)).first(where: { chars[$0] == ":" && chars[$0 + 1] == "/" && chars[$0 + 2] == "/" }) else { return nil }
-        let start = schemeEnd + 3
-        let authorityEnd = chars[start...].firstIndex(where: { $0 == "/" || $0 == "?" }) ?? chars.count
-        guard let at = chars[start..<authorityEnd].lastIndex(of: "@"),
-              let colon = chars[start..<at].firstIndex(of: ":") else { return nil }
+        guard let start = authorityStart(chars) else { return nil }
+        let end = ambiguousUserInfo(chars) ? chars.lastIndex(of: "@")
+            : chars[start...].firstIndex(where: { $0 == "@" || $0 == "/" }).flatMap { chars[$0] == "@" ? $0 : nil }
+        guard let at = end, at > start, let colon = chars[start..<at].firstIndex(of: ":") else { return nil }
         return (colon, at)
     }
 
-    /// `scheme://user:secret@host` → `scheme://user:***@host`, and any
-    /// `password=` parameter's value → `***`.
+    private static func authorityStart(_ chars: [Character]) -> Int? {
+        (0..<max(0, chars.count - 2)).first { chars[$0] == ":" && chars[$0 + 1] == "/" && chars[$0 + 2] == "/" }.map { $0 + 3 }
+    }
+
+    /// A URL libpq would read differently from what its writer meant: a
+    /// password holding an unencoded `/` or `@` (libpq ends the user info at
+    /// the first `/` or `@`, and would take the rest for a host).
+    static func hasAmbiguousUserInfo(_ s: String) -> Bool { ambiguousUserInfo(Array(s)) }
+
+    private static func ambiguousUserInfo(_ chars: [Character]) -> Bool {
+        guard let start = authorityStart(chars) else { return false }
+        let stop = chars[start...].firstIndex(where: { $0 == "@" || $0 == "/" })
+        if let stop, chars[stop] == "@" {
+            // A second `@` in the host part: the password held one.
+            let hostEnd = chars[(stop + 1)...].firstIndex(where: { $0 == "/" || $0 == "?" }) ?? chars.count
+            return chars[(stop + 1)..<hostEnd].contains("@")
+        }
+        // No user info for libpq, yet an `@` before the query: a password that held a `/`.
+        guard let slash = stop else { return false }
+        let queryStart = chars[slash...].firstIndex(of: "?") ?? chars.count
+        return chars[start..<slash].contains(":") && chars[slash..<queryStart].contains("@")
+    }
+
+    /// `scheme://user:secret@host` → `scheme://user:***@host`, and the value
+    /// of every parameter whose name says password → `***`.
     public static func redact(_ s: String) -> String {
         var chars = Array(s)
         if let (colon, at) = userInfoPassword(chars) {
             chars = Array(chars[..<colon]) + Array(":***") + Array(chars[at...])
         }
-        var out = String(chars)
-        guard let q = out.firstIndex(of: "?") else { return out }
-        let params = out[out.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map { p in
-            p.hasPrefix("password=") ? "password=***" : String(p)
+        let out = String(chars)
+        let from = userInfoPassword(chars)?.1 ?? 0
+        guard let q = chars[from...].firstIndex(of: "?") else { return out }
+        let params = String(chars[(q + 1)...]).split(separator: "&", omittingEmptySubsequences: false).map { p -> String in
+            guard let eq = p.firstIndex(of: "="), isCredential(p[..<eq]) else { return String(p) }
+            return p[..<eq] + "=***"
         }
-        out = String(out[...q]) + params.joined(separator: "&")
-        return out
+        return String(chars[...q]) + params.joined(separator: "&")
     }
 }
 

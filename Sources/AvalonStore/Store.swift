@@ -53,13 +53,6 @@ public protocol Store: AnyObject {
     func write(_ scan: ScanWrite, check: ([ItemID]) throws -> Void) throws -> WriteOutcome
 }
 
-extension Store {
-    /// Makes the stored collection `rows` (file records untouched).
-    public func replace(with rows: CollectionRows, check: ([ItemID]) throws -> Void = { _ in }) throws {
-        try write(ScanWrite(rows: rows, files: nil, scanner: "avalon"), check: check)
-    }
-}
-
 /// The old server's schema (SQLAlchemy's DDL), with its id column type:
 /// CHAR(32) hex in SQLite, native UUID in PostgreSQL. IF NOT EXISTS: an
 /// existing schema is never altered.

@@ -8,6 +8,7 @@
 import AvalonCore
 import AvalonScan
 import AvalonTagWriter
+import TestSupport
 import CSystem
 import AvalonServer
 import AvalonStore

@@ -23,7 +23,8 @@ struct AvalonScanCommand: ParsableCommand {
     @Argument(help: "Folder to scan (recursively).")
     var path: String?
 
-    @Option(name: [.customShort("d"), .customLong("database")], help: "Database URL (sqlite:///… or postgresql://…).")
+    @Option(name: [.customShort("d"), .customLong("database")],
+            help: "Database URL (sqlite:///… or postgresql://…). A password here is visible to other users: prefer DATABASE_URL or ~/.pgpass.")
     var database: String?
 
     @Flag(help: "Read every file, not only new and changed ones.")
@@ -50,14 +51,18 @@ struct AvalonScanCommand: ParsableCommand {
     @Flag(name: .customShort("V"), help: "Print the version and exit.")
     var showVersion = false
 
-    func run() throws {
-        if showVersion { print(avalonVersion); return }
-        guard let path else { throw ValidationError("Missing expected argument '<path>'") }
+    func validate() throws {
+        if showVersion { return }
+        guard path != nil else { throw ValidationError("Missing expected argument '<path>'") }
         guard maxLoss >= 0 && maxLoss <= 100 else { throw ValidationError("--max-loss must be a percentage from 0 to 100") }
         guard settle >= 0 else { throw ValidationError("--settle must not be negative") }
         if let poll, poll <= 0 { throw ValidationError("--poll must be more than 0 seconds") }
         if poll != nil && !watch { throw ValidationError("--poll needs --watch") }
-        Glibc.exit(scan(path))
+    }
+
+    func run() throws {
+        if showVersion { print(avalonVersion); return }
+        Glibc.exit(scan(path!))
     }
 
     func say(_ s: String) { fputs(s + "\n", stderr) }
@@ -66,6 +71,9 @@ struct AvalonScanCommand: ParsableCommand {
         var job: ScanJob
         do {
             let url = try database.map { try DatabaseURL(parsing: $0) } ?? Config.load().databaseURL
+            if database != nil, CommandLineSecrets.hide(url.secrets) {
+                say(CommandLineSecrets.warning(program: "avalon-scan", option: "-d"))
+            }
             job = ScanJob(root: path, url: url, scanner: "avalon-scan \(avalonVersion)")
         } catch {
             say("avalon-scan: \(error)")

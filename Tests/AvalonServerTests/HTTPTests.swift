@@ -80,7 +80,7 @@ final class HTTPTests: XCTestCase {
         setsockopt(statsd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         do {
             stack = try Stack(extraEnv: ["STATSD_HOST": "127.0.0.1", "STATSD_PORT": "\(statsdPort)", "STATSD_PREFIX": "avtest",
-                                         "ADMIN_SECRET": "open sesame"])
+                                         "ADMIN_SECRET": "open-sesame-0123456"])
         } catch { startError = error }
     }
 
@@ -199,16 +199,48 @@ final class HTTPTests: XCTestCase {
         for l in lines { XCTAssertNotNil(l.range(of: "^avtest\\.request\\.albums:[0-9.]+\\|ms$", options: .regularExpression), "\(l)") }
     }
 
+    /// `/years`, added as one route entry and one handler: through nginx it
+    /// answers, carries an ETag that revalidates to 304, is counted in the
+    /// metrics under its label and timed for statsd like the other lists.
+    func testYearsThroughTheWholeStack() throws {
+        let st = try s()
+        var buf = [UInt8](repeating: 0, count: 512)
+        while recv(Self.statsd, &buf, buf.count, 0) > 0 {}  // drain
+        let r = try st.get("/avalon/years?order=songs&direction=desc")
+        XCTAssertEqual(r.status, 200, r.text)
+        let items = r.json["success"] as? [[String: Int]] ?? []
+        // Stack.rows(): five songs, years 1990 to 1994.
+        XCTAssertEqual(items.count, 5, r.text)
+        XCTAssertEqual(Set(items.map { $0["year"]! }), Set(1990...1994))
+        XCTAssertEqual(items.map { $0["songs"]! }, [1, 1, 1, 1, 1])
+        let tag = try XCTUnwrap(r.headers["etag"])
+        XCTAssertEqual(r.headers["cache-control"], "no-cache")
+        XCTAssertEqual(try st.get("/avalon/years?order=songs&direction=desc", headers: ["If-None-Match": tag]).status, 304)
+        XCTAssertNotEqual(try st.get("/avalon/years").headers["etag"], tag)
+        XCTAssertEqual(try st.get("/avalon/years?limit=x").status, 400)
+        var packets = ""
+        while true {
+            let n = recv(Self.statsd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            packets += String(decoding: buf[0..<n], as: UTF8.self) + "\n"
+        }
+        // The 304 made nothing and sends no timer; the 200s and the 400 do.
+        XCTAssertEqual(packets.split(separator: "\n").filter { $0.hasPrefix("avtest.request.years:") }.count, 3, packets)
+        let metrics = try st.get("/avalon/metrics", headers: ["X-API-Key": "open-sesame-0123456"]).text
+        XCTAssertTrue(metrics.contains("avalon_requests_total{endpoint=\"years\",code=\"304\"} 1"), metrics)
+        XCTAssertTrue(metrics.contains("avalon_requests_total{endpoint=\"years\",code=\"400\"} 1"), metrics)
+    }
+
     func testUnhandledErrorIs500AndLogged() throws {
         let st = try s()
         XCTAssertEqual(try st.get("/avalon/debug/error?secret=nope").status, 404)
-        let r = try st.get("/avalon/debug/error", headers: ["X-API-Key": "open sesame"])
+        let r = try st.get("/avalon/debug/error", headers: ["X-API-Key": "open-sesame-0123456"])
         XCTAssertEqual(r.status, 500)
         XCTAssertEqual(((r.json["errors"] as? [[String: Any]]) ?? [[:]])[0]["code"] as? Int, 1)
         XCTAssertEqual(((r.json["errors"] as? [[String: Any]]) ?? [[:]])[0]["message_key"] as? String, "avalon.service.error.unknown")
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("[ERROR] Unhandled error processing GET") }, st.log)
         // The worker keeps serving.
-        XCTAssertEqual(try st.get("/avalon/debug/error?secret=open+sesame").status, 500)
+        XCTAssertEqual(try st.get("/avalon/debug/error?secret=open-sesame-0123456").status, 500)
         XCTAssertEqual(try st.get("/avalon/heartbeat").status, 200)
         // Log lines follow the default format.
         let first = st.log.split(separator: "\n").first.map(String.init) ?? ""
@@ -399,14 +431,14 @@ final class LifecycleTests: XCTestCase {
     }
 
     func testLogFileReopensOnSIGUSR1() throws {
-        let st = try Stack(extraEnv: ["ADMIN_SECRET": "s"], workers: 2)
+        let st = try Stack(extraEnv: ["ADMIN_SECRET": "test-admin-secret-0001"], workers: 2)
         defer { st.stop() }
         let log = st.dir + "/avalon.log"
         try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
         st.server.signal(SIGUSR1)
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("log file reopened") }, "no new log file")
         usleep(200_000)
-        for _ in 0..<4 { XCTAssertEqual(try st.get("/avalon/debug/error?secret=s").status, 500) }
+        for _ in 0..<4 { XCTAssertEqual(try st.get("/avalon/debug/error?secret=test-admin-secret-0001").status, 500) }
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.components(separatedBy: "Unhandled error").count == 5 }, st.log)
         let old = try String(contentsOfFile: log + ".1")
         XCTAssertTrue(old.contains("loaded 5 songs") && !old.contains("Unhandled error"), old)

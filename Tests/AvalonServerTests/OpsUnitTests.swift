@@ -4,6 +4,7 @@ import AvalonCore
 import AvalonStore
 import Foundation
 import Logging
+import TestSupport
 import XCTest
 
 final class OpsUnitTests: XCTestCase {
@@ -33,7 +34,11 @@ final class OpsUnitTests: XCTestCase {
         XCTAssertThrowsError(try router.handle(Request(method: "GET", path: path, query: "", apiKey: "k3y")))
         XCTAssertThrowsError(try router.handle(Request(method: "GET", path: path, query: "", authorization: "Bearer k3y")))
         XCTAssertThrowsError(try router.handle(Request(method: "GET", path: path, query: "", authorization: "bearer  k3y")))
-        for bad in [Request(method: "GET", path: path, query: "secret=k3"), Request(method: "GET", path: path, query: "", apiKey: "k3yy"),
+        // The first literal `secret` counts; spellings nginx might not mask do not.
+        XCTAssertThrowsError(try router.handle(Request(method: "GET", path: path, query: "a=1&secret=k3y&secret=x")))
+        for bad in [Request(method: "GET", path: path, query: "%73ecret=k3y"), Request(method: "GET", path: path, query: "SECRET=k3y"),
+                    Request(method: "GET", path: path, query: "secret=x&secret=k3y"), Request(method: "GET", path: path, query: "xsecret=k3y"),
+                    Request(method: "GET", path: path, query: "secret=k3"), Request(method: "GET", path: path, query: "", apiKey: "k3yy"),
                     Request(method: "GET", path: path, query: "", authorization: "Basic k3y"),
                     Request(method: "GET", path: path, query: "", authorization: "Bearer "),
                     Request(method: "GET", path: path, query: "")] {
@@ -49,7 +54,7 @@ final class OpsUnitTests: XCTestCase {
         XCTAssertEqual(Redactor.query("s%65cret=abc&password=x&token"), "s%65cret=***&password=***&token")
         XCTAssertEqual(Redactor.query("query=secret"), "query=secret")
         let r = Redactor(secrets: ["hunter22", "xy"])
-        XCTAssertEqual(r.text("pw hunter22, again hunter22; xy stays"), "pw ***, again ***; xy stays")
+        XCTAssertEqual(r.text("pw hunter22, again hunter22; xy too"), "pw ***, again ***; *** too")
         XCTAssertEqual(r.url("h/avalon/debug/error", query: "secret=xy&q=hunter22"), "h/avalon/debug/error?secret=***&q=***")
     }
 
@@ -62,11 +67,96 @@ final class OpsUnitTests: XCTestCase {
         XCTAssertEqual(param.description, "postgresql://db/music?user=avalon&password=***&sslmode=require")
         XCTAssertNil(try DatabaseURL(parsing: "postgresql://avalon@db/music").password)
         XCTAssertNil(try DatabaseURL(parsing: "sqlite:////var/db/a.sqlite").password)
-        var c = try Config.load(environment: ["DATABASE_URL": "postgresql://u:dbsecret1@h/d", "ADMIN_SECRET": "adminsecret",
+        var c = try Config.load(environment: ["DATABASE_URL": "postgresql://u:dbsecret1@h/d", "ADMIN_SECRET": "adminsecret-0123456",
                                               "SENTRY_DSN": "https://pubkey123:sentrysecret@sentry.example/7"])
-        XCTAssertEqual(Set(Redactor(config: c).secrets), ["dbsecret1", "adminsecret", "pubkey123", "sentrysecret"])
+        XCTAssertEqual(Set(Redactor(config: c).secrets), ["dbsecret1", "adminsecret-0123456", "pubkey123", "sentrysecret"])
         c.adminSecret = nil
         XCTAssertEqual(Set(Redactor(config: c).secrets), ["dbsecret1", "pubkey123", "sentrysecret"])
+    }
+
+    /// Every credential a PostgreSQL URL can hold is masked, whatever it holds;
+    /// a URL libpq would misread is refused without being echoed.
+    func testDatabaseCredentialsAreMaskedWhateverTheyHold() throws {
+        let ssl = try DatabaseURL(parsing: "postgresql://u@h/d?sslpassword=keypass99&Pass%77ord=other77&sslmode=verify-full")
+        XCTAssertEqual(ssl.description, "postgresql://u@h/d?sslpassword=***&Pass%77ord=***&sslmode=verify-full")
+        XCTAssertEqual(Set(ssl.secrets), ["keypass99", "other77"])
+        // Encoded reserved characters: libpq decodes them; both spellings are masked.
+        let enc = try DatabaseURL(parsing: "postgresql://u:a%2Fb%3Fc%40d@h:5432/d")
+        XCTAssertEqual(enc.description, "postgresql://u:***@h:5432/d")
+        XCTAssertEqual(Set(enc.secrets), ["a%2Fb%3Fc%40d", "a/b?c@d"])
+        // A password with a '?' libpq reads whole (it ends the user info only at '/' or '@').
+        XCTAssertEqual(try DatabaseURL(parsing: "postgresql://u:pa?ss@h/d").description, "postgresql://u:***@h/d")
+        for raw in ["postgresql://u:pa/ss@h/d", "postgresql://u:p@ss@h/d?x=1", "postgres://u:a/b/c@h:5/d"] {
+            XCTAssertThrowsError(try DatabaseURL(parsing: raw), raw) { e in
+                XCTAssertTrue("\(e)".contains("percent-encode"), "\(e)")
+                for part in ["pa/ss", "ss@h", "a/b/c", "p@ss", "b/c"] { XCTAssertFalse("\(e)".contains(part), "\(e)") }
+            }
+            // Masked whole wherever such text is met (a log line quoting it).
+            let shown = DatabaseURL.redact("loading from " + raw)
+            for part in ["pa/ss", "p@ss", "a/b/c"] { XCTAssertFalse(shown.contains(part), shown) }
+        }
+        let c = try Config.load(environment: ["DATABASE_URL": "postgresql://u:pw@h/d?sslpassword=kp"])
+        XCTAssertEqual(Redactor(config: c).text("pw and kp"), "*** and ***", "short credentials are masked too")
+    }
+
+    /// A guessable admin secret is refused, and no setting that may hold a
+    /// secret is echoed in an error.
+    func testWeakSecretsAreRefusedAndNeverEchoed() throws {
+        for weak in ["x", " ", "short-secret-15"] {
+            XCTAssertThrowsError(try Config.load(environment: ["ADMIN_SECRET": weak])) { e in
+                XCTAssertTrue("\(e)".contains("ADMIN_SECRET is shorter than 16 characters"), "\(e)")
+                if weak.count > 1 { XCTAssertFalse("\(e)".contains(weak), "\(e)") }
+            }
+        }
+        XCTAssertEqual(try Config.load(environment: ["ADMIN_SECRET": "sixteen-chars-ok"]).adminSecret, "sixteen-chars-ok")
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        for line in ["ADMIN_SECRET = hunter2-secret-value", "DATABASE_URL = postgresql://u:hunter2-secret-value@h/d",
+                     "SENTRY_DSN = https://k:hunter2-secret-value@s/1"] {
+            try line.write(toFile: dir + "/a.toml", atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try Config.load(environment: ["AVALON_CONFIG": dir + "/a.toml"])) { e in
+                XCTAssertTrue("\(e)".contains("not shown"), "\(e)")
+                XCTAssertFalse("\(e)".contains("hunter2"), "\(e)")
+            }
+        }
+        try "LOG_LEVEL = loud".write(toFile: dir + "/a.toml", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Config.load(environment: ["AVALON_CONFIG": dir + "/a.toml"])) { e in
+            XCTAssertTrue("\(e)".contains("got loud"), "other values are still shown: \(e)")
+        }
+    }
+
+    /// JSON log lines are masked before escaping: a secret holding a quote or
+    /// a backslash is found.
+    func testJSONLinesMaskSecretsThatNeedEscaping() {
+        let secret = #"quote"and\back-slash"#
+        let r = Redactor(secrets: [secret])
+        let line = JSONLogLine.render(level: "INFO", message: "given " + secret, logger: "t", requestID: nil, fields: ["x": "\(secret)!"])
+        XCTAssertTrue(line.contains(#"quote\"and"#), "the unmasked render escapes it: \(line)")
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let sink = LogSink()
+        XCTAssertNoThrow(try sink.open(path: dir + "/log"))
+        let handler = AvalonLogHandler(label: "t", format: LineFormat(format: "json", dateFormat: ""), json: true, redactor: r, sink: sink)
+        handler.log(level: .info, message: "given \(secret)", metadata: ["x": "\(secret)!"], source: "", file: "", function: "", line: 0)
+        let written = (try? String(contentsOfFile: dir + "/log")) ?? ""
+        XCTAssertTrue(written.contains("given ***"), written)
+        XCTAssertFalse(written.contains("and"), written)
+    }
+
+    /// A log file is not opened through a link another user could plant.
+    func testLogPathIsNotFollowedThroughALink() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        FileManager.default.createFile(atPath: dir + "/victim", contents: Data("keep\n".utf8))
+        XCTAssertEqual(symlink(dir + "/victim", dir + "/avalon.log"), 0)
+        XCTAssertThrowsError(try LogSink().open(path: dir + "/avalon.log")) { e in
+            XCTAssertTrue("\(e)".contains("symbolic link"), "\(e)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: dir + "/victim"), "keep\n")
+        XCTAssertNoThrow(try LogSink().open(path: dir + "/real.log"))
+        var st = stat()
+        XCTAssertEqual(stat(dir + "/real.log", &st), 0)
+        XCTAssertEqual(st.st_mode & 0o007, 0, "not readable by every user")
     }
 
     func testRequestIDs() {
@@ -105,9 +195,10 @@ final class OpsUnitTests: XCTestCase {
     /// Slots are separate: one worker's counts never land in another's, and a scrape adds them up.
     func testSharedTableSlots() {
         let t = SharedTable(slots: 3)
+        let songs = MetricEndpoint(rawValue: Route.table.firstIndex { $0.label == "songs" }!)
         XCTAssertEqual(WorkerSlot.words % 8, 0, "slots must be whole cache lines")
-        t.slot(0).record(.songs, status: 200, nanoseconds: 30_000, bytes: 100)
-        t.slot(2).record(.songs, status: 200, nanoseconds: 2_000_000_000, bytes: 50)
+        t.slot(0).record(songs, status: 200, nanoseconds: 30_000, bytes: 100)
+        t.slot(2).record(songs, status: 200, nanoseconds: 2_000_000_000, bytes: 50)
         t.slot(2).record(.other, status: 404, nanoseconds: 10, bytes: 7)
         XCTAssertEqual(t.slot(1).load(WorkerSlot.requestsAt), 0)
         let text = PrometheusText.render(t)
@@ -124,7 +215,7 @@ final class OpsUnitTests: XCTestCase {
         let path = Array("/avalon/songs?x".utf8)
         path.withUnsafeBufferPointer { t.slot(1).begin(at: 42, path: $0) }
         XCTAssertEqual(t.slot(1).requestInHand()?.path, "/avalon/songs?x")
-        t.slot(1).record(.songs, status: 200, nanoseconds: 1, bytes: 1)
+        t.slot(1).record(songs, status: 200, nanoseconds: 1, bytes: 1)
         XCTAssertNil(t.slot(1).requestInHand())
     }
 

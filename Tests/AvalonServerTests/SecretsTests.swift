@@ -1,3 +1,4 @@
+import AvalonStore
 import Foundation
 import TestSupport
 import XCTest
@@ -60,10 +61,66 @@ final class SecretsTests: XCTestCase {
         XCTAssertEqual(bodies.filter { $0.contains("&echo=***") }.count, 1, "\(bodies)")
     }
 
-    func testJSONLogLines() throws {
-        let st = try Stack(extraEnv: ["LOG_FORMAT": "json", "ADMIN_SECRET": "json-secret-1"], workers: 1)
+    /// The public health check tells nothing of the database; level 2 needs
+    /// the admin secret, and a flood of level-2 calls opens few connections.
+    func testHealthCheckLevelTwoNeedsTheSecretAndCannotBeFlooded() throws {
+        let pg = try PostgresServer()
+        defer { pg.stop() }
+        try PostgresStore(uri: pg.url).replace(with: Stack.rows())
+        let st = try Stack(extraEnv: ["DATABASE_URL": pg.url + "?application_name=avalon-health-test", "ADMIN_SECRET": Stack.secret],
+                           workers: 2, db: "unused")
         defer { st.stop() }
-        XCTAssertEqual(try st.get("/avalon/debug/error?secret=json-secret-1", headers: ["X-Request-ID": "json-req"]).status, 500)
+        for q in ["", "?max_level=0", "?max_level=1", "?checks=collection,workers"] {
+            let r = try st.get("/avalon/health_check" + q)
+            XCTAssertEqual(r.status, 200, r.text)
+            for told in ["127.0.0.1", "\(pg.port)", "postgres", "avalon-health-test"] { XCTAssertFalse(r.text.contains(told), r.text) }
+        }
+        func sessions() throws -> Int {
+            // pg_stat_database counts a session when it ends; give the last ones a moment.
+            usleep(300_000)
+            return Int(try pg.psql("SELECT sum(sessions) FROM pg_stat_database")) ?? -1
+        }
+        var before = try sessions()
+        for q in ["?max_level=2", "?max_level=9", "?checks=database", "?checks=ping,freshness", "?checks=replica"] {
+            let r = try st.get("/avalon/health_check" + q)
+            XCTAssertEqual(r.status, 403, r.text)
+            XCTAssertEqual(((r.json["errors"] as? [[String: Any]]) ?? [[:]])[0]["code"] as? Int, 6, r.text)
+            XCTAssertEqual(try st.get("/avalon/health_check" + q + "&secret=" + Stack.secret + "x").status, 403)
+        }
+        let denied = NSLock()
+        var forbidden = 0
+        XCTAssertEqual(spread(100) { _ in
+            let r = try st.get("/avalon/health_check?max_level=2")
+            denied.lock(); forbidden += r.status == 403 ? 1 : 0; denied.unlock()
+            return r
+        }, [])
+        XCTAssertEqual(forbidden, 100)
+        XCTAssertEqual(try sessions() - before, 1, "only the count's own psql session: no call without the secret reached the database")
+
+        before = try sessions()
+        let started = Date()
+        let lock = NSLock()
+        var statuses: [Int: Int] = [:]
+        let failures = spread(100) { _ in
+            let r = try st.get("/avalon/health_check?max_level=2", headers: ["X-API-Key": Stack.secret])
+            lock.lock(); statuses[r.status, default: 0] += 1; lock.unlock()
+            return r
+        }
+        let took = Date().timeIntervalSince(started)
+        XCTAssertEqual(failures, [])
+        XCTAssertEqual(statuses, [200: 100])
+        let opened = try sessions() - before - 1
+        // Each worker runs the three database checks at most once a second.
+        let bound = 2 * 3 * (Int(took) + 2)
+        print("100 level-2 calls in \(took) s opened \(opened) connections (bound \(bound))")
+        XCTAssertLessThanOrEqual(opened, bound)
+        XCTAssertGreaterThan(opened, 0)
+    }
+
+    func testJSONLogLines() throws {
+        let st = try Stack(extraEnv: ["LOG_FORMAT": "json", "ADMIN_SECRET": "json-secret-0123456"], workers: 1)
+        defer { st.stop() }
+        XCTAssertEqual(try st.get("/avalon/debug/error?secret=json-secret-0123456", headers: ["X-Request-ID": "json-req"]).status, 500)
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.contains("Unhandled error") })
         var objects: [[String: Any]] = []
         for line in st.log.split(separator: "\n") {
@@ -80,7 +137,7 @@ final class SecretsTests: XCTestCase {
         XCTAssertEqual(error["request_id"] as? String, "json-req")
         XCTAssertTrue((error["error"] as? String ?? "").contains("deliberate error"), "\(error)")
         XCTAssertNotEqual(error["pid"] as? Int, Int(st.server.pid), "a worker logged it")
-        XCTAssertFalse(st.log.contains("json-secret-1"))
+        XCTAssertFalse(st.log.contains("json-secret-0123456"))
     }
 
     /// nginx with the shipped configuration: it sets a request id when the
@@ -96,6 +153,7 @@ final class SecretsTests: XCTestCase {
         let conf = try String(contentsOfFile: packageRoot + "/nginx/avalon.conf")
             .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
             .replacingOccurrences(of: "include snippets/avalon-fastcgi.conf;", with: "include \(packageRoot)/nginx/avalon-fastcgi.conf;")
+            .replacingOccurrences(of: "include snippets/avalon-log.conf;", with: "include \(packageRoot)/nginx/avalon-log.conf;")
             .replacingOccurrences(of: "unix:/run/avalon/avalon.sock", with: "unix:" + st.socket)
             .replacingOccurrences(of: "listen 127.0.0.1:8080;", with: "listen 127.0.0.1:\(port);")
             .replacingOccurrences(of: "/var/log/nginx/avalon.access.log", with: dir + "/access.log")
@@ -130,7 +188,7 @@ final class SecretsTests: XCTestCase {
         let access = try String(contentsOfFile: dir + "/access.log")
         XCTAssertTrue(access.contains("\"GET /avalon/albums HTTP/1.0\" 200"), access)
         XCTAssertTrue(access.contains("request_id=\(id)"), access)
-        XCTAssertTrue(access.contains("/avalon/debug/error?secret=***&a=b"), access)
+        XCTAssertTrue(access.contains("/avalon/debug/error?[redacted]"), access)
         XCTAssertFalse(access.contains(secret), access)
         // The upstream time is logged after the request time.
         XCTAssertNotNil(access.range(of: "\" 200 [0-9]+ [0-9.]+ [0-9.]+ request_id=", options: .regularExpression), access)

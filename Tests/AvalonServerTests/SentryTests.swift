@@ -60,11 +60,11 @@ final class SentryTests: XCTestCase {
     func testUnhandledErrorReachesSentry() throws {
         let sentry = Listener1()
         defer { sentry.stop() }
-        let st = try Stack(extraEnv: ["SENTRY_DSN": "http://publickey@127.0.0.1:\(sentry.port)/42", "ADMIN_SECRET": "s"], workers: 1)
+        let st = try Stack(extraEnv: ["SENTRY_DSN": "http://publickey@127.0.0.1:\(sentry.port)/42", "ADMIN_SECRET": "test-admin-secret-0001"], workers: 1)
         defer { st.stop() }
         XCTAssertEqual(try st.get("/avalon/songs").status, 200)
         XCTAssertEqual(sentry.received.count, 0, "only unhandled errors are reported")
-        let r = try st.get("/avalon/debug/error?secret=s&x=1", headers: ["X-Request-ID": "req-sentry-1"])
+        let r = try st.get("/avalon/debug/error?secret=test-admin-secret-0001&x=1", headers: ["X-Request-ID": "req-sentry-1"])
         XCTAssertEqual(r.status, 500)
         XCTAssertTrue(waitUntil(timeout: 10) { sentry.received.count == 1 }, "\(sentry.received) \(st.log)")
         let req = sentry.received[0]
@@ -87,9 +87,9 @@ final class SentryTests: XCTestCase {
     }
 
     func testUnreachableSentryIsLoggedNotRaised() throws {
-        let st = try Stack(extraEnv: ["SENTRY_DSN": "http://k@127.0.0.1:\(freePort())/1", "ADMIN_SECRET": "s"], workers: 1)
+        let st = try Stack(extraEnv: ["SENTRY_DSN": "http://k@127.0.0.1:\(freePort())/1", "ADMIN_SECRET": "test-admin-secret-0001"], workers: 1)
         defer { st.stop() }
-        XCTAssertEqual(try st.get("/avalon/debug/error?secret=s").status, 500)
+        XCTAssertEqual(try st.get("/avalon/debug/error?secret=test-admin-secret-0001").status, 500)
         XCTAssertTrue(waitUntil(timeout: 10) { st.log.contains("sending an event to Sentry failed") }, st.log)
         XCTAssertEqual(try st.get("/avalon/heartbeat").status, 200)
     }

@@ -1,6 +1,7 @@
 import AvalonCore
 import AvalonStore
 import Foundation
+import TestSupport
 import XCTest
 
 /// Answers of the old Python server 0.6.0, recorded from it (gunicorn, see

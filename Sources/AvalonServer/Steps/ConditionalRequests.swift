@@ -1,11 +1,10 @@
 import AvalonCore
 
-/// A collection answer depends only on its URL and the collection's
+/// A cacheable answer (a list of the collection) depends only on its URL and the collection's
 /// generation, so both make a strong ETag, and a client that sends it back
 /// in `If-None-Match` gets 304 without the answer being made again.
 /// Answers that are not 200 (errors) carry none.
 final class ConditionalRequests: RequestStep {
-    let router: Router
     /// `"G-`: the generation in clear, for people reading headers.
     private let prefix: [UInt8]
     /// Mixed into every tag: 0, or for a collection no scan of ours wrote
@@ -13,20 +12,18 @@ final class ConditionalRequests: RequestStep {
     /// drawn at each load.
     private let salt: UInt64
 
-    init(router: Router, salt: UInt64) {
-        self.router = router
+    init(generation: Int64, salt: UInt64) {
         self.salt = salt
-        prefix = Array("\"\(router.collection.generation)-".utf8)
+        prefix = Array("\"\(generation)-".utf8)
     }
 
     func handle(_ c: RequestContext, next: () throws -> Void) throws {
         let etag = c.etag
         etag.clear()
-        guard let endpoint = router.collectionEndpoint(c.path) else { return try next() }
+        guard Route.cacheable[c.route.rawValue] else { return try next() }
         etag.set(prefix: prefix, hash: hash(c))
         if etag.matches(ifNoneMatch: c.request.ifNoneMatch) {
             c.head = AnswerHead(status: 304, contentType: "")
-            c.head.metric = MetricEndpoint(endpoint)
             return
         }
         try next()

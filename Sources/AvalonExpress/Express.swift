@@ -56,12 +56,15 @@ public enum Express {
         root.reloadInterval = reloadOnChange || production ? 2 : 30
         try root.write(production: production)
         // The collection: incremental, so a second start reads only what changed.
+        // The loss guard as avalon-scan keeps it: a shared database is not emptied by an empty or unmounted folder.
         var job = ScanJob(root: music, url: root.database, scanner: "avalon-express \(avalonVersion)")
-        job.lossGuard = LossGuard(allowLoss: true)
-        let report = try job.run(log: { _ in })
-        guard report.rows.songs > 0 else {
-            throw ExpressError("no audio files in \(music) (MP3, Ogg Vorbis, FLAC, Opus, M4A; \(report.stats.files) other files): pass a folder of music")
+        job.lossGuard = expressLossGuard
+        job.beforeWrite = { rows, stats in
+            guard !rows.tracks.isEmpty else {
+                throw ExpressError("no audio files in \(music) (MP3, Ogg Vorbis, FLAC, Opus, M4A; \(stats.files) other files): pass a folder of music; nothing was written to \(root.database)")
+            }
         }
+        let report = try job.run(log: { _ in })
         say("scanned \(music): \(report.summary)")
         return root
     }
@@ -117,7 +120,7 @@ public enum Express {
         let stop = StopFlag()
         if reloadOnChange {
             var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonVersion)")
-            job.lossGuard = LossGuard(allowLoss: true)
+            job.lossGuard = expressLossGuard
             startWatcher(job, say: say, stop: stop)
         }
         say("Avalon serves \(root.url) (the API under \(root.url)avalon/); server root \(root.dir)")
@@ -160,6 +163,13 @@ public enum Express {
         }
     }
 }
+
+/// avalon-scan's default loss guard; writing a loss anyway is avalon-scan's `--allow-loss`.
+let expressLossGuard = {
+    var g = LossGuard()
+    g.remedy = "scan with avalon-scan --allow-loss"
+    return g
+}()
 
 /// Set once to stop the watcher thread.
 final class StopFlag: Sendable {

@@ -44,9 +44,11 @@ let package = Package(
             "AvalonScan", "AvalonConfig", "AvalonCore", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The rootless start: configuration for nginx and avalon-fcgi in a server root, and both run.
-        .target(name: "AvalonExpress", dependencies: ["AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore"]),
+        .target(name: "AvalonExpress", dependencies: [
+            "AvalonConfig", "AvalonCore", "AvalonScan", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "avalon-express", dependencies: [
-            "AvalonExpress", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "AvalonExpress", "AvalonConfig", "AvalonStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The operator's API keys for the Subsonic API: make, revoke, list.
         .executableTarget(name: "avalon-subsonic-key", dependencies: ["AvalonServer", "AvalonConfig"]),

@@ -4,18 +4,30 @@
 # hosts (separate masters, FastCGI over TCP on 127.0.0.2-4:9001; h1 and h2 load
 # from the replica and fall back to the primary, h3 loads from the primary), and
 # the front nginx on 127.0.0.1:8088 (nginx/avalon-upstream.conf). Everything it
-# starts, it stops by pid.
+# starts, it stops by pid. PostgreSQL asks for a password (scram-sha-256), made
+# at `up` and kept in DIR/pgpass (0600; clients find it through PGPASSFILE):
+# other local users get no superuser.
 #   bash deploy/cluster.sh up|down|status          (as root or a user of your own)
 #   bash deploy/cluster.sh start|stop NAME         (one component: primary, replica, h1, h2, h3, front)
 # Settings: AVALON_CLUSTER_DIR (/tmp/avalon-cluster), AVALON_BIN (release build),
-# AVALON_CLUSTER_MUSIC (deploy/demo-music), AVALON_CLUSTER_PG_PORT (55432; the
-# replica takes the next), AVALON_CLUSTER_RELOAD (RELOAD_INTERVAL, 1).
+# AVALON_CLUSTER_MUSIC (deploy/demo-music), AVALON_CLUSTER_PG_PORT (55432),
+# AVALON_CLUSTER_REPLICA_PORT (the next), AVALON_CLUSTER_HOST_PORT (9001, on each
+# host's address), AVALON_CLUSTER_FRONT_PORT (8088), AVALON_CLUSTER_RELOAD
+# (RELOAD_INTERVAL, 1). Two test beds at once need their own DIR and ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 DIR=${AVALON_CLUSTER_DIR:-/tmp/avalon-cluster}
 PGP=${AVALON_CLUSTER_PG_PORT:-55432}
-PGR=$((PGP + 1))
+PGR=${AVALON_CLUSTER_REPLICA_PORT:-$((PGP + 1))}
+HOST_PORT=${AVALON_CLUSTER_HOST_PORT:-9001}
+FRONT_PORT=${AVALON_CLUSTER_FRONT_PORT:-8088}
+export PGPASSFILE=$DIR/pgpass
+# PostgreSQL's sockets and logs: the only folder of the test bed, with the data
+# directories, that the postgres user may write (DIR and the pid files root
+# signals stay the caller's).
+PGDIR=$DIR/pg
+. "$REPO/deploy/avalon-pid.sh"
 RELOAD=${AVALON_CLUSTER_RELOAD:-1}
 MUSIC=${AVALON_CLUSTER_MUSIC:-$REPO/deploy/demo-music}
 PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin
@@ -25,7 +37,7 @@ PRIMARY_URL="postgresql://postgres@127.0.0.1:$PGP/avalon"
 REPLICA_URL="postgresql://postgres@127.0.0.1:$PGR/avalon"
 # libpq's multi-host form: the replica first, the primary when it does not answer.
 STANDBY_URL="postgresql://postgres@127.0.0.1:$PGR,127.0.0.1:$PGP/avalon?target_session_attrs=prefer-standby&connect_timeout=2"
-declare -A HOST_ADDR=([h1]=127.0.0.2:9001 [h2]=127.0.0.3:9001 [h3]=127.0.0.4:9001)
+declare -A HOST_ADDR=([h1]=127.0.0.2:$HOST_PORT [h2]=127.0.0.3:$HOST_PORT [h3]=127.0.0.4:$HOST_PORT)
 declare -A HOST_DB=([h1]=$STANDBY_URL [h2]=$STANDBY_URL [h3]=$PRIMARY_URL)
 
 bin() {
@@ -54,8 +66,8 @@ alive() {
 }
 
 pg_start() {  # NAME PORT
-    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -l "$DIR/$1.log" -w -t 60 \
-        -o "-p $2 -k $DIR -c listen_addresses=127.0.0.1" start >/dev/null
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -l "$PGDIR/$1.log" -w -t 60 \
+        -o "-p $2 -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
 }
 
 start_host() {  # NAME
@@ -63,6 +75,7 @@ start_host() {  # NAME
     b=$(bin)
     mkdir -p "$DIR/$h"
     rm -f "$DIR/$h/avalon.pid"
+    ADMIN_SECRET=$(cat "$DIR/admin-secret") \
     DATABASE_URL=${HOST_DB[$h]} RELOAD_INTERVAL=$RELOAD LOG_PATH=$DIR/$h/avalon.log METRICS_PUBLIC=true \
         setsid "$b/avalon-fcgi" --bind "${HOST_ADDR[$h]}" --workers 2 --pid-file "$DIR/$h/avalon.pid" \
         </dev/null >>"$DIR/$h/stderr.log" 2>&1 &
@@ -79,7 +92,11 @@ start_host() {  # NAME
 start_front() {
     mkdir -p "$DIR/front/tmp"
     sed -e "s#include snippets/avalon-fastcgi.conf;#include $REPO/nginx/avalon-fastcgi.conf;#" \
+        -e "s#include snippets/avalon-log.conf;#include $REPO/nginx/avalon-log.conf;#" \
         -e "s#include fastcgi_params;#include /etc/nginx/fastcgi_params;#" \
+        -e "s#/var/log/nginx/avalon-upstream.access.log#$DIR/front/access.log#" \
+        -e "s#listen 127.0.0.1:8088;#listen 127.0.0.1:$FRONT_PORT;#" \
+        -e "s#\(server 127\.0\.0\.[0-9]*\):9001 #\1:$HOST_PORT #" \
         "$REPO/nginx/avalon-upstream.conf" > "$DIR/front/avalon-upstream.conf"
     cat > "$DIR/front/nginx.conf" <<CONF
 worker_processes 2;
@@ -87,7 +104,6 @@ pid $DIR/front/nginx.pid;
 error_log $DIR/front/error.log;
 events { worker_connections 1024; }
 http {
-    access_log $DIR/front/access.log;
     client_body_temp_path $DIR/front/tmp; fastcgi_temp_path $DIR/front/tmp; proxy_temp_path $DIR/front/tmp;
     uwsgi_temp_path $DIR/front/tmp; scgi_temp_path $DIR/front/tmp;
     include $DIR/front/avalon-upstream.conf;
@@ -97,12 +113,15 @@ CONF
 }
 
 stop_one() {  # NAME
-    local p
-    p=$(pid_of "$1") || true
+    local p=""
     case $1 in
-        primary|replica) [ -d "$DIR/$1" ] && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -m fast -w stop >/dev/null 2>&1 || true ;;
-        front) [ -n "$p" ] && kill -QUIT "$p" 2>/dev/null || true ;;
-        *) [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true ;;
+        # pg_ctl signals its postmaster: postmaster.pid is the postgres user's file.
+        primary|replica) [ -d "$DIR/$1" ] && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -m fast -w stop >/dev/null 2>&1 || true
+                         return 0 ;;
+        front) p=$(pid_of front) || true
+               [ -n "$p" ] && kill -QUIT "$p" 2>/dev/null || true ;;
+        *) p=$(avalon_master_pid "$DIR/$1/avalon.pid" "$(id -un)") || true
+           [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true ;;
     esac
     for _ in $(seq 1 100); do alive "$1" || return 0; sleep 0.1; done
     [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
@@ -113,15 +132,24 @@ up() {
     local b
     b=$(bin)
     mkdir -p "$DIR"
-    [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$DIR"
-    "${AS_PG[@]}" "$PGBIN/initdb" -D "$DIR/primary" -A trust -U postgres -E UTF8 --no-sync >/dev/null
+    install -d -m 0700 "$PGDIR" "$DIR/primary" "$DIR/replica"
+    [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$PGDIR" "$DIR/primary" "$DIR/replica"
+    # The superuser's password, made here: initdb reads it from a file, clients from pgpass.
+    local password
+    password=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+    (umask 077; printf '%s\n' "$password" > "$DIR/pg-password"; printf '*:*:*:postgres:%s\n' "$password" > "$PGPASSFILE")
+    [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$DIR/pg-password" "$PGPASSFILE"
+    "${AS_PG[@]}" "$PGBIN/initdb" -D "$DIR/primary" -A scram-sha-256 --pwfile="$DIR/pg-password" -U postgres -E UTF8 --no-sync >/dev/null
+    rm -f "$DIR/pg-password"
+    # The hosts' admin secret (level-2 health checks, admin views), read from this file.
+    (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$DIR/admin-secret")
     cat >> "$DIR/primary/postgresql.conf" <<CONF
 wal_level = replica
 max_wal_senders = 5
 hot_standby = on
 fsync = off
 CONF
-    echo "host replication postgres 127.0.0.1/32 trust" >> "$DIR/primary/pg_hba.conf"
+    echo "host replication postgres 127.0.0.1/32 scram-sha-256" >> "$DIR/primary/pg_hba.conf"
     pg_start primary "$PGP"
     "${AS_PG[@]}" "$PGBIN/createdb" -h 127.0.0.1 -p "$PGP" -U postgres avalon
     "${AS_PG[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PGP" -U postgres -D "$DIR/replica" -R -X stream -c fast >/dev/null
@@ -143,7 +171,7 @@ status() {
         case $name in
             primary) addr=127.0.0.1:$PGP ;;
             replica) addr=127.0.0.1:$PGR ;;
-            front) addr=127.0.0.1:8088 ;;
+            front) addr=127.0.0.1:$FRONT_PORT ;;
             *) addr=${HOST_ADDR[$name]} ;;
         esac
         if alive "$name"; then echo "$name $addr $(pid_of "$name") up"; else echo "$name $addr - down"; fi

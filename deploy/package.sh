@@ -38,8 +38,10 @@ done
 install -m 0644 web/index.html web/app.js web/style.css "$R/usr/share/avalon/web/"
 cp -r deploy/demo-music "$R/usr/share/avalon/demo-music"
 find "$R/usr/share/avalon/demo-music" -type d -exec chmod 0755 {} + ; find "$R/usr/share/avalon/demo-music" -type f -exec chmod 0644 {} +
-install -m 0644 nginx/avalon-fastcgi.conf "$R/etc/nginx/snippets/avalon-fastcgi.conf"
+install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf "$R/etc/nginx/snippets/"
 sed -e 's#/usr/local/share/avalon/web#/usr/share/avalon/web#' nginx/avalon.conf > "$R/usr/share/avalon/nginx/avalon.conf"
+# avalon-express copies these into its server roots.
+install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf "$R/usr/share/avalon/nginx/"
 chmod 0644 "$R/usr/share/avalon/nginx/avalon.conf"
 
 # The default configuration, every setting commented, with the package's paths.
@@ -47,7 +49,8 @@ chmod 0644 "$R/usr/share/avalon/nginx/avalon.conf"
     -e "s#^DATABASE_URL = .*#DATABASE_URL = 'sqlite:////var/lib/avalon/avalon.sqlite'#" \
     -e "s@^# LOG_PATH = .*@LOG_PATH = '/var/log/avalon/avalon.log'@" > "$R/etc/avalon/avalon.toml"
 grep -q "^LOG_PATH" "$R/etc/avalon/avalon.toml" || echo "LOG_PATH = '/var/log/avalon/avalon.log'" >> "$R/etc/avalon/avalon.toml"
-chmod 0644 "$R/etc/avalon/avalon.toml"
+# Secrets go here: never world-readable (postinst gives it to group avalon).
+chmod 0640 "$R/etc/avalon/avalon.toml"
 
 sed -e 's#/usr/local/bin/#/usr/bin/#' -e 's#^User=www-data#User=avalon#' -e 's#^Group=www-data#Group=avalon#' \
     deploy/avalon.service > "$R/lib/systemd/system/avalon.service"
@@ -65,8 +68,13 @@ install -m 0644 deploy/debian/copyright "$R/usr/share/doc/avalon/copyright"
     echo " -- Avalon developers <maintainers@avalon-music.org>  $(date -R -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")"
 } | gzip -9n > "$R/usr/share/doc/avalon/changelog.gz"
 chmod 0644 "$R/usr/share/doc/avalon/changelog.gz"
-install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$R/DEBIAN/"
-printf '/etc/avalon/avalon.toml\n/etc/nginx/snippets/avalon-fastcgi.conf\n' > "$R/DEBIAN/conffiles"
+# The maintainer scripts cannot source a file of the package: the pid check goes in.
+for s in preinst postinst prerm postrm; do
+    awk 'FNR == NR { check = check $0 "\n"; next } /^# @AVALON_PID_CHECK@/ { printf "%s", check; next } { print }' \
+        deploy/avalon-pid.sh "deploy/debian/$s" > "$R/DEBIAN/$s"
+    chmod 0755 "$R/DEBIAN/$s"
+done
+printf '%s\n' /etc/avalon/avalon.toml /etc/nginx/snippets/avalon-fastcgi.conf /etc/nginx/snippets/avalon-log.conf > "$R/DEBIAN/conffiles"
 
 # libfcgi's package name changed over Debian releases; the one this system has.
 FCGI_PKG=$(dpkg -S "$(readlink -f "$(ldconfig -p | awk '/libfcgi.so.0/ {print $NF; exit}')")" 2>/dev/null | cut -d: -f1)

@@ -1,4 +1,5 @@
 # Shared by release.sh, rollback.sh: sourced, not run.
+. "$(dirname "${BASH_SOURCE[0]}")/avalon-pid.sh"
 die() { echo "release: $*" >&2; exit 2; }
 
 release_defaults() {
@@ -7,11 +8,14 @@ release_defaults() {
     PIDFILE=${PIDFILE:-${AVALON_PID_FILE:-$ROOT/shared/avalon.pid}}
     KEEP=${KEEP:-${AVALON_KEEP_RELEASES:-5}}
     TIMEOUT=${AVALON_DEPLOY_TIMEOUT:-60}
+    SERVICE_USER=${AVALON_SERVICE_USER:-$(id -un)}
     mkdir -p "$ROOT/releases" "$ROOT/shared"
 }
 
 current_release() { [ -L "$ROOT/current" ] && basename "$(readlink "$ROOT/current")"; }
-master_pid() { [ -f "$PIDFILE" ] && cat "$PIDFILE" 2>/dev/null; }
+# The master the pid file names, when it is a live avalon-fcgi of ours (the file
+# may sit where others write): a deploy signals nothing else.
+master_pid() { avalon_master_pid "$PIDFILE" "$SERVICE_USER"; }
 
 # switch NAME: `current` names it, in one rename.
 switch() {
@@ -29,10 +33,10 @@ deploy_to() {
     local name=$1 version=$2 what=$3 pid new
     switch "$name"
     pid=$(master_pid || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ]; then
         kill -USR2 "$pid"
         for _ in $(seq 1 $((TIMEOUT * 5))); do
-            new=$(master_pid || true)
+            new=$(master_pid 2>/dev/null || true)
             if [ -n "$new" ] && [ "$new" != "$pid" ] && healthy "$version"; then
                 echo "$(date -u +%FT%TZ) $name $what (master $pid -> $new)" >> "$ROOT/revisions.log"
                 echo "release: $name serves (master $new)"
@@ -53,7 +57,7 @@ deploy_to() {
 prune() {
     local running="" cur keep_list r
     cur=$(current_release || true)
-    if pid=$(master_pid) && [ -n "$pid" ]; then
+    if pid=$(master_pid 2>/dev/null); then
         running=$(readlink "/proc/$pid/exe" 2>/dev/null | sed -n 's#.*/releases/\([^/]*\)/.*#\1#p')
     fi
     keep_list=$(ls -1t "$ROOT/releases" | head -n "$KEEP" | tr "\n" " ")

@@ -10,7 +10,8 @@
 # ROOT/revisions.log records each deploy and rollback.
 #   bash deploy/release.sh [--root DIR] [--url URL] [--pid-file F] [--keep N] [--name NAME] BUILD_DIR
 # Defaults from the environment: AVALON_DEPLOY_ROOT, AVALON_HEALTH_URL (…/avalon),
-# AVALON_PID_FILE (ROOT/shared/avalon.pid), AVALON_KEEP_RELEASES (5), AVALON_DEPLOY_TIMEOUT (60 s).
+# AVALON_PID_FILE (ROOT/shared/avalon.pid), AVALON_KEEP_RELEASES (5), AVALON_DEPLOY_TIMEOUT (60 s),
+# AVALON_SERVICE_USER (the user the master runs as; only its avalon-fcgi is signalled; default: you).
 set -euo pipefail
 . "$(dirname "$0")/release-lib.sh"
 NAME=""
@@ -32,6 +33,9 @@ if [ -z "$NAME" ]; then
     COMMIT=$(git -C "$(dirname "$0")/.." rev-parse --short=12 HEAD 2>/dev/null || date -u +%Y%m%d%H%M%S)
     NAME="$VERSION-$COMMIT"
 fi
+case $NAME in
+    '' | .* | *[!A-Za-z0-9._+-]*) die "--name '$NAME': use letters, digits and . _ + - (it names a folder)" ;;
+esac
 mkdir -p "$ROOT/releases/$NAME"
 for p in avalon-fcgi avalon-scan avalon-express avalon-echo-config; do
     [ -x "$BUILD/$p" ] && install -m 0755 "$BUILD/$p" "$ROOT/releases/$NAME/$p"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Stop what deploy/install-system.sh started: avalon-fcgi and its nginx site.
 set -uo pipefail
+. "$(dirname "$0")/avalon-pid.sh"
 PIDFILE=/run/avalon/avalon.pid
 quiet=${1:-}
-if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    pid=$(cat "$PIDFILE")
+# spawn-fcgi (root) wrote the pid; only a live avalon-fcgi of www-data is signalled.
+if pid=$(avalon_master_pid "$PIDFILE" www-data); then
     kill -TERM "$pid"
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     [ -z "$quiet" ] && echo "avalon-fcgi stopped"

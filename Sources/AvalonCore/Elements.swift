@@ -1,7 +1,18 @@
 /// `albums`, `artists`, `genres`: `{"id", "name"}` items.
 extension MusicCollection {
+    /// `albums`, `artists` or `genres`. By kind, not by table: a caller outside
+    /// this class that reads `albums` to pass it copies the table, retaining
+    /// every array in it (4,000 instructions a request).
+    public func elementsBody(_ kind: Kind, _ p: QueryParameters, into out: ResponseBuffer) throws {
+        switch kind {
+        case .album: try elementsBody(albums, p, into: out)
+        case .artist: try elementsBody(artists, p, into: out)
+        case .genre: try elementsBody(genres, p, into: out)
+        }
+    }
+
     /// Borrowed, not copied: a copy of a table retains every array in it.
-    public func elementsBody(_ t: borrowing ElementTable, _ p: QueryParameters, into out: ResponseBuffer) throws {
+    func elementsBody(_ t: borrowing ElementTable, _ p: QueryParameters, into out: ResponseBuffer) throws {
         let paging = try Paging(p, fields: Self.elementFields)
         let selection = p[.query].map { q in Selection.list(t.search.search(searchableQuery(q))) } ?? .all
         let picked: [UInt32]

@@ -1,3 +1,4 @@
+import ArgumentParser
 import AvalonConfig
 import AvalonCore
 import AvalonScan
@@ -7,44 +8,63 @@ import Glibc
 import Synchronization
 
 /// What `avalon-express start-server` and `setup-server` were asked for.
-public struct ExpressOptions {
+/// The options both subcommands take, parsed once into what `prepare` reads.
+public struct ExpressOptions: ParsableArguments {
+    @Argument(help: "The music folder.")
     public var music: String
-    public var host = "127.0.0.1"
+    @Option(help: "Port nginx listens on.")
     public var port = 8080
+    @Option(help: "Address nginx listens on.")
+    public var host = "127.0.0.1"
+    @Option(help: "avalon-fcgi worker processes.")
     public var workers = 2
+    @Option(help: ArgumentHelp("Where the configuration, socket, logs and page go (default: a folder of yours under $XDG_RUNTIME_DIR or the temp dir).", valueName: "DIR"))
     public var serverRoot: String?
+    @Option(help: ArgumentHelp("Database URL (default: $DATABASE_URL, else a SQLite file in the server root). A password belongs in DATABASE_URL: other users can read command lines.", valueName: "URL"))
     public var database: String?
-    public var reloadOnChange = false
-    public init(music: String) { self.music = music }
+
+    public init() {}
+
+    public func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+    }
 }
 
 public enum Express {
     /// Everything checked and written before a server starts; each problem a
     /// newcomer meets is one line with its fix.
-    public static func prepare(_ o: ExpressOptions, production: Bool, say: (String) -> Void) throws -> ServerRoot {
+    public static func prepare(_ o: ExpressOptions, production: Bool, reloadOnChange: Bool = false,
+                               say: (String) -> Void) throws -> ServerRoot {
         let nginx = try findNginx()
         let music = absolute(o.music)
         var st = stat()
         guard stat(music, &st) == 0 else { throw ExpressError("the music folder \(music) does not exist: pass a folder of audio files") }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ExpressError("\(music) is not a folder: pass a folder of audio files") }
-        guard (1...65535).contains(o.port) else { throw ExpressError("--port must be from 1 to 65535") }
         if !production { try checkPortFree(o.host, o.port) }
         let dir = absolute(o.serverRoot ?? defaultServerRoot())
+        try checkPathCharacters(dir, what: "the server root", inNginx: true)
+        try checkPathCharacters(music, what: "the music folder", inNginx: false)
+        try checkWorkersReach(dir)
+        try checkParents(dir)
         try makeDirectory(dir)
         let db = try o.database.map { try DatabaseURL(parsing: $0) }
         let here = executableDirectory()
         var root = ServerRoot(dir: dir, host: o.host, port: o.port, workers: max(1, o.workers), database: db, music: music,
                               fcgi: try findProgram("avalon-fcgi", near: here), scan: try findProgram("avalon-scan", near: here),
                               nginx: nginx, share: try findShare(near: here))
-        root.reloadInterval = o.reloadOnChange || production ? 2 : 30
+        root.reloadInterval = reloadOnChange || production ? 2 : 30
         try root.write(production: production)
         // The collection: incremental, so a second start reads only what changed.
-        var job = ScanJob(root: music, url: root.database, scanner: "avalon-express \(avalonExpressVersion)")
-        job.lossGuard = LossGuard(allowLoss: true)
-        let report = try job.run(log: { _ in })
-        guard report.rows.songs > 0 else {
-            throw ExpressError("no audio files in \(music) (MP3, Ogg Vorbis, FLAC, Opus, M4A; \(report.stats.files) other files): pass a folder of music")
+        // The loss guard as avalon-scan keeps it: a shared database is not emptied by an empty or unmounted folder.
+        var job = ScanJob(root: music, url: root.database, scanner: "avalon-express \(avalonVersion)")
+        job.lossGuard = expressLossGuard
+        job.beforeWrite = { rows, stats in
+            guard !rows.tracks.isEmpty else {
+                throw ExpressError("no audio files in \(music) (MP3, Ogg Vorbis, FLAC, Opus, M4A; \(stats.files) other files): pass a folder of music; nothing was written to \(root.database)")
+            }
         }
+        let report = try job.run(log: { _ in })
         say("scanned \(music): \(report.summary)")
         return root
     }
@@ -58,7 +78,10 @@ public enum Express {
         for s in [SIGINT, SIGTERM, SIGCHLD, SIGHUP] { sigaddset(&signals, s) }
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         unlink(root.socket)
-        var env = currentEnvironment().filter { $0.key != "AVALON_CONFIG" }.map { "\($0.key)=\($0.value)" }
+        // avalon-fcgi reads the settings the server root's files agree on from avalon.toml:
+        // the environment would win over them (and DATABASE_URL holds a password).
+        let written: Set = ["AVALON_CONFIG", "DATABASE_URL", "REQUEST_PATH", "LOG_PATH", "RELOAD_INTERVAL"]
+        var env = currentEnvironment().filter { !written.contains($0.key) }.map { "\($0.key)=\($0.value)" }
         env.append("AVALON_CONFIG=\(root.dir)/avalon.toml")
         let fcgi = try spawn([root.fcgi, "--bind", "unix:" + root.socket, "--workers", "\(root.workers)",
                               "--socket-mode", root.asRoot ? "0666" : "0600", "--pid-file", root.dir + "/avalon.pid"],
@@ -93,10 +116,11 @@ public enum Express {
             stopAll()
             throw ExpressError("nginx did not start: \(lastLines(root.dir + "/logs/nginx-stderr.log")) (see \(root.dir)/logs/nginx-error.log)")
         }
+        do { try root.checkServing() } catch { stopAll(); throw error }
         let stop = StopFlag()
         if reloadOnChange {
-            var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonExpressVersion)")
-            job.lossGuard = LossGuard(allowLoss: true)
+            var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonVersion)")
+            job.lossGuard = expressLossGuard
             startWatcher(job, say: say, stop: stop)
         }
         say("Avalon serves \(root.url) (the API under \(root.url)avalon/); server root \(root.dir)")
@@ -140,6 +164,13 @@ public enum Express {
     }
 }
 
+/// avalon-scan's default loss guard; writing a loss anyway is avalon-scan's `--allow-loss`.
+let expressLossGuard = {
+    var g = LossGuard()
+    g.remedy = "scan with avalon-scan --allow-loss"
+    return g
+}()
+
 /// Set once to stop the watcher thread.
 final class StopFlag: Sendable {
     private let flag = Synchronization.Atomic<Bool>(false)
@@ -147,10 +178,12 @@ final class StopFlag: Sendable {
     func set() { flag.store(true, ordering: .relaxed) }
 }
 
-public let avalonExpressVersion = "1.0.0"
 
 func defaultServerRoot() -> String {
-    if let run = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !run.isEmpty, access(run, W_OK) == 0 {
+    // sudo keeps the invoking user's XDG_RUNTIME_DIR: only one's own is private.
+    var st = stat()
+    if let run = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !run.isEmpty, access(run, W_OK) == 0,
+       stat(run, &st) == 0, st.st_uid == geteuid() {
         return run + "/avalon-express"
     }
     let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
@@ -164,13 +197,14 @@ func absolute(_ path: String) -> String {
     return normalizePath(cwd + "/" + path)
 }
 
-func executableDirectory() -> String {
+func executablePath() -> String {
     var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
     let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    guard n > 0 else { return "." }
-    let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+    guard n > 0 else { return "./avalon-express" }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+func executableDirectory() -> String { dirname(executablePath()) }
 
 func isExecutable(_ p: String) -> Bool { access(p, X_OK) == 0 }
 
@@ -237,7 +271,7 @@ func spawn(_ args: [String], env: [String], output: String) throws -> pid_t {
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o644)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)

@@ -16,6 +16,8 @@ public struct ServerRoot {
     public var fcgi: String
     public var scan: String
     public var nginx: String
+    /// avalon-express itself (avalonctl asks it whether nginx serves).
+    public var express = executablePath()
     /// Where the shipped files come from: `web/` and `nginx/avalon-fastcgi.conf`.
     public var share: String
     /// Seconds between the server's looks at the database's generation.
@@ -67,37 +69,40 @@ public struct ServerRoot {
     var nginxConfig: String {
         let mime = access("/etc/nginx/mime.types", R_OK) == 0 ? "include /etc/nginx/mime.types;"
             : "types { text/html html; text/css css; application/javascript js; image/png png; }"
+        func q(_ sub: String) -> String { nginxQuote(dir + sub) }
         return """
         # nginx for one Avalon server root, run by an ordinary user: every path it
-        # writes is inside \(dir). Written by avalon-express; yours to change.
-        # Test it: nginx -t -p \(dir) -c \(dir)/nginx.conf
+        # writes is inside the server root. Written by avalon-express; yours to change.
+        # Test it: nginx -t -p \(shellQuote(dir)) -c \(shellQuote(dir + "/nginx.conf"))
         worker_processes 1;
-        pid \(dir)/nginx.pid;
-        error_log \(dir)/logs/nginx-error.log;
+        pid \(q("/nginx.pid"));
+        error_log \(q("/logs/nginx-error.log"));
         events { worker_connections 512; }
         http {
             \(mime)
             default_type application/octet-stream;
-            access_log \(dir)/logs/access.log;
-            client_body_temp_path \(dir)/tmp/body;
-            fastcgi_temp_path \(dir)/tmp/fastcgi;
-            proxy_temp_path \(dir)/tmp/proxy;
-            uwsgi_temp_path \(dir)/tmp/uwsgi;
-            scgi_temp_path \(dir)/tmp/scgi;
+            include \(q("/avalon-log.conf"));
+            access_log \(q("/logs/access.log")) avalon;
+            client_body_temp_path \(q("/tmp/body"));
+            fastcgi_temp_path \(q("/tmp/fastcgi"));
+            proxy_temp_path \(q("/tmp/proxy"));
+            uwsgi_temp_path \(q("/tmp/uwsgi"));
+            scgi_temp_path \(q("/tmp/scgi"));
             server {
                 listen \(host.contains(":") ? "[\(host)]" : host):\(port);
                 server_name localhost;
                 # The page, a set of static files.
-                root \(dir)/www;
+                root \(q("/www"));
                 index index.html;
                 gzip on;
                 gzip_types application/json text/plain text/css application/javascript;
                 gzip_min_length 1024;
-                # The project's FastCGI settings (timeouts, buffers, connections).
-                include \(dir)/avalon-fastcgi.conf;
+                # The project's FastCGI settings (timeouts, buffers, connections); beside
+                # this file (a relative include is read from nginx.conf's folder).
+                include avalon-fastcgi.conf;
                 location /avalon/ {
                     include /etc/nginx/fastcgi_params;
-                    fastcgi_pass unix:\(socket);
+                    fastcgi_pass \(nginxQuote("unix:" + socket));
                 }
             }
         }
@@ -110,23 +115,43 @@ public struct ServerRoot {
     var controlScript: String {
         """
         #!/bin/sh
-        # Controls the Avalon server in \(dir): avalon-fcgi and its nginx.
+        # Controls the Avalon server in \(shellQuote(dir)): avalon-fcgi and its nginx.
         # Written by avalon-express setup-server.
         #   avalonctl start|stop|restart|reload|configtest|status|scan
         ROOT=\(shellQuote(dir))
         FCGI=\(shellQuote(fcgi))
         SCAN=\(shellQuote(scan))
         NGINX=\(shellQuote(nginx))
+        EXPRESS=\(shellQuote(express))
         MUSIC=\(shellQuote(music))
         WORKERS=\(workers)
         export AVALON_CONFIG="$ROOT/avalon.toml"
         nginx_() { "$NGINX" -p "$ROOT" -e "$ROOT/logs/nginx-error.log" -c "$ROOT/nginx.conf" "$@"; }
-        alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-        wait_gone() { for _ in $(seq 1 100); do alive "$1" || return 0; sleep 0.1; done; return 1; }
+
+        # The pid in pid file $1 when it is a running $2 (a program's path) of this
+        # user; otherwise nothing, and a pid file that names something else is
+        # reported, never signalled (a number such as -1 there must not reach kill).
+        pid_of() {
+            [ -f "$1" ] || return 1
+            pid=$(cat "$1" 2>/dev/null)
+            case "$pid" in '') return 1 ;; *[!0-9]*|0*) echo "$1 holds '$pid', not a pid: signalling nothing" >&2; return 1 ;; esac
+            [ -d "/proc/$pid" ] || return 1
+            want=$(readlink -f "$2")
+            exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
+            uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+            if { [ "$exe" != "$want" ] && [ "$exe" != "$want (deleted)" ]; } || [ "$uid" != "$(id -u)" ]; then
+                echo "$1 names pid $pid, which is not $2 of $(id -un): signalling nothing" >&2
+                return 1
+            fi
+            echo "$pid"
+        }
+        fcgi_pid() { pid_of "$ROOT/avalon.pid" "$FCGI"; }
+        nginx_pid() { pid_of "$ROOT/nginx.pid" "$NGINX"; }
+        wait_gone() { for _ in $(seq 1 100); do [ -d "/proc/$1" ] || return 0; sleep 0.1; done; return 1; }
 
         start() {
-            if alive "$ROOT/avalon.pid"; then
-                echo "avalon-fcgi is running already (pid $(cat "$ROOT/avalon.pid"))"
+            if pid=$(fcgi_pid); then
+                echo "avalon-fcgi is running already (pid $pid)"
             else
                 rm -f "$ROOT/avalon.sock"
                 setsid "$FCGI" --bind "unix:$ROOT/avalon.sock" --socket-mode \(asRoot ? "0666" : "0600") --workers "$WORKERS" \\
@@ -138,13 +163,18 @@ public struct ServerRoot {
                     return 1
                 fi
             fi
-            if alive "$ROOT/nginx.pid"; then echo "nginx is running already"; else nginx_ || return 1; fi
+            if nginx_pid >/dev/null; then echo "nginx is running already"; else nginx_ || { stop >/dev/null; return 1; }; fi
+            # The addresses only once nginx answers for both: its workers may not reach this folder.
+            if ! "$EXPRESS" check-server --server-root "$ROOT" --host \(shellQuote(host)) --port \(port); then
+                stop >/dev/null
+                return 1
+            fi
             echo "Avalon serves \(url)"
         }
 
         stop() {
-            if alive "$ROOT/nginx.pid"; then nginx_ -s quit; wait_gone "$ROOT/nginx.pid"; fi
-            if alive "$ROOT/avalon.pid"; then kill -TERM "$(cat "$ROOT/avalon.pid")"; wait_gone "$ROOT/avalon.pid"; fi
+            if pid=$(nginx_pid); then kill -QUIT "$pid"; wait_gone "$pid"; fi
+            if pid=$(fcgi_pid); then kill -TERM "$pid"; wait_gone "$pid"; fi
             echo "stopped"
         }
 
@@ -154,15 +184,14 @@ public struct ServerRoot {
             restart) stop && start ;;
             reload)
                 # New collection and workers without a failed request; nginx re-reads its file.
-                alive "$ROOT/avalon.pid" && kill -HUP "$(cat "$ROOT/avalon.pid")"
-                alive "$ROOT/nginx.pid" && nginx_ -s reload
+                if pid=$(fcgi_pid); then kill -HUP "$pid"; fi
+                if pid=$(nginx_pid); then kill -HUP "$pid"; fi
                 echo "reloaded" ;;
             configtest) nginx_ -t ;;
             status)
                 up=0
-                for name in avalon nginx; do
-                    if alive "$ROOT/$name.pid"; then echo "$name up (pid $(cat "$ROOT/$name.pid"))"; up=$((up + 1)); else echo "$name down"; fi
-                done
+                if pid=$(fcgi_pid); then echo "avalon up (pid $pid)"; up=$((up + 1)); else echo "avalon down"; fi
+                if pid=$(nginx_pid); then echo "nginx up (pid $pid)"; up=$((up + 1)); else echo "nginx down"; fi
                 [ $up -eq 2 ] ;;
             scan) "$SCAN" "$MUSIC" ;;
             *) echo "usage: $0 start|stop|restart|reload|configtest|status|scan" >&2; exit 2 ;;
@@ -175,16 +204,16 @@ public struct ServerRoot {
     var units: [(name: String, text: String)] {
         [("avalon-express.service", """
           [Unit]
-          Description=Avalon music server in \(dir) (avalon-fcgi + nginx)
+          Description=Avalon music server in \(systemdText(dir)) (avalon-fcgi + nginx)
           After=network.target
 
           [Service]
           Type=forking
           User=\(currentUser)
-          PIDFile=\(dir)/avalon.pid
-          ExecStart=\(dir)/avalonctl start
-          ExecStop=\(dir)/avalonctl stop
-          ExecReload=\(dir)/avalonctl reload
+          PIDFile=\(systemdText(dir + "/avalon.pid"))
+          ExecStart=\(systemdCommand(dir + "/avalonctl", ["start"]))
+          ExecStop=\(systemdCommand(dir + "/avalonctl", ["stop"]))
+          ExecReload=\(systemdCommand(dir + "/avalonctl", ["reload"]))
 
           [Install]
           WantedBy=multi-user.target
@@ -192,13 +221,13 @@ public struct ServerRoot {
           """),
          ("avalon-express-scan.service", """
           [Unit]
-          Description=Avalon scanner watching \(music)
+          Description=Avalon scanner watching \(systemdText(music))
           After=avalon-express.service
 
           [Service]
           User=\(currentUser)
-          Environment=AVALON_CONFIG=\(dir)/avalon.toml
-          ExecStart=\(shellQuote(scan)) --watch --settle 5 \(shellQuote(music))
+          Environment=\(systemdAssignment("AVALON_CONFIG", dir + "/avalon.toml"))
+          ExecStart=\(systemdCommand(scan, ["--watch", "--settle", "5", music]))
           Restart=on-failure
 
           [Install]
@@ -213,11 +242,13 @@ public struct ServerRoot {
     /// `production`, avalonctl and the units).
     public func write(production: Bool) throws {
         for sub in ["", "/logs", "/tmp", "/www"] { try makeDirectory(dir + sub) }
-        // nginx's workers (nobody, when root starts it) must reach the page and the socket.
-        if asRoot { chmod(dir, 0o755); chmod(dir + "/www", 0o755) }
+        // nginx's workers (nobody, when root starts it) must reach the page, the
+        // socket and their temp folders (which the master makes inside tmp/).
+        if asRoot { for sub in ["", "/www", "/tmp"] { try setMode(dir + sub, 0o755) } }
         try writeFile(dir + "/avalon.toml", avalonConfig, mode: 0o600)
         try writeFile(dir + "/nginx.conf", nginxConfig)
         try writeFile(dir + "/avalon-fastcgi.conf", try shipped(share + "/nginx/avalon-fastcgi.conf"))
+        try writeFile(dir + "/avalon-log.conf", try shipped(share + "/nginx/avalon-log.conf"))
         for page in ["index.html", "app.js", "style.css"] {
             try writeFile(dir + "/www/" + page, try shipped(share + "/web/" + page), mode: 0o644)
         }
@@ -231,41 +262,6 @@ public struct ServerRoot {
 public struct ExpressError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
-}
-
-func shellQuote(_ s: String) -> String {
-    "'" + s.replacingAll("'", with: "'\\''") + "'"
-}
-
-extension String {
-    func replacingAll(_ a: Character, with b: String) -> String {
-        var out = ""
-        for c in self { if c == a { out += b } else { out.append(c) } }
-        return out
-    }
-}
-
-func makeDirectory(_ path: String) throws {
-    if mkdir(path, 0o700) != 0 && errno != EEXIST {
-        throw ExpressError("cannot create \(path) (\(String(cString: strerror(errno)))): pass --server-root with a folder you can write")
-    }
-    guard access(path, W_OK | X_OK) == 0 else {
-        throw ExpressError("\(path) is not writable by this user: choose another with --server-root DIR")
-    }
-}
-
-func writeFile(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
-    let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw ExpressError("cannot write \(path): \(String(cString: strerror(errno)))") }
-    let bytes = Array(text.utf8)
-    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    fchmod(fd, mode)
-    close(fd)
-    guard n == bytes.count, rename(tmp, path) == 0 else {
-        unlink(tmp)
-        throw ExpressError("cannot write \(path): \(String(cString: strerror(errno)))")
-    }
 }
 
 /// A file shipped with Avalon, or an error that names it.

@@ -9,6 +9,8 @@ public struct LossGuard: Sendable {
     public var maxLossPercent: Double
     /// Replace whatever is lost (`--allow-loss`).
     public var allowLoss: Bool
+    /// How the user writes such a scan anyway, ending the refusal.
+    public var remedy = "pass --allow-loss"
 
     public init(maxLossPercent: Double = 50, allowLoss: Bool = false) {
         self.maxLossPercent = maxLossPercent
@@ -23,14 +25,14 @@ public struct LossGuard: Sendable {
     public func check(current: [ItemID], replacement rows: CollectionRows) throws {
         guard !allowLoss, !current.isEmpty else { return }
         if rows.tracks.isEmpty {
-            throw Refused(description: "refusing to replace \(current.count) songs with none: the folder has no readable audio files (is it mounted?); nothing was changed; pass --allow-loss to empty the collection")
+            throw Refused(description: "refusing to replace \(current.count) songs with none: the folder has no readable audio files (is it mounted?); nothing was changed; \(remedy) to empty the collection")
         }
         let kept = Set(rows.tracks.map(\.id))
         let lost = current.reduce(0) { kept.contains($1) ? $0 : $0 + 1 }
         let percent = Double(lost) * 100 / Double(current.count)
         if percent > maxLossPercent {
             let shown = (percent * 10).rounded() / 10
-            throw Refused(description: "refusing to replace the collection: \(lost) of its \(current.count) songs (\(shown)%) are not in this scan, more than --max-loss \(maxLossPercent.formatted)%; nothing was changed; pass --allow-loss if that is intended")
+            throw Refused(description: "refusing to replace the collection: \(lost) of its \(current.count) songs (\(shown)%) are not in this scan, more than --max-loss \(maxLossPercent.formatted)%; nothing was changed; \(remedy) if that is intended")
         }
     }
 }

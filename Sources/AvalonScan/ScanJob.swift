@@ -8,6 +8,8 @@ public struct ScanJob {
     public var url: DatabaseURL
     public var full = false
     public var lossGuard = LossGuard()
+    /// Sees what was scanned before anything is written, and may refuse it.
+    public var beforeWrite: ((CollectionRows, ScanStats) throws -> Void)?
     /// Recorded with each generation.
     public var scanner: String
 
@@ -36,6 +38,7 @@ public struct ScanJob {
                 parts.append("\(s.skipped) skipped (\(reasons))")
             }
             if s.warnings > 0 { parts.append("\(s.warnings) warnings") }
+            if s.unreadable > 0 { parts.append("\(s.unreadable) unreadable (\(s.kept) stored records kept)") }
             if s.undecodableNames > 0 { parts.append("\(s.undecodableNames) names not UTF-8 (shown with \u{FFFD})") }
             let d = outcome.diff
             parts.append(outcome.rowsChanged
@@ -51,13 +54,16 @@ public struct ScanJob {
                     onDirectory: (String) -> Void = { _ in }) throws -> Report {
         let started = monotonicSeconds()
         let store = try openStore(url)
-        let previous = full ? nil : try store.files()
+        // Read for a full scan too: what cannot be read keeps its records.
+        let previous = try store.files()
         let walked = monotonicSeconds()
-        let (rows, files, stats) = try scanFiles(root: root, previous: previous, log: log, progress: progress, onDirectory: onDirectory)
+        let (rows, files, stats) = try scanFiles(root: root, previous: previous, rereadAll: full, log: log, progress: progress,
+                                                 onDirectory: onDirectory)
         let read = monotonicSeconds()
+        try beforeWrite?(rows, stats)
         let guardrail = lossGuard
         var scan = ScanWrite(rows: rows, files: files, scanner: scanner)
-        scan.filesUnchanged = previous != nil && stats.reread == 0 && stats.removed == 0
+        scan.filesUnchanged = !full && stats.reread == 0 && stats.removed == 0
         let outcome = try store.write(scan) {
             try guardrail.check(current: $0, replacement: rows)
         }

@@ -1,7 +1,6 @@
 import AvalonCore
 import AvalonStore
 import CTagLib
-import Dispatch
 import Glibc
 
 /// What one audio file's tags say, after the scanning rules (README).
@@ -11,15 +10,8 @@ public struct SongTags: Sendable {
     public var track: Int64 = 0, year: Int64 = 0, length: Int64 = 0
 }
 
-/// Reads one file through TagLib; a failure with the reason for anything that is not
-/// readable audio. `warn` gets tag values that could not be parsed.
-public func readTags(_ path: String, warn: (String) -> Void) -> Result<SongTags, ScanIssue> {
-    var raw = avalon_tags()
-    var err = [CChar](repeating: 0, count: 256)
-    guard PathBytes.withCString(path, { avalon_read_tags($0, &raw, &err, Int32(err.count)) }) == 0 else {
-        return .failure(ScanIssue(path: path, reason: String(cString: err)))
-    }
-    defer { avalon_free_tags(&raw) }
+/// The scanning rules (README) applied to what TagLib read. `warn` gets tag values that could not be parsed.
+func songTags(_ raw: avalon_tags, path: String, warn: (String) -> Void) -> SongTags {
     func s(_ p: UnsafeMutablePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
     var t = SongTags(path: path)
     t.title = s(raw.title) ?? ""
@@ -35,7 +27,7 @@ public func readTags(_ path: String, warn: (String) -> Void) -> Result<SongTags,
     case .some(let v): t.year = v ?? 0
     case .none: warn("\(PathBytes.display(path)): cannot parse year from date '\(s(raw.date) ?? "")'; storing 0")
     }
-    return .success(t)
+    return t
 }
 
 public struct ScanIssue: Error, Sendable, CustomStringConvertible {
@@ -50,6 +42,16 @@ public struct ListedFile: Sendable {
     public var size: Int64
     public var mtime: Int64
     public var ctime: Int64
+    /// A symlink (to a regular file): the reader follows it; any other file is opened without following.
+    public var link = false
+}
+
+/// What a walk found: the files, and what it could not read. Under an
+/// unreadable place the files are unknown, not gone.
+public struct Walk: Sendable {
+    public var files: [ListedFile] = []
+    /// Directories that could not be read and entries that could not be stat'ed, with why.
+    public var unreadable: [ScanIssue] = []
 }
 
 /// Every regular file under `root` (hidden ones too), as paths joined to the
@@ -57,7 +59,9 @@ public struct ListedFile: Sendable {
 /// are not entered, so links cannot loop. Names that are not UTF-8 come as
 /// `PathBytes` escapes, counted in `undecodable`.
 public func listFiles(under root: String, undecodable: inout Int, onError: (String) -> Void) throws -> [String] {
-    try listFileStats(under: root, undecodable: &undecodable, onError: onError).map(\.path)
+    let walk = try listFileStats(under: root, undecodable: &undecodable)
+    for e in walk.unreadable { onError("\(e)") }
+    return walk.files.map(\.path)
 }
 
 /// Threads that walk a tree: enough to keep a disk's queue busy when the
@@ -68,8 +72,8 @@ let walkThreads = 16
 /// `listFiles` with each file's size and times (of the link's target for a
 /// symlink): enough to tell whether it changed, without opening it.
 /// `onDirectory` sees each directory before its entries are read.
-public func listFileStats(under root: String, undecodable: inout Int, onError: (String) -> Void,
-                          onDirectory: (String) -> Void = { _ in }) throws -> [ListedFile] {
+public func listFileStats(under root: String, undecodable: inout Int,
+                          onDirectory: (String) -> Void = { _ in }) throws -> Walk {
     var st = stat()
     guard stat(root, &st) == 0 else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ScanIssue(path: root, reason: "not a directory") }
@@ -81,7 +85,7 @@ public func listFileStats(under root: String, undecodable: inout Int, onError: (
     var pending = [normalizePath(root)]
     var busy = 0
     var files: [ListedFile] = []
-    var errors: [String] = []
+    var errors: [ScanIssue] = []
     var escaped = false
     var undecodableFiles = 0
     withoutActuallyEscaping(onDirectory) { onDirectory in
@@ -97,7 +101,7 @@ public func listFileStats(under root: String, undecodable: inout Int, onError: (
                 let found = readDirectory(dir, into: &local)
                 monitor.locked {
                     pending += found.dirs
-                    if let e = found.error { errors.append(e) }
+                    errors += found.errors
                     escaped = escaped || found.escaped
                     undecodableFiles += found.undecodable
                     busy -= 1
@@ -107,20 +111,32 @@ public func listFileStats(under root: String, undecodable: inout Int, onError: (
             monitor.locked { files += local }
         }
     }
-    errors.sort()
-    for e in errors { onError(e) }
     undecodable += undecodableFiles
-    // By the bytes the system holds: UTF-8 order for ordinary names; escaped
-    // names compare by the bytes they stand for.
-    if !escaped { return files.sorted { utf8Precedes($0.path, $1.path) } }
-    return files.map { (PathBytes.bytes($0.path), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
+    errors.sort { utf8Precedes($0.path, $1.path) }
+    return Walk(files: sortedByPath(files, escaped: escaped, path: \.path), unreadable: errors)
 }
 
-/// One directory's files (appended to `files`) and subdirectories.
+/// By the bytes the system holds: UTF-8 order for ordinary names; escaped
+/// names compare by the bytes they stand for.
+func sortedByPath<T>(_ items: [T], escaped: Bool, path: (T) -> String) -> [T] {
+    if !escaped { return items.sorted { utf8Precedes(path($0), path($1)) } }
+    return items.map { (PathBytes.bytes(path($0)), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
+}
+
+/// Errors that say a thing is gone (removed between the listing and the
+/// look), rather than there and unreadable.
+func meansGone(_ e: Int32) -> Bool { e == ENOENT || e == ENOTDIR }
+
+/// One directory's files (appended to `files`) and subdirectories, and
+/// what in it could not be read.
 private func readDirectory(_ dir: String, into files: inout [ListedFile])
-    -> (dirs: [String], error: String?, escaped: Bool, undecodable: Int) {
+    -> (dirs: [String], errors: [ScanIssue], escaped: Bool, undecodable: Int) {
+    func issue(_ path: String, _ what: String, _ e: Int32) -> ScanIssue {
+        ScanIssue(path: path, reason: "\(what): \(String(cString: strerror(e)))")
+    }
     guard let d = PathBytes.withCString(dir, { opendir($0) }) else {
-        return ([], "\(PathBytes.display(dir)): cannot read directory: \(String(cString: strerror(errno)))", false, 0)
+        let e = errno
+        return ([], meansGone(e) ? [] : [issue(dir, "cannot read directory", e)], false, 0)
     }
     defer { closedir(d) }
     func listed(_ path: String, _ s: stat) -> ListedFile {
@@ -129,9 +145,16 @@ private func readDirectory(_ dir: String, into files: inout [ListedFile])
                    ctime: Int64(s.st_ctim.tv_sec) * 1_000_000_000 + Int64(s.st_ctim.tv_nsec))
     }
     var dirs: [String] = []
+    var errors: [ScanIssue] = []
     var escaped = false, undecodable = 0
     let fd = dirfd(d)
-    while let entry = readdir(d) {
+    while true {
+        errno = 0
+        guard let entry = readdir(d) else {
+            // The rest of the directory is unknown: the whole of it counts as unread.
+            if errno != 0 { errors.append(issue(dir, "cannot read directory", errno)) }
+            break
+        }
         let (name, valid) = withUnsafeBytes(of: entry.pointee.d_name) { raw in
             PathBytes.string(UnsafeBufferPointer(start: raw.bindMemory(to: UInt8.self).baseAddress!, count: strlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self))))
         }
@@ -145,7 +168,11 @@ private func readDirectory(_ dir: String, into files: inout [ListedFile])
             // Relative to the open directory: no walk of the whole path per file.
             guard withUnsafeBytes(of: entry.pointee.d_name, { raw in
                 fstatat(fd, raw.baseAddress!.assumingMemoryBound(to: CChar.self), &ls, AT_SYMLINK_NOFOLLOW)
-            }) == 0 else { continue }
+            }) == 0 else {
+                let e = errno
+                if !meansGone(e) { errors.append(issue(path, "cannot stat", e)) }
+                continue
+            }
             type = switch ls.st_mode & S_IFMT {
             case S_IFDIR: UInt8(DT_DIR)
             case S_IFREG: UInt8(DT_REG)
@@ -161,14 +188,20 @@ private func readDirectory(_ dir: String, into files: inout [ListedFile])
         case UInt8(DT_LNK):
             // Symlinked files count; symlinked directories are not entered, so links cannot loop.
             var target = stat()
-            if PathBytes.withCString(path, { stat($0, &target) }) == 0 && (target.st_mode & S_IFMT) == S_IFREG {
-                files.append(listed(path, target))
-                if !valid { undecodable += 1 }
+            if PathBytes.withCString(path, { stat($0, &target) }) == 0 {
+                if (target.st_mode & S_IFMT) == S_IFREG {
+                    var f = listed(path, target)
+                    f.link = true
+                    files.append(f)
+                    if !valid { undecodable += 1 }
+                }
+            } else if case let e = errno, !meansGone(e) && e != ELOOP {
+                errors.append(issue(path, "cannot stat", e))
             }
         default: break
         }
     }
-    return (dirs, nil, escaped, undecodable)
+    return (dirs, errors, escaped, undecodable)
 }
 
 /// Byte order of two strings' UTF-8, by memcmp.
@@ -199,6 +232,10 @@ public struct ScanStats: Sendable {
     public var warnings = 0
     /// Files whose names are not valid UTF-8 (scanned all the same).
     public var undecodableNames = 0
+    /// Directories, entries and files that could not be read.
+    public var unreadable = 0
+    /// Stored records kept because what they describe could not be read.
+    public var kept = 0
 }
 
 /// A file changed this close (ns) to the scan's start may change again within
@@ -216,61 +253,79 @@ public func scanCollection(root: String, previous: [FileRecord]? = nil, log: @es
     return (rows, stats)
 }
 
-public func scanFiles(root: String, previous: [FileRecord]?, log: @escaping (String) -> Void,
+/// `rereadAll` reads every file, using `previous` only for what cannot be
+/// read: a directory, entry or file that could not be read keeps its stored
+/// records, so an unreadable folder is reported rather than removed.
+public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = false, log: @escaping (String) -> Void,
                       progress: ((ScanStats) -> Void)? = nil,
                       onDirectory: (String) -> Void = { _ in }) throws -> (CollectionRows, [FileRecord], ScanStats) {
     let started = Int64(wallNanoseconds())
     var undecodable = 0
-    let listed = try listFileStats(under: root, undecodable: &undecodable, onError: log, onDirectory: onDirectory)
+    let walk = try listFileStats(under: root, undecodable: &undecodable, onDirectory: onDirectory)
+    let listed = walk.files
     var known = [String: FileRecord](minimumCapacity: previous?.count ?? 0)
     for r in previous ?? [] { known[r.path] = r }
     var records = [FileRecord?](repeating: nil, count: listed.count)
     var toRead: [Int] = []
+    var stored: [Int: FileRecord] = [:]  // records of the files read again
     for (i, f) in listed.enumerated() {
-        if let r = known.removeValue(forKey: f.path), r.unchanged(size: f.size, mtime: f.mtime, ctime: f.ctime) {
+        let r = known.removeValue(forKey: f.path)
+        if let r, !rereadAll, r.unchanged(size: f.size, mtime: f.mtime, ctime: f.ctime) {
             records[i] = r
         } else {
             toRead.append(i)
+            stored[i] = r
         }
     }
     var stats = ScanStats()
+    // Records under what the walk could not read stand, one line for each place.
+    var kept: [FileRecord] = []
+    if !walk.unreadable.isEmpty {
+        let under: [String: Int]
+        (kept, under) = takeRecords(under: walk.unreadable.map(\.path), from: &known)
+        for e in walk.unreadable {
+            let n = under[e.path]!
+            log("\(e); \(n == 0 ? "no stored records under it" : "its \(n) stored record\(n == 1 ? "" : "s") kept")")
+        }
+        stats.unreadable = walk.unreadable.count
+    }
     stats.files = listed.count
     stats.unchanged = listed.count - toRead.count
     stats.reread = toRead.count
     stats.removed = known.count
-    let lock = DispatchQueue(label: "avalon.scan")
     var done = 0, warnings = 0
-    let chunk = 64
-    records.withUnsafeMutableBufferPointer { out in
-        let outp = out
-        DispatchQueue.concurrentPerform(iterations: (toRead.count + chunk - 1) / chunk) { c in
-            var local: [(Int, FileRecord)] = []
-            var localWarnings: [String] = []
-            for i in toRead[(c * chunk)..<min(toRead.count, (c + 1) * chunk)] {
-                let f = listed[i]
-                let racy = max(f.mtime, f.ctime) > started - racyWindow
-                var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil)
-                switch readTags(f.path, warn: { localWarnings.append($0) }) {
-                case .success(let t): record.tags = t.fileTags
-                case .failure(let issue): record.reason = issue.reason
-                }
-                local.append((i, record))
+    let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    readTagsInChildren(toRead.map { listed[$0] }, threads: cores) { outcomes, localWarnings in
+        for (k, outcome) in outcomes {
+            let i = toRead[k], f = listed[i]
+            let racy = max(f.mtime, f.ctime) > started - racyWindow
+            var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil)
+            switch outcome {
+            case .tags(let t): record.tags = t.fileTags
+            case .skipped(let reason):
+                record.reason = reason
+                log("skipped \(ScanIssue(path: f.path, reason: reason))")
+            case .unreadable(let reason):
+                // Kept as stored (its times differ, so it is read again next time); never stored, nothing to keep.
+                stats.unreadable += 1
+                if let old = stored[i] { kept.append(old) }
+                log("\(ScanIssue(path: f.path, reason: reason)); \(stored[i] == nil ? "not stored" : "its stored record kept")")
+                continue
             }
-            lock.sync {
-                for (i, r) in local {
-                    outp[i] = r
-                    if r.tags == nil { log("skipped \(ScanIssue(path: r.path, reason: r.reason))") }
-                }
-                for w in localWarnings { log(w) }
-                warnings += localWarnings.count
-                done += local.count
-                var s = stats
-                s.reread = done
-                progress?(s)
-            }
+            records[i] = record
         }
+        for w in localWarnings { log(w) }
+        warnings += localWarnings.count
+        done += outcomes.count
+        var s = stats
+        s.reread = done
+        progress?(s)
     }
-    let files = records.compactMap { $0 }
+    var files = records.compactMap { $0 }
+    if !kept.isEmpty {
+        stats.kept = kept.count
+        files = sortedByPath(files + kept, escaped: true, path: \.path)
+    }
     var rows = CollectionRows()
     var names: [[ItemID: Int]] = [[:], [:], [:]]
     func element(_ kind: Int, _ name: String, _ id: ItemID) {
@@ -312,6 +367,27 @@ public func scanFiles(root: String, previous: [FileRecord]?, log: @escaping (Str
     stats.warnings = warnings
     stats.undecodableNames = undecodable
     return (rows, files, stats)
+}
+
+/// Takes from `known` the records at or under `places`; how many each place had.
+func takeRecords(under places: [String], from known: inout [String: FileRecord]) -> ([FileRecord], [String: Int]) {
+    var under = [String: Int]()
+    for p in places { under[p] = 0 }
+    var taken: [FileRecord] = []
+    for (path, r) in known {
+        var p = Substring(path)
+        while true {
+            if let n = under[String(p)] {
+                under[String(p)] = n + 1
+                taken.append(r)
+                known[path] = nil
+                break
+            }
+            guard let slash = p.lastIndex(of: "/"), slash > p.startIndex else { break }
+            p = p[..<slash]
+        }
+    }
+    return (taken, under)
 }
 
 extension SongTags {

@@ -88,12 +88,12 @@ public func watchAndScan(_ job: ScanJob, settle: Double, poll: Double?, retry: D
     var failing = false
     while !stop() {
         do {
-            let r = try job.run(log: log) { dir in
+            let r = try job.run(log: log, onDirectory: { dir in
                 if let w = watcher, let e = w.watch(dir) {
                     watchErrors += 1
                     if watchErrors <= 3 { log(e) }
                 }
-            }
+            })
             report(r)
             failing = false
         } catch {

@@ -6,8 +6,9 @@ public struct UnhandledError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Maps request paths under REQUEST_PATH to answers.
-public struct Router: Sendable {
+/// Maps request paths under REQUEST_PATH to answers. A class: a handler's
+/// `Call` points at it instead of copying (and retaining) each of its fields.
+public final class Router: Sendable {
     public let collection: MusicCollection
     public let requestPath: String
     public let adminSecret: String?
@@ -18,7 +19,7 @@ public struct Router: Sendable {
     /// What a path starts with before the endpoint name: `REQUEST_PATH/`, or `/` at the root.
     private let prefix: [UInt8]
 
-    public init(collection: MusicCollection, requestPath: String, adminSecret: String?, subsonic: SubsonicAPI? = nil) {
+    public convenience init(collection: MusicCollection, requestPath: String, adminSecret: String?, subsonic: SubsonicAPI? = nil) {
         self.init(collection: collection, requestPath: requestPath, adminSecret: adminSecret, ops: nil, subsonic: subsonic)
     }
 
@@ -59,20 +60,23 @@ public struct Router: Sendable {
     func answer(_ number: MetricEndpoint, _ request: RequestBytes, path: UnsafeBufferPointer<UInt8>,
                 into out: ResponseBuffer) throws -> AnswerHead {
         let call = Call(router: self, request: request, path: path, out: out)
-        guard let route = number.route else { return notFound(call) }
-        if route.access == .subsonic { return try route.handle(call) }
+        let i = number.rawValue
+        guard i < Route.table.count else {
+            // A Subsonic method signs its caller in and answers every failure itself.
+            return i < Route.all.count ? try Route.handlers[i](call) : notFound(call)
+        }
         let method = request.method
         guard method.elementsEqual("GET".utf8) || method.elementsEqual("HEAD".utf8) else {
             out.set(APIError.methodNotAllowed(String(decoding: method, as: UTF8.self)).body)
             return AnswerHead(status: 405, contentType: AnswerHead.jsonType)
         }
-        switch route.access {
+        switch Route.accesses[i] {
         case .everyone: break
         case .admin: guard isAdmin(request) else { return notFound(call) }
         case .metrics: guard ops?.config.metricsPublic == true || isAdmin(request) else { return notFound(call) }
         case .subsonic: break
         }
-        return try route.handle(call)
+        return try Route.handlers[i](call)
     }
 
     func notFound(_ call: Call) -> AnswerHead {

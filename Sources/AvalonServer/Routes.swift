@@ -17,7 +17,8 @@ enum Access {
 /// What a handler gets: the request, the router's collection and views, and
 /// the buffer its answer goes into.
 struct Call {
-    let router: Router
+    /// The router outlives every call it makes: no reference counting per request.
+    unowned(unsafe) let router: Router
     let request: RequestBytes
     let path: UnsafeBufferPointer<UInt8>
     let out: ResponseBuffer
@@ -68,9 +69,9 @@ struct Route {
     /// Every route. Its index is the route's number in the metrics table.
     static let table: [Route] = [
         .collection("songs") { c, p, out in try c.songsBody(p, into: out) },
-        .collection("albums") { c, p, out in try c.elementsBody(c.albums, p, into: out) },
-        .collection("artists") { c, p, out in try c.elementsBody(c.artists, p, into: out) },
-        .collection("genres") { c, p, out in try c.elementsBody(c.genres, p, into: out) },
+        .collection("albums") { c, p, out in try c.elementsBody(.album, p, into: out) },
+        .collection("artists") { c, p, out in try c.elementsBody(.artist, p, into: out) },
+        .collection("genres") { c, p, out in try c.elementsBody(.genre, p, into: out) },
         .collection("years") { c, p, out in try c.yearsBody(p, into: out) },
         Route(path: "heartbeat", access: .everyone, cacheable: false, label: "heartbeat", statsd: nil) { $0.text(heartbeatBody) },
         Route(path: "version", access: .everyone, cacheable: false, label: "version", statsd: nil) { $0.text(versionBody) },
@@ -91,6 +92,8 @@ struct Route {
     /// would retain its strings and closure each time. Indexed by route
     /// number, `other` last (`paths`: Avalon's only).
     static let paths = table.map(\.path)
+    static let accesses = all.map(\.access)
+    static let handlers = all.map(\.handle)
     static let cacheable = all.map(\.cacheable) + [false]
     static let statsdNames = all.map(\.statsd) + [nil]
 

@@ -1,14 +1,20 @@
 #include "avalon_taglib.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <fileref.h>
+#include <tiostream.h>
 #include <tag.h>
 #include <tpropertymap.h>
 #include <id3v1genres.h>
 #include <mpegfile.h>
 #include <id3v1tag.h>
+#include <algorithm>
 
 static char *dup_first(const TagLib::PropertyMap &props, const char *key) {
     TagLib::PropertyMap::ConstIterator it = props.find(key);
@@ -36,36 +42,102 @@ static char *genre_name(char *genre) {
     return strdup(name.toCString(true));
 }
 
-extern "C" int avalon_read_tags(const char *path, avalon_tags *out, char *err, int errlen) {
+/* An open file read through pread and never written: FileRef(path) opens
+   read-write when it may, which writes nothing but wakes inotify watchers
+   (IN_CLOSE_WRITE) and needs more rights than reading. The name only picks
+   the format, by its extension. */
+class ReadOnlyStream : public TagLib::IOStream {
+public:
+    ReadOnlyStream(const char *name, int fd, long size) : name_(name), fd_(fd), size_(size) {}
+    TagLib::FileName name() const override { return name_; }
+    TagLib::ByteVector readBlock(unsigned long length) override {
+        if (pos_ >= size_ || length == 0) return TagLib::ByteVector();
+        unsigned long want = std::min<unsigned long>(length, (unsigned long)(size_ - pos_));
+        TagLib::ByteVector v((unsigned int)want, 0);
+        unsigned long got = 0;
+        while (got < want) {
+            ssize_t n = pread(fd_, v.data() + got, want - got, pos_ + (off_t)got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += (unsigned long)n;
+        }
+        v.resize((unsigned int)got);
+        pos_ += (long)got;
+        return v;
+    }
+    void writeBlock(const TagLib::ByteVector &) override {}
+    void insert(const TagLib::ByteVector &, unsigned long, unsigned long) override {}
+    void removeBlock(unsigned long, unsigned long) override {}
+    bool readOnly() const override { return true; }
+    bool isOpen() const override { return true; }
+    void seek(long offset, Position p) override {
+        long base = p == Beginning ? 0 : p == Current ? pos_ : size_;
+        pos_ = std::max(0L, base + offset);
+    }
+    long tell() const override { return pos_; }
+    long length() override { return size_; }
+    void truncate(long) override {}
+private:
+    const char *name_;
+    int fd_;
+    long size_;
+    long pos_ = 0;
+};
+
+extern "C" int avalon_read_tags(const char *path, int follow, avalon_tags *out, char *err, int errlen) {
     memset(out, 0, sizeof(*out));
-    try {
-        TagLib::FileRef f(path, true, TagLib::AudioProperties::Average);
-        if (f.isNull() || !f.file() || !f.file()->isValid()) {
-            snprintf(err, errlen, "not an audio file TagLib can read");
-            return -1;
-        }
-        TagLib::AudioProperties *ap = f.audioProperties();
-        /* TagLib accepts e.g. a text file named .mp3 as an MPEG file with no frames. */
-        if (!ap || ap->sampleRate() <= 0) {
-            snprintf(err, errlen, "no audio stream found");
-            return -1;
-        }
-        TagLib::PropertyMap props = f.file()->properties();
-        out->title = dup_first(props, "TITLE");
-        out->album = dup_first(props, "ALBUM");
-        out->artist = dup_first(props, "ARTIST");
-        out->genre = genre_name(dup_first(props, "GENRE"));
-        out->track = dup_first(props, "TRACKNUMBER");
-        out->date = dup_first(props, "DATE");
-        out->length = ap->lengthInMilliseconds() / 1000;
-        return 0;
-    } catch (const std::exception &e) {
-        snprintf(err, errlen, "TagLib failed: %s", e.what());
-        return -1;
-    } catch (...) {
-        snprintf(err, errlen, "TagLib failed");
+    /* Regular files only: O_NONBLOCK keeps a FIFO put in the file's place
+       since the walk from blocking the open, and fstat of what was opened
+       turns it away. A link is followed only where the walk saw one. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP) { snprintf(err, errlen, "not a regular file"); return -1; }
+        if (e == ENOENT || e == ENOTDIR) { snprintf(err, errlen, "gone since the folder was read"); return -1; }
+        snprintf(err, errlen, "cannot open: %s", strerror(e));
+        return -2;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
+        close(fd);
+        return -2;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        close(fd);
         return -1;
     }
+    int rc = -1;
+    try {
+        ReadOnlyStream stream(path, fd, (long)st.st_size);
+        TagLib::FileRef f(&stream, true, TagLib::AudioProperties::Average);
+        TagLib::AudioProperties *ap = f.isNull() ? nullptr : f.audioProperties();
+        if (f.isNull() || !f.file() || !f.file()->isValid()) {
+            snprintf(err, errlen, "not an audio file TagLib can read");
+        } else if (!ap || ap->sampleRate() <= 0) {
+            /* TagLib accepts e.g. a text file named .mp3 as an MPEG file with no frames. */
+            snprintf(err, errlen, "no audio stream found");
+        } else {
+            TagLib::PropertyMap props = f.file()->properties();
+            out->title = dup_first(props, "TITLE");
+            out->album = dup_first(props, "ALBUM");
+            out->artist = dup_first(props, "ARTIST");
+            out->genre = genre_name(dup_first(props, "GENRE"));
+            out->track = dup_first(props, "TRACKNUMBER");
+            out->date = dup_first(props, "DATE");
+            out->length = ap->lengthInMilliseconds() / 1000;
+            rc = 0;
+        }
+    } catch (const std::exception &e) {
+        avalon_free_tags(out);
+        snprintf(err, errlen, "TagLib failed: %s", e.what());
+    } catch (...) {
+        avalon_free_tags(out);
+        snprintf(err, errlen, "TagLib failed");
+    }
+    close(fd);
+    return rc;
 }
 
 extern "C" void avalon_free_tags(avalon_tags *t) {

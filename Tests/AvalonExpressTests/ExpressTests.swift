@@ -14,44 +14,92 @@ func processes(mentioning text: String) -> [Int32] {
     }
 }
 
+/// A copy of the programs, the shipped page and the demo music where `user`
+/// can reach them (a mktemp folder, 0755): the checkout itself may sit in a
+/// private folder (a 0700 home, `mktemp -d`) that another user cannot enter.
+/// Returns the folder; the programs are in its bin/, the music in music/.
+func reachableCopy(for user: String) throws -> String {
+    let dir = makeTempDir("avalon-express-copy")
+    let fm = FileManager.default
+    for sub in ["/bin", "/share/avalon/web", "/share/avalon/nginx"] {
+        try fm.createDirectory(atPath: dir + sub, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    }
+    for name in ["avalon-express", "avalon-fcgi", "avalon-scan"] { try fm.copyItem(atPath: product(name), toPath: dir + "/bin/" + name) }
+    for page in try fm.contentsOfDirectory(atPath: packageRoot + "/web") {
+        try fm.copyItem(atPath: packageRoot + "/web/" + page, toPath: dir + "/share/avalon/web/" + page)
+    }
+    try fm.copyItem(atPath: packageRoot + "/nginx/avalon-fastcgi.conf", toPath: dir + "/share/avalon/nginx/avalon-fastcgi.conf")
+    try fm.copyItem(atPath: demoMusic, toPath: dir + "/music")
+    // Readable by all, whatever the checkout's umask made of the copies.
+    let chmod = try runProgram(["/bin/chmod", "-R", "a+rX", dir])
+    guard chmod.status == 0 else { throw SupportError("chmod: \(chmod.stderr)") }
+    return dir
+}
+
 /// `avalon-express start-server` in the foreground, as `user` when the tests run as root.
 final class ExpressServer {
     let root: String
     let port = freePort()
     let process: Background
+    /// The avalon-express program this server runs.
+    let program: String
+    /// What to remove at the end: the root's parent, and a copy made for another user.
+    var made: [String] = []
+    /// avalon-express, and avalon-fcgi's and nginx's masters, read once it came up.
+    var express: StartedProcess?
+    var started: [StartedProcess] = []
 
-    init(user: String? = nil, music: String = demoMusic, extra: [String] = []) throws {
-        root = makeTempDir("avalon-express") + "/root"
-        var args = [product("avalon-express"), "start-server", music, "--port", "\(port)", "--server-root", root] + extra
+    /// `root`: a server root path of the test's own (default: `root` in a new temp folder).
+    init(user: String? = nil, music: String = demoMusic, extra: [String] = [], root given: String? = nil,
+         environment: [String: String] = [:]) throws {
+        let work = makeTempDir("avalon-express")
+        made.append(work)
+        root = given ?? work + "/root"
+        var program = product("avalon-express")
+        var music = music
+        var prefix: [String] = []
         if let user, geteuid() == 0 {
             guard let pw = getpwnam(user) else { throw SupportError("no user \(user)") }
+            let copy = try reachableCopy(for: user)
+            made.append(copy)
+            program = copy + "/bin/avalon-express"
+            if music == demoMusic { music = copy + "/music" }
             // The server root's parent belongs to the user; the root itself is made by avalon-express.
-            chown((root as NSString).deletingLastPathComponent, pw.pointee.pw_uid, pw.pointee.pw_gid)
-            args = ["/usr/sbin/runuser", "-u", user, "--"] + args
+            if given == nil { chown(work, pw.pointee.pw_uid, pw.pointee.pw_gid) }
+            prefix = ["/usr/sbin/runuser", "-u", user, "--"]
         }
-        process = try Background(args, environment: ProcessInfo.processInfo.environment.filter { $0.key != "AVALON_CONFIG" },
-                                 logPath: (root as NSString).deletingLastPathComponent + "/express.log")
+        self.program = program
+        var env = ProcessInfo.processInfo.environment.filter { $0.key != "AVALON_CONFIG" && $0.key != "DATABASE_URL" }
+        env.merge(environment) { $1 }
+        process = try Background(prefix + [program, "start-server", music, "--port", "\(port)", "--server-root", root] + extra,
+                                 environment: env, logPath: work + "/express.log")
         let port = self.port
         let process = self.process
-        guard waitUntil(timeout: 60, { process.log.contains("Ctrl-C stops it") }),
-              (try? httpRequest(port: port, path: "/avalon/heartbeat", timeout: 5))?.status == 200 else {
-            throw SupportError("avalon-express did not come up: \(process.log)")
+        let up = waitUntil(timeout: 60, { process.log.contains("Ctrl-C stops it") })
+        express = expressPid.flatMap { StartedProcess(pid: $0) }
+        started = [root + "/avalon.pid", root + "/nginx.pid"].compactMap { StartedProcess(pidFile: $0) }
+        guard up, (try? httpRequest(port: port, path: "/avalon/heartbeat", timeout: 5))?.status == 200 else {
+            let log = process.log
+            stop()
+            throw SupportError("avalon-express did not come up: \(log)")
         }
     }
 
     /// The avalon-express process itself (under runuser, its child).
     var expressPid: Int32? {
         processes(mentioning: root).first { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline")) ?? "").hasPrefix(product("avalon-express"))
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline")) ?? "").hasPrefix(program)
         }
     }
 
     func get(_ path: String) throws -> HTTPReply { try httpRequest(port: port, path: path) }
 
+    /// SIGINT, as Ctrl-C; then whatever it started and left is stopped by pid.
     func stop() {
-        if let pid = expressPid { kill(pid, SIGINT) }
+        if let express, express.isRunning { kill(express.pid, SIGINT) }
         _ = process.stop(SIGINT, timeout: 20)
-        removeTree((root as NSString).deletingLastPathComponent)
+        for p in [express].compactMap({ $0 }) + started { p.stop() }
+        for dir in made { removeTree(dir) }
     }
 }
 
@@ -144,8 +192,13 @@ final class ExpressTests: XCTestCase {
         XCTAssertEqual(try runProgram([ctl, "configtest"]).status, 0)
         XCTAssertEqual(try runProgram([ctl, "status"]).status, 1)
         let start = try runProgram([ctl, "start"])
+        // Stopped by the pids read now, should avalonctl stop fail.
+        let started = [root + "/avalon.pid", root + "/nginx.pid"].compactMap { StartedProcess(pidFile: $0) }
+        defer {
+            _ = try? runProgram([ctl, "stop"])
+            for p in started { p.stop() }
+        }
         XCTAssertEqual(start.status, 0, start.stdout + start.stderr)
-        defer { _ = try? runProgram([ctl, "stop"]) }
         XCTAssertEqual(try httpRequest(port: port, path: "/avalon/heartbeat").status, 200)
         XCTAssertEqual(try httpRequest(port: port, path: "/").status, 200)
         let status = try runProgram([ctl, "status"])

@@ -125,6 +125,17 @@ final class PageTests: XCTestCase {
             (try? browser.find("#list-title").first.map(browser.text)) == "Minor Threat"
                 && ((try? browser.find("#list-songs tbody tr")) ?? []).count == 2
         })
+        // Years, from the browse menu: each year of the collection with its count, as the API gives them.
+        let yearsLink = try XCTUnwrap(try browser.find("nav a").first { (try? browser.text($0)) == "Years" })
+        try browser.type(yearsLink, "\u{E007}")
+        let years = (try server.get("/avalon/years?order=year&direction=desc").json["success"] as? [[String: Int]] ?? [])
+        XCTAssertFalse(years.isEmpty)
+        let shown = years.map { "\($0["year"]! > 0 ? String($0["year"]!) : "No year") · \($0["songs"]!) \($0["songs"] == 1 ? "song" : "songs")" }
+        var items: [String] = []
+        XCTAssertTrue(waitUntil(timeout: 10) {
+            items = ((try? browser.find("#list-items li")) ?? []).compactMap { try? browser.text($0) }
+            return items == shown
+        }, "\(items) against \(shown)")
         XCTAssertEqual(try browser.find("#error").first.flatMap { try browser.attribute($0, "hidden") }, "true")
     }
 

@@ -8,7 +8,7 @@ import XCTest
 
 /// Incremental scans against full scans of the same tree, and what an
 /// unchanged rescan does (nothing).
-final class IncrementalTests: XCTestCase {
+final class IncrementalTests: MusicTestCase {
     static var server: PostgresServer?
     static var startError: Error?
 
@@ -16,14 +16,6 @@ final class IncrementalTests: XCTestCase {
         do { server = try PostgresServer() } catch { startError = error }
     }
     override class func tearDown() { server?.stop() }
-
-    var dir = ""
-    var fixtures = ""
-    override func setUp() {
-        dir = makeTempDir()
-        fixtures = Bundle.module.path(forResource: "Fixtures", ofType: nil)!
-    }
-    override func tearDown() { removeTree(dir) }
 
     /// A tree changed at random, round after round: edits, additions,
     /// deletions, renames, retags (names that differ only in case, so that

@@ -35,14 +35,7 @@ final class RuleTests: XCTestCase {
     }
 }
 
-final class ScanTests: XCTestCase {
-    var dir = ""
-    var fixtures = ""
-    override func setUp() {
-        dir = makeTempDir()
-        fixtures = Bundle.module.path(forResource: "Fixtures", ofType: nil)!
-    }
-    override func tearDown() { removeTree(dir) }
+final class ScanTests: MusicTestCase {
 
     func copy(_ fixture: String, to rel: String) -> String {
         let path = dir + "/music/" + rel

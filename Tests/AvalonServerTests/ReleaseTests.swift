@@ -33,8 +33,10 @@ final class DeployHost {
         nginx = try Nginx(socket: sock)
         try """
             #!/bin/sh
+            # What ssh does: the words joined by spaces, run by a shell, in the home directory.
             export AVALON_DEPLOY_ROOT='\(root)' AVALON_HEALTH_URL='\(url)' AVALON_DEPLOY_TIMEOUT=8
-            exec "$@"
+            cd '\(root)' || exit 1
+            exec sh -c "$*"
             """.write(toFile: root + "/remote", atomically: true, encoding: .utf8)
         chmod(root + "/remote", 0o755)
     }
@@ -76,8 +78,10 @@ final class ReleaseTests: XCTestCase {
 
     override func tearDown() { removeTree(dir) }
 
+    /// A script run "on" the host: one command line for its shell, as ssh passes it.
     func deploy(_ script: String, _ args: [String], host: DeployHost) throws -> ProcessResult {
-        try runProgram([host.root + "/remote", "/bin/bash", packageRoot + "/deploy/" + script] + args)
+        let words = ["/bin/bash", packageRoot + "/deploy/" + script] + args
+        return try runProgram([host.root + "/remote", words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")])
     }
 
     /// A host on build a, deployed with release.sh before its master starts.
@@ -140,5 +144,55 @@ final class ReleaseTests: XCTestCase {
         XCTAssertEqual(hosts.map { $0.version() }, ["1.0.1", "1.0.1", "1.0.1"])
         let (sent, failures) = stream.finish()
         XCTAssertEqual(failures, [], "after \(sent) requests to h1")
+    }
+
+    /// ssh hands the remote shell one command line: an option holding shell
+    /// syntax reaches release.sh as given (which refuses it as a name) and runs nothing.
+    func testRolloutOptionsAreNotRunByTheRemoteShell() throws {
+        let h = try host("h1")
+        defer { h.stop() }
+        for name in ["1.0.1;touch pwned", "1.0.1$(touch pwned)", "it's `touch pwned`"] {
+            let r = try runProgram(["/bin/bash", packageRoot + "/deploy/rollout.sh", "--hosts", "h1", "--via", dir + "/{host}/remote",
+                                    builds["b"]!, "--name", name])
+            XCTAssertFalse(FileManager.default.fileExists(atPath: h.root + "/pwned"), "the remote shell ran part of --name \(name)")
+            XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+            XCTAssertTrue(r.stderr.contains("--name '\(name)': use letters"), r.stderr)
+        }
+        XCTAssertEqual(h.version(), "1.0.0")
+    }
+
+    /// The pid file sits where the service writes: a deploy signals only a
+    /// live avalon-fcgi of the service's user, never -1, 0 or another process.
+    func testDeploySignalsOnlyAnAvalonMaster() throws {
+        let h = try host("h1")
+        defer { h.stop() }
+        let master = try XCTUnwrap(h.master)
+        func check(_ content: String, user: String = "root") throws -> ProcessResult {
+            try content.write(toFile: h.pidFile, atomically: true, encoding: .utf8)
+            return try runProgram(["/bin/sh", "-c", ". \"$0\"; avalon_master_pid \"$1\" \"$2\"",
+                                   packageRoot + "/deploy/avalon-pid.sh", h.pidFile, user])
+        }
+        let me = String(cString: getpwuid(geteuid())!.pointee.pw_name)
+        for bad in ["-1", "0", "", "12abc", " -9", "99999999999", "4194304"] {
+            let r = try check(bad + "\n", user: me)
+            XCTAssertEqual(r.status, 1, "'\(bad)': \(r.stdout)")
+            XCTAssertEqual(r.stdout, "")
+            XCTAssertTrue(r.stderr.contains("signalling nothing"), r.stderr)
+        }
+        let other = try check("\(master)\n", user: me == "nobody" ? "root" : "nobody")
+        XCTAssertEqual(other.stdout, "", "a master of another user")
+        XCTAssertTrue(other.stderr.contains("not of "), other.stderr)
+        XCTAssertEqual(try check("\(master)\n", user: me).stdout, "\(master)\n")
+
+        // Through release.sh: the file names a process of ours that is no avalon-fcgi.
+        let victim = try Background(["/bin/sleep", "600"], environment: [:], logPath: dir + "/victim.log")
+        defer { _ = victim.stop(SIGKILL) }
+        try "\(victim.pid)\n".write(toFile: h.pidFile, atomically: true, encoding: .utf8)
+        let r = try deploy("release.sh", ["--name", "1.0.1-b", builds["b"]!], host: h)
+        usleep(200_000)
+        XCTAssertTrue(victim.process.isRunning, "release.sh signalled the sleep the pid file named")
+        XCTAssertTrue(r.stderr.contains("not avalon-fcgi: signalling nothing"), r.stderr)
+        XCTAssertEqual(h.version(), "1.0.0", "the master was not upgraded either")
+        try "\(master)\n".write(toFile: h.pidFile, atomically: true, encoding: .utf8)
     }
 }

@@ -22,9 +22,9 @@ extension MusicCollection {
         out.answer {
             switch endpoint {
             case .songs: try songsBody(params, into: out)
-            case .albums: try elementsBody(albums, params, into: out)
-            case .artists: try elementsBody(artists, params, into: out)
-            case .genres: try elementsBody(genres, params, into: out)
+            case .albums: try elementsBody(.album, params, into: out)
+            case .artists: try elementsBody(.artist, params, into: out)
+            case .genres: try elementsBody(.genre, params, into: out)
             case .years: try yearsBody(params, into: out)
             }
         }

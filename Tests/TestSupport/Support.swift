@@ -35,7 +35,11 @@ public struct ProcessResult {
 /// Runs a program to completion (posix_spawn and waitpid: Foundation's
 /// Process sometimes misses the exit of programs such as runuser).
 @discardableResult
-public func runProgram(_ args: [String], environment: [String: String]? = nil, input: String? = nil) throws -> ProcessResult {
+/// With `timeout`, a program still running then gets SIGINT (SIGKILL 10 s
+/// later) and the result says so: a server that should have refused to start
+/// fails its test instead of hanging it.
+public func runProgram(_ args: [String], environment: [String: String]? = nil, input: String? = nil,
+                       timeout: Double? = nil) throws -> ProcessResult {
     let tmp = makeTempDir("avalon-run")
     defer { removeTree(tmp) }
     let inPath = tmp + "/in", outPath = tmp + "/out", errPath = tmp + "/err"
@@ -55,10 +59,23 @@ public func runProgram(_ args: [String], environment: [String: String]? = nil, i
     let rc = posix_spawn(&pid, exe, &actions, nil, cArgs, cEnv)
     guard rc == 0 else { throw SupportError("cannot run \(exe): \(String(cString: strerror(rc)))") }
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    var timedOut = false
+    if let timeout {
+        let end = Date().addingTimeInterval(timeout)
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date() > end && !timedOut {
+                timedOut = true
+                kill(pid, SIGINT)
+                if !waitUntil(timeout: 10, { waitpid(pid, &status, WNOHANG) == pid }) { kill(pid, SIGKILL) } else { break }
+            }
+            usleep(50_000)
+        }
+    } else {
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
     let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     return ProcessResult(status: code, stdout: (try? String(contentsOfFile: outPath)) ?? "",
-                         stderr: (try? String(contentsOfFile: errPath)) ?? "")
+                         stderr: ((try? String(contentsOfFile: errPath)) ?? "") + (timedOut ? "(still running after \(timeout ?? 0) s: stopped)\n" : ""))
 }
 
 public struct SupportError: Error, CustomStringConvertible {
@@ -133,7 +150,11 @@ public final class PostgresServer {
         let start = try runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/log", "-w", "-o",
                                       "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
         guard start.status == 0 else { throw SupportError("pg_ctl start failed: \((try? String(contentsOfFile: "\(dir)/log")) ?? "")") }
+        postmaster = StartedProcess(pidFile: "\(dir)/data/postmaster.pid")
     }
+
+    /// The server's pid, read when it started: stopped by it should pg_ctl fail.
+    var postmaster: StartedProcess?
 
     /// Stops the server and removes its files.
     public func stop() {
@@ -144,6 +165,7 @@ public final class PostgresServer {
     /// Stops the server, keeping its files (for tests of a database that went away).
     public func stopServer() {
         _ = try? runProgram(asUser + ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-m", "fast", "-w", "stop"])
+        postmaster?.stop()
     }
 
     public func psql(_ sql: String) throws -> String {
@@ -310,4 +332,48 @@ public func canConnect(port: Int) -> Bool {
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = UInt16(port).bigEndian
     return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+}
+
+/// A process a test started, named by its pid and its start time (read when
+/// it started), so that stopping it later cannot reach another process that
+/// reused the number, whatever became of the pid file it came from.
+public struct StartedProcess: CustomStringConvertible {
+    public let pid: Int32
+    let startTime: String
+
+    public init?(pid: Int32) {
+        guard pid > 0, let time = StartedProcess.startTime(pid) else { return nil }
+        self.pid = pid
+        startTime = time
+    }
+
+    /// The process a pid file names, if it runs.
+    public init?(pidFile: String) {
+        // The pid is the first line (PostgreSQL's postmaster.pid has more).
+        guard let text = try? String(contentsOfFile: pidFile),
+              let pid = Int32(text.split(separator: "\n").first?.trimmingCharacters(in: .whitespaces) ?? "") else { return nil }
+        self.init(pid: pid)
+    }
+
+    /// Field 22 of /proc/PID/stat, after the command name (which may hold spaces).
+    static func startTime(_ pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? String(fields[19]) : nil
+    }
+
+    public var isRunning: Bool {
+        guard StartedProcess.startTime(pid) == startTime,
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status") else { return false }
+        return !status.contains("State:\tZ")
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout` seconds; nothing when it is gone already.
+    public func stop(timeout: Double = 10) {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        if !waitUntil(timeout: timeout, { !isRunning }), isRunning { kill(pid, SIGKILL) }
+    }
+
+    public var description: String { "pid \(pid)" }
 }

@@ -240,24 +240,15 @@ public struct ScanStats: Sendable {
 
 /// A file changed this close (ns) to the scan's start may change again within
 /// the same timestamp tick after it was read (FAT's tick is 2 s).
-let racyWindow: Int64 = 2_000_000_000
-
-/// Reads the files under `root` on all cores and builds the rows to store.
-/// With `previous` records (an incremental scan), a file whose size and times
-/// match its record is not opened: its record's tags stand. Names differing
-/// only in case share one id and keep the first spelling in path order, so
-/// the rows are those a full scan of the same tree makes.
-public func scanCollection(root: String, previous: [FileRecord]? = nil, log: @escaping (String) -> Void,
-                           progress: ((ScanStats) -> Void)? = nil) throws -> (CollectionRows, ScanStats) {
-    let (rows, _, stats) = try scanFiles(root: root, previous: previous, log: log, progress: progress)
-    return (rows, stats)
-}
+public let racyWindow: Int64 = 2_000_000_000
 
 /// `rereadAll` reads every file, using `previous` only for what cannot be
 /// read: a directory, entry or file that could not be read keeps its stored
 /// records, so an unreadable folder is reported rather than removed.
-public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = false, log: @escaping (String) -> Void,
-                      progress: ((ScanStats) -> Void)? = nil,
+/// `racyNanoseconds`: how recent a change makes a record untrusted (the
+/// file system's timestamp tick; 0 where times are exact, as in tests).
+public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = false, racyNanoseconds: Int64 = racyWindow,
+                      log: @escaping (String) -> Void, progress: ((ScanStats) -> Void)? = nil,
                       onDirectory: (String) -> Void = { _ in }) throws -> (CollectionRows, [FileRecord], ScanStats) {
     let started = Int64(wallNanoseconds())
     var undecodable = 0
@@ -298,7 +289,7 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
     readTagsInChildren(toRead.map { listed[$0] }, threads: cores) { outcomes, localWarnings in
         for (k, outcome) in outcomes {
             let i = toRead[k], f = listed[i]
-            let racy = max(f.mtime, f.ctime) > started - racyWindow
+            let racy = max(f.mtime, f.ctime) > started - racyNanoseconds
             var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil)
             switch outcome {
             case .tags(let t): record.tags = t.fileTags

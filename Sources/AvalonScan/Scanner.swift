@@ -79,8 +79,8 @@ public func listFileStats(under root: String, undecodable: inout Int,
     guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ScanIssue(path: root, reason: "not a directory") }
     guard let probe = opendir(root) else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     closedir(probe)
-    // Shared by the walking threads, under `monitor`.
-    let monitor = Monitor()
+    // Shared by the walking threads, under `lock`; `changed` wakes those waiting for work.
+    let lock = Lock(), changed = Condition()
     // Names joined to the normalised root are normalised already (a name holds no "/").
     var pending = [normalizePath(root)]
     var busy = 0
@@ -91,24 +91,24 @@ public func listFileStats(under root: String, undecodable: inout Int,
     withoutActuallyEscaping(onDirectory) { onDirectory in
         onThreads(walkThreads) { _ in
             var local: [ListedFile] = []
-            while let dir = monitor.locked({ () -> String? in
-                while pending.isEmpty && busy > 0 { monitor.wait() }
+            while let dir = lock.locked({ () -> String? in
+                while pending.isEmpty && busy > 0 { lock.wait(changed) }
                 guard let next = pending.popLast() else { return nil }
                 busy += 1
                 onDirectory(next)
                 return next
             }) {
                 let found = readDirectory(dir, into: &local)
-                monitor.locked {
+                lock.locked {
                     pending += found.dirs
                     errors += found.errors
                     escaped = escaped || found.escaped
                     undecodableFiles += found.undecodable
                     busy -= 1
-                    monitor.broadcast()
+                    changed.broadcast()
                 }
             }
-            monitor.locked { files += local }
+            lock.locked { files += local }
         }
     }
     undecodable += undecodableFiles

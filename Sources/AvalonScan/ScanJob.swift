@@ -7,6 +7,8 @@ public struct ScanJob {
     public var root: String
     public var url: DatabaseURL
     public var full = false
+    /// How recent a change makes a file's record untrusted (see `racyWindow`).
+    public var racyNanoseconds = racyWindow
     public var lossGuard = LossGuard()
     /// Sees what was scanned before anything is written, and may refuse it.
     public var beforeWrite: ((CollectionRows, ScanStats) throws -> Void)?
@@ -57,7 +59,8 @@ public struct ScanJob {
         // Read for a full scan too: what cannot be read keeps its records.
         let previous = try store.files()
         let walked = monotonicSeconds()
-        let (rows, files, stats) = try scanFiles(root: root, previous: previous, rereadAll: full, log: log, progress: progress,
+        let (rows, files, stats) = try scanFiles(root: root, previous: previous, rereadAll: full, racyNanoseconds: racyNanoseconds,
+                                                 log: log, progress: progress,
                                                  onDirectory: onDirectory)
         let read = monotonicSeconds()
         try beforeWrite?(rows, stats)

@@ -79,8 +79,8 @@ public func listFileStats(under root: String, undecodable: inout Int,
     guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ScanIssue(path: root, reason: "not a directory") }
     guard let probe = opendir(root) else { throw ScanIssue(path: root, reason: String(cString: strerror(errno))) }
     closedir(probe)
-    // Shared by the walking threads, under `monitor`.
-    let monitor = Monitor()
+    // Shared by the walking threads, under `lock`; `changed` wakes those waiting for work.
+    let lock = Lock(), changed = Condition()
     // Names joined to the normalised root are normalised already (a name holds no "/").
     var pending = [normalizePath(root)]
     var busy = 0
@@ -91,24 +91,24 @@ public func listFileStats(under root: String, undecodable: inout Int,
     withoutActuallyEscaping(onDirectory) { onDirectory in
         onThreads(walkThreads) { _ in
             var local: [ListedFile] = []
-            while let dir = monitor.locked({ () -> String? in
-                while pending.isEmpty && busy > 0 { monitor.wait() }
+            while let dir = lock.locked({ () -> String? in
+                while pending.isEmpty && busy > 0 { lock.wait(changed) }
                 guard let next = pending.popLast() else { return nil }
                 busy += 1
                 onDirectory(next)
                 return next
             }) {
                 let found = readDirectory(dir, into: &local)
-                monitor.locked {
+                lock.locked {
                     pending += found.dirs
                     errors += found.errors
                     escaped = escaped || found.escaped
                     undecodableFiles += found.undecodable
                     busy -= 1
-                    monitor.broadcast()
+                    changed.broadcast()
                 }
             }
-            monitor.locked { files += local }
+            lock.locked { files += local }
         }
     }
     undecodable += undecodableFiles
@@ -240,24 +240,15 @@ public struct ScanStats: Sendable {
 
 /// A file changed this close (ns) to the scan's start may change again within
 /// the same timestamp tick after it was read (FAT's tick is 2 s).
-let racyWindow: Int64 = 2_000_000_000
-
-/// Reads the files under `root` on all cores and builds the rows to store.
-/// With `previous` records (an incremental scan), a file whose size and times
-/// match its record is not opened: its record's tags stand. Names differing
-/// only in case share one id and keep the first spelling in path order, so
-/// the rows are those a full scan of the same tree makes.
-public func scanCollection(root: String, previous: [FileRecord]? = nil, log: @escaping (String) -> Void,
-                           progress: ((ScanStats) -> Void)? = nil) throws -> (CollectionRows, ScanStats) {
-    let (rows, _, stats) = try scanFiles(root: root, previous: previous, log: log, progress: progress)
-    return (rows, stats)
-}
+public let racyWindow: Int64 = 2_000_000_000
 
 /// `rereadAll` reads every file, using `previous` only for what cannot be
 /// read: a directory, entry or file that could not be read keeps its stored
 /// records, so an unreadable folder is reported rather than removed.
-public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = false, log: @escaping (String) -> Void,
-                      progress: ((ScanStats) -> Void)? = nil,
+/// `racyNanoseconds`: how recent a change makes a record untrusted (the
+/// file system's timestamp tick; 0 where times are exact, as in tests).
+public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = false, racyNanoseconds: Int64 = racyWindow,
+                      log: @escaping (String) -> Void, progress: ((ScanStats) -> Void)? = nil,
                       onDirectory: (String) -> Void = { _ in }) throws -> (CollectionRows, [FileRecord], ScanStats) {
     let started = Int64(wallNanoseconds())
     var undecodable = 0
@@ -298,7 +289,7 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
     readTagsInChildren(toRead.map { listed[$0] }, threads: cores) { outcomes, localWarnings in
         for (k, outcome) in outcomes {
             let i = toRead[k], f = listed[i]
-            let racy = max(f.mtime, f.ctime) > started - racyWindow
+            let racy = max(f.mtime, f.ctime) > started - racyNanoseconds
             var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil)
             switch outcome {
             case .tags(let t): record.tags = t.fileTags

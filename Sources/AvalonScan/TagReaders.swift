@@ -1,3 +1,4 @@
+import AvalonCore
 import CTagLib
 import Glibc
 
@@ -27,13 +28,13 @@ func tagReadTimeout() -> Double {
 func readTagsInChildren(_ files: [ListedFile], threads: Int, batch: Int = 64, timeout: Double = tagReadTimeout(),
                         done: @escaping ([(Int, TagOutcome)], [String]) -> Void) {
     guard !files.isEmpty else { return }
-    let monitor = Monitor()
+    let lock = Lock()
     var next = 0
     let batches = (files.count + batch - 1) / batch
     onThreads(min(threads, batches)) { _ in
         var reader = avalon_reader(pid: 0, fd: -1)
         defer { avalon_reader_stop(&reader) }
-        while let start = monitor.locked({ () -> Int? in
+        while let start = lock.locked({ () -> Int? in
             guard next < files.count else { return nil }
             defer { next += batch }
             return next
@@ -66,7 +67,7 @@ func readTagsInChildren(_ files: [ListedFile], threads: Int, batch: Int = 64, ti
                 default: outcomes.append((i, .skipped(why)))
                 }
             }
-            monitor.locked { done(outcomes, warnings) }
+            lock.locked { done(outcomes, warnings) }
         }
     }
 }

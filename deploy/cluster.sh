@@ -75,7 +75,9 @@ start_host() {  # NAME
     b=$(bin)
     mkdir -p "$DIR/$h"
     rm -f "$DIR/$h/avalon.pid"
-    ADMIN_SECRET=$(cat "$DIR/admin-secret") \
+    # FastCGI over TCP answers only the front (libfcgi refuses other peers):
+    # whoever reached a host's port directly would pass nginx's allow/deny.
+    FCGI_WEB_SERVER_ADDRS=127.0.0.1 ADMIN_SECRET=$(cat "$DIR/admin-secret") \
     DATABASE_URL=${HOST_DB[$h]} RELOAD_INTERVAL=$RELOAD LOG_PATH=$DIR/$h/avalon.log METRICS_PUBLIC=true \
         setsid "$b/avalon-fcgi" --bind "${HOST_ADDR[$h]}" --workers 2 --pid-file "$DIR/$h/avalon.pid" \
         </dev/null >>"$DIR/$h/stderr.log" 2>&1 &
@@ -118,7 +120,7 @@ stop_one() {  # NAME
         # pg_ctl signals its postmaster: postmaster.pid is the postgres user's file.
         primary|replica) [ -d "$DIR/$1" ] && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$DIR/$1" -m fast -w stop >/dev/null 2>&1 || true
                          return 0 ;;
-        front) p=$(pid_of front) || true
+        front) p=$(avalon_pid_of "$DIR/front/nginx.pid" nginx "$(id -un)") || true
                [ -n "$p" ] && kill -QUIT "$p" 2>/dev/null || true ;;
         *) p=$(avalon_master_pid "$DIR/$1/avalon.pid" "$(id -un)") || true
            [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true ;;
@@ -127,11 +129,22 @@ stop_one() {  # NAME
     [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
 }
 
+# DIR holds the pid files that stop signals and the data directories pg_ctl
+# acts on: it must be the caller's, and nobody else's to write.
+check_dir() {
+    [ -e "$DIR" ] || return 0
+    if [ -L "$DIR" ] || [ ! -d "$DIR" ] || [ ! -O "$DIR" ] || [ -n "$(find "$DIR" -maxdepth 0 -perm /022)" ]; then
+        echo "cluster: $DIR is not a folder of yours that only you can write: refusing to act on what it holds (remove it yourself, or set AVALON_CLUSTER_DIR)" >&2
+        exit 1
+    fi
+}
+
 up() {
-    [ -d "$DIR" ] && { echo "cluster: $DIR exists; run down first" >&2; exit 1; }
+    [ -e "$DIR" ] && { echo "cluster: $DIR exists; run down first" >&2; exit 1; }
     local b
     b=$(bin)
-    mkdir -p "$DIR"
+    # Not -p: a folder someone made meanwhile is an error, not ours to use.
+    mkdir -m 0755 "$DIR"  # postgres and the front's nginx workers pass through it
     install -d -m 0700 "$PGDIR" "$DIR/primary" "$DIR/replica"
     [ ${#AS_PG[@]} -gt 0 ] && chown postgres "$PGDIR" "$DIR/primary" "$DIR/replica"
     # The superuser's password, made here: initdb reads it from a file, clients from pgpass.
@@ -178,6 +191,7 @@ status() {
     done
 }
 
+[ "${1:-}" = up ] || check_dir
 case "${1:-}" in
     up) up ;;
     down)

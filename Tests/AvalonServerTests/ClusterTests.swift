@@ -285,5 +285,58 @@ final class ClusterTests: XCTestCase {
             XCTAssertTrue(victim.process.isRunning, "cluster.sh stop signalled what \(content) names")
         }
         XCTAssertEqual(try fcgi(Self.hosts["h3"]!, "/avalon/heartbeat").status, 200, "h3 serves on")
+        // The front's pid file naming another process: `stop front` signals nothing either.
+        let frontPid = Self.dir + "/front/nginx.pid"
+        let frontReal = try String(contentsOfFile: frontPid)
+        defer { try? frontReal.write(toFile: frontPid, atomically: true, encoding: .utf8) }
+        try "\(victim.pid)\n".write(toFile: frontPid, atomically: true, encoding: .utf8)
+        let r = try runProgram(["/bin/bash", packageRoot + "/deploy/cluster.sh", "stop", "front"], environment: [
+            "AVALON_CLUSTER_DIR": Self.dir, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
+        XCTAssertTrue(r.stderr.contains("not nginx: signalling nothing"), r.stderr)
+        XCTAssertTrue(victim.process.isRunning, "cluster.sh stop front signalled another process")
+    }
+
+    /// A folder another user made where the test bed goes is not used: `up`
+    /// refuses it, and `down` acts on nothing it holds.
+    func testRefusesAFolderItDidNotMake() throws {
+        let other = makeTempDir("avalon-cluster-other") + "/bed"
+        defer { removeTree((other as NSString).deletingLastPathComponent) }
+        try FileManager.default.createDirectory(atPath: other + "/front", withIntermediateDirectories: true)
+        try "1\n".write(toFile: other + "/front/nginx.pid", atomically: true, encoding: .utf8)
+        chmod(other, 0o777)
+        let env = ["AVALON_CLUSTER_DIR": other, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        let up = try runProgram(["/bin/bash", packageRoot + "/deploy/cluster.sh", "up"], environment: env)
+        XCTAssertNotEqual(up.status, 0)
+        XCTAssertTrue(up.stderr.contains("exists"), up.stderr)
+        let down = try runProgram(["/bin/bash", packageRoot + "/deploy/cluster.sh", "down"], environment: env)
+        XCTAssertNotEqual(down.status, 0)
+        XCTAssertTrue(down.stderr.contains("not a folder of yours that only you can write"), down.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: other + "/front/nginx.pid"), "down removed nothing")
+    }
+
+    /// FastCGI over TCP answers only the front's address: a peer that reaches
+    /// a host's port directly (past nginx's allow/deny) is hung up on before
+    /// it can ask for anything.
+    func testHostsAnswerOnlyTheFront() throws {
+        func connect(from source: String) throws -> Int {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var local = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr(source)), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            XCTAssertEqual(withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }, 0)
+            let parts = Self.hosts["h1"]!.split(separator: ":")
+            var remote = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(parts[1])!).bigEndian,
+                                     sin_addr: in_addr(s_addr: inet_addr(String(parts[0]))), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            guard withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else {
+                throw SupportError("connect: \(String(cString: strerror(errno)))")
+            }
+            var tv = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var byte: UInt8 = 0
+            // 0: hung up on; -1 (EAGAIN): still open, waiting for a request.
+            return recv(fd, &byte, 1, 0)
+        }
+        XCTAssertEqual(try connect(from: "127.0.0.9"), 0, "a peer other than the front is hung up on")
+        XCTAssertEqual(try connect(from: "127.0.0.1"), -1, "the front's address is served")
+        XCTAssertEqual(try fcgi(Self.hosts["h1"]!, "/avalon/heartbeat").status, 200)
     }
 }

@@ -84,7 +84,7 @@ public enum Express {
         var env = currentEnvironment().filter { !written.contains($0.key) }.map { "\($0.key)=\($0.value)" }
         env.append("AVALON_CONFIG=\(root.dir)/avalon.toml")
         let fcgi = try spawn([root.fcgi, "--bind", "unix:" + root.socket, "--workers", "\(root.workers)",
-                              "--socket-mode", root.asRoot ? "0666" : "0600", "--pid-file", root.dir + "/avalon.pid"],
+                              "--socket-mode", "0600", "--pid-file", root.dir + "/avalon.pid"],
                              env: env, output: root.dir + "/logs/avalon-stderr.log")
         var nginx: pid_t = 0
         func stopAll() {
@@ -107,6 +107,15 @@ public enum Express {
             }
             if monotonicSeconds() > ready { stopAll(); throw ExpressError("avalon-fcgi made no socket within 120 s; see \(root.dir)/logs") }
             usleep(20_000)
+        }
+        // As root, the socket (0600) becomes nginx's workers' alone: a 0666
+        // socket would let every local user talk FastCGI to a root process.
+        if root.asRoot {
+            let workers = WorkerUser.current
+            guard chown(root.socket, workers.uid, gid_t(bitPattern: -1)) == 0 else {
+                stopAll()
+                throw ExpressError("cannot give the socket to \(workers.name): \(String(cString: strerror(errno)))")
+            }
         }
         nginx = try spawn([root.nginx, "-p", root.dir, "-e", root.dir + "/logs/nginx-error.log", "-c", root.dir + "/nginx.conf",
                            "-g", "daemon off;"], env: env, output: root.dir + "/logs/nginx-stderr.log")

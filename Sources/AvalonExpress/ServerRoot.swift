@@ -154,9 +154,11 @@ public struct ServerRoot {
                 echo "avalon-fcgi is running already (pid $pid)"
             else
                 rm -f "$ROOT/avalon.sock"
-                setsid "$FCGI" --bind "unix:$ROOT/avalon.sock" --socket-mode \(asRoot ? "0666" : "0600") --workers "$WORKERS" \\
+                setsid "$FCGI" --bind "unix:$ROOT/avalon.sock" --socket-mode 0600 --workers "$WORKERS" \\
                     --pid-file "$ROOT/avalon.pid" </dev/null >>"$ROOT/logs/avalon-stderr.log" 2>&1 &
                 for _ in $(seq 1 600); do [ -S "$ROOT/avalon.sock" ] && break; sleep 0.1; done
+                # As root: the socket is nginx's workers' (nobody), no other user's.
+                [ "$(id -u)" -ne 0 ] || [ ! -S "$ROOT/avalon.sock" ] || chown nobody "$ROOT/avalon.sock"
                 if [ ! -S "$ROOT/avalon.sock" ]; then
                     echo "avalon-fcgi did not start; see $ROOT/logs/avalon.log and $ROOT/logs/avalon-stderr.log" >&2
                     tail -n 5 "$ROOT/logs/avalon-stderr.log" >&2

@@ -29,6 +29,7 @@ func reachableCopy(for user: String) throws -> String {
         try fm.copyItem(atPath: packageRoot + "/web/" + page, toPath: dir + "/share/avalon/web/" + page)
     }
     try fm.copyItem(atPath: packageRoot + "/nginx/avalon-fastcgi.conf", toPath: dir + "/share/avalon/nginx/avalon-fastcgi.conf")
+    try fm.copyItem(atPath: packageRoot + "/nginx/avalon-log.conf", toPath: dir + "/share/avalon/nginx/avalon-log.conf")
     try fm.copyItem(atPath: demoMusic, toPath: dir + "/music")
     // Readable by all, whatever the checkout's umask made of the copies.
     let chmod = try runProgram(["/bin/chmod", "-R", "a+rX", dir])

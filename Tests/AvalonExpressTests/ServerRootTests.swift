@@ -150,6 +150,11 @@ final class ServerRootTests: XCTestCase {
         defer { s.stop() }
         XCTAssertEqual(try s.get("/").status, 200)
         XCTAssertEqual(try s.get("/avalon/songs").status, 200)
+        // Started by root, avalon-fcgi runs as root: its socket is nginx's workers' alone, not every user's.
+        var st = stat()
+        XCTAssertEqual(stat(root + "/avalon.sock", &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        XCTAssertEqual(st.st_uid, getpwnam("nobody").pointee.pw_uid)
     }
 
     /// What cannot be known up front (an ACL keeps nobody out while the mode

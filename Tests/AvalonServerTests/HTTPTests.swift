@@ -468,6 +468,7 @@ final class LifecycleTests: XCTestCase {
         let conf = try String(contentsOfFile: packageRoot + "/nginx/avalon.conf")
             .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
             .replacingOccurrences(of: "include snippets/avalon-fastcgi.conf;", with: "include \(packageRoot)/nginx/avalon-fastcgi.conf;")
+            .replacingOccurrences(of: "include snippets/avalon-log.conf;", with: "include \(packageRoot)/nginx/avalon-log.conf;")
         try """
             pid \(dir)/nginx.pid; error_log \(dir)/error.log;
             events {}

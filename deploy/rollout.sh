@@ -28,6 +28,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 shell_line() { local w out=""; for w in "$@"; do out+="$(quote "$w") "; done; printf '%s' "${out% }"; }
 IFS=, read -r -a list <<< "$HOSTS"
+for host in "${list[@]}"; do
+    # A "host" starting with - would reach ssh as an option (-oProxyCommand=…).
+    case $host in -* | '') echo "rollout: '$host' is not a host name" >&2; exit 2 ;; esac
+done
 done_hosts=()
 for host in "${list[@]}"; do
     via=${VIA//\{host\}/$host}

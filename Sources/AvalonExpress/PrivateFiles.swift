@@ -39,10 +39,27 @@ func checkOwnDirectory(_ path: String) throws {
 /// folder above it is root's or the caller's, and one that others may write
 /// to is sticky (as /tmp is), so that only its owner can rename what is in it.
 func checkParents(_ path: String) throws {
+    // A link on the way must be root's or the caller's: its owner could point it elsewhere later.
     var p = dirname(path)
+    var existing: String?
     while true {
         var st = stat()
-        guard stat(p, &st) == 0 else { break }
+        if lstat(p, &st) == 0 {
+            if existing == nil { existing = p }
+            if (st.st_mode & S_IFMT) == S_IFLNK && st.st_uid != 0 && st.st_uid != geteuid() {
+                throw ExpressError("\(p) is a link of \(userName(st.st_uid)), who could point the server root \(path) elsewhere: pass --server-root with a path of folders that are yours or root's")
+            }
+        }
+        if p == "/" { break }
+        p = dirname(p)
+    }
+    // Then the folders the path really goes through, links resolved.
+    guard let start = existing, let resolved = realpath(start, nil) else { return }
+    p = String(cString: resolved)
+    free(resolved)
+    while true {
+        var st = stat()
+        guard lstat(p, &st) == 0 else { break }
         if st.st_uid != 0 && st.st_uid != geteuid() {
             throw ExpressError("\(p) belongs to \(userName(st.st_uid)), who could replace the server root \(path) inside it: pass --server-root with a folder under one of yours")
         }

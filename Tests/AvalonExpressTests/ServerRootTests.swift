@@ -52,6 +52,15 @@ final class ServerRootTests: XCTestCase {
                            "\(shared)/theirs belongs to nobody, who could replace the server root \(shared)/theirs/root inside it")
         XCTAssertFalse(FileManager.default.fileExists(atPath: shared + "/theirs/root"))
 
+        // A link of another user's on the way, pointing at a folder of the caller's: they could repoint it later.
+        let mine = shared + "/mine"
+        mkdir(mine, 0o755)
+        let link = try runProgram(["/usr/sbin/runuser", "-u", "nobody", "--", "/bin/ln", "-s", mine, shared + "/link"])
+        XCTAssertEqual(link.status, 0, link.stderr)
+        assertOneLineError(try express(["setup-server", demoMusic, "--server-root", shared + "/link/root"]),
+                           "\(shared)/link is a link of nobody, who could point the server root \(shared)/link/root elsewhere")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: mine + "/root"))
+
         let open = shared + "/open"
         mkdir(open, 0o700)
         chmod(open, 0o777)

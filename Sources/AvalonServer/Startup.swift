@@ -35,6 +35,8 @@ public enum Server {
             return 2
         }
         for w in config.warnings { logger.warning("\(w)") }
+        // A test hook: a collection too large to load, made small.
+        if let limit = env["AVALON_TEST_OFFSET_LIMIT"].flatMap(Int.init), limit > 0 { OffsetLimit.bytes = limit }
         if let dsn = config.sentryDSN, ErrorReporter.parse(dsn) == nil {
             logger.warning("SENTRY_DSN is not a Sentry DSN (scheme://key@host/project); errors are logged only")
         }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Reloads and worker deaths under load: wrk -> nginx -> avalon-fcgi (3 workers)
+# for SECONDS, with SIGHUP to the master every 3 s and SIGKILL of a random
+# worker every second alongside. Every request must succeed. Prints requests,
+# failures, reloads and kills, and nginx's errors if any.
+#   bash bench/reload.sh [SECONDS] [TRACKS]   (SEED=n repeats a run's kills; AVALON_BIN=DIR: another build;
+#                                             KILLS=0: reloads only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/packages.sh
+avalon_require_swift
+SECS=${1:-60}
+TRACKS=${2:-10000}
+SEED=${SEED:-$RANDOM}
+KILLS=${KILLS:-1}
+RANDOM=$SEED
+W=$(mktemp -d /tmp/avalon-reload-XXXXXX)
+chmod 755 "$W"  # nginx's workers (nobody) reach the socket inside
+mkdir -p "$W/tmp"
+cleanup() {
+    set +e
+    for f in "$W/nginx.pid" "$W/avalon.pid"; do [ -s "$f" ] && kill "$(cat "$f")"; done
+    sleep 0.5
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+if [ -z "${AVALON_BIN:-}" ]; then
+    swift build -c release --product avalon-fcgi >/dev/null
+    swift build -c release --product avalon-bench >/dev/null
+fi
+BIN=${AVALON_BIN:-$(swift build -c release --show-bin-path)}
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN/avalon-bench" generate "$TRACKS" "sqlite:///$W/c.sqlite" >/dev/null
+DATABASE_URL="sqlite:///$W/c.sqlite" LOG_PATH="$W/avalon.log" "$BIN/avalon-fcgi" \
+    --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers 3 --pid-file "$W/avalon.pid" &
+cat > "$W/nginx.conf" <<CONF
+worker_processes 1;
+pid $W/nginx.pid;
+error_log $W/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
+    server {
+        listen 127.0.0.1:$PORT;
+        location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }
+    }
+}
+CONF
+nginx -p "$W" -c "$W/nginx.conf"
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/dev/null 2>&1 && break; sleep 0.1; done
+MASTER=$(cat "$W/avalon.pid")
+curl -s -o /dev/null -w "first request: %{http_code}\n" "http://127.0.0.1:$PORT/avalon/albums?limit=10"
+
+wrk -t2 -c8 -d"${SECS}s" "http://127.0.0.1:$PORT/avalon/albums?limit=10" > "$W/wrk.out" &
+WRK=$!
+reloads=0 kills=0 start=$SECONDS next_reload=3
+while kill -0 $WRK 2>/dev/null && [ $((SECONDS - start)) -lt $((SECS - 2)) ]; do
+    sleep 1
+    if [ $((SECONDS - start)) -ge $next_reload ]; then
+        kill -HUP "$MASTER" && reloads=$((reloads + 1))
+        next_reload=$((next_reload + 3))
+    fi
+    if [ "$KILLS" != 0 ]; then
+        read -ra workers <<<"$(cat "/proc/$MASTER/task/$MASTER/children" 2>/dev/null)"
+        if [ ${#workers[@]} -gt 0 ]; then
+            kill -KILL "${workers[$((RANDOM % ${#workers[@]}))]}" 2>/dev/null && kills=$((kills + 1))
+        fi
+    fi
+done
+wait $WRK
+requests=$(awk '/requests in/ {print $1}' "$W/wrk.out")
+non2xx=$(awk '/Non-2xx/ {print $NF}' "$W/wrk.out")
+socket=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$W/wrk.out")
+failed=$(( ${non2xx:-0} + ${socket:-0} ))
+loaded=$(grep -c "reloaded generation" "$W/avalon.log" || true)
+echo "requests $requests failed $failed reloads $reloads (done $loaded) worker kills $kills seed $SEED"
+if [ "$failed" -gt 0 ] || grep -qE "\[(error|crit|alert)\]" "$W/error.log"; then
+    grep -E "\[(error|crit|alert)\]" "$W/error.log" | sed -E 's/^[0-9\/]+ [0-9:]+ //; s/[0-9]+#[0-9]+: \*[0-9]+ //; s/, client:.*//' | sort | uniq -c | sort -rn | head -10
+    cat "$W/wrk.out"
+fi
+[ "$failed" -eq 0 ]

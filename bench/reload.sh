@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reloads and worker deaths under load: wrk -> nginx -> avalon-fcgi (3 workers)
 # for SECONDS, with SIGHUP to the master every 3 s and SIGKILL of a random
-# worker every second alongside. Every request must succeed. Prints requests,
-# failures, reloads and kills, and nginx's errors if any.
+# worker every second alongside. Prints requests, failures, reloads and kills,
+# and nginx's errors if any. A request fails only in a worker killed while it
+# was not idle (its request dies with it): more failures than such kills fail.
 #   bash bench/reload.sh [SECONDS] [TRACKS]   (SEED=n repeats a run's kills; AVALON_BIN=DIR: another build;
 #                                             KILLS=0: reloads only)
 set -euo pipefail
@@ -55,7 +56,7 @@ curl -s -o /dev/null -w "first request: %{http_code}\n" "http://127.0.0.1:$PORT/
 
 wrk -t2 -c8 -d"${SECS}s" "http://127.0.0.1:$PORT/avalon/albums?limit=10" > "$W/wrk.out" &
 WRK=$!
-reloads=0 kills=0 start=$SECONDS next_reload=3
+reloads=0 kills=0 busy=0 start=$SECONDS next_reload=3
 while kill -0 $WRK 2>/dev/null && [ $((SECONDS - start)) -lt $((SECS - 2)) ]; do
     sleep 1
     if [ $((SECONDS - start)) -ge $next_reload ]; then
@@ -63,9 +64,20 @@ while kill -0 $WRK 2>/dev/null && [ $((SECONDS - start)) -lt $((SECS - 2)) ]; do
         next_reload=$((next_reload + 3))
     fi
     if [ "$KILLS" != 0 ]; then
-        read -ra workers <<<"$(cat "/proc/$MASTER/task/$MASTER/children" 2>/dev/null)"
+        # Its workers: children with a second thread (the master's helper children have one).
+        workers=()
+        for p in $(cat "/proc/$MASTER/task/$MASTER/children" 2>/dev/null); do
+            [ "$(ls "/proc/$p/task" 2>/dev/null | wc -l)" -gt 1 ] && workers+=("$p")
+        done
         if [ ${#workers[@]} -gt 0 ]; then
-            kill -KILL "${workers[$((RANDOM % ${#workers[@]}))]}" 2>/dev/null && kills=$((kills + 1))
+            victim=${workers[$((RANDOM % ${#workers[@]}))]}
+            # Idle: in its own poll of two descriptors (socket and wake pipe).
+            # Otherwise it may hold a request, which its death loses.
+            read -r nr _ nfds _ < "/proc/$victim/syscall" 2>/dev/null || nr=
+            if kill -KILL "$victim" 2>/dev/null; then
+                kills=$((kills + 1))
+                [ "$nr $nfds" = "7 0x2" ] || busy=$((busy + 1))
+            fi
         fi
     fi
 done
@@ -75,9 +87,12 @@ non2xx=$(awk '/Non-2xx/ {print $NF}' "$W/wrk.out")
 socket=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$W/wrk.out")
 failed=$(( ${non2xx:-0} + ${socket:-0} ))
 loaded=$(grep -c "reloaded generation" "$W/avalon.log" || true)
-echo "requests $requests failed $failed reloads $reloads (done $loaded) worker kills $kills seed $SEED"
+echo "requests $requests failed $failed reloads $reloads (done $loaded) worker kills $kills ($busy not idle: each may lose its request) seed $SEED"
+# Workers that died of anything but the kills.
+grep "died (" "$W/avalon.log" | grep -v "signal 9" | head -5 || true
+grep -E "\[(ERROR|CRITICAL)\]" "$W/avalon.log" | grep -v "died (signal 9)" | head -5 || true
 if [ "$failed" -gt 0 ] || grep -qE "\[(error|crit|alert)\]" "$W/error.log"; then
     grep -E "\[(error|crit|alert)\]" "$W/error.log" | sed -E 's/^[0-9\/]+ [0-9:]+ //; s/[0-9]+#[0-9]+: \*[0-9]+ //; s/, client:.*//' | sort | uniq -c | sort -rn | head -10
     cat "$W/wrk.out"
 fi
-[ "$failed" -eq 0 ]
+[ "$failed" -le "$busy" ]

@@ -54,7 +54,7 @@ struct HelperChild {
     }
 
     /// Once reaped: what the child said, or how it stopped.
-    func outcome(status: Int32) -> Outcome {
+    func outcome(status: Int32, at now: Double) -> Outcome {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -67,7 +67,8 @@ struct HelperChild {
         let text = String(decoding: out, as: UTF8.self)
         if (status & 0x7f) != 0 {
             let sig = status & 0x7f
-            return .failed(sig == SIGKILL ? "no answer in time (stopped)" : "it crashed (signal \(sig)); the server's standard error says why")
+            if sig == SIGKILL && now > deadline { return .failed("no answer in time (stopped)") }
+            return .failed("it stopped by signal \(sig) (a crash: the server's standard error says why)")
         }
         if text.hasPrefix("+") { return .answered(String(text.dropFirst())) }
         if text.hasPrefix("-") { return .failed(String(text.dropFirst())) }

@@ -276,12 +276,12 @@ public final class Master {
             if pid <= 0 { return }
             if let l = look, pid == l.pid {
                 look = nil
-                lookDone(l.outcome(status: status))
+                lookDone(l.outcome(status: status, at: monotonicSeconds()))
                 continue
             }
             if let t = trial, pid == t.child.pid {
                 trial = nil
-                trialDone(t.child.outcome(status: status), started: t.started)
+                trialDone(t.child.outcome(status: status, at: monotonicSeconds()), started: t.started)
                 continue
             }
             if pid == upgradeChild {

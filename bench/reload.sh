@@ -5,7 +5,7 @@
 # and nginx's errors if any. A request fails only in a worker killed while it
 # was not idle (its request dies with it): more failures than such kills fail.
 #   bash bench/reload.sh [SECONDS] [TRACKS]   (SEED=n repeats a run's kills; AVALON_BIN=DIR: another build;
-#                                             KILLS=0: reloads only)
+#                                             KILLS=0: reloads only; EVERY=S: SIGHUP every S seconds, 3 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/packages.sh
@@ -14,6 +14,7 @@ SECS=${1:-60}
 TRACKS=${2:-10000}
 SEED=${SEED:-$RANDOM}
 KILLS=${KILLS:-1}
+EVERY=${EVERY:-3}
 RANDOM=$SEED
 W=$(mktemp -d /tmp/avalon-reload-XXXXXX)
 chmod 755 "$W"  # nginx's workers (nobody) reach the socket inside
@@ -35,35 +36,25 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 "$BIN/avalon-bench" generate "$TRACKS" "sqlite:///$W/c.sqlite" >/dev/null
 DATABASE_URL="sqlite:///$W/c.sqlite" LOG_PATH="$W/avalon.log" "$BIN/avalon-fcgi" \
     --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers 3 --pid-file "$W/avalon.pid" &
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
-    server {
-        listen 127.0.0.1:$PORT;
-        location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }
-    }
-}
-CONF
-nginx -p "$W" -c "$W/nginx.conf"
+. bench/common.sh  # bench_nginx (its workdir and cleanup are not used: this one stops by pid)
+bench_nginx "$PORT" "location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }"
 for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/dev/null 2>&1 && break; sleep 0.1; done
 MASTER=$(cat "$W/avalon.pid")
 curl -s -o /dev/null -w "first request: %{http_code}\n" "http://127.0.0.1:$PORT/avalon/albums?limit=10"
 
 wrk -t2 -c8 -d"${SECS}s" "http://127.0.0.1:$PORT/avalon/albums?limit=10" > "$W/wrk.out" &
 WRK=$!
-reloads=0 kills=0 busy=0 start=$SECONDS next_reload=3
-while kill -0 $WRK 2>/dev/null && [ $((SECONDS - start)) -lt $((SECS - 2)) ]; do
-    sleep 1
-    if [ $((SECONDS - start)) -ge $next_reload ]; then
+reloads=0 kills=0 busy=0 start=$(date +%s.%N) next_reload=$EVERY
+elapsed() { echo "$(date +%s.%N) - $start" | bc; }
+last_kill=0
+while kill -0 $WRK 2>/dev/null && [ "$(echo "$(elapsed) < $SECS - 2" | bc)" = 1 ]; do
+    sleep 0.1
+    if [ "$(echo "$(elapsed) >= $next_reload" | bc)" = 1 ]; then
         kill -HUP "$MASTER" && reloads=$((reloads + 1))
-        next_reload=$((next_reload + 3))
+        next_reload=$(echo "$next_reload + $EVERY" | bc)
     fi
-    if [ "$KILLS" != 0 ]; then
+    if [ "$KILLS" != 0 ] && [ "$(echo "$(elapsed) >= $last_kill + 1" | bc)" = 1 ]; then
+        last_kill=$(elapsed)
         # Its workers: children with a second thread (the master's helper children have one).
         workers=()
         for p in $(cat "/proc/$MASTER/task/$MASTER/children" 2>/dev/null); do

@@ -55,16 +55,8 @@ struct HelperChild {
 
     /// Once reaped: what the child said, or how it stopped.
     func outcome(status: Int32, at now: Double) -> Outcome {
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: buf[0..<n])
-        }
+        let text = readToEnd(fd)
         close(fd)
-        let text = String(decoding: out, as: UTF8.self)
         if (status & 0x7f) != 0 {
             let sig = status & 0x7f
             if sig == SIGKILL && now > deadline { return .failed("no answer in time (stopped)") }

@@ -64,7 +64,7 @@ while kill -0 $WRK 2>/dev/null && [ "$(echo "$(elapsed) < $SECS - 2" | bc)" = 1 
             victim=${workers[$((RANDOM % ${#workers[@]}))]}
             # Idle: in its own poll of two descriptors (socket and wake pipe).
             # Otherwise it may hold a request, which its death loses.
-            read -r nr _ nfds _ < "/proc/$victim/syscall" 2>/dev/null || nr=
+            read -r nr _ nfds _ 2>/dev/null < "/proc/$victim/syscall" || nr=
             if kill -KILL "$victim" 2>/dev/null; then
                 kills=$((kills + 1))
                 [ "$nr $nfds" = "7 0x2" ] || busy=$((busy + 1))

@@ -365,11 +365,13 @@ public final class Master {
         table.increment(.reloadsSucceeded)
         describeCollection(loadSeconds: monotonicSeconds() - started)
         let old = workers.filter { $0.value.generation == generation }
-        for w in old.values { table.setState(w.slot, .state, SharedTable.SlotState.retiring.rawValue) }
         generation += 1
         pendingRestarts.removeAll()
         quickDeaths = 0
         for _ in 0..<workerCount { spawn() }
+        // Retiring only once the new ones are active: the workers check
+        // never sees fewer active workers than configured.
+        for w in old.values { table.setState(w.slot, .state, SharedTable.SlotState.retiring.rawValue) }
         for pid in old.keys { kill(pid, SIGTERM) }
         logger.info("reloaded generation \(fresh.generation): \(fresh.songs.count) songs, \(fresh.albums.count) albums, \(fresh.artists.count) artists, \(fresh.genres.count) genres in \(String(format1: monotonicSeconds() - started)) s")
     }

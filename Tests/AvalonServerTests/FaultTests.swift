@@ -197,4 +197,26 @@ final class FaultTests: XCTestCase {
         XCTAssertGreaterThan(requests, 100)
         XCTAssertTrue(waitUntil(timeout: 10) { st.log.components(separatedBy: "reloaded generation").count > reloads / 2 }, st.log)
     }
+
+    /// Reloads back to back under a stream of workers health checks (what a
+    /// load balancer polls): the check never sees fewer active workers than
+    /// configured, so it never fails for a reload.
+    func testReloadsKeepTheWorkersCheckPassing() throws {
+        let st = try Stack(workers: 3)
+        defer { st.stop() }
+        let streams = (0..<2).map { _ in RequestStream(port: st.port, path: "/avalon/health_check?checks=workers") }
+        var reloads = 0
+        let end = Date().addingTimeInterval(5)
+        while Date() < end {
+            usleep(100_000)
+            st.server.signal(SIGHUP)
+            reloads += 1
+        }
+        usleep(300_000)
+        let results = streams.map { $0.finish() }
+        let requests = results.map(\.requests).reduce(0, +), failures = results.flatMap(\.failures)
+        print("workers checks during \(reloads) reloads: \(requests) requests, \(failures.count) failed")
+        XCTAssertEqual(failures, [])
+        XCTAssertGreaterThan(requests, 50)
+    }
 }

@@ -5,7 +5,8 @@
 # and nginx's errors if any. A request fails only in a worker killed while it
 # was not idle (its request dies with it): more failures than such kills fail.
 #   bash bench/reload.sh [SECONDS] [TRACKS]   (SEED=n repeats a run's kills; AVALON_BIN=DIR: another build;
-#                                             KILLS=0: reloads only; EVERY=S: SIGHUP every S seconds, 3 by default)
+#                                             KILLS=0: reloads only; EVERY=S: SIGHUP every S seconds, 3 by default;
+#                                             URL_PATH=…: what wrk asks, albums?limit=10 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/packages.sh
@@ -42,7 +43,7 @@ for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$PORT/avalon/heartbeat" >/d
 MASTER=$(cat "$W/avalon.pid")
 curl -s -o /dev/null -w "first request: %{http_code}\n" "http://127.0.0.1:$PORT/avalon/albums?limit=10"
 
-wrk -t2 -c8 -d"${SECS}s" "http://127.0.0.1:$PORT/avalon/albums?limit=10" > "$W/wrk.out" &
+wrk -t2 -c8 -d"${SECS}s" "http://127.0.0.1:$PORT/avalon/${URL_PATH:-albums?limit=10}" > "$W/wrk.out" &
 WRK=$!
 reloads=0 kills=0 busy=0 start=$(date +%s.%N) next_reload=$EVERY
 elapsed() { echo "$(date +%s.%N) - $start" | bc; }

@@ -139,19 +139,31 @@ public struct QueryParameters: Sendable {
     /// The parameter whose key is `key`, compared as code points (as Python
     /// compares); without it, the empty table slot where it would go.
     private func find(_ key: UnsafeBufferPointer<UInt8>) -> (index: Int?, slot: Int?) {
-        text.withUnsafeBufferPointer { t in
-            func same(_ i: Int) -> Bool {
-                #if DEBUG
-                QueryParameters.keyComparisons += 1
-                #endif
-                let s = spans[i]
-                return s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key)
+        if table.isEmpty {
+            // A handful of parameters: the plain scan, as cheap as before the table.
+            let i = text.withUnsafeBufferPointer { t in
+                spans.firstIndex { s in
+                    #if DEBUG
+                    QueryParameters.keyComparisons += 1
+                    #endif
+                    return s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key)
+                }
             }
-            if table.isEmpty { return (spans.indices.first(where: same), nil) }
+            return (i, nil)
+        }
+        return findHashed(key)
+    }
+
+    private func findHashed(_ key: UnsafeBufferPointer<UInt8>) -> (index: Int?, slot: Int?) {
+        text.withUnsafeBufferPointer { t in
             let mask = table.count - 1
             var slot = Self.hash(key) & mask
             while table[slot] != 0 {
-                if same(Int(table[slot]) - 1) { return (Int(table[slot]) - 1, nil) }
+                #if DEBUG
+                QueryParameters.keyComparisons += 1
+                #endif
+                let i = Int(table[slot]) - 1, s = spans[i]
+                if s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key) { return (i, nil) }
                 slot = (slot + 1) & mask
             }
             return (nil, slot)

@@ -36,8 +36,9 @@ worker_total() {  # bin url count -> instructions of the worker
     kill "$(cat "$W/avalon.pid")"; wait 2>/dev/null || true
     local master
     master=$(ls "$W"/cg.* | sort -t. -k2 -n | head -1)
-    # The worker's file: every one but the master's (one worker, forked once).
-    for f in "$W"/cg.*; do [ "$f" = "$master" ] || grep -m1 '^summary:' "$f" | awk '{print $2}'; done
+    # The worker's file: every one but the master's (one worker, forked once;
+    # the master's helper children never serve, and add 0).
+    for f in "$W"/cg.*; do [ "$f" = "$master" ] || grep -m1 '^summary:' "$f" | awk '{print $2}'; done | awk '{s += $1} END {print s + 0}'
 }
 
 printf "%-30s" endpoint; for b in "$@"; do printf " %14s" "$(basename "$(dirname "$(dirname "$(dirname "$b")")")")"; done; echo

@@ -1,5 +1,17 @@
 import Dispatch
 
+/// The most bytes the collection's names, or an element table's escaped JSON,
+/// may take: offsets into them are 32 bits. Past it a load stops (a trap,
+/// which a reload's trial load in a child turns into a failed reload). Tests
+/// lower it to meet the limit with a small collection.
+public enum OffsetLimit {
+    nonisolated(unsafe) public static var bytes = Int(UInt32.max)
+
+    static func check(_ size: Int, _ what: StaticString) {
+        precondition(size <= bytes, "the collection is too large to load: its \(what) pass \(bytes) bytes")
+    }
+}
+
 /// A span of the collection's UTF-8 arena.
 public struct TextRef: Sendable {
     public var start: UInt32
@@ -266,6 +278,7 @@ public final class MusicCollection: Sendable {
                 json.string(slice(a, e.name))
             }
         }
+        OffsetLimit.check(json.count, "escaped JSON names")
         jsonOffsets.append(UInt32(json.count))
         json.write(maxBytes: JSONCursor.padding) { c in  // read past the last fragment by copy(padded:)
             c.p.initialize(repeating: 0, count: JSONCursor.padding)

@@ -33,6 +33,7 @@ public struct CollectionBuilder {
         } else {
             arena.append(contentsOf: String(decoding: bytes, as: UTF8.self).utf8)
         }
+        OffsetLimit.check(arena.count, "names")
         return TextRef(start: start, count: UInt32(arena.count) - start)
     }
 

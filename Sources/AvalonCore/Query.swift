@@ -32,6 +32,17 @@ public struct QueryParameters: Sendable {
     /// a handful, so a linear scan beats hashing every key; and plain offsets
     /// cost nothing to free, where an array of Strings costs a release each.
     private var spans: [(key: Int, value: Int, end: Int)] = []
+    /// Past `hashedFrom` parameters, an open-addressed table of 1 + span index
+    /// (0: empty), so that many keys cost linear time, not quadratic. Hasher
+    /// is seeded per process: keys cannot be chosen to collide.
+    private var table: [Int32] = []
+    /// The most parameters this query string can hold (its `&`s + 1).
+    private var capacity = 0
+    static let hashedFrom = 16
+    #if DEBUG
+    /// Keys compared while parsing and looking up, for the tests.
+    nonisolated(unsafe) static var keyComparisons = 0
+    #endif
     /// For each `Key`, 5 bits: 0 when absent, else 1 + its index in `spans`
     /// (31: look it up by name).
     private var known: UInt64 = 0
@@ -46,6 +57,7 @@ public struct QueryParameters: Sendable {
         var separators = 0
         for b in raw where b == UInt8(ascii: "&") { separators += 1 }
         spans.reserveCapacity(separators + 1)
+        capacity = separators + 1
         var start = 0
         var i = 0
         while i <= raw.count {
@@ -62,8 +74,8 @@ public struct QueryParameters: Sendable {
         let keyStart = text.count
         decode(UnsafeBufferPointer(rebasing: pair[0..<eq]))
         let valueStart = text.count
-        let duplicate = text.withUnsafeBufferPointer { t in index(of: UnsafeBufferPointer(rebasing: t[keyStart..<valueStart])) != nil }
-        if duplicate {
+        let (duplicate, slot) = text.withUnsafeBufferPointer { t in find(UnsafeBufferPointer(rebasing: t[keyStart..<valueStart])) }
+        if duplicate != nil {
             text.removeLast(valueStart - keyStart)
             return
         }
@@ -71,6 +83,33 @@ public struct QueryParameters: Sendable {
         let k = text.withUnsafeBufferPointer { Key(UnsafeBufferPointer(rebasing: $0[keyStart..<valueStart])) }
         if let k { known |= UInt64(min(spans.count + 1, 31)) << UInt64(5 * k.rawValue) }
         spans.append((keyStart, valueStart, text.count))
+        if let slot {
+            table[slot] = Int32(spans.count)
+        } else if spans.count == Self.hashedFrom {
+            buildTable()
+        }
+    }
+
+    /// Room for every parameter the query string can hold at half load:
+    /// it never grows.
+    private mutating func buildTable() {
+        var size = 64
+        while size < 2 * capacity { size <<= 1 }
+        table = [Int32](repeating: 0, count: size)
+        text.withUnsafeBufferPointer { t in
+            for i in spans.indices {
+                let key = UnsafeBufferPointer(rebasing: t[spans[i].key..<spans[i].value])
+                var slot = Self.hash(key) & (size - 1)
+                while table[slot] != 0 { slot = (slot + 1) & (size - 1) }
+                table[slot] = Int32(i + 1)
+            }
+        }
+    }
+
+    private static func hash(_ key: UnsafeBufferPointer<UInt8>) -> Int {
+        var h = Hasher()
+        h.combine(bytes: UnsafeRawBufferPointer(key))
+        return h.finalize()
     }
 
     /// Appends `s` to `text` with `+` as space and percent escapes decoded;
@@ -97,14 +136,41 @@ public struct QueryParameters: Sendable {
         }
     }
 
-    /// The parameter whose key is `key`, compared as code points (as Python compares).
-    private func index(of key: UnsafeBufferPointer<UInt8>) -> Int? {
-        text.withUnsafeBufferPointer { t in
-            spans.firstIndex { s in
-                s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key)
+    /// The parameter whose key is `key`, compared as code points (as Python
+    /// compares); without it, the empty table slot where it would go.
+    private func find(_ key: UnsafeBufferPointer<UInt8>) -> (index: Int?, slot: Int?) {
+        if table.isEmpty {
+            // A handful of parameters: the plain scan, as cheap as before the table.
+            let i = text.withUnsafeBufferPointer { t in
+                spans.firstIndex { s in
+                    #if DEBUG
+                    QueryParameters.keyComparisons += 1
+                    #endif
+                    return s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key)
+                }
             }
+            return (i, nil)
+        }
+        return findHashed(key)
+    }
+
+    private func findHashed(_ key: UnsafeBufferPointer<UInt8>) -> (index: Int?, slot: Int?) {
+        text.withUnsafeBufferPointer { t in
+            let mask = table.count - 1
+            var slot = Self.hash(key) & mask
+            while table[slot] != 0 {
+                #if DEBUG
+                QueryParameters.keyComparisons += 1
+                #endif
+                let i = Int(table[slot]) - 1, s = spans[i]
+                if s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key) { return (i, nil) }
+                slot = (slot + 1) & mask
+            }
+            return (nil, slot)
         }
     }
+
+    private func index(of key: UnsafeBufferPointer<UInt8>) -> Int? { find(key).index }
 
     private func value(_ i: Int) -> String {
         String(decoding: text[spans[i].value..<spans[i].end], as: UTF8.self)

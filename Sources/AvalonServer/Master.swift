@@ -28,6 +28,14 @@ public final class Master {
     var nextGenerationCheck = Double.infinity
     /// The database did not answer the last look (logged once per outage).
     var databaseUnreachable = false
+    /// The look at the generation in progress, in a child.
+    var look: HelperChild?
+    /// A reload's trial load in progress, in a child: only a load that worked
+    /// there is made in the master, so that nothing a collection or its
+    /// database does (a crash, a trap, a hang) can take the master down.
+    var trial: (child: HelperChild, started: Double)?
+    /// A reload asked for while one was in progress: made after it.
+    var reloadAgain: String?
     var jitter: SplitMix64
     /// Mixed into ETags; drawn anew at each load of a generation-0 collection.
     var etagSalt: UInt64 = 0
@@ -83,14 +91,29 @@ public final class Master {
         nextGenerationCheck = now + interval * (first ? u + 0.25 : 0.75 + 0.5 * u)
     }
 
-    /// One look at the database's generation; a reload when it is not the one served.
+    /// Starts a look at the database's generation in a child: a database that
+    /// hangs holds the child, not the loop that restarts workers.
     func checkGeneration() {
-        let stored: Int64
+        guard look == nil, trial == nil else { return }
+        let url = config.databaseURL, timeout = config.healthCheckTimeout
         do {
-            stored = try DatabaseProbe.generation(config.databaseURL, timeout: config.healthCheckTimeout)
+            look = try HelperChild.start(deadline: monotonicSeconds() + timeout + 2) {
+                String(try DatabaseProbe.generation(url, timeout: timeout))
+            }
         } catch {
+            logger.error("cannot look at the collection's generation: \(error)")
+        }
+    }
+
+    /// The look's answer; a reload when the generation is not the one served.
+    func lookDone(_ outcome: HelperChild.Outcome) {
+        let stored: Int64
+        switch outcome {
+        case .answered(let text) where Int64(text) != nil:
+            stored = Int64(text)!
+        case .answered(let text), .failed(let text):
             if !databaseUnreachable {
-                logger.warning("cannot look at the collection's generation; serving generation \(collection.generation) until the database answers: \(redactor.text("\(error)"))")
+                logger.warning("cannot look at the collection's generation; serving generation \(collection.generation) until the database answers: \(redactor.text(text))")
                 databaseUnreachable = true
             }
             return
@@ -189,6 +212,7 @@ public final class Master {
                 handedOver = true
                 upgradeChild = nil
                 stopping = true
+                abandonHelpers()
                 stopDeadline = now + 30
                 for pid in workers.keys { kill(pid, SIGTERM) }
             case SIGTERM, SIGINT:
@@ -197,6 +221,7 @@ public final class Master {
                     stopping = true
                     stopDeadline = now + 30
                     for pid in workers.keys { kill(pid, SIGTERM) }
+                    abandonHelpers()
                 }
             default:
                 break
@@ -218,8 +243,11 @@ public final class Master {
                 checkGeneration()
                 scheduleGenerationCheck(from: monotonicSeconds())
             }
-            // Restarts that waited out their back-off.
-            while let first = pendingRestarts.first, first <= now {
+            // Helpers past their time are killed; their reaping says so.
+            if let c = look, now > c.deadline { kill(c.pid, SIGKILL) }
+            if let t = trial, now > t.child.deadline { kill(t.child.pid, SIGKILL) }
+            // Restarts that waited out their back-off (or none: a worker reaped just now).
+            while let first = pendingRestarts.first, first <= monotonicSeconds() {
                 pendingRestarts.removeFirst()
                 spawn()
             }
@@ -250,6 +278,16 @@ public final class Master {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
+            if let l = look, pid == l.pid {
+                look = nil
+                lookDone(l.outcome(status: status, at: monotonicSeconds()))
+                continue
+            }
+            if let t = trial, pid == t.child.pid {
+                trial = nil
+                trialDone(t.child.outcome(status: status, at: monotonicSeconds()), started: t.started)
+                continue
+            }
             if pid == upgradeChild {
                 upgradeChild = nil
                 let how = (status & 0x7f) == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
@@ -272,19 +310,56 @@ public final class Master {
         }
     }
 
-    /// SIGHUP or a new generation: load a new collection; only when that
-    /// worked, start new workers and then retire the old ones (which finish
-    /// the requests in hand).
+    func abandonHelpers() {
+        look?.abandon()
+        trial?.child.abandon()
+        look = nil
+        trial = nil
+    }
+
+    /// SIGHUP or a new generation: load the new collection in a child first;
+    /// only when that worked, load it here, start new workers and then retire
+    /// the old ones (which finish the requests in hand).
     func reload(reason: String) {
+        if trial != nil {
+            reloadAgain = reason
+            return
+        }
         logger.info("reloading the collection (\(reason))")
-        let started = monotonicSeconds()
+        let load = self.load
+        do {
+            trial = (try HelperChild.start(deadline: monotonicSeconds() + Self.trialSeconds) { _ = try load(); return "" }, monotonicSeconds())
+        } catch {
+            reloadFailed("\(error)")
+        }
+    }
+
+    /// A trial load that has not finished in this long is stopped.
+    static let trialSeconds = 600.0
+
+    func trialDone(_ outcome: HelperChild.Outcome, started: Double) {
+        switch outcome {
+        case .answered: finishReload(started: started)
+        case .failed(let why): reloadFailed("the load failed: \(why)")
+        }
+        if let again = reloadAgain {
+            reloadAgain = nil
+            reload(reason: again)
+        }
+    }
+
+    func reloadFailed(_ why: String) {
+        table.increment(.reloadsFailed)
+        table[.reloadFailing] = 1
+        logger.error("reload failed, old workers keep serving generation \(collection.generation)\(config.reloadInterval > 0 ? "; trying again at the next look" : ""): \(redactor.text(why))")
+    }
+
+    func finishReload(started: Double) {
         let fresh: MusicCollection
         do {
             fresh = try load()
         } catch {
-            table.increment(.reloadsFailed)
-            table[.reloadFailing] = 1
-            logger.error("reload failed, old workers keep serving generation \(collection.generation)\(config.reloadInterval > 0 ? "; trying again at the next look" : ""): \(redactor.text("\(error)"))")
+            reloadFailed("\(error)")
             return
         }
         table[.reloadFailing] = 0
@@ -295,11 +370,13 @@ public final class Master {
         table.increment(.reloadsSucceeded)
         describeCollection(loadSeconds: monotonicSeconds() - started)
         let old = workers.filter { $0.value.generation == generation }
-        for w in old.values { table.setState(w.slot, .state, SharedTable.SlotState.retiring.rawValue) }
         generation += 1
         pendingRestarts.removeAll()
         quickDeaths = 0
         for _ in 0..<workerCount { spawn() }
+        // Retiring only once the new ones are active: the workers check
+        // never sees fewer active workers than configured.
+        for w in old.values { table.setState(w.slot, .state, SharedTable.SlotState.retiring.rawValue) }
         for pid in old.keys { kill(pid, SIGTERM) }
         logger.info("reloaded generation \(fresh.generation): \(fresh.songs.count) songs, \(fresh.albums.count) albums, \(fresh.artists.count) artists, \(fresh.genres.count) genres in \(String(format1: monotonicSeconds() - started)) s")
     }

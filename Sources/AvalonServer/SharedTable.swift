@@ -207,6 +207,11 @@ func readProcFile(_ path: String) throws -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw Listener.Failure(description: "\(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
+    return readToEnd(fd)
+}
+
+/// Everything a descriptor gives until its end (or an error), as UTF-8.
+func readToEnd(_ fd: Int32) -> String {
     var out: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 4096)
     while true {

@@ -35,6 +35,8 @@ public enum Server {
             return 2
         }
         for w in config.warnings { logger.warning("\(w)") }
+        // A test hook: a collection too large to load, made small.
+        if let limit = env["AVALON_TEST_OFFSET_LIMIT"].flatMap(Int.init), limit > 0 { OffsetLimit.bytes = limit }
         if let dsn = config.sentryDSN, ErrorReporter.parse(dsn) == nil {
             logger.warning("SENTRY_DSN is not a Sentry DSN (scheme://key@host/project); errors are logged only")
         }
@@ -109,20 +111,6 @@ public enum Server {
             }
         }
         return m.run()
-    }
-
-    /// Refuses to start when the pid file names a live process (but the old
-    /// master of an upgrade, whose file this one takes over).
-    static func writePidFile(_ path: String, replacing old: pid_t? = nil) throws {
-        if let text = try? readFile(path), let pid = Int32(text.trimmingWhitespace()), pid > 0, pid != old,
-           kill(pid, 0) == 0 || errno == EPERM {
-            throw Listener.Failure(description: "pid file \(path) names running process \(pid); is another avalon-fcgi running?")
-        }
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Listener.Failure(description: "cannot write pid file \(path): \(String(cString: strerror(errno)))") }
-        let s = Array("\(getpid())\n".utf8)
-        _ = write(fd, s, s.count)
-        close(fd)
     }
 }
 

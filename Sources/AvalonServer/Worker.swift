@@ -35,6 +35,14 @@ final class Worker {
         // Non-blocking accept: a worker that loses the race for a connection
         // gets EAGAIN and waits in poll, where a stop request also wakes it.
         _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
+        // libfcgi reads with no time limit: a connection that sends nothing
+        // would hold this worker forever. A TCP connection accepted from this
+        // socket inherits its receive timeout (no system call per request), and
+        // libfcgi drops it when the read fails (after its 2 s lingering close);
+        // on a unix socket libfcgi itself drops a connection that is not
+        // readable within 2 s of its accept.
+        var limit = timeval(tv_sec: Worker.idleSeconds, tv_usec: 0)
+        _ = setsockopt(listenFD, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         FCGX_Init()
         var req = FCGX_Request()
         FCGX_InitRequest(&req, listenFD, 0)
@@ -85,6 +93,9 @@ final class Worker {
             logger.critical("request pipeline failed: \(error)")
         }
     }
+
+    /// How long a connection may keep a worker waiting for its request.
+    static let idleSeconds = 3
 
     private static let get = UnsafeBufferPointer(start: StaticString("GET").utf8Start, count: 3)
 }

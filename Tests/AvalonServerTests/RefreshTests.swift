@@ -46,7 +46,7 @@ final class RequestStream {
                 let outcome: String?
                 do {
                     let r = try httpRequest(port: port, path: path)
-                    outcome = r.status == 200 ? nil : "status \(r.status)"
+                    outcome = r.status == 200 ? nil : "status \(r.status): \(r.text.prefix(300))"
                 } catch { outcome = "\(error)" }
                 lock.withLock {
                     count += 1

@@ -125,7 +125,13 @@ extension OpsViews {
             ])
         case .workers:
             let configured = Int(table[.configuredWorkers])
-            let live = table.liveSlots().filter { $0.state == .active && processIsAlive($0.pid) }.count
+            // A second look before failing: a reload can retire a worker between
+            // the table's snapshot and the liveness checks of the first.
+            var live = 0
+            for _ in 0..<2 {
+                live = table.liveSlots().filter { $0.state == .active && processIsAlive($0.pid) }.count
+                if live >= configured { break }
+            }
             guard live >= configured else {
                 throw CheckFailure(message: "\(live) of \(configured) workers are live")
             }

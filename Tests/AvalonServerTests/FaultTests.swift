@@ -159,7 +159,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(workers(of: st.server.pid), pool, "the old workers serve on")
         XCTAssertEqual((try st.get("/avalon/songs")).json["success"].map { ($0 as? [Any])?.count }, 5)
         XCTAssertEqual(try st.metrics()["avalon_reloads_total{result=\"failure\"}"], 1)
-        let stale = try st.get("/avalon/health_check?checks=freshness")
+        let stale = try st.get("/avalon/health_check?checks=freshness", headers: ["X-API-Key": Stack.secret])
         XCTAssertEqual(stale.status, 500, stale.text)
         XCTAssertTrue(stale.text.contains("the latest reload failed"), stale.text)
         XCTAssertTrue(st.log.contains("the load failed: it stopped by signal"), st.log)

@@ -288,20 +288,25 @@ public struct FileError: Error, CustomStringConvertible {
     public let description: String
 }
 
+/// A whole text file (a /proc file too, whose size reads as 0).
 public func readFile(_ path: String) throws -> String {
-    guard let f = fopen(path, "rb") else { throw FileError(description: String(cString: strerror(errno))) }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
-        if n < buf.count {
-            if ferror(f) != 0 { throw FileError(description: String(cString: strerror(errno))) }
-            break
-        }
-    }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileError(description: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    guard let bytes = readAll(fd) else { throw FileError(description: String(cString: strerror(errno))) }
     guard let s = String(validating: bytes, as: UTF8.self) else { throw FileError(description: "not UTF-8 text") }
     return s
 }
 
+/// Everything a descriptor gives until its end, or nil on an error.
+public func readAll(_ fd: Int32) -> [UInt8]? {
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return nil }
+        if n == 0 { return out }
+        out.append(contentsOf: buf[0..<n])
+    }
+}

@@ -1,3 +1,4 @@
+import AvalonConfig
 import CSystem
 import Glibc
 
@@ -55,7 +56,7 @@ struct HelperChild {
 
     /// Once reaped: what the child said, or how it stopped.
     func outcome(status: Int32, at now: Double) -> Outcome {
-        let text = readToEnd(fd)
+        let text = String(decoding: readAll(fd) ?? [], as: UTF8.self)
         close(fd)
         if (status & 0x7f) != 0 {
             let sig = status & 0x7f

@@ -40,7 +40,7 @@ extension Server {
             if exe.hasSuffix(" (deleted)") { exe.removeLast(10) }
             if exe.split(separator: "/").last == "avalon-fcgi" { return true }
         }
-        guard let cmdline = try? readProcFile("/proc/\(pid)/cmdline") else { return false }
+        guard let cmdline = try? readFile("/proc/\(pid)/cmdline") else { return false }
         let argv0 = cmdline.prefix { $0 != "\0" }
         return argv0.split(separator: "/").last == "avalon-fcgi"
     }

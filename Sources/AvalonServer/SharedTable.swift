@@ -1,3 +1,4 @@
+import AvalonConfig
 import AvalonCore
 import CSystem
 import Glibc
@@ -197,40 +198,19 @@ struct WorkerSlot {
 /// Whether a process runs (a zombie, dead but not yet reaped, does not).
 func processIsAlive(_ pid: pid_t) -> Bool {
     guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
-    guard let stat = try? readProcFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return true }
+    guard let stat = try? readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return true }
     let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
     return state != "Z" && state != "X"
-}
-
-/// A /proc file: its size reads as 0, so read until the end.
-func readProcFile(_ path: String) throws -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw Listener.Failure(description: "\(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    return readToEnd(fd)
-}
-
-/// Everything a descriptor gives until its end (or an error), as UTF-8.
-func readToEnd(_ fd: Int32) -> String {
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = read(fd, &buf, buf.count)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        out.append(contentsOf: buf[0..<n])
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// Resident and proportional set sizes of a process, in bytes (0 when gone).
 func memoryOf(_ pid: pid_t) -> (resident: UInt64, proportional: UInt64) {
     var rss: UInt64 = 0, pss: UInt64 = 0
-    if let statm = try? readProcFile("/proc/\(pid)/statm"),
+    if let statm = try? readFile("/proc/\(pid)/statm"),
        let pages = statm.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) }) {
         rss = pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
-    if let rollup = try? readProcFile("/proc/\(pid)/smaps_rollup") {
+    if let rollup = try? readFile("/proc/\(pid)/smaps_rollup") {
         for line in rollup.split(separator: "\n") where line.hasPrefix("Pss:") {
             pss = (line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) } ?? 0) * 1024
         }

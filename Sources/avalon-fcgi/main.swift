@@ -25,11 +25,14 @@ struct AvalonFCGI: ParsableCommand {
     @Flag(name: .customShort("V"), help: "Print the version and exit.")
     var showVersion = false
 
+    func validate() throws {
+        if let w = workers, w < 1 { throw ValidationError("--workers must be at least 1") }
+        guard (mode_t(socketMode, radix: 8) ?? 0o1000) <= 0o777 else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
+    }
+
     func run() throws {
         if showVersion { print(avalonVersion); return }
-        if let w = workers, w < 1 { throw ValidationError("--workers must be at least 1") }
-        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
-        Glibc.exit(Server.run(.init(bind: bind, workers: workers, pidFile: pidFile, socketMode: mode)))
+        Glibc.exit(Server.run(.init(bind: bind, workers: workers, pidFile: pidFile, socketMode: mode_t(socketMode, radix: 8)!)))
     }
 }
 

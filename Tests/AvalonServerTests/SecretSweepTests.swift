@@ -69,10 +69,9 @@ final class SecretSweepTests: XCTestCase {
 
         let sentry = Listener1()
         defer { sentry.stop() }
-        let (statsd, statsdPort) = bindLoopback(SOCK_DGRAM)
-        defer { close(statsd) }
-        var tv = timeval(tv_sec: 0, tv_usec: 300_000)
-        setsockopt(statsd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let statsd = UDPCollector()
+        defer { statsd.close() }
+        let statsdPort = statsd.port
         let st = try Stack(extraEnv: ["DATABASE_URL": url, "ADMIN_SECRET": admin, "LOG_LEVEL": "DEBUG", "RELOAD_INTERVAL": "0.3",
                                       "SENTRY_DSN": "http://sweeppublic0001:\(sentryKey)@127.0.0.1:\(sentry.port)/42",
                                       "STATSD_HOST": "127.0.0.1", "STATSD_PORT": "\(statsdPort)", "HEALTH_CHECK_TIMEOUT": "1",
@@ -135,13 +134,7 @@ final class SecretSweepTests: XCTestCase {
         for (path, r) in answers {
             sweep("answer to \(path)", r.text + r.headers.map { "\($0.key): \($0.value)" }.joined(separator: "\n"))
         }
-        var packets = ""
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(statsd, &buf, buf.count, 0)
-            if n <= 0 { break }
-            packets += String(decoding: buf[0..<n], as: UTF8.self) + "\n"
-        }
+        let packets = statsd.drain()
         XCTAssertFalse(packets.isEmpty)
         sweep("statsd", packets)
         for event in sentry.received {

@@ -13,10 +13,9 @@ final class SecretsTests: XCTestCase {
         let sentrySecret = "sentry-private-key-99"
         let sentry = Listener1()
         defer { sentry.stop() }
-        let (statsd, statsdPort) = bindLoopback(SOCK_DGRAM)
-        defer { close(statsd) }
-        var tv = timeval(tv_sec: 0, tv_usec: 300_000)
-        setsockopt(statsd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let statsd = UDPCollector()
+        defer { statsd.close() }
+        let statsdPort = statsd.port
         let st = try Stack(extraEnv: ["ADMIN_SECRET": secret, "SENTRY_DSN": "http://pubkey42:\(sentrySecret)@127.0.0.1:\(sentry.port)/42",
                                       "STATSD_HOST": "127.0.0.1", "STATSD_PORT": "\(statsdPort)", "LOG_LEVEL": "DEBUG",
                                       "LOG_FORMAT": "[%(levelname)s] [%(request_id)s] %(message)s"], workers: 2)
@@ -39,13 +38,7 @@ final class SecretsTests: XCTestCase {
 
         XCTAssertTrue(waitUntil(timeout: 10) { sentry.received.count == 4 }, "\(sentry.received.count) events; \(st.log)")
         XCTAssertTrue(waitUntil(timeout: 5) { st.log.components(separatedBy: "Unhandled error processing").count == 5 }, st.log)
-        var packets = ""
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(statsd, &buf, buf.count, 0)
-            if n <= 0 { break }
-            packets += String(decoding: buf[0..<n], as: UTF8.self) + "\n"
-        }
+        let packets = statsd.drain()
         let log = st.log + ((try? String(contentsOfFile: st.dir + "/stderr.log")) ?? "")
         XCTAssertTrue(log.contains("[DEBUG] ["), "the DEBUG request lines, which record URLs, were written: \(log)")
         XCTAssertTrue(log.contains("secret=***"), log)

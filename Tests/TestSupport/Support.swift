@@ -377,3 +377,29 @@ public struct StartedProcess: CustomStringConvertible {
 
     public var description: String { "pid \(pid)" }
 }
+
+/// A statsd server's stand-in: a UDP socket on loopback whose packets a test reads.
+public final class UDPCollector {
+    public let fd: Int32
+    public let port: Int
+
+    public init(wait seconds: Double = 0.3) {
+        (fd, port) = bindLoopback(SOCK_DGRAM)
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Every packet received until none comes for the wait, a line each.
+    public func drain() -> String {
+        var packets = ""
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            packets += String(decoding: buf[0..<n], as: UTF8.self) + "\n"
+        }
+        return packets
+    }
+
+    public func close() { Glibc.close(fd) }
+}

@@ -154,6 +154,8 @@ final class SecretsTests: XCTestCase {
             .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
             .replacingOccurrences(of: "include snippets/avalon-fastcgi.conf;", with: "include \(packageRoot)/nginx/avalon-fastcgi.conf;")
             .replacingOccurrences(of: "include snippets/avalon-log.conf;", with: "include \(packageRoot)/nginx/avalon-log.conf;")
+            .replacingOccurrences(of: "include snippets/avalon-cache.conf;", with: "include \(packageRoot)/nginx/avalon-cache.conf;")
+            .replacingOccurrences(of: "/var/cache/nginx-avalon ", with: dir + "/cache ")
             .replacingOccurrences(of: "unix:/run/avalon/avalon.sock", with: "unix:" + st.socket)
             .replacingOccurrences(of: "listen 127.0.0.1:8080;", with: "listen 127.0.0.1:\(port);")
             .replacingOccurrences(of: "/var/log/nginx/avalon.access.log", with: dir + "/access.log")

@@ -92,6 +92,12 @@ public struct ServerRoot {
             # keys (~64,000 entries), at most 256 MB on disk, unused entries gone in a minute.
             fastcgi_cache_path \(q("/cache")) levels=1:2 keys_zone=avalon_cache:8m
                                max_size=256m inactive=1m use_temp_path=off;
+            # Streamed answers (past about 2 MB, no Content-Length) are never stored.
+            map $upstream_http_content_length $avalon_cache_streamed {
+                volatile;
+                ""      1;
+                default 0;
+            }
             server {
                 listen \(host.contains(":") ? "[\(host)]" : host):\(port);
                 server_name localhost;

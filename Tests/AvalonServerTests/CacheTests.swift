@@ -28,9 +28,9 @@ final class CacheTests: XCTestCase {
     let staleBound = 2.0 + 0.3
 
     /// avalon-fcgi (2 workers) on a unix socket over `db`.
-    func backend(db: String) throws -> (process: Background, socket: String) {
+    func backend(db: String, rows: CollectionRows = Stack.rows()) throws -> (process: Background, socket: String) {
         let sock = dir + "/avalon.sock"
-        try SQLiteStore(path: db).replace(with: Stack.rows())
+        try SQLiteStore(path: db).replace(with: rows)
         let fcgi = try Background([product("avalon-fcgi"), "--bind", "unix:" + sock, "--workers", "2", "--socket-mode", "0666"],
                                   environment: ["DATABASE_URL": "sqlite:///" + db, "LOG_PATH": dir + "/avalon.log",
                                                 "ADMIN_SECRET": secret, "RELOAD_INTERVAL": "0"],
@@ -183,6 +183,32 @@ final class CacheTests: XCTestCase {
         let port = try site(socket: fcgi.socket)
         try assertCaches(port: port)
         try assertNeverCachedBeyondLists(port: port)
+    }
+
+    /// An answer too large to be held whole streams without a Content-Length:
+    /// nginx passes it on and stores nothing (one request must not fill the disk).
+    func testSiteStoresNoStreamedAnswer() throws {
+        var rows = Stack.rows()
+        for i in 0..<30000 {
+            rows.tracks.append(.init(id: .song(path: "/music/many/\(i).mp3"), name: "Song number \(i) of many", length: 180, track: 1,
+                                     year: 2000, album: .album("Dear You"), artist: .artist("Jawbreaker"), genre: .genre("Punk")))
+        }
+        let fcgi = try backend(db: dir + "/avalon.sqlite", rows: rows)
+        let port = try site(socket: fcgi.socket)
+        let path = "/avalon/songs?order=name"
+        let first = try httpRequest(port: port, path: path, timeout: 60)
+        XCTAssertEqual(first.status, 200)
+        XCTAssertGreaterThan(first.body.count, 3 << 20, "the answer must be large enough to stream")
+        XCTAssertNil(first.headers["content-length"], "a streamed answer has no length")
+        let second = try httpRequest(port: port, path: path, timeout: 60)
+        XCTAssertEqual(second.body, first.body)
+        XCTAssertNotEqual(second.headers["x-cache-status"], "HIT")
+        let stored = try runProgram(["/usr/bin/du", "-sk", dir + "/nginx/cache"])
+        let kb = Int(stored.stdout.split(separator: "\t").first ?? "") ?? -1
+        XCTAssertTrue((0..<1024).contains(kb), "the cache holds \(kb) kB: \(stored.stdout)\(stored.stderr)")
+        // A page of the same list is held whole, and stored.
+        _ = try httpRequest(port: port, path: path + "&limit=50")
+        XCTAssertEqual(try httpRequest(port: port, path: path + "&limit=50").headers["x-cache-status"], "HIT")
     }
 
     func testSiteShowsANewGenerationWithinTheBound() throws {

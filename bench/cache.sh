@@ -58,7 +58,7 @@ measure() {  # url -> "req/s p99"
     wrk -t2 -c$CONNS -d${SECS}s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'
 }
 ROUNDS=${ROUNDS:-3}
-printf "%-42s %10s %10s %12s %10s %8s %s\n" "query (cached)" "avalon r/s" "p99" "limit r/s" "p99" ratio "(all ratios)"
+printf "%-42s %7s %10s %10s %12s %10s %8s %s\n" "query (cached)" bytes "avalon r/s" "p99" "limit r/s" "p99" ratio "(all ratios)"
 for path in "albums?order=name&limit=100" "songs?query=love&limit=50" "songs?artist_id=$ARTIST"; do
     url="http://127.0.0.1:$PORT/avalon/$path"
     size=$(curl -fs "$url" | wc -c)
@@ -72,7 +72,7 @@ for path in "albums?order=name&limit=100" "songs?query=love&limit=50" "songs?art
     done
     all=$(printf "%s\n" "${rows[@]}" | awk '{print $1}' | sort -n | paste -sd' ')
     read -r ratio ar ap br bp <<<"$(printf "%s\n" "${rows[@]}" | sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
-    printf "%-42s %10s %10s %12s %10s %8.2f (%s)\n" "${path:0:42}" "$ar" "$ap" "$br" "$bp" "$ratio" "$all"
+    printf "%-42s %7s %10s %10s %12s %10s %8.2f (%s)\n" "${path:0:42}" "$size" "$ar" "$ap" "$br" "$bp" "$ratio" "$all"
 done
 # How many of the cached queries a worker answered (the access log's upstream
 # time is "-" when nginx answered from its cache): about one per query and second.

@@ -81,7 +81,9 @@ final class CacheTests: XCTestCase {
         // The client's own If-None-Match: nginx answers 304 from the entry.
         let conditional = try httpRequest(port: port, path: path, headers: ["If-None-Match": first.headers["etag"] ?? ""])
         XCTAssertEqual(conditional.status, 304, file: file, line: line)
-        // Past its second the entry is revalidated: a 304 from a worker, and kept again.
+        // Past its second the entry is revalidated: a 304 from a worker (its
+        // counter says so: no answer rendered), and kept again.
+        let notModified = try requests(port: port, endpoint: "albums", code: "304")
         var statuses: [String] = []
         XCTAssertTrue(waitUntil(timeout: 5, interval: 0.1) {
             let s = (try? httpRequest(port: port, path: path))?.headers["x-cache-status"] ?? "none"
@@ -89,6 +91,7 @@ final class CacheTests: XCTestCase {
             return s == "REVALIDATED"
         }, "statuses seen: \(statuses)", file: file, line: line)
         XCTAssertEqual(try httpRequest(port: port, path: path).headers["x-cache-status"], "HIT", file: file, line: line)
+        XCTAssertEqual(try requests(port: port, endpoint: "albums", code: "304"), notModified + 1, file: file, line: line)
     }
 
     /// After `bump` makes a new generation (one more album): the workers serve
@@ -122,11 +125,12 @@ final class CacheTests: XCTestCase {
         XCTAssertLessThanOrEqual(took, staleBound, file: file, line: line)
     }
 
-    /// The sum of avalon_requests_total for an endpoint, as the workers count.
-    func requests(port: Int, endpoint: String) throws -> Int {
+    /// The sum of avalon_requests_total for an endpoint (and status), as the workers count.
+    func requests(port: Int, endpoint: String, code: String? = nil) throws -> Int {
         let metrics = try httpRequest(port: port, path: "/avalon/metrics?secret=" + secret)
         XCTAssertEqual(metrics.status, 200, metrics.text)
-        return metrics.text.split(separator: "\n").filter { $0.hasPrefix("avalon_requests_total{endpoint=\"\(endpoint)\"") }
+        let prefix = "avalon_requests_total{endpoint=\"\(endpoint)\"" + (code.map { ",code=\"\($0)\"" } ?? "")
+        return metrics.text.split(separator: "\n").filter { $0.hasPrefix(prefix) }
             .compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
     }
 

@@ -22,10 +22,10 @@ final class CacheTests: XCTestCase {
         removeTree(dir)
     }
 
-    /// nginx counts validity in whole seconds: an entry stored in second N with
-    /// `1s` is fresh until N+1 ends, so at most 2 s after a new generation is
-    /// served; the rest is the polling and one revalidation on a shared machine.
-    let staleBound = 2.0 + 0.3
+    /// Avalon's X-Accel-Expires keeps an entry to the end of the second it was
+    /// stored in, so at most 1 s after a new generation is served (nginx's own
+    /// `1s` alone: up to 2 s); the rest is polling and one revalidation.
+    let staleBound = 1.0 + 0.2
 
     /// avalon-fcgi (2 workers) on a unix socket over `db`.
     func backend(db: String, rows: CollectionRows = Stack.rows()) throws -> (process: Background, socket: String) {

@@ -22,9 +22,11 @@ func putHead(_ head: AnswerHead, length: Int?, requestID: UnsafeBufferPointer<UI
             // nginx's micro-cache (nginx/avalon-cache.conf) keeps it to the end of
             // this second, so a new generation shows through within 1 s; its
             // own `1s` would mean until the end of the next one. nginx hides it.
+            // The precise clock (vDSO): the coarse one lags a few ms, and an entry
+            // stamped with the second before nginx's expires at once.
             c.raw("\r\nX-Accel-Expires: @")
             var ts = timespec()
-            clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+            clock_gettime(CLOCK_REALTIME, &ts)
             c.int(Int64(ts.tv_sec))
             c.raw("\r\n")
         }

@@ -116,7 +116,7 @@ public struct ServerRoot {
                     fastcgi_pass \(nginxQuote("unix:" + socket));
                 }
                 # The collection lists, the same for everyone: nginx answers a repeated
-                # one itself for a second, then revalidates it (a 304 from a worker).
+                # one itself to the end of the second, then revalidates it (a 304 from a worker).
                 location ~ ^/avalon/(songs|albums|artists|genres|years)$ {
                     include /etc/nginx/fastcgi_params;
                     fastcgi_param HTTP_X_REQUEST_ID $avalon_request_id;

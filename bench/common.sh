@@ -18,25 +18,65 @@ bench_cleanup() {
     rm -rf "$W"
 }
 
-# bench_nginx PORT 'location … { … }' …: nginx on 127.0.0.1:PORT with these locations.
-bench_nginx() {
-    local port=$1
-    shift
+# bench_nginx_http 'TEXT' …: nginx with this inside its http block (one worker, temp files in W).
+bench_nginx_http() {
     cat > "$W/nginx.conf" <<CONF
 worker_processes 1;
 pid $W/nginx.pid;
 error_log $W/error.log;
 events { worker_connections 1024; }
 http {
-    access_log off;
     client_body_temp_path $W/tmp; fastcgi_temp_path $W/tmp; proxy_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
-    server {
-        listen 127.0.0.1:$port;
-        $*
-    }
+    $*
 }
 CONF
     nginx -p "$W" -c "$W/nginx.conf"
+}
+
+# bench_nginx PORT 'location … { … }' …: nginx on 127.0.0.1:PORT with these locations.
+bench_nginx() {
+    local port=$1
+    shift
+    bench_nginx_http "access_log off; server { listen 127.0.0.1:$port; $* }"
+}
+
+# bench_stack TRACKS WORKERS: release builds (BIN, or AVALON_BIN), TRACKS
+# generated tracks in W, avalon-fcgi on W/avalon.sock and the libfcgi responder
+# (bench/hello.c, the transport limit) on W/hello.sock, WORKERS processes each.
+bench_stack() {
+    swift build -c release --product avalon-fcgi >/dev/null
+    swift build -c release --product avalon-bench >/dev/null
+    BIN=${AVALON_BIN:-$(swift build -c release --show-bin-path)}
+    cc -O2 -o "$W/hello" bench/hello.c -lfcgi
+    "$BIN/avalon-bench" generate "$1" "sqlite:///$W/bench.sqlite" >/dev/null
+    DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" "$BIN/avalon-fcgi" \
+        --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers "$2" --pid-file "$W/avalon.pid" &
+    spawn-fcgi -s "$W/hello.sock" -M 0666 -F "$2" -P "$W/hello.pid" -- "$W/hello" >/dev/null
+}
+
+# bench_measure URL CONNS SECS: "req/s p99" from wrk.
+bench_measure() {
+    wrk -t2 -c"$2" -d"$3"s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'
+}
+
+# bench_ratio NAME URL LIMIT_URL CONNS SECS: each side measured ROUNDS times
+# (default 3), alternating; prints the median round's figures and its ratio,
+# then every round's ratio: this machine is shared, and a single run swings 10%.
+bench_ratio() {
+    local rows=() ar ap br bp ratio all
+    for _ in $(seq 1 "${ROUNDS:-3}"); do
+        read -r ar ap <<<"$(bench_measure "$2" "$4" "$5")"
+        read -r br bp <<<"$(bench_measure "$3" "$4" "$5")"
+        rows+=("$(awk -v a="$ar" -v b="$br" 'BEGIN {printf "%.3f", a / b}') $ar $ap $br $bp")
+    done
+    all=$(printf "%s\n" "${rows[@]}" | awk '{print $1}' | sort -n | paste -sd' ')
+    read -r ratio ar ap br bp <<<"$(printf "%s\n" "${rows[@]}" | sort -n | sed -n "$(( (${ROUNDS:-3} + 1) / 2 ))p")"
+    printf "%-42s %10s %10s %12s %10s %8.2f (%s)\n" "${1:0:42}" "$ar" "$ap" "$br" "$bp" "$ratio" "$all"
+}
+
+# bench_ratio_header FIRST_COLUMN: the column names of bench_ratio's lines.
+bench_ratio_header() {
+    printf "%-42s %10s %10s %12s %10s %8s %s\n" "$1" "avalon r/s" "p99" "limit r/s" "p99" ratio "(all ratios)"
 }
 
 # bench_wait_up URL: until it answers (30 s at most).

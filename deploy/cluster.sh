@@ -95,6 +95,8 @@ start_front() {
     mkdir -p "$DIR/front/tmp"
     sed -e "s#include snippets/avalon-fastcgi.conf;#include $REPO/nginx/avalon-fastcgi.conf;#" \
         -e "s#include snippets/avalon-log.conf;#include $REPO/nginx/avalon-log.conf;#" \
+        -e "s#include snippets/avalon-cache.conf;#include $REPO/nginx/avalon-cache.conf;#" \
+        -e "s#/var/cache/nginx-avalon-upstream#$DIR/front/cache#" \
         -e "s#include fastcgi_params;#include /etc/nginx/fastcgi_params;#" \
         -e "s#/var/log/nginx/avalon-upstream.access.log#$DIR/front/access.log#" \
         -e "s#listen 127.0.0.1:8088;#listen 127.0.0.1:$FRONT_PORT;#" \

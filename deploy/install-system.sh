@@ -30,7 +30,7 @@ install -m 0755 "$BIN/avalon-fcgi" "$BIN/avalon-scan" "$BIN/avalon-echo-config" 
 # avalon-express and the service user find them.
 install -d /usr/local/share/avalon/web /usr/local/share/avalon/nginx
 install -m 0644 web/index.html web/app.js web/style.css /usr/local/share/avalon/web/
-install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf /usr/local/share/avalon/nginx/
+install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf nginx/avalon-cache.conf /usr/local/share/avalon/nginx/
 rm -rf /usr/local/share/avalon/demo-music
 cp -r deploy/demo-music /usr/local/share/avalon/demo-music
 chmod -R u=rwX,go=rX /usr/local/share/avalon/demo-music
@@ -50,6 +50,7 @@ DATABASE_URL="$DATABASE_URL" LOG_PATH="$LOG" spawn-fcgi -s "$SOCKET" -M 0660 -U 
 
 install -D -m 0644 nginx/avalon-fastcgi.conf /etc/nginx/snippets/avalon-fastcgi.conf
 install -D -m 0644 nginx/avalon-log.conf /etc/nginx/snippets/avalon-log.conf
+install -D -m 0644 nginx/avalon-cache.conf /etc/nginx/snippets/avalon-cache.conf
 sed "s#unix:/run/avalon/avalon.sock#unix:$SOCKET#" nginx/avalon.conf > /etc/nginx/conf.d/avalon.conf
 nginx -t -q
 if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then

@@ -38,10 +38,10 @@ done
 install -m 0644 web/index.html web/app.js web/style.css "$R/usr/share/avalon/web/"
 cp -r deploy/demo-music "$R/usr/share/avalon/demo-music"
 find "$R/usr/share/avalon/demo-music" -type d -exec chmod 0755 {} + ; find "$R/usr/share/avalon/demo-music" -type f -exec chmod 0644 {} +
-install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf "$R/etc/nginx/snippets/"
+install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf nginx/avalon-cache.conf "$R/etc/nginx/snippets/"
 sed -e 's#/usr/local/share/avalon/web#/usr/share/avalon/web#' nginx/avalon.conf > "$R/usr/share/avalon/nginx/avalon.conf"
 # avalon-express copies these into its server roots.
-install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf "$R/usr/share/avalon/nginx/"
+install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf nginx/avalon-cache.conf "$R/usr/share/avalon/nginx/"
 chmod 0644 "$R/usr/share/avalon/nginx/avalon.conf"
 
 # The default configuration, every setting commented, with the package's paths.
@@ -74,7 +74,7 @@ for s in preinst postinst prerm postrm; do
         deploy/avalon-pid.sh "deploy/debian/$s" > "$R/DEBIAN/$s"
     chmod 0755 "$R/DEBIAN/$s"
 done
-printf '%s\n' /etc/avalon/avalon.toml /etc/nginx/snippets/avalon-fastcgi.conf /etc/nginx/snippets/avalon-log.conf > "$R/DEBIAN/conffiles"
+printf '%s\n' /etc/avalon/avalon.toml /etc/nginx/snippets/avalon-fastcgi.conf /etc/nginx/snippets/avalon-log.conf /etc/nginx/snippets/avalon-cache.conf > "$R/DEBIAN/conffiles"
 
 # libfcgi's package name changed over Debian releases; the one this system has.
 FCGI_PKG=$(dpkg -S "$(readlink -f "$(ldconfig -p | awk '/libfcgi.so.0/ {print $NF; exit}')")" 2>/dev/null | cut -d: -f1)

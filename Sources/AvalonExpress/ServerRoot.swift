@@ -18,7 +18,7 @@ public struct ServerRoot {
     public var nginx: String
     /// avalon-express itself (avalonctl asks it whether nginx serves).
     public var express = executablePath()
-    /// Where the shipped files come from: `web/` and `nginx/avalon-fastcgi.conf`.
+    /// Where the shipped files come from: `web/` and the snippets in `nginx/`.
     public var share: String
     /// Seconds between the server's looks at the database's generation.
     public var reloadInterval: Double
@@ -88,6 +88,16 @@ public struct ServerRoot {
             proxy_temp_path \(q("/tmp/proxy"));
             uwsgi_temp_path \(q("/tmp/uwsgi"));
             scgi_temp_path \(q("/tmp/scgi"));
+            # The micro-cache of the collection lists (avalon-cache.conf): 8 MB of
+            # keys (~64,000 entries), at most 256 MB on disk, unused entries gone in a minute.
+            fastcgi_cache_path \(q("/cache")) levels=1:2 keys_zone=avalon_cache:8m
+                               max_size=256m inactive=1m use_temp_path=off;
+            # Streamed answers (past about 2 MB, no Content-Length) are never stored.
+            map $upstream_http_content_length $avalon_cache_streamed {
+                volatile;
+                ""      1;
+                default 0;
+            }
             server {
                 listen \(host.contains(":") ? "[\(host)]" : host):\(port);
                 server_name localhost;
@@ -102,6 +112,15 @@ public struct ServerRoot {
                 include avalon-fastcgi.conf;
                 location /avalon/ {
                     include /etc/nginx/fastcgi_params;
+                    fastcgi_param HTTP_X_REQUEST_ID $avalon_request_id;
+                    fastcgi_pass \(nginxQuote("unix:" + socket));
+                }
+                # The collection lists, the same for everyone: nginx answers a repeated
+                # one itself to the end of the second, then revalidates it (a 304 from a worker).
+                location ~ ^/avalon/(songs|albums|artists|genres|years)$ {
+                    include /etc/nginx/fastcgi_params;
+                    fastcgi_param HTTP_X_REQUEST_ID $avalon_request_id;
+                    include avalon-cache.conf;
                     fastcgi_pass \(nginxQuote("unix:" + socket));
                 }
             }
@@ -251,6 +270,7 @@ public struct ServerRoot {
         try writeFile(dir + "/nginx.conf", nginxConfig)
         try writeFile(dir + "/avalon-fastcgi.conf", try shipped(share + "/nginx/avalon-fastcgi.conf"))
         try writeFile(dir + "/avalon-log.conf", try shipped(share + "/nginx/avalon-log.conf"))
+        try writeFile(dir + "/avalon-cache.conf", try shipped(share + "/nginx/avalon-cache.conf"))
         for page in ["index.html", "app.js", "style.css"] {
             try writeFile(dir + "/www/" + page, try shipped(share + "/web/" + page), mode: 0o644)
         }

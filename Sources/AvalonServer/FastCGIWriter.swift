@@ -10,7 +10,7 @@ func putHead(_ head: AnswerHead, length: Int?, requestID: UnsafeBufferPointer<UI
         : head.status == 200 && head.contentType == AnswerHead.textType ? okTextHead
         : head.contentType.isEmpty ? Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\n".utf8)
         : Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\n".utf8)
-    let capacity = prefix.count + requestID.count + etag.count + 96 + JSONCursor.maxBytesInt
+    let capacity = prefix.count + requestID.count + etag.count + 128 + 2 * JSONCursor.maxBytesInt
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buf in
         var c = JSONCursor(buf.baseAddress!)
         prefix.withUnsafeBufferPointer { c.raw($0) }
@@ -19,6 +19,15 @@ func putHead(_ head: AnswerHead, length: Int?, requestID: UnsafeBufferPointer<UI
             // Revalidate every time: the next generation may be out already.
             c.raw("Cache-Control: no-cache\r\nETag: ")
             c.raw(etag)
+            // nginx's micro-cache (nginx/avalon-cache.conf) keeps it to the end of
+            // this second, so a new generation shows through within 1 s; its
+            // own `1s` would mean until the end of the next one. nginx hides it.
+            // The precise clock (vDSO): the coarse one lags a few ms, and an entry
+            // stamped with the second before nginx's expires at once.
+            c.raw("\r\nX-Accel-Expires: @")
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            c.int(Int64(ts.tv_sec))
             c.raw("\r\n")
         }
         if !requestID.isEmpty {

@@ -28,8 +28,9 @@ func reachableCopy(for user: String) throws -> String {
     for page in try fm.contentsOfDirectory(atPath: packageRoot + "/web") {
         try fm.copyItem(atPath: packageRoot + "/web/" + page, toPath: dir + "/share/avalon/web/" + page)
     }
-    try fm.copyItem(atPath: packageRoot + "/nginx/avalon-fastcgi.conf", toPath: dir + "/share/avalon/nginx/avalon-fastcgi.conf")
-    try fm.copyItem(atPath: packageRoot + "/nginx/avalon-log.conf", toPath: dir + "/share/avalon/nginx/avalon-log.conf")
+    for snippet in ["avalon-fastcgi.conf", "avalon-log.conf", "avalon-cache.conf"] {
+        try fm.copyItem(atPath: packageRoot + "/nginx/" + snippet, toPath: dir + "/share/avalon/nginx/" + snippet)
+    }
     try fm.copyItem(atPath: demoMusic, toPath: dir + "/music")
     // Readable by all, whatever the checkout's umask made of the copies.
     let chmod = try runProgram(["/bin/chmod", "-R", "a+rX", dir])

@@ -83,6 +83,10 @@ final class ClusterTests: XCTestCase {
     }
 
     /// Requests for /albums a host has answered (the test's own looks are other endpoints).
+    /// The front answers a repeated list from its cache: a request with a
+    /// credential (any) always goes to a host, as these tests need.
+    static let pastCache = ["Authorization": "Bearer cluster-test"]
+
     func albumRequests(of host: String) -> Double? {
         guard let r = try? fcgi(Self.hosts[host]!, "/avalon/metrics"), r.status == 200 else { return nil }
         return r.body.split(separator: "\n").filter { $0.hasPrefix("avalon_requests_total{endpoint=\"albums\"") }
@@ -107,7 +111,7 @@ final class ClusterTests: XCTestCase {
     /// the front: at most the requests it had in flight fail; started again,
     /// it is back in rotation.
     func testKilledHostCostsAtMostItsRequestsInFlight() throws {
-        let stream = RequestStream(port: frontPort, path: "/avalon/songs", limit: 30)
+        let stream = RequestStream(port: frontPort, path: "/avalon/songs", headers: Self.pastCache, limit: 30)
         usleep(500_000)
         let h1 = try XCTUnwrap(try status()["h1"]?.pid)
         let workers = ((try? String(contentsOfFile: "/proc/\(h1)/task/\(h1)/children")) ?? "").split(separator: " ").compactMap { Int32($0) }
@@ -127,7 +131,7 @@ final class ClusterTests: XCTestCase {
         let back = Date()
         // nginx tries it again after fail_timeout (5 s).
         XCTAssertTrue(waitUntil(timeout: 20, interval: 0.05) {
-            _ = try? httpRequest(port: self.frontPort, path: "/avalon/albums")
+            _ = try? httpRequest(port: self.frontPort, path: "/avalon/albums", headers: Self.pastCache)
             return (self.albumRequests(of: "h1") ?? 0) >= before + 3
         }, "h1 is not back in rotation")
         print("h1 back in rotation \(String(format: "%.1f", Date().timeIntervalSince(back))) s after it started")
@@ -136,7 +140,7 @@ final class ClusterTests: XCTestCase {
     /// A scan written to the primary reaches all three hosts (automatic
     /// reload; two of them through the replica) with no failed request.
     func testScanReachesEveryHost() throws {
-        let stream = RequestStream(port: frontPort, path: "/avalon/songs", limit: 30)
+        let stream = RequestStream(port: frontPort, path: "/avalon/songs", headers: Self.pastCache, limit: 30)
         usleep(300_000)
         let written = Date()
         let g = try writeGeneration()
@@ -156,7 +160,7 @@ final class ClusterTests: XCTestCase {
     /// The replica stops: its hosts load from the primary at their next
     /// reload, their `replica` check fails, no request fails; back again, it passes.
     func testReplicaDownHostsFallBackToThePrimary() throws {
-        let stream = RequestStream(port: frontPort, path: "/avalon/songs", limit: 40)
+        let stream = RequestStream(port: frontPort, path: "/avalon/songs", headers: Self.pastCache, limit: 40)
         try Self.cluster("stop", "replica")
         XCTAssertEqual(try status()["replica"]?.up, false)
         let g = try writeGeneration()
@@ -245,7 +249,7 @@ final class ClusterTests: XCTestCase {
             Thread.detachNewThread {
                 while Date() < until {
                     let start = Date()
-                    let r = try? httpRequest(port: self.frontPort, path: "/avalon/songs", timeout: 15)
+                    let r = try? httpRequest(port: self.frontPort, path: "/avalon/songs", headers: Self.pastCache, timeout: 15)
                     let took = Date().timeIntervalSince(start)
                     lock.lock()
                     tally.sent += 1

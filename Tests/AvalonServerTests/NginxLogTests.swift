@@ -35,28 +35,9 @@ final class NginxLogTests: XCTestCase {
 
     /// A shipped site file, its includes and paths made the test's own, under nginx in the foreground.
     func nginx(site: String, edits: [(String, String)]) throws -> Int {
-        let port = freePort()
-        var conf = try String(contentsOfFile: packageRoot + "/nginx/" + site)
-        for (from, to) in edits + [
-            ("include snippets/avalon-log.conf;", "include \(packageRoot)/nginx/avalon-log.conf;"),
-            ("include snippets/avalon-fastcgi.conf;", "include \(packageRoot)/nginx/avalon-fastcgi.conf;"),
-            ("include fastcgi_params;", "include /etc/nginx/fastcgi_params;"),
-        ] {
-            XCTAssertTrue(conf.contains(from), "\(site) has no \(from)")
-            conf = conf.replacingOccurrences(of: from, with: to)
-        }
-        conf = conf.replacingOccurrences(of: "PORT", with: "\(port)")
-        try """
-            daemon off; worker_processes 1; pid \(dir)/nginx.pid; error_log \(dir)/error.log;
-            events { worker_connections 64; }
-            http { client_body_temp_path \(dir)/tmp; fastcgi_temp_path \(dir)/tmp; proxy_temp_path \(dir)/tmp;
-                   uwsgi_temp_path \(dir)/tmp; scgi_temp_path \(dir)/tmp;
-                   \(conf) }
-            """.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
-        let nginx = try Background([try which("nginx"), "-c", dir + "/nginx.conf"], environment: [:], logPath: dir + "/nginx.out")
-        started.append((nginx, SIGQUIT))
-        XCTAssertTrue(waitUntil(timeout: 10) { canConnect(port: port) }, nginx.log)
-        return port
+        let nginx = try shippedNginx(site: site, dir: dir, edits: edits)
+        started.append((nginx.process, SIGQUIT))
+        return nginx.port
     }
 
     /// The spellings a client may send the secret (and Subsonic credentials) in;

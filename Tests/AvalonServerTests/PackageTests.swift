@@ -25,7 +25,8 @@ final class PackageTests: XCTestCase {
         }
         for f in ["/etc/avalon", "/var/lib/avalon", "/var/log/avalon", "/run/avalon", "/usr/bin/avalon-fcgi", "/usr/local/bin/avalon-fcgi",
                   "/lib/systemd/system/avalon.service", "/etc/systemd/system/avalon.service", "/etc/nginx/snippets/avalon-fastcgi.conf",
-                  "/etc/nginx/snippets/avalon-log.conf", "/etc/nginx/conf.d/avalon.conf", "/usr/share/avalon"]
+                  "/etc/nginx/snippets/avalon-log.conf", "/etc/nginx/snippets/avalon-cache.conf", "/etc/nginx/conf.d/avalon.conf",
+                  "/usr/share/avalon", "/var/cache/nginx-avalon"]
             where FileManager.default.fileExists(atPath: f) {
             found.append(f)
         }
@@ -77,7 +78,8 @@ final class PackageTests: XCTestCase {
         XCTAssertEqual(install.status, 0, install.stdout + install.stderr)
         for f in ["/usr/bin/avalon-fcgi", "/usr/bin/avalon-scan", "/usr/bin/avalon-express", "/etc/avalon/avalon.toml",
                   "/lib/systemd/system/avalon.service", "/lib/systemd/system/avalon.socket", "/etc/nginx/snippets/avalon-fastcgi.conf",
-                  "/etc/nginx/snippets/avalon-log.conf", "/usr/share/avalon/web/index.html"] {
+                  "/etc/nginx/snippets/avalon-log.conf", "/etc/nginx/snippets/avalon-cache.conf", "/usr/share/avalon/nginx/avalon-cache.conf",
+                  "/usr/share/avalon/web/index.html"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: f), f)
         }
         let avalon = try XCTUnwrap(getpwnam("avalon"), "postinst made the system user").pointee
@@ -119,6 +121,8 @@ final class PackageTests: XCTestCase {
             .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
             .replacingOccurrences(of: "include snippets/", with: "include /etc/nginx/snippets/")
             .replacingOccurrences(of: "/var/log/nginx/avalon.access.log", with: out + "/access.log")
+            .replacingOccurrences(of: "/var/cache/nginx-avalon ", with: out + "/cache ")
+        XCTAssertTrue(conf.contains(out + "/cache "), "the site's cache path moved: \(site)")
         try FileManager.default.createDirectory(atPath: out + "/tmp", withIntermediateDirectories: true)
         try """
             daemon off; user www-data; worker_processes 1; pid \(out)/nginx.pid; error_log \(out)/error.log;
@@ -137,6 +141,8 @@ final class PackageTests: XCTestCase {
                       "the unit's ExecStart writes no pid file: \(server.log)")
         let songs = try httpRequest(port: port, path: "/avalon/songs")
         XCTAssertEqual((songs.json["success"] as? [Any])?.count, 9, songs.text)
+        // The installed cache snippet is in effect: the second look is nginx's own.
+        XCTAssertEqual(try httpRequest(port: port, path: "/avalon/songs").headers["x-cache-status"], "HIT")
         XCTAssertTrue(try httpRequest(port: port, path: "/").text.contains("<title>Avalon</title>"))
 
         // A mode the admin set is kept across the upgrade, as a conffile's content is.
@@ -144,7 +150,8 @@ final class PackageTests: XCTestCase {
         // An upgrade to the newer package: postinst moves the server in place.
         let old = try XCTUnwrap(Int32(try String(contentsOfFile: "/run/avalon/avalon.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
         XCTAssertEqual(old, server.pid, "the unit's ExecStart writes the pid file of the master it starts")
-        let stream = RequestStream(port: port, path: "/avalon/songs", limit: 60)
+        // With a credential, every request passes nginx's cache and reaches a server.
+        let stream = RequestStream(port: port, path: "/avalon/songs", headers: ["Authorization": "Bearer package-test"], limit: 60)
         usleep(300_000)
         let upgrade = try run(apt + ["install", debs[1]], noninteractive)
         XCTAssertEqual(upgrade.status, 0, upgrade.stdout + upgrade.stderr)
@@ -180,7 +187,7 @@ final class PackageTests: XCTestCase {
         XCTAssertTrue(victim.process.isRunning, "prerm signalled the process its pid file named")
         XCTAssertTrue((purge.stdout + purge.stderr).contains("not avalon-fcgi: signalling nothing"), purge.stdout + purge.stderr)
         for f in ["/usr/bin/avalon-fcgi", "/etc/avalon", "/var/lib/avalon", "/var/log/avalon", "/usr/share/avalon", "/run/avalon",
-                  "/etc/nginx/snippets/avalon-fastcgi.conf", "/etc/nginx/snippets/avalon-log.conf"] {
+                  "/etc/nginx/snippets/avalon-fastcgi.conf", "/etc/nginx/snippets/avalon-log.conf", "/etc/nginx/snippets/avalon-cache.conf"] {
             XCTAssertFalse(FileManager.default.fileExists(atPath: f), "left after purge: \(f)")
         }
         XCTAssertNil(getpwnam("avalon"), "the system user is gone")

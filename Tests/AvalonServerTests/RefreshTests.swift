@@ -39,13 +39,13 @@ final class RequestStream {
     private var stop = false
     private let done = DispatchSemaphore(value: 0)
 
-    init(port: Int, path: String, limit: Double = 60) {
+    init(port: Int, path: String, headers: [String: String] = [:], limit: Double = 60) {
         Thread.detachNewThread { [self] in
             let end = Date().addingTimeInterval(limit)
             while Date() < end && !lock.withLock({ stop }) {
                 let outcome: String?
                 do {
-                    let r = try httpRequest(port: port, path: path)
+                    let r = try httpRequest(port: port, path: path, headers: headers)
                     outcome = r.status == 200 ? nil : "status \(r.status): \(r.text.prefix(300))"
                 } catch { outcome = "\(error)" }
                 lock.withLock {

@@ -142,28 +142,13 @@ final class SecretsTests: XCTestCase {
         defer { st.stop() }
         let dir = makeTempDir("avalon-nginx-shipped")
         defer { removeTree(dir) }
-        let port = freePort()
-        let conf = try String(contentsOfFile: packageRoot + "/nginx/avalon.conf")
-            .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
-            .replacingOccurrences(of: "include snippets/avalon-fastcgi.conf;", with: "include \(packageRoot)/nginx/avalon-fastcgi.conf;")
-            .replacingOccurrences(of: "include snippets/avalon-log.conf;", with: "include \(packageRoot)/nginx/avalon-log.conf;")
-            .replacingOccurrences(of: "unix:/run/avalon/avalon.sock", with: "unix:" + st.socket)
-            .replacingOccurrences(of: "listen 127.0.0.1:8080;", with: "listen 127.0.0.1:\(port);")
-            .replacingOccurrences(of: "/var/log/nginx/avalon.access.log", with: dir + "/access.log")
-        try FileManager.default.createDirectory(atPath: dir + "/tmp", withIntermediateDirectories: true)
-        try """
-            daemon off; worker_processes 1; pid \(dir)/nginx.pid; error_log \(dir)/error.log;
-            events { worker_connections 64; }
-            http {
-                include /etc/nginx/mime.types;
-                client_body_temp_path \(dir)/tmp; fastcgi_temp_path \(dir)/tmp; proxy_temp_path \(dir)/tmp;
-                uwsgi_temp_path \(dir)/tmp; scgi_temp_path \(dir)/tmp;
-                \(conf)
-            }
-            """.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
-        let nginx = try Background([try which("nginx"), "-c", dir + "/nginx.conf"], environment: [:], logPath: dir + "/out.log")
-        defer { nginx.stop(SIGQUIT) }
-        XCTAssertTrue(waitUntil(timeout: 10) { canConnect(port: port) }, (try? String(contentsOfFile: dir + "/error.log")) ?? "")
+        let nginx = try shippedNginx(site: "avalon.conf", dir: dir, edits: [
+            ("unix:/run/avalon/avalon.sock", "unix:" + st.socket),
+            ("listen 127.0.0.1:8080;", "listen 127.0.0.1:PORT;"),
+            ("/var/log/nginx/avalon.access.log", dir + "/access.log"),
+        ])
+        defer { _ = nginx.process.stop(SIGQUIT) }
+        let port = nginx.port
         func get(_ path: String, headers: [String: String] = [:], from: String? = nil) throws -> HTTPReply {
             try httpRequest(port: port, path: path, headers: headers, from: from)
         }

@@ -37,12 +37,12 @@ public enum Express {
     public static func prepare(_ o: ExpressOptions, production: Bool, reloadOnChange: Bool = false,
                                say: (String) -> Void) throws -> ServerRoot {
         let nginx = try findNginx()
-        let music = absolute(o.music)
+        let music = absolutePath(o.music)
         var st = stat()
         guard stat(music, &st) == 0 else { throw ExpressError("the music folder \(music) does not exist: pass a folder of audio files") }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ExpressError("\(music) is not a folder: pass a folder of audio files") }
         if !production { try checkPortFree(o.host, o.port) }
-        let dir = absolute(o.serverRoot ?? defaultServerRoot())
+        let dir = absolutePath(o.serverRoot ?? defaultServerRoot())
         try checkPathCharacters(dir, what: "the server root", inNginx: true)
         try checkPathCharacters(music, what: "the music folder", inNginx: false)
         try checkWorkersReach(dir)
@@ -197,13 +197,6 @@ func defaultServerRoot() -> String {
     }
     let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     return "\(tmp)/avalon-express-\(geteuid())"
-}
-
-func absolute(_ path: String) -> String {
-    if path.hasPrefix("/") { return normalizePath(path) }
-    var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
-    let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "."
-    return normalizePath(cwd + "/" + path)
 }
 
 func executablePath() -> String {

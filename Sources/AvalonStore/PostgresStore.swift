@@ -141,7 +141,27 @@ public final class PostgresStore: Store {
                           year: Self.int(r, row, 4), album: album, artist: artist, genre: genre)
             }
         }
+        try run("CLOSE avalon_tracks")
+        try loadFiles(into: &b)
         return b.build()
+    }
+
+    /// The scanner's file facts, when a scan of this version wrote them.
+    private func loadFiles(into b: inout CollectionBuilder) throws {
+        guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
+        b.musicFolder = folder.root
+        try run("DECLARE avalon_file_facts NO SCROLL CURSOR FOR SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL")
+        while true {
+            let r = try exec("FETCH 50000 FROM avalon_file_facts", binary: true)
+            defer { PQclear(r) }
+            let n = PQntuples(r)
+            if n == 0 { break }
+            for row in 0..<n {
+                guard let song = ItemID(hex32: Self.text(r, row, 0)), let relative = folder.relative(bytes: Self.text(r, row, 1)) else { continue }
+                b.addFile(song: song, relativePath: relative, size: Self.int(r, row, 2), bitRate: Self.int(r, row, 3),
+                          disc: Self.int(r, row, 4), created: Self.int(r, row, 5))
+            }
+        }
     }
 
     public func rows() throws -> CollectionRows {

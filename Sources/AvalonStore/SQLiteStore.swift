@@ -126,7 +126,19 @@ public final class SQLiteStore: Store {
                       track: sqlite3_column_int64(stmt, 3), year: sqlite3_column_int64(stmt, 4),
                       album: album, artist: artist, genre: genre)
         }
+        try loadFiles(into: &b)
         return b.build()
+    }
+
+    /// The scanner's file facts, when a scan of this version wrote them.
+    private func loadFiles(into b: inout CollectionBuilder) throws {
+        guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
+        b.musicFolder = folder.root
+        try forEachRow("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", reading: "avalon_files") { stmt in
+            guard let song = Self.id(stmt, 0), let relative = folder.relative(bytes: Self.text(stmt, 1)) else { return }
+            b.addFile(song: song, relativePath: relative, size: sqlite3_column_int64(stmt, 2), bitRate: sqlite3_column_int64(stmt, 3),
+                      disc: sqlite3_column_int64(stmt, 4), created: sqlite3_column_int64(stmt, 5))
+        }
     }
 
     public func rows() throws -> CollectionRows {

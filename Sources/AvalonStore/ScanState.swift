@@ -48,6 +48,14 @@ public struct MusicFolder: Sendable, Equatable {
     public var prefix: String
     public init(root: String, prefix: String) { self.root = root; self.prefix = prefix }
 
+    /// A stored path's bytes within the folder, or nil for one outside it.
+    func relative(bytes path: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        var head = Array(prefix.utf8)
+        if head.last != UInt8(ascii: "/") { head.append(UInt8(ascii: "/")) }
+        guard path.count > head.count, path.starts(with: head) else { return nil }
+        return UnsafeBufferPointer(rebasing: path[head.count...])
+    }
+
     /// A record's path within the folder, or nil for one outside it.
     public func relative(_ path: String) -> String? {
         // By bytes: a combining mark after "/" would join it in a Character.

@@ -247,6 +247,7 @@ final class IncrementalTests: MusicTestCase {
         let store = try openStore(try DatabaseURL(parsing: "sqlite:///" + db))
         XCTAssertNil(try store.folder())
         XCTAssertEqual(try store.files().map(\.created), [0, 0, 0])
+        XCTAssertFalse(try store.load().files.has(0), "no facts: songs load without files")
         let again = try scan()
         XCTAssertEqual(again.stats.reread, 3)
         XCTAssertFalse(again.outcome.rowsChanged)
@@ -256,5 +257,19 @@ final class IncrementalTests: MusicTestCase {
         XCTAssertEqual(files.map { $0.tags?.disc }, [1, 2, 3])
         XCTAssertTrue(files.allSatisfy { $0.created > 0 && ($0.tags?.bitRate ?? 0) > 0 && $0.song != nil })
         XCTAssertEqual(try scan().stats.reread, 0)
+        // Loaded beside the songs, each song its own file's facts.
+        let c = try store.load()
+        XCTAssertEqual(c.files.root, root)
+        for (k, s) in c.songs.enumerated() {
+            let f = try XCTUnwrap(files.first { $0.song == s.id })
+            XCTAssertTrue(c.files.has(k))
+            XCTAssertEqual("\(root)/" + String(decoding: c.files.path(k), as: UTF8.self), f.path)
+            XCTAssertEqual(c.files.sizes[k], try FileManager.default.attributesOfItem(atPath: f.path)[.size] as? Int64)
+            XCTAssertEqual(c.files.suffix(k), "mp3")
+            XCTAssertEqual(SongFiles.contentType(suffix: c.files.suffix(k)), "audio/mpeg")
+            XCTAssertEqual(Int64(c.files.discs[k]), f.tags?.disc)
+            XCTAssertEqual(Int64(c.files.bitRates[k]), f.tags?.bitRate)
+            XCTAssertEqual(c.files.created[k], f.created)
+        }
     }
 }

@@ -22,6 +22,8 @@ public struct ExpressOptions: ParsableArguments {
     public var serverRoot: String?
     @Option(help: ArgumentHelp("Database URL (default: $DATABASE_URL, else a SQLite file in the server root). A password belongs in DATABASE_URL: other users can read command lines.", valueName: "URL"))
     public var database: String?
+    @Option(help: ArgumentHelp("Turns the Subsonic API on (under /rest): a file of name:password lines, readable by its owner only (chmod 600).", valueName: "FILE"))
+    public var users: String?
 
     public init() {}
 
@@ -54,6 +56,7 @@ public enum Express {
                               fcgi: try findProgram("avalon-fcgi", near: here), scan: try findProgram("avalon-scan", near: here),
                               nginx: nginx, share: try findShare(near: here))
         root.reloadInterval = reloadOnChange || production ? 2 : 30
+        root.usersFile = o.users.map(absolutePath)
         try root.write(production: production)
         // The collection: incremental, so a second start reads only what changed.
         // The loss guard as avalon-scan keeps it: a shared database is not emptied by an empty or unmounted folder.

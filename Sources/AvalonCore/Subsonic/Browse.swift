@@ -291,9 +291,15 @@ extension MusicCollection {
         }
     }
 
-    public func subsonicSong(_ p: QueryParameters, _ w: inout NodeWriter) throws {
+    /// The song `id` names (error 70 for anything else).
+    public func parseSongID(_ p: QueryParameters) throws -> UInt32 {
         let id = try parseID(p)
         guard let s = songIndex(of: id) else { throw SubsonicError.notFound("song \(id)") }
+        return s
+    }
+
+    public func subsonicSong(_ p: QueryParameters, _ w: inout NodeWriter) throws {
+        let s = try parseSongID(p)
         arena.withUnsafeBufferPointer { a in writeSong(&w, "song", s, a) }
     }
 

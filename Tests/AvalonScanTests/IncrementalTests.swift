@@ -121,7 +121,17 @@ final class IncrementalTests: MusicTestCase {
             XCTAssertEqual(r.outcome.generation, lastGeneration + (r.outcome.rowsChanged ? 1 : 0), "round \(round)")
             lastGeneration = r.outcome.generation
             XCTAssertEqual(try inc.generation(), lastGeneration)
-            XCTAssertEqual(try inc.load().generation, lastGeneration)
+            let loaded = try inc.load()
+            XCTAssertEqual(loaded.generation, lastGeneration)
+            // Every song loads with its file's facts, matched by song id.
+            let records = Dictionary(try inc.files().compactMap { f in f.song.map { ($0, f) } }) { a, _ in a }
+            for (k, song) in loaded.songs.enumerated() {
+                guard let f = records[song.id], loaded.files.has(k) else { XCTFail("round \(round): song without its file facts"); break }
+                XCTAssertEqual(root + "/" + String(decoding: loaded.files.path(k), as: UTF8.self), f.path)
+                XCTAssertEqual(loaded.files.sizes[k], f.size)
+                XCTAssertEqual(loaded.files.created[k], f.created)
+                XCTAssertEqual(Int64(loaded.files.discs[k]), f.tags?.disc)
+            }
         }
         // Nothing changed since: a rescan writes nothing and keeps the generation.
         var j = ScanJob(root: root, url: try DatabaseURL(parsing: incremental()), scanner: "test")

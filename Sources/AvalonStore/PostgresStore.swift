@@ -128,39 +128,38 @@ public final class PostgresStore: Store {
                 b.addElement(kind, id: id, name: Self.text(r, row, 1))
             }
         }
-        try run("DECLARE avalon_tracks NO SCROLL CURSOR FOR SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks")
+        try forEachRow(cursor: "avalon_tracks", "SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks") { r, row in
+            guard let id = Self.id(r, row, 0), let album = Self.id(r, row, 5), let artist = Self.id(r, row, 6),
+                  let genre = Self.id(r, row, 7) else { return }
+            b.addSong(id: id, name: Self.text(r, row, 1), length: Self.int(r, row, 2), track: Self.int(r, row, 3),
+                      year: Self.int(r, row, 4), album: album, artist: artist, genre: genre)
+        }
+        try loadFiles(into: &b)
+        return b.build()
+    }
+
+    /// Runs `sql` through a cursor, 50,000 rows a fetch (a whole result of
+    /// millions would sit in memory at once), calling `body` on each row.
+    private func forEachRow(cursor: String, _ sql: String, _ body: (OpaquePointer, Int32) -> Void) throws {
+        try run("DECLARE \(cursor) NO SCROLL CURSOR FOR \(sql)")
         while true {
-            let r = try exec("FETCH 50000 FROM avalon_tracks", binary: true)
+            let r = try exec("FETCH 50000 FROM \(cursor)", binary: true)
             defer { PQclear(r) }
             let n = PQntuples(r)
             if n == 0 { break }
-            for row in 0..<n {
-                guard let id = Self.id(r, row, 0), let album = Self.id(r, row, 5), let artist = Self.id(r, row, 6),
-                      let genre = Self.id(r, row, 7) else { continue }
-                b.addSong(id: id, name: Self.text(r, row, 1), length: Self.int(r, row, 2), track: Self.int(r, row, 3),
-                          year: Self.int(r, row, 4), album: album, artist: artist, genre: genre)
-            }
+            for row in 0..<n { body(r, row) }
         }
-        try run("CLOSE avalon_tracks")
-        try loadFiles(into: &b)
-        return b.build()
+        try run("CLOSE \(cursor)")
     }
 
     /// The scanner's file facts, when a scan of this version wrote them.
     private func loadFiles(into b: inout CollectionBuilder) throws {
         guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
         b.musicFolder = folder.root
-        try run("DECLARE avalon_file_facts NO SCROLL CURSOR FOR SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL")
-        while true {
-            let r = try exec("FETCH 50000 FROM avalon_file_facts", binary: true)
-            defer { PQclear(r) }
-            let n = PQntuples(r)
-            if n == 0 { break }
-            for row in 0..<n {
-                guard let song = ItemID(hex32: Self.text(r, row, 0)), let relative = folder.relative(bytes: Self.text(r, row, 1)) else { continue }
-                b.addFile(song: song, relativePath: relative, size: Self.int(r, row, 2), bitRate: Self.int(r, row, 3),
-                          disc: Self.int(r, row, 4), created: Self.int(r, row, 5))
-            }
+        try forEachRow(cursor: "avalon_file_facts", "SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL") { r, row in
+            guard let song = ItemID(hex32: Self.text(r, row, 0)), let relative = folder.relative(bytes: Self.text(r, row, 1)) else { return }
+            b.addFile(song: song, relativePath: relative, size: Self.int(r, row, 2), bitRate: Self.int(r, row, 3),
+                      disc: Self.int(r, row, 4), created: Self.int(r, row, 5))
         }
     }
 

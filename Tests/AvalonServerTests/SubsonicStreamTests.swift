@@ -82,14 +82,7 @@ final class SubsonicStreamTests: XCTestCase {
     }
 
     func testClientStreams() throws {
-        let python = packageRoot + "/.build/venv-subsonic/bin/python"
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            return XCTFail("no venv at \(python): deploy/test.sh makes it (python3 -m venv .build/venv-subsonic && .build/venv-subsonic/bin/pip install py-sonic py-opensonic jsonschema)")
-        }
-        let spec = ProcessInfo.processInfo.environment["OPENSUBSONIC_SPEC"] ?? packageRoot + "/../shared/opensubsonic"
-        guard FileManager.default.fileExists(atPath: spec + "/openapi/openapi.json") else {
-            return XCTFail("the OpenSubsonic specification is not at \(spec) (the suite runs with ../shared beside the checkout)")
-        }
+        guard let (python, spec) = SubsonicTests.clientTools() else { return }
         let bed = try makeBed()
         defer { bed.stack.stop(); removeTree(bed.dir) }
         var songs: [[String: String]] = []

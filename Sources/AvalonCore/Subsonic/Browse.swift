@@ -424,10 +424,7 @@ extension MusicCollection {
             }
             return out
         case "newest":
-            // Until the scanner records when it first saw each file: the
-            // order the collection was loaded in, last first.
-            let n = albums.count
-            return (offset..<min(n, offset + size)).map { UInt32(n - 1 - $0) }
+            return page(ix.albumsNewest)
         case "alphabeticalByName":
             return page(albums.byName)
         case "alphabeticalByArtist":

@@ -30,6 +30,11 @@ public struct Config: Sendable {
     public var subsonicUsersFile: String?
     /// `key:username` lines: the Subsonic API's keys (apiKeyAuthentication).
     public var subsonicAPIKeysFile: String?
+    /// nginx's `internal` location that maps the music folder: streams and
+    /// downloads answer `X-Accel-Redirect: <this>/<relative path>`.
+    public var subsonicStreamPath = "/avalon-internal-music"
+    /// The folder that location maps (nil: the root the scanner recorded).
+    public var subsonicMusicFolder: String?
 
     public enum LogLevel: Int, Comparable, Sendable {
         case debug = 10, info = 20, warn = 30, error = 40, critical = 50
@@ -127,6 +132,15 @@ public struct Config: Sendable {
             A file of key:username lines for the Subsonic API's apiKey sign-in, readable
             by its owner only; avalon-subsonic-key makes and revokes keys in it.
             """),
+        Setting(name: "SUBSONIC_STREAM_PATH", kind: .string, comment: """
+            nginx's internal location that maps only the music folder (alias to it, with
+            disable_symlinks): stream and download answer X-Accel-Redirect to it and nginx
+            sends the file. Starts with '/', does not end with '/'.
+            """),
+        Setting(name: "SUBSONIC_MUSIC_FOLDER", kind: .optionalString, comment: """
+            The music folder that location maps (absolute). Unset: the folder the scanner
+            recorded. Only its files are streamed.
+            """),
     ]
 
     static func defaultValues(environment: [String: String]) -> [String: String] {
@@ -146,6 +160,7 @@ public struct Config: Sendable {
             "METRICS_PUBLIC": "false",
             "RELOAD_INTERVAL": "30",
             "SUBSONIC_PATH": "/rest",
+            "SUBSONIC_STREAM_PATH": "/avalon-internal-music",
         ]
     }
 
@@ -269,6 +284,16 @@ public struct Config: Sendable {
         config.subsonicPath = subsonicPath
         config.subsonicUsersFile = optional("SUBSONIC_USERS_FILE")
         config.subsonicAPIKeysFile = optional("SUBSONIC_API_KEYS_FILE")
+        let streamPath = values["SUBSONIC_STREAM_PATH"]!
+        guard streamPath.hasPrefix("/"), streamPath.count > 1, !streamPath.hasSuffix("/"),
+              !streamPath.split(separator: "/").contains(".."), streamPath.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw fail("SUBSONIC_STREAM_PATH", "must start with '/', not end with '/', and hold no '..' or spaces (got '\(streamPath)'); the default is /avalon-internal-music")
+        }
+        config.subsonicStreamPath = streamPath
+        if let folder = optional("SUBSONIC_MUSIC_FOLDER") {
+            guard folder.hasPrefix("/") else { throw fail("SUBSONIC_MUSIC_FOLDER", "must be an absolute path (got '\(folder)')") }
+            config.subsonicMusicFolder = folder
+        }
         return config
     }
 }

@@ -140,6 +140,8 @@ public final class MusicCollection: Sendable {
     public let droppedTracks: Int
     /// The scan that wrote it (0: a database no scan of ours wrote).
     public let generation: Int64
+    /// The songs' files, as the scanner recorded them.
+    public let files: SongFiles
 
     /// Runs `body` on a table in place: returning the struct would retain each
     /// of its arrays (a retain and release per array per request).
@@ -153,9 +155,10 @@ public final class MusicCollection: Sendable {
     }
 
     /// `arena` ends with `JSONCursor.padding` bytes that no text uses.
-    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0) {
+    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0, files: SongFiles = .none) {
         self.arena = arena
         self.songs = songs
+        self.files = files
         self.droppedTracks = dropped
         self.generation = generation
         // Independent pieces are built on all cores.

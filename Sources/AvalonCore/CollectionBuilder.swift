@@ -14,6 +14,12 @@ public struct CollectionBuilder {
     private var dropped = 0
     /// The generation the rows belong to.
     public var generation: Int64 = 0
+    private var files = SongFilesBuilder()
+    /// The folder the scanner read (its songs' paths are relative to it).
+    public var musicFolder: String? {
+        get { files.root }
+        set { files.root = newValue }
+    }
 
     public init() {}
 
@@ -75,6 +81,11 @@ public struct CollectionBuilder {
         s.withUTF8 { addSong(id: id, name: $0, length: length, track: track, year: year, album: album, artist: artist, genre: genre) }
     }
 
+    /// A song's file as the scanner recorded it; any order, before or after the song.
+    public mutating func addFile(song: ItemID, relativePath: UnsafeBufferPointer<UInt8>, size: Int64, bitRate: Int64, disc: Int64, created: Int64) {
+        files.add(song: song, relativePath: relativePath, size: size, bitRate: bitRate, disc: disc, created: created)
+    }
+
     /// Songs whose album, artist or genre never came are dropped, as the old
     /// server's inner join dropped them.
     public func build() -> MusicCollection {
@@ -96,6 +107,7 @@ public struct CollectionBuilder {
         text.reserveCapacity(arena.count + JSONCursor.padding)
         text += arena
         text += repeatElement(0, count: JSONCursor.padding)  // read past the last name by string(padded:)
-        return MusicCollection(arena: text, elements: elements, songs: Array(songs), dropped: dropped, generation: generation)
+        let list = Array(songs)
+        return MusicCollection(arena: text, elements: elements, songs: list, dropped: dropped, generation: generation, files: files.build(list))
     }
 }

@@ -22,6 +22,8 @@ public struct ExpressOptions: ParsableArguments {
     public var serverRoot: String?
     @Option(help: ArgumentHelp("Database URL (default: $DATABASE_URL, else a SQLite file in the server root). A password belongs in DATABASE_URL: other users can read command lines.", valueName: "URL"))
     public var database: String?
+    @Option(help: ArgumentHelp("Turns the Subsonic API on (under /rest): a file of name:password lines, readable by its owner only (chmod 600).", valueName: "FILE"))
+    public var users: String?
 
     public init() {}
 
@@ -37,12 +39,12 @@ public enum Express {
     public static func prepare(_ o: ExpressOptions, production: Bool, reloadOnChange: Bool = false,
                                say: (String) -> Void) throws -> ServerRoot {
         let nginx = try findNginx()
-        let music = absolute(o.music)
+        let music = absolutePath(o.music)
         var st = stat()
         guard stat(music, &st) == 0 else { throw ExpressError("the music folder \(music) does not exist: pass a folder of audio files") }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw ExpressError("\(music) is not a folder: pass a folder of audio files") }
         if !production { try checkPortFree(o.host, o.port) }
-        let dir = absolute(o.serverRoot ?? defaultServerRoot())
+        let dir = absolutePath(o.serverRoot ?? defaultServerRoot())
         try checkPathCharacters(dir, what: "the server root", inNginx: true)
         try checkPathCharacters(music, what: "the music folder", inNginx: false)
         try checkWorkersReach(dir)
@@ -54,6 +56,7 @@ public enum Express {
                               fcgi: try findProgram("avalon-fcgi", near: here), scan: try findProgram("avalon-scan", near: here),
                               nginx: nginx, share: try findShare(near: here))
         root.reloadInterval = reloadOnChange || production ? 2 : 30
+        root.usersFile = o.users.map(absolutePath)
         try root.write(production: production)
         // The collection: incremental, so a second start reads only what changed.
         // The loss guard as avalon-scan keeps it: a shared database is not emptied by an empty or unmounted folder.
@@ -197,13 +200,6 @@ func defaultServerRoot() -> String {
     }
     let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     return "\(tmp)/avalon-express-\(geteuid())"
-}
-
-func absolute(_ path: String) -> String {
-    if path.hasPrefix("/") { return normalizePath(path) }
-    var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
-    let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "."
-    return normalizePath(cwd + "/" + path)
 }
 
 func executablePath() -> String {

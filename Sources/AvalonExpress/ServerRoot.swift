@@ -22,6 +22,8 @@ public struct ServerRoot {
     public var share: String
     /// Seconds between the server's looks at the database's generation.
     public var reloadInterval: Double
+    /// The Subsonic API's users (SUBSONIC_USERS_FILE); nil: the API is off.
+    public var usersFile: String?
 
     public init(dir: String, host: String, port: Int, workers: Int, database: DatabaseURL?, music: String,
                 fcgi: String, scan: String, nginx: String, share: String, reloadInterval: Double = 2) {
@@ -62,7 +64,7 @@ public struct ServerRoot {
         LOG_PATH = \(Config.tomlString(dir + "/logs/avalon.log"))
         # Looks at the database's generation this often: a rescan is served within seconds.
         RELOAD_INTERVAL = \(reloadInterval)
-
+        \(usersFile.map { "SUBSONIC_USERS_FILE = \(Config.tomlString($0))\nSUBSONIC_MUSIC_FOLDER = \(Config.tomlString(music))\n" } ?? "")
         """
     }
 
@@ -123,6 +125,20 @@ public struct ServerRoot {
                     include avalon-cache.conf;
                     fastcgi_pass \(nginxQuote("unix:" + socket));
                 }
+                # ---- Subsonic API: on with avalon-express --users FILE.
+                location /rest/ {
+                    include /etc/nginx/fastcgi_params;
+                    fastcgi_pass \(nginxQuote("unix:" + socket));
+                }
+                # stream and download: the worker answers X-Accel-Redirect here and nginx
+                # sends the file. Only the music folder; no symlink in it is followed.
+                location /avalon-internal-music/ {
+                    internal;
+                    alias \(nginxQuote(music.hasSuffix("/") ? music : music + "/"));
+                    disable_symlinks on from=$document_root;
+                    sendfile on;
+                }
+                # ---- end Subsonic API
             }
         }
 

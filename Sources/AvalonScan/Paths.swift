@@ -1,3 +1,4 @@
+import Glibc
 /// Python's `os.path.normpath` for POSIX paths: song ids hash the path in
 /// exactly this form, so it must match the old scanner's.
 public func normalizePath(_ path: String) -> String {
@@ -20,6 +21,14 @@ public func normalizePath(_ path: String) -> String {
     }
     let joined = initial + parts.joined(separator: "/")
     return joined.isEmpty ? "." : joined
+}
+
+/// `path` from the working directory, normalised.
+public func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return normalizePath(path) }
+    var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+    let cwd = getcwd(&buf, buf.count).map { String(cString: $0) } ?? "."
+    return normalizePath(cwd + "/" + path)
 }
 
 /// Python's `os.path.join(root, relative)` for a relative second part.

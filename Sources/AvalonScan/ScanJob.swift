@@ -66,6 +66,7 @@ public struct ScanJob {
         try beforeWrite?(rows, stats)
         let guardrail = lossGuard
         var scan = ScanWrite(rows: rows, files: files, scanner: scanner)
+        scan.folder = MusicFolder(root: absolutePath(root), prefix: normalizePath(root))
         scan.filesUnchanged = !full && stats.reread == 0 && stats.removed == 0
         let outcome = try store.write(scan) {
             try guardrail.check(current: $0, replacement: rows)

@@ -8,6 +8,7 @@ public struct SongTags: Sendable {
     public var path: String
     public var title = "", album = "", artist = "", genre = ""
     public var track: Int64 = 0, year: Int64 = 0, length: Int64 = 0
+    public var bitRate: Int64 = 0, disc: Int64 = 0
 }
 
 /// The scanning rules (README) applied to what TagLib read. `warn` gets tag values that could not be parsed.
@@ -19,6 +20,9 @@ func songTags(_ raw: avalon_tags, path: String, warn: (String) -> Void) -> SongT
     t.artist = s(raw.artist) ?? ""
     t.genre = s(raw.genre) ?? ""
     t.length = Int64(max(0, raw.length))
+    t.bitRate = Int64(max(0, raw.bitrate))
+    // Only clients show it: anything but a leading integer is no disc number, without a warning.
+    t.disc = s(raw.disc).map { TagRules.clampedInt($0.trimmingWhitespace().prefix { $0.isASCII && $0.isNumber }) } ?? 0
     switch TagRules.track(s(raw.track)) {
     case .some(let v): t.track = v ?? 0
     case .none: warn("\(PathBytes.display(path)): cannot parse track number '\(s(raw.track) ?? "")'; storing 0")
@@ -251,6 +255,7 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
                       log: @escaping (String) -> Void, progress: ((ScanStats) -> Void)? = nil,
                       onDirectory: (String) -> Void = { _ in }) throws -> (CollectionRows, [FileRecord], ScanStats) {
     let started = Int64(wallNanoseconds())
+    let startedSeconds = started / 1_000_000_000
     var undecodable = 0
     let walk = try listFileStats(under: root, undecodable: &undecodable, onDirectory: onDirectory)
     let listed = walk.files
@@ -290,9 +295,13 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
         for (k, outcome) in outcomes {
             let i = toRead[k], f = listed[i]
             let racy = max(f.mtime, f.ctime) > started - racyNanoseconds
-            var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil)
+            // First seen now, unless a record of this path was kept before.
+            let created = stored[i].map { $0.created != 0 ? $0.created : startedSeconds } ?? startedSeconds
+            var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil, created: created)
             switch outcome {
-            case .tags(let t): record.tags = t.fileTags
+            case .tags(let t):
+                record.tags = t.fileTags
+                record.song = ItemID.song(pathBytes: PathBytes.bytes(f.path))
             case .skipped(let reason):
                 record.reason = reason
                 log("skipped \(ScanIssue(path: f.path, reason: reason))")
@@ -386,6 +395,7 @@ extension SongTags {
         var t = FileTags()
         (t.title, t.album, t.artist, t.genre) = (title, album, artist, genre)
         (t.track, t.year, t.length) = (track, year, length)
+        (t.bitRate, t.disc) = (bitRate, disc)
         return t
     }
 }

@@ -4,6 +4,8 @@ public struct AnswerHead: Sendable {
     public var contentType: String
     /// `Cache-Control: no-store`: answers that describe this moment (health, metrics).
     var noStore = false
+    /// More header lines, each ending in CRLF (a stream's X-Accel-Redirect).
+    var extraHeaders = ""
 
     init(status: Int, contentType: String, noStore: Bool = false) {
         self.status = status

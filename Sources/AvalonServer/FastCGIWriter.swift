@@ -10,11 +10,15 @@ func putHead(_ head: AnswerHead, length: Int?, requestID: UnsafeBufferPointer<UI
         : head.status == 200 && head.contentType == AnswerHead.textType ? okTextHead
         : head.contentType.isEmpty ? Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\n".utf8)
         : Array("Status: \(head.status) \(reasonPhrases[head.status] ?? "")\r\nContent-Type: \(head.contentType)\r\n".utf8)
-    let capacity = prefix.count + requestID.count + etag.count + 128 + 2 * JSONCursor.maxBytesInt
+    let capacity = prefix.count + requestID.count + etag.count + head.extraHeaders.utf8.count + 128 + 2 * JSONCursor.maxBytesInt
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buf in
         var c = JSONCursor(buf.baseAddress!)
         prefix.withUnsafeBufferPointer { c.raw($0) }
         if head.noStore { c.raw("Cache-Control: no-store\r\n") }
+        if !head.extraHeaders.isEmpty {
+            var extra = head.extraHeaders
+            extra.withUTF8 { c.raw($0) }
+        }
         if !etag.isEmpty {
             // Revalidate every time: the next generation may be out already.
             c.raw("Cache-Control: no-cache\r\nETag: ")

@@ -46,6 +46,27 @@ public final class PostgresStore: Store {
         return PQntuples(r) == 1 && String(cString: PQgetvalue(r, 0, 0)) == "t"
     }
 
+    private func hasColumn(_ table: String, _ column: String) throws -> Bool {
+        let r = try exec("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '\(table)' AND column_name = '\(column)'")
+        defer { PQclear(r) }
+        return PQntuples(r) > 0
+    }
+
+    /// The file facts' columns of an `avalon_files` from before them.
+    private func addFactColumns() throws {
+        for (name, type) in fileFactColumns {
+            if try !hasColumn("avalon_files", name) { try run("ALTER TABLE avalon_files ADD COLUMN \(name) \(type)") }
+        }
+    }
+
+    public func folder() throws -> MusicFolder? {
+        guard try hasTable("avalon_music_folder") else { return nil }
+        let r = try exec("SELECT root, prefix FROM avalon_music_folder", binary: true)
+        defer { PQclear(r) }
+        guard PQntuples(r) > 0 else { return nil }
+        return MusicFolder(root: String(decoding: Self.text(r, 0, 0), as: UTF8.self), prefix: String(decoding: Self.text(r, 0, 1), as: UTF8.self))
+    }
+
     public func generation() throws -> Int64 {
         guard try hasTable("avalon_generations") else { return 0 }
         let r = try exec("SELECT coalesce(max(generation), 0) FROM avalon_generations")
@@ -107,20 +128,39 @@ public final class PostgresStore: Store {
                 b.addElement(kind, id: id, name: Self.text(r, row, 1))
             }
         }
-        try run("DECLARE avalon_tracks NO SCROLL CURSOR FOR SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks")
+        try forEachRow(cursor: "avalon_tracks", "SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks") { r, row in
+            guard let id = Self.id(r, row, 0), let album = Self.id(r, row, 5), let artist = Self.id(r, row, 6),
+                  let genre = Self.id(r, row, 7) else { return }
+            b.addSong(id: id, name: Self.text(r, row, 1), length: Self.int(r, row, 2), track: Self.int(r, row, 3),
+                      year: Self.int(r, row, 4), album: album, artist: artist, genre: genre)
+        }
+        try loadFiles(into: &b)
+        return b.build()
+    }
+
+    /// Runs `sql` through a cursor, 50,000 rows a fetch (a whole result of
+    /// millions would sit in memory at once), calling `body` on each row.
+    private func forEachRow(cursor: String, _ sql: String, _ body: (OpaquePointer, Int32) -> Void) throws {
+        try run("DECLARE \(cursor) NO SCROLL CURSOR FOR \(sql)")
         while true {
-            let r = try exec("FETCH 50000 FROM avalon_tracks", binary: true)
+            let r = try exec("FETCH 50000 FROM \(cursor)", binary: true)
             defer { PQclear(r) }
             let n = PQntuples(r)
             if n == 0 { break }
-            for row in 0..<n {
-                guard let id = Self.id(r, row, 0), let album = Self.id(r, row, 5), let artist = Self.id(r, row, 6),
-                      let genre = Self.id(r, row, 7) else { continue }
-                b.addSong(id: id, name: Self.text(r, row, 1), length: Self.int(r, row, 2), track: Self.int(r, row, 3),
-                          year: Self.int(r, row, 4), album: album, artist: artist, genre: genre)
-            }
+            for row in 0..<n { body(r, row) }
         }
-        return b.build()
+        try run("CLOSE \(cursor)")
+    }
+
+    /// The scanner's file facts, when a scan of this version wrote them.
+    private func loadFiles(into b: inout CollectionBuilder) throws {
+        guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
+        b.musicFolder = folder.root
+        try forEachRow(cursor: "avalon_file_facts", "SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL") { r, row in
+            guard let song = ItemID(hex32: Self.text(r, row, 0)), let relative = folder.relative(bytes: Self.text(r, row, 1)) else { return }
+            b.addFile(song: song, relativePath: relative, size: Self.int(r, row, 2), bitRate: Self.int(r, row, 3),
+                      disc: Self.int(r, row, 4), created: Self.int(r, row, 5))
+        }
     }
 
     public func rows() throws -> CollectionRows {
@@ -150,7 +190,8 @@ public final class PostgresStore: Store {
 
     public func files() throws -> [FileRecord] {
         guard try hasTable("avalon_files") else { return [] }
-        let r = try exec("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason FROM avalon_files",
+        let facts = try hasColumn("avalon_files", "created") ? "song, bitrate, disc, created" : "NULL, NULL::bigint, NULL::bigint, NULL::bigint"
+        let r = try exec("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, \(facts) FROM avalon_files",
                          binary: true)
         defer { PQclear(r) }
         return (0..<PQntuples(r)).map { row in
@@ -160,10 +201,13 @@ public final class PostgresStore: Store {
                 var t = FileTags()
                 (t.title, t.album, t.artist, t.genre) = (text(6), text(7), text(8), text(9))
                 (t.track, t.year, t.length) = (Self.int(r, row, 10), Self.int(r, row, 11), Self.int(r, row, 12))
+                (t.bitRate, t.disc) = (Self.int(r, row, 15), Self.int(r, row, 16))
                 tags = t
             }
-            return FileRecord(path: text(0), size: Self.int(r, row, 1), mtime: Self.int(r, row, 2), ctime: Self.int(r, row, 3),
-                              racy: Self.int(r, row, 4) != 0, tags: tags, reason: text(13))
+            var f = FileRecord(path: text(0), size: Self.int(r, row, 1), mtime: Self.int(r, row, 2), ctime: Self.int(r, row, 3),
+                               racy: Self.int(r, row, 4) != 0, tags: tags, reason: text(13), created: Self.int(r, row, 17))
+            f.song = ItemID(hex32: Self.text(r, row, 14))
+            return f
         }
     }
 
@@ -175,6 +219,7 @@ public final class PostgresStore: Store {
         do {
             // Two scans at once: the second waits here, then sees what the first wrote.
             try run("LOCK TABLE tracks IN EXCLUSIVE MODE")
+            try addFactColumns()
             let old = try rows()
             try check(old.tracks.map(\.id))
             // Compared as the old schema stores them: its INTEGER is 32-bit here.
@@ -197,7 +242,15 @@ public final class PostgresStore: Store {
                 }
             }
             if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
-            let filesChanged = fileDiff.map { !$0.isEmpty } ?? false
+            let folderChanged = try scan.folder.map { $0 != (try folder()) } ?? false
+            if folderChanged, let f = scan.folder {
+                try run("DELETE FROM avalon_music_folder")
+                try copy("COPY avalon_music_folder (root, prefix) FROM STDIN", [f]) { f, line in
+                    Self.copyText(f.root, into: &line); line.append(9)
+                    Self.copyText(f.prefix, into: &line)
+                }
+            }
+            let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || folderChanged
             try run(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
             return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
         } catch {
@@ -255,7 +308,7 @@ public final class PostgresStore: Store {
     private func apply(_ diff: FileDiff) throws {
         try delete(from: "avalon_files", column: "path", type: "varchar", diff.removed + diff.upserted.map(\.path))
         guard !diff.upserted.isEmpty else { return }
-        try copy("COPY avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason) FROM STDIN",
+        try copy("COPY avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, song, bitrate, disc, created) FROM STDIN",
                  diff.upserted) { f, line in
             let t = f.tags ?? FileTags()
             Self.copyText(f.path, into: &line)
@@ -263,6 +316,7 @@ public final class PostgresStore: Store {
             for v in [t.title, t.album, t.artist, t.genre] { line.append(9); Self.copyText(v, into: &line) }
             line.append(contentsOf: "\t\(t.track)\t\(t.year)\t\(t.length)\t".utf8)
             Self.copyText(f.reason, into: &line)
+            line.append(contentsOf: "\t\(f.song?.hex32 ?? "\\N")\t\(t.bitRate)\t\(t.disc)\t\(f.created)".utf8)
         }
     }
 

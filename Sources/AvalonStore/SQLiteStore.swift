@@ -60,6 +60,28 @@ public final class SQLiteStore: Store {
         return found
     }
 
+    private func hasColumn(_ table: String, _ column: String) throws -> Bool {
+        var found = false
+        try forEachRow("SELECT 1 FROM pragma_table_info('\(table)') WHERE name = '\(column)'", reading: "the schema") { _ in found = true }
+        return found
+    }
+
+    /// The file facts' columns of an `avalon_files` from before them.
+    private func addFactColumns() throws {
+        for (name, type) in fileFactColumns {
+            if try !hasColumn("avalon_files", name) { try exec("ALTER TABLE avalon_files ADD COLUMN \(name) \(type)") }
+        }
+    }
+
+    public func folder() throws -> MusicFolder? {
+        guard try hasTable("avalon_music_folder") else { return nil }
+        var f: MusicFolder?
+        try forEachRow("SELECT root, prefix FROM avalon_music_folder", reading: "avalon_music_folder") { stmt in
+            f = MusicFolder(root: String(decoding: Self.text(stmt, 0), as: UTF8.self), prefix: String(decoding: Self.text(stmt, 1), as: UTF8.self))
+        }
+        return f
+    }
+
     public func generation() throws -> Int64 {
         guard try hasTable("avalon_generations") else { return 0 }
         var g: Int64 = 0
@@ -104,7 +126,19 @@ public final class SQLiteStore: Store {
                       track: sqlite3_column_int64(stmt, 3), year: sqlite3_column_int64(stmt, 4),
                       album: album, artist: artist, genre: genre)
         }
+        try loadFiles(into: &b)
         return b.build()
+    }
+
+    /// The scanner's file facts, when a scan of this version wrote them.
+    private func loadFiles(into b: inout CollectionBuilder) throws {
+        guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
+        b.musicFolder = folder.root
+        try forEachRow("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", reading: "avalon_files") { stmt in
+            guard let song = Self.id(stmt, 0), let relative = folder.relative(bytes: Self.text(stmt, 1)) else { return }
+            b.addFile(song: song, relativePath: relative, size: sqlite3_column_int64(stmt, 2), bitRate: sqlite3_column_int64(stmt, 3),
+                      disc: sqlite3_column_int64(stmt, 4), created: sqlite3_column_int64(stmt, 5))
+        }
     }
 
     public func rows() throws -> CollectionRows {
@@ -134,7 +168,8 @@ public final class SQLiteStore: Store {
     public func files() throws -> [FileRecord] {
         guard try hasTable("avalon_files") else { return [] }
         var out: [FileRecord] = []
-        try forEachRow("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason FROM avalon_files",
+        let facts = try hasColumn("avalon_files", "created") ? "song, bitrate, disc, created" : "NULL, NULL, NULL, NULL"
+        try forEachRow("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, \(facts) FROM avalon_files",
                        reading: "avalon_files") { stmt in
             func text(_ c: Int32) -> String { String(decoding: Self.text(stmt, c), as: UTF8.self) }
             var tags: FileTags?
@@ -142,10 +177,14 @@ public final class SQLiteStore: Store {
                 var t = FileTags()
                 (t.title, t.album, t.artist, t.genre) = (text(6), text(7), text(8), text(9))
                 (t.track, t.year, t.length) = (sqlite3_column_int64(stmt, 10), sqlite3_column_int64(stmt, 11), sqlite3_column_int64(stmt, 12))
+                (t.bitRate, t.disc) = (sqlite3_column_int64(stmt, 15), sqlite3_column_int64(stmt, 16))
                 tags = t
             }
-            out.append(FileRecord(path: text(0), size: sqlite3_column_int64(stmt, 1), mtime: sqlite3_column_int64(stmt, 2),
-                                  ctime: sqlite3_column_int64(stmt, 3), racy: sqlite3_column_int64(stmt, 4) != 0, tags: tags, reason: text(13)))
+            var f = FileRecord(path: text(0), size: sqlite3_column_int64(stmt, 1), mtime: sqlite3_column_int64(stmt, 2),
+                               ctime: sqlite3_column_int64(stmt, 3), racy: sqlite3_column_int64(stmt, 4) != 0, tags: tags, reason: text(13),
+                               created: sqlite3_column_int64(stmt, 17))
+            f.song = Self.id(stmt, 14)
+            out.append(f)
         }
         return out
     }
@@ -156,6 +195,7 @@ public final class SQLiteStore: Store {
         try exec(schemaSQL(idType: "CHAR(32)") + avalonSchemaSQL(textType: "VARCHAR"))
         try exec("BEGIN IMMEDIATE")
         do {
+            try addFactColumns()
             let old = try rows()
             try check(old.tracks.map(\.id))
             let diff = RowDiff(old: old, new: scan.rows)
@@ -167,7 +207,15 @@ public final class SQLiteStore: Store {
                 try insert(scan.rows.generation(number, scanner: scan.scanner))
             }
             if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
-            let filesChanged = fileDiff.map { !$0.isEmpty } ?? false
+            let folderChanged = try scan.folder.map { $0 != (try folder()) } ?? false
+            if folderChanged, let f = scan.folder {
+                try exec("DELETE FROM avalon_music_folder")
+                try run("INSERT INTO avalon_music_folder (root, prefix) VALUES (?, ?)", [f], "avalon_music_folder") { stmt, f in
+                    sqlite3_bind_text(stmt, 1, f.root, -1, SQLITE_TRANSIENT)
+                    sqlite3_bind_text(stmt, 2, f.prefix, -1, SQLITE_TRANSIENT)
+                }
+            }
+            let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || folderChanged
             try exec(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
             return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
         } catch {
@@ -215,7 +263,7 @@ public final class SQLiteStore: Store {
         try run("DELETE FROM avalon_files WHERE path = ?", diff.removed + diff.upserted.map(\.path), "avalon_files") { stmt, path in
             sqlite3_bind_text(stmt, 1, path, -1, SQLITE_TRANSIENT)
         }
-        try run("INSERT INTO avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        try run("INSERT INTO avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, song, bitrate, disc, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 diff.upserted, "avalon_files") { stmt, f in
             let t = f.tags ?? FileTags()
             sqlite3_bind_text(stmt, 1, f.path, -1, SQLITE_TRANSIENT)
@@ -229,6 +277,10 @@ public final class SQLiteStore: Store {
             sqlite3_bind_int64(stmt, 12, t.year)
             sqlite3_bind_int64(stmt, 13, t.length)
             sqlite3_bind_text(stmt, 14, f.reason, -1, SQLITE_TRANSIENT)
+            if let song = f.song { sqlite3_bind_text(stmt, 15, song.hex32, -1, SQLITE_TRANSIENT) } else { sqlite3_bind_null(stmt, 15) }
+            sqlite3_bind_int64(stmt, 16, t.bitRate)
+            sqlite3_bind_int64(stmt, 17, t.disc)
+            sqlite3_bind_int64(stmt, 18, f.created)
         }
     }
 

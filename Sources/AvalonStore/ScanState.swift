@@ -15,22 +15,54 @@ public struct FileRecord: Sendable, Equatable {
     public var tags: FileTags?
     /// Why it was skipped, when `tags` is nil.
     public var reason: String
+    /// When a scan first saw this path (Unix seconds), kept while it stays;
+    /// 0 for a record written before scans kept it (read again once).
+    public var created: Int64
+    /// The song this file is (its id comes from the path's bytes), when it has tags.
+    public var song: ItemID?
 
-    public init(path: String, size: Int64, mtime: Int64, ctime: Int64, racy: Bool, tags: FileTags?, reason: String = "") {
+    public init(path: String, size: Int64, mtime: Int64, ctime: Int64, racy: Bool, tags: FileTags?, reason: String = "", created: Int64 = 0) {
         self.path = path; self.size = size; self.mtime = mtime; self.ctime = ctime
-        self.racy = racy; self.tags = tags; self.reason = reason
+        self.racy = racy; self.tags = tags; self.reason = reason; self.created = created
     }
 
-    /// Whether the file on disk is still the one read.
+    /// Whether the file on disk is still the one read (and the record has
+    /// every fact this version keeps).
     public func unchanged(size: Int64, mtime: Int64, ctime: Int64) -> Bool {
-        !racy && self.size == size && self.mtime == mtime && self.ctime == ctime
+        !racy && created != 0 && self.size == size && self.mtime == mtime && self.ctime == ctime
     }
 }
 
 public struct FileTags: Sendable, Equatable {
     public var title = "", album = "", artist = "", genre = ""
     public var track: Int64 = 0, year: Int64 = 0, length: Int64 = 0
+    /// kbit/s, and the disc tag's leading integer (0 when absent).
+    public var bitRate: Int64 = 0, disc: Int64 = 0
     public init() {}
+}
+
+/// The folder a scan read: `root` absolute (what Subsonic streams from),
+/// `prefix` as the file records' paths begin (the root as typed, normalised).
+public struct MusicFolder: Sendable, Equatable {
+    public var root: String
+    public var prefix: String
+    public init(root: String, prefix: String) { self.root = root; self.prefix = prefix }
+
+    /// A stored path's bytes within the folder, or nil for one outside it.
+    func relative(bytes path: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        var head = Array(prefix.utf8)
+        if head.last != UInt8(ascii: "/") { head.append(UInt8(ascii: "/")) }
+        guard path.count > head.count, path.starts(with: head) else { return nil }
+        return UnsafeBufferPointer(rebasing: path[head.count...])
+    }
+
+    /// A record's path within the folder, or nil for one outside it.
+    public func relative(_ path: String) -> String? {
+        // By bytes: a combining mark after "/" would join it in a Character.
+        let head = Array((prefix.hasSuffix("/") ? prefix : prefix + "/").utf8)
+        guard path.utf8.starts(with: head) else { return nil }
+        return String(decoding: path.utf8.dropFirst(head.count), as: UTF8.self)
+    }
 }
 
 /// One collection a scan wrote: generation 0 is a database no scan of ours
@@ -57,6 +89,8 @@ public struct ScanWrite: Sendable {
     /// stored records stand, and the store need not read them to compare.
     public var filesUnchanged = false
     public var scanner: String
+    /// The scanned folder; nil leaves the stored one.
+    public var folder: MusicFolder?
     public init(rows: CollectionRows, files: [FileRecord]?, scanner: String) {
         self.rows = rows; self.files = files; self.scanner = scanner
     }
@@ -146,9 +180,16 @@ func avalonSchemaSQL(textType: String) -> String {
         path \(textType) NOT NULL PRIMARY KEY, size BIGINT NOT NULL, mtime_ns BIGINT NOT NULL, ctime_ns BIGINT NOT NULL,
         racy INTEGER NOT NULL, readable INTEGER NOT NULL,
         title VARCHAR, album VARCHAR, artist VARCHAR, genre VARCHAR, track BIGINT, year BIGINT, length BIGINT,
-        reason VARCHAR);
+        reason VARCHAR, \(fileFactColumnsSQL));
+    CREATE TABLE IF NOT EXISTS avalon_music_folder (root \(textType) NOT NULL, prefix \(textType) NOT NULL);
     """
 }
+
+/// Facts kept per file since the Subsonic API: an older `avalon_files`
+/// gets them with ALTER TABLE (NULL: unknown, so the file is read again).
+let fileFactColumns = [("song", "VARCHAR"), ("bitrate", "BIGINT"), ("disc", "BIGINT"), ("created", "BIGINT")]
+let fileFactColumnsSQL = fileFactColumns.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+
 
 extension CollectionRows {
     /// Generation counts for these rows.

@@ -6,6 +6,11 @@ public func writeTags(_ path: String, title: String? = nil, album: String? = nil
     avalon_write_tags(path, title, album, artist, genre, track, date) == 0
 }
 
+/// Sets one property by TagLib's name (DISCNUMBER, …); "" removes it.
+public func writeProperty(_ path: String, _ key: String, _ value: String) -> Bool {
+    avalon_write_property(path, key, value) == 0
+}
+
 /// Writes MP3 tags as ID3v2.4 (24), ID3v2.3 (23) or ID3v1 alone (1).
 public func writeMP3Tags(_ path: String, kind: Int32, title: String? = nil, album: String? = nil, artist: String? = nil,
                          genre: String? = nil, track: String? = nil, date: String? = nil) -> Bool {

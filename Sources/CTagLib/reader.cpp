@@ -112,7 +112,8 @@ void close_other_fds(int keep) {
             out.push_back(rc == 0 ? AVALON_READ_OK : rc == -2 ? AVALON_READ_UNREADABLE : AVALON_READ_NOT_AUDIO);
             if (rc == 0) {
                 put32(out, (uint32_t)t.length);
-                for (const char *v : {t.title, t.album, t.artist, t.genre, t.track, t.date}) put_string(out, v);
+                put32(out, (uint32_t)t.bitrate);
+                for (const char *v : {t.title, t.album, t.artist, t.genre, t.track, t.date, t.disc}) put_string(out, v);
                 avalon_free_tags(&t);
             } else {
                 put_string(out, err);
@@ -212,7 +213,11 @@ bool parse(const std::string &buf, size_t &off, avalon_read_result *res) {
         uint32_t length;
         if (!take32(length)) return false;
         res->tags.length = (int)length;
-        for (char **v : {&res->tags.title, &res->tags.album, &res->tags.artist, &res->tags.genre, &res->tags.track, &res->tags.date}) {
+        uint32_t bitrate;
+        if (!take32(bitrate)) return false;
+        res->tags.bitrate = (int)bitrate;
+        for (char **v : {&res->tags.title, &res->tags.album, &res->tags.artist, &res->tags.genre, &res->tags.track, &res->tags.date,
+                         &res->tags.disc}) {
             if (!take_string(v)) { avalon_free_tags(&res->tags); return false; }
         }
     } else {

@@ -127,6 +127,8 @@ extern "C" int avalon_read_tags(const char *path, int follow, avalon_tags *out, 
             out->track = dup_first(props, "TRACKNUMBER");
             out->date = dup_first(props, "DATE");
             out->length = ap->lengthInMilliseconds() / 1000;
+            out->bitrate = ap->bitrate();
+            out->disc = dup_first(props, "DISCNUMBER");
             rc = 0;
         }
     } catch (const std::exception &e) {
@@ -141,6 +143,6 @@ extern "C" int avalon_read_tags(const char *path, int follow, avalon_tags *out, 
 }
 
 extern "C" void avalon_free_tags(avalon_tags *t) {
-    free(t->title); free(t->album); free(t->artist); free(t->genre); free(t->track); free(t->date);
+    free(t->title); free(t->album); free(t->artist); free(t->genre); free(t->track); free(t->date); free(t->disc);
     memset(t, 0, sizeof(*t));
 }

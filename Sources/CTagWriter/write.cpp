@@ -34,6 +34,15 @@ extern "C" int avalon_write_tags(const char *path, const char *title, const char
     return f.save() ? 0 : -1;
 }
 
+extern "C" int avalon_write_property(const char *path, const char *key, const char *value) {
+    TagLib::FileRef f(path);
+    if (f.isNull() || !f.file()) return -1;
+    TagLib::PropertyMap props = f.file()->properties();
+    put(props, key, value);
+    f.file()->setProperties(props);
+    return f.save() ? 0 : -1;
+}
+
 extern "C" int avalon_write_mp3_tags(const char *path, int kind, const char *title, const char *album, const char *artist,
                                      const char *genre, const char *track, const char *date) {
     TagLib::MPEG::File f(path);

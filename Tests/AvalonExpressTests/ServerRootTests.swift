@@ -112,8 +112,12 @@ final class ServerRootTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 5) { processes(mentioning: root).isEmpty })
 
         let port = freePort()
-        let setup = try express(["setup-server", music, "--port", "\(port)", "--server-root", root])
+        let users = dir + "/subsonic users"
+        try "ann:pass-word-1\n".write(toFile: users, atomically: false, encoding: .utf8)
+        chmod(users, 0o600)
+        let setup = try express(["setup-server", music, "--port", "\(port)", "--server-root", root, "--users", users])
         XCTAssertEqual(setup.status, 0, setup.stderr)
+        XCTAssertTrue(try String(contentsOfFile: root + "/avalon.toml").contains("SUBSONIC_USERS_FILE = '\(users)'"))
         let ctl = root + "/avalonctl"
         let configtest = try runProgram([ctl, "configtest"])
         XCTAssertEqual(configtest.status, 0, configtest.stderr)
@@ -131,6 +135,15 @@ final class ServerRootTests: XCTestCase {
         XCTAssertTrue(start.stdout.contains("Avalon serves http://127.0.0.1:\(port)/"), start.stdout)
         XCTAssertEqual(try httpRequest(port: port, path: "/").status, 200)
         XCTAssertEqual(try httpRequest(port: port, path: "/avalon/heartbeat").status, 200)
+        // The Subsonic API on (--users), and a song streamed by nginx from the quoted music folder.
+        let auth = "u=ann&p=pass-word-1&v=1.16.1&c=t"
+        let found = try httpRequest(port: port, path: "/rest/search3?query=&songCount=1&f=json&" + auth).json
+        let song = try XCTUnwrap((((found["subsonic-response"] as? [String: Any])?["searchResult3"] as? [String: Any])?["song"] as? [[String: Any]])?.first,
+                                 "\(found)")
+        let stream = try httpRequest(port: port, path: "/rest/stream?id=\(song["id"] as! String)&" + auth)
+        XCTAssertEqual(stream.status, 200)
+        XCTAssertEqual(stream.body, try Data(contentsOf: URL(fileURLWithPath: music + "/" + (song["path"] as! String))))
+        XCTAssertEqual(try httpRequest(port: port, path: "/avalon-internal-music/" + (song["path"] as! String).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)!).status, 404)
         XCTAssertEqual(try runProgram([ctl, "stop"]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 5) { processes(mentioning: root).isEmpty }, "\(processes(mentioning: root))")
 

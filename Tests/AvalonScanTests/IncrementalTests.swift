@@ -50,6 +50,7 @@ final class IncrementalTests: MusicTestCase {
         func tag(_ path: String) {
             XCTAssertTrue(writeTags(path, title: "T\(rng.next() % 100)", album: pick(names), artist: pick(names), genre: pick(names),
                                     track: "\(rng.next() % 20)", date: "\(1980 + rng.next() % 40)"), path)
+            XCTAssertTrue(writeProperty(path, "DISCNUMBER", pick(["", "1", "2/3", "04"])), path)
         }
         func add(in sub: String) {
             counter += 1
@@ -64,7 +65,9 @@ final class IncrementalTests: MusicTestCase {
         // No timestamp tick here (ext4 keeps nanoseconds): records are trusted at once, so rescans reuse them.
         let inc = try openStore(try DatabaseURL(parsing: incremental()))
         var lastGeneration: Int64 = 0
+        var firstSeen: [String: Int64] = [:]  // path: when the incremental scans first recorded it
         for round in 0..<6 {
+            let roundStart = Int64(Date().timeIntervalSince1970)
             if round > 0 {
                 for _ in 0..<(3 + Int(rng.next() % 6)) {
                     guard !files.isEmpty else { add(in: "d0"); continue }
@@ -101,12 +104,34 @@ final class IncrementalTests: MusicTestCase {
             _ = try job(fullURL, true)
             let fullStore = try openStore(try DatabaseURL(parsing: fullURL))
             try assertSameRows(try inc.rows(), try fullStore.rows(), "round \(round), seed \(seed)")
+            try assertSameFacts(inc, fullStore, root: root, "round \(round), seed \(seed)")
+            let roundEnd = Int64(Date().timeIntervalSince1970)
+            var seenNow: [String: Int64] = [:]
+            for f in try inc.files() {
+                if let before = firstSeen[f.path] {
+                    XCTAssertEqual(f.created, before, "\(f.path): created kept, round \(round), seed \(seed)")
+                } else {
+                    XCTAssertTrue((roundStart...roundEnd).contains(f.created), "\(f.path): created \(f.created) in this round, seed \(seed)")
+                }
+                seenNow[f.path] = f.created
+            }
+            firstSeen = seenNow
             if round == 1 { XCTAssertGreaterThan(r.stats.unchanged, 0, "round \(round): records were reused") }
             XCTAssertEqual(r.stats.files, r.stats.reread + r.stats.unchanged)
             XCTAssertEqual(r.outcome.generation, lastGeneration + (r.outcome.rowsChanged ? 1 : 0), "round \(round)")
             lastGeneration = r.outcome.generation
             XCTAssertEqual(try inc.generation(), lastGeneration)
-            XCTAssertEqual(try inc.load().generation, lastGeneration)
+            let loaded = try inc.load()
+            XCTAssertEqual(loaded.generation, lastGeneration)
+            // Every song loads with its file's facts, matched by song id.
+            let records = Dictionary(try inc.files().compactMap { f in f.song.map { ($0, f) } }) { a, _ in a }
+            for (k, song) in loaded.songs.enumerated() {
+                guard let f = records[song.id], loaded.files.has(k) else { XCTFail("round \(round): song without its file facts"); break }
+                XCTAssertEqual(root + "/" + String(decoding: loaded.files.path(k), as: UTF8.self), f.path)
+                XCTAssertEqual(loaded.files.sizes[k], f.size)
+                XCTAssertEqual(loaded.files.created[k], f.created)
+                XCTAssertEqual(Int64(loaded.files.discs[k]), f.tags?.disc)
+            }
         }
         // Nothing changed since: a rescan writes nothing and keeps the generation.
         var j = ScanJob(root: root, url: try DatabaseURL(parsing: incremental()), scanner: "test")
@@ -116,6 +141,28 @@ final class IncrementalTests: MusicTestCase {
         XCTAssertFalse(again.outcome.rowsChanged || again.outcome.filesChanged)
         XCTAssertEqual(again.stats.reread, 0)
         XCTAssertEqual(again.outcome.generation, lastGeneration)
+    }
+
+    /// The per-file facts Subsonic serves (all but `created`, which is when
+    /// each database first saw the file) are the same in both.
+    func assertSameFacts(_ a: Store, _ b: Store, root: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        func facts(_ s: Store) throws -> [String] {
+            try s.files().map { f in
+                "\(f.path) \(f.size) \(f.song?.uuidString ?? "-") \(f.tags.map { "\($0.bitRate) \($0.disc)" } ?? "-")"
+            }.sorted()
+        }
+        let fa = try facts(a)
+        XCTAssertEqual(fa, try facts(b), "file facts, \(what)", file: file, line: line)
+        XCTAssertEqual(try a.folder(), MusicFolder(root: root, prefix: root), what, file: file, line: line)
+        XCTAssertEqual(try b.folder(), try a.folder(), what, file: file, line: line)
+        var discs = Set<Int64>()
+        for f in try a.files() where f.tags != nil {
+            discs.insert(f.tags!.disc)
+            // The FLAC fixture's silence packs into under 1 kbit/s.
+            if !f.path.hasSuffix(".flac") { XCTAssertGreaterThan(f.tags!.bitRate, 0, "\(f.path) bit rate, \(what)", file: file, line: line) }
+            XCTAssertEqual(f.song, ItemID.song(pathBytes: Array(f.path.utf8)), what, file: file, line: line)
+        }
+        XCTAssertTrue(discs.contains { $0 > 0 }, "disc numbers read, \(what)", file: file, line: line)
     }
 
     func assertSameRows(_ a: CollectionRows, _ b: CollectionRows, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -177,5 +224,62 @@ final class IncrementalTests: MusicTestCase {
         old.racy = false
         let (_, _, kept) = try scanFiles(root: root, previous: [old], log: { _ in })
         XCTAssertEqual(kept.reread, 0)
+    }
+
+    /// A database whose `avalon_files` predates the file facts: the next
+    /// scan adds the columns, reads every file once more to fill them
+    /// (rows and generation stay), and the one after reads none.
+    func testOlderFileRecordsGainTheFacts() throws {
+        let root = dir + "/music"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for i in 0..<3 {
+            try FileManager.default.copyItem(atPath: fixtures + "/silence.mp3", toPath: "\(root)/s\(i).mp3")
+            XCTAssertTrue(writeTags("\(root)/s\(i).mp3", title: "S\(i)"))
+            XCTAssertTrue(writeProperty("\(root)/s\(i).mp3", "DISCNUMBER", "\(i + 1)/3"))
+        }
+        let db = dir + "/old.sqlite"
+        func scan() throws -> ScanJob.Report {
+            var j = ScanJob(root: root, url: try DatabaseURL(parsing: "sqlite:///" + db), scanner: "test")
+            j.racyNanoseconds = 0
+            return try j.run(log: { _ in })
+        }
+        XCTAssertEqual(try scan().stats.reread, 3)
+        let downgrade = """
+            import sqlite3, sys
+            c = sqlite3.connect(sys.argv[1])
+            c.executescript('''CREATE TABLE old AS SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre,
+                track, year, length, reason FROM avalon_files; DROP TABLE avalon_files; ALTER TABLE old RENAME TO avalon_files;
+                DROP TABLE avalon_music_folder;''')
+            c.commit()
+            """
+        let r = try runProgram(["python3", "-c", downgrade, db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let store = try openStore(try DatabaseURL(parsing: "sqlite:///" + db))
+        XCTAssertNil(try store.folder())
+        XCTAssertEqual(try store.files().map(\.created), [0, 0, 0])
+        XCTAssertFalse(try store.load().files.has(0), "no facts: songs load without files")
+        let again = try scan()
+        XCTAssertEqual(again.stats.reread, 3)
+        XCTAssertFalse(again.outcome.rowsChanged)
+        XCTAssertEqual(again.outcome.generation, 1)
+        XCTAssertEqual(try store.folder(), MusicFolder(root: root, prefix: root))
+        let files = try store.files()
+        XCTAssertEqual(files.map { $0.tags?.disc }, [1, 2, 3])
+        XCTAssertTrue(files.allSatisfy { $0.created > 0 && ($0.tags?.bitRate ?? 0) > 0 && $0.song != nil })
+        XCTAssertEqual(try scan().stats.reread, 0)
+        // Loaded beside the songs, each song its own file's facts.
+        let c = try store.load()
+        XCTAssertEqual(c.files.root, root)
+        for (k, s) in c.songs.enumerated() {
+            let f = try XCTUnwrap(files.first { $0.song == s.id })
+            XCTAssertTrue(c.files.has(k))
+            XCTAssertEqual("\(root)/" + String(decoding: c.files.path(k), as: UTF8.self), f.path)
+            XCTAssertEqual(c.files.sizes[k], try FileManager.default.attributesOfItem(atPath: f.path)[.size] as? Int64)
+            XCTAssertEqual(c.files.suffix(k), "mp3")
+            XCTAssertEqual(SongFiles.contentType(suffix: c.files.suffix(k)), "audio/mpeg")
+            XCTAssertEqual(Int64(c.files.discs[k]), f.tags?.disc)
+            XCTAssertEqual(Int64(c.files.bitRates[k]), f.tags?.bitRate)
+            XCTAssertEqual(c.files.created[k], f.created)
+        }
     }
 }

@@ -14,7 +14,7 @@ final class Stack {
     var port: Int { nginx.port }
 
     init(extraEnv: [String: String] = [:], requestPath: String = "/avalon", workers: Int = 3, db: String? = nil,
-         waitForHeartbeat: Bool = true) throws {
+         waitForHeartbeat: Bool = true, nginxExtra: String = "") throws {
         socket = dir + "/avalon.sock"
         let dbPath = db ?? (dir + "/avalon.sqlite")
         if db == nil { try SQLiteStore(path: dbPath).replace(with: Stack.rows()) }
@@ -27,7 +27,7 @@ final class Stack {
         guard waitUntil(timeout: 20, { FileManager.default.fileExists(atPath: sock) }) else {
             throw SupportError("avalon-fcgi made no socket: \(server.log)")
         }
-        nginx = try Nginx(socket: socket)
+        nginx = try Nginx(socket: socket, extra: nginxExtra)
         if waitForHeartbeat {
             let p = requestPath == "/" ? "" : requestPath
             _ = try httpRequest(port: nginx.port, path: p + "/heartbeat", timeout: 60)

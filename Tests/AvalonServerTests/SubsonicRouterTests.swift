@@ -165,6 +165,60 @@ final class SubsonicRouterTests: XCTestCase {
         XCTAssertEqual((album["album"] as! [[String: Any]])[0]["created"] as? String, "2023-11-14T22:13:20.123Z")
     }
 
+    /// With the scanner's file facts: songs carry them, albums' `created` is
+    /// their earliest song's, `newest` orders by it, and stream answers
+    /// X-Accel-Redirect with no body (a refused path: error 70).
+    func testFileFacts() throws {
+        var b = CollectionBuilder()
+        let rows = SubsonicTests.rows()
+        for e in rows.albums { b.addElement(.album, id: e.id, name: e.name) }
+        for e in rows.artists { b.addElement(.artist, id: e.id, name: e.name) }
+        for e in rows.genres { b.addElement(.genre, id: e.id, name: e.name) }
+        b.musicFolder = "/music"
+        for (i, t) in rows.tracks.enumerated() {
+            b.addSong(id: t.id, name: t.name, length: t.length, track: t.track, year: t.year, album: t.album, artist: t.artist, genre: t.genre)
+            // The first song's path climbs out: never named to nginx.
+            var path = Array((i == 0 ? "../outside.mp3" : "d\(i)/s \(i).mp3").utf8)
+            path.withUnsafeBufferPointer {
+                b.addFile(song: t.id, relativePath: $0, size: 1000 + Int64(i), bitRate: 128, disc: Int64(i % 2), created: 1_600_000_000 + Int64(i) * 86400)
+            }
+        }
+        let c = b.build()
+        let router = Router(collection: c, requestPath: "/avalon", adminSecret: nil, subsonic: Self.api)
+        func json(_ method: String, _ query: String) throws -> [String: Any] {
+            let r = try router.handle(Request(method: "GET", path: "/rest/" + method, query: "u=alice&p=pw&v=1.16.1&c=t&f=json&" + query))
+            return (try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any])?["subsonic-response"] as? [String: Any] ?? [:]
+        }
+        let last = rows.tracks.count - 1, t = rows.tracks[last]
+        let song = try XCTUnwrap(json("getSong", "id=\(t.id.uuidString)")["song"] as? [String: Any])
+        XCTAssertEqual(song["path"] as? String, "d\(last)/s \(last).mp3")
+        XCTAssertEqual(song["size"] as? Int, 1000 + last)
+        XCTAssertEqual(song["suffix"] as? String, "mp3")
+        XCTAssertEqual(song["contentType"] as? String, "audio/mpeg")
+        XCTAssertEqual(song["bitRate"] as? Int, 128)
+        XCTAssertEqual(song["created"] as? String, isoTime(seconds: 1_600_000_000 + Int64(last) * 86400))
+        // Albums: the newest is the last song's, and its created is its earliest song's.
+        let newest = try XCTUnwrap((json("getAlbumList2", "type=newest&size=500")["albumList2"] as? [String: Any])?["album"] as? [[String: Any]])
+        XCTAssertEqual(newest.first?["id"] as? String, t.album.uuidString)
+        let created = newest.compactMap { $0["created"] as? String }
+        XCTAssertEqual(created, created.sorted(by: >))
+        let first = rows.tracks.firstIndex { $0.album == t.album }!
+        XCTAssertEqual(newest.first?["created"] as? String, isoTime(seconds: 1_600_000_000 + Int64(first) * 86400))
+        // stream: a redirect to nginx and no body; the climbing path is error 70.
+        let r = try router.handle(Request(method: "GET", path: "/rest/stream", query: "u=alice&p=pw&v=1.16.1&c=t&id=\(t.id.uuidString)"))
+        XCTAssertEqual(r.contentType, "audio/mpeg")
+        XCTAssertTrue(r.body.isEmpty)
+        let refused = try json("stream", "id=\(rows.tracks[0].id.uuidString)")
+        XCTAssertEqual(errorCode(refused), 70)
+    }
+
+    /// ISO 8601 in UTC, as the API writes times.
+    func isoTime(seconds: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+
     func testSettings() throws {
         let d = try Config.load(environment: [:])
         XCTAssertEqual(d.subsonicPath, "/rest")

@@ -29,16 +29,24 @@ final class SubsonicTests: XCTestCase {
         chmod(path, 0o600)
     }
 
-    func testClientSessions() throws {
+    /// The venv with the client libraries and the specification, or a failure saying how to get them.
+    static func clientTools() -> (python: String, spec: String)? {
         let python = packageRoot + "/.build/venv-subsonic/bin/python"
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            return XCTFail("no venv at \(python): deploy/test.sh makes it (python3 -m venv .build/venv-subsonic && .build/venv-subsonic/bin/pip install py-sonic py-opensonic jsonschema)")
+            XCTFail("no venv at \(python): deploy/test.sh makes it (python3 -m venv .build/venv-subsonic && .build/venv-subsonic/bin/pip install py-sonic py-opensonic jsonschema)")
+            return nil
         }
         // OPENSUBSONIC_SPEC: for a checkout that has no ../shared beside it.
         let spec = ProcessInfo.processInfo.environment["OPENSUBSONIC_SPEC"] ?? packageRoot + "/../shared/opensubsonic"
         guard FileManager.default.fileExists(atPath: spec + "/openapi/openapi.json") else {
-            return XCTFail("the OpenSubsonic specification is not at \(spec) (the suite runs with ../shared beside the checkout)")
+            XCTFail("the OpenSubsonic specification is not at \(spec) (the suite runs with ../shared beside the checkout)")
+            return nil
         }
+        return (python, spec)
+    }
+
+    func testClientSessions() throws {
+        guard let (python, spec) = Self.clientTools() else { return }
         let dir = makeTempDir("avalon-subsonic")
         defer { removeTree(dir) }
         let users = dir + "/users", keys = dir + "/keys", db = dir + "/avalon.sqlite"

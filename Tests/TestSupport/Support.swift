@@ -215,7 +215,8 @@ public final class Nginx {
     public let port: Int
     let server: Background
 
-    public init(socket: String, location: String = "/") throws {
+    /// `extra`: more of the server block (locations of the test's own).
+    public init(socket: String, location: String = "/", extra: String = "") throws {
         dir = makeTempDir("avalon-nginx")
         port = freePort()
         let conf = """
@@ -236,6 +237,7 @@ public final class Nginx {
                         fastcgi_pass unix:\(socket);
                         fastcgi_read_timeout 60s;
                     }
+                    \(extra)
                 }
             }
             """

@@ -18,10 +18,10 @@ import urllib.request
 import xml.etree.ElementTree as ET
 
 import jsonschema
-import referencing
-import referencing.jsonschema
 import libsonic
 import libopensonic
+
+import schemas
 
 PORT, SPEC, USER, PASSWORD, API_KEY, EXPECTED = sys.argv[1:7]
 SPEC = pathlib.Path(SPEC) / "openapi"
@@ -36,26 +36,6 @@ def check(cond, what):
     if not cond:
         failures.append(what)
         print("FAIL:", what, file=sys.stderr)
-
-
-def retrieve(uri):
-    path = pathlib.Path(urllib.parse.urlparse(uri).path)
-    return referencing.Resource.from_contents(json.loads(path.read_text()),
-                                              default_specification=referencing.jsonschema.DRAFT7)
-
-
-REGISTRY = referencing.Registry(retrieve=retrieve)
-
-
-def schema_for(method):
-    """The 200 answer's schema of an endpoint page of the OpenAPI description."""
-    page = SPEC / "endpoints" / f"{method}.json"
-    answer = json.loads(page.read_text())["get"]["responses"]["200"]
-    if "$ref" in answer:  # a shared response (ping's: EmptySubsonicResponse)
-        page = (page.parent / answer["$ref"]).resolve()
-        answer = json.loads(page.read_text())
-    ref = answer["content"]["application/json"]["schema"]["$ref"]
-    return {"$ref": (page.parent / ref).resolve().as_uri()}
 
 
 def raw(method, params, auth=None, fmt="json", post=False, view=True):
@@ -82,7 +62,7 @@ def validated(method, params=None, auth=None, post=False, expect_error=None, com
     body = json.loads(raw(method, params, auth, "json", post))
     checked["json"] += 1
     try:
-        jsonschema.Draft7Validator(schema_for(method), registry=REGISTRY).validate(body)
+        schemas.validate(SPEC, method, body)
     except jsonschema.ValidationError as e:
         check(False, f"{method} {params}: schema: {e.message} at {list(e.absolute_path)}")
     r = body["subsonic-response"]

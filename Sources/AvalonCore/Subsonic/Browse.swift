@@ -2,7 +2,8 @@
 /// `content/en/docs/Endpoints/` of the OpenSubsonic specification): each
 /// writes its element inside an open envelope, or throws a `SubsonicError`.
 /// Ids are Avalon's UUIDs; per-file facts (size, suffix, bit rate, path,
-/// created) are left out until the scanner records them.
+/// created) come from the scanner's records (`SongFiles`), left out where
+/// there are none.
 extension MusicCollection {
     // MARK: parameters
 
@@ -42,18 +43,24 @@ extension MusicCollection {
 
     // MARK: facts derived per element
 
-    /// An album's artist (its first song's), song count, duration, year and genre.
+    /// An album's artist (its first song's), song count, duration, year and
+    /// genre, and when its first file was seen (0: no file recorded).
     struct AlbumFacts {
         var artist: UInt32, songCount: Int64, duration: Int64, year: Int64, genre: UInt32
+        var created: Int64 = 0
     }
 
     func albumFacts(_ album: UInt32) -> AlbumFacts {
         let list = albums.songs(of: album)
         guard let first = list.first else { return AlbumFacts(artist: .max, songCount: 0, duration: 0, year: 0, genre: .max) }
         let s = songs[Int(first)]
-        var duration: Int64 = 0
-        for i in list { duration &+= max(0, songs[Int(i)].length) }
-        return AlbumFacts(artist: s.artist, songCount: Int64(list.count), duration: duration, year: s.year, genre: s.genre)
+        var duration: Int64 = 0, created = Int64.max
+        for i in list {
+            duration &+= max(0, songs[Int(i)].length)
+            if files.has(Int(i)) { created = min(created, files.created[Int(i)]) }
+        }
+        return AlbumFacts(artist: s.artist, songCount: Int64(list.count), duration: duration, year: s.year, genre: s.genre,
+                          created: created == .max ? 0 : created)
     }
 
     /// The distinct albums of an artist's songs, in the order first met.
@@ -114,6 +121,16 @@ extension MusicCollection {
         w.attr("artistId", id: artists.items[Int(s.artist)].id)
         w.attr("type", static: "music")
         w.attr("isVideo", false)
+        if files.has(Int(i)) {
+            let k = Int(i), suffix = files.suffix(k)
+            w.attr("size", files.sizes[k])
+            w.attr("suffix", suffix)
+            w.attr("contentType", SongFiles.contentType(suffix: suffix))
+            if files.bitRates[k] > 0 { w.attr("bitRate", Int64(files.bitRates[k])) }
+            files.path(k).withUnsafeBufferPointer { w.attr("path", $0) }
+            if files.discs[k] > 0 { w.attr("discNumber", Int64(files.discs[k])) }
+            w.attr("created", isoDate(milliseconds: files.created[k] * 1000))
+        }
         w.close()
     }
 
@@ -131,7 +148,7 @@ extension MusicCollection {
         }
         w.attr("songCount", f.songCount)
         w.attr("duration", f.duration)
-        w.attr("created", server.created)
+        w.attr("created", f.created > 0 ? isoDate(milliseconds: f.created * 1000) : server.created)
         if f.year > 0 { w.attr("year", f.year) }
         if f.genre != .max { w.attr("genre", slice(a, genres.items[Int(f.genre)].name)) }
         if close { w.close() }
@@ -274,9 +291,15 @@ extension MusicCollection {
         }
     }
 
-    public func subsonicSong(_ p: QueryParameters, _ w: inout NodeWriter) throws {
+    /// The song `id` names (error 70 for anything else).
+    public func parseSongID(_ p: QueryParameters) throws -> UInt32 {
         let id = try parseID(p)
         guard let s = songIndex(of: id) else { throw SubsonicError.notFound("song \(id)") }
+        return s
+    }
+
+    public func subsonicSong(_ p: QueryParameters, _ w: inout NodeWriter) throws {
+        let s = try parseSongID(p)
         arena.withUnsafeBufferPointer { a in writeSong(&w, "song", s, a) }
     }
 
@@ -401,10 +424,7 @@ extension MusicCollection {
             }
             return out
         case "newest":
-            // Until the scanner records when it first saw each file: the
-            // order the collection was loaded in, last first.
-            let n = albums.count
-            return (offset..<min(n, offset + size)).map { UInt32(n - 1 - $0) }
+            return page(ix.albumsNewest)
         case "alphabeticalByName":
             return page(albums.byName)
         case "alphabeticalByArtist":

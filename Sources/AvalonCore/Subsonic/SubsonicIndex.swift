@@ -8,6 +8,9 @@ public final class SubsonicIndex: @unchecked Sendable {
     public let genreAlbumCounts: [Int64]
     /// Albums by their artist's name, then their own.
     public let albumsByArtist: [UInt32]
+    /// Albums by `created` (their first file's first sighting), newest first;
+    /// without file facts, the load order, last first.
+    public let albumsNewest: [UInt32]
 
     public init(_ c: MusicCollection) {
         artistIndex = c.artistIndex()
@@ -22,6 +25,8 @@ public final class SubsonicIndex: @unchecked Sendable {
         }
         keyed.sort { $0 < $1 }
         albumsByArtist = keyed.map(\.1)
+        let created = (0..<c.albums.count).map { c.albumFacts(UInt32($0)).created }
+        albumsNewest = (0..<UInt32(c.albums.count)).sorted { (created[Int($0)], $0) > (created[Int($1)], $1) }
     }
 }
 

@@ -7,7 +7,9 @@ extension Router {
     static let xmlType = "text/xml; charset=utf-8"
     static let javascriptType = "application/javascript; charset=utf-8"
 
-    func subsonicAnswer(_ call: Call, _ body: (SubsonicCall, inout NodeWriter) throws -> Void) throws -> AnswerHead {
+    /// `body` writes the method's element, or returns the head of an answer
+    /// without one (a stream's redirect to nginx).
+    func subsonicAnswer(_ call: Call, _ body: (SubsonicCall, inout NodeWriter) throws -> AnswerHead?) throws -> AnswerHead {
         guard let api = subsonic else { return notFound(call) }
         let request = call.request
         let params: QueryParameters
@@ -59,8 +61,11 @@ extension Router {
             let user = try Router.signIn(api.accounts, params)
             try Router.checkVersion(params)
             api.server.begin(&w, ok: true)
-            try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user),
-                                 cache: api.cache), &w)
+            if let head = try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user),
+                                                cache: api.cache, streamPath: api.streamPath), &w) {
+                out.reset()
+                return head
+            }
             api.server.end(&w)
         } catch let e as SubsonicError {
             out.reset()

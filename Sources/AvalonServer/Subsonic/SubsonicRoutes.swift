@@ -11,9 +11,12 @@ public struct SubsonicAPI: Sendable {
     let server: SubsonicServer
     /// Filled in each worker on first use: the master never pays for it.
     let cache = SubsonicIndexCache()
+    /// nginx's internal location of the music folder (`SUBSONIC_STREAM_PATH`).
+    let streamPath: String
 
-    public init(path: String, accounts: SubsonicAccounts, loadedAtMilliseconds: Int64) {
+    public init(path: String, accounts: SubsonicAccounts, loadedAtMilliseconds: Int64, streamPath: String = "/avalon-internal-music") {
         prefix = Array((path + "/").utf8)
+        self.streamPath = streamPath
         self.accounts = accounts
         server = SubsonicServer(serverVersion: avalonVersion, loadedAtMilliseconds: loadedAtMilliseconds)
     }
@@ -22,7 +25,8 @@ public struct SubsonicAPI: Sendable {
     /// is unsafe or malformed is an error that says how to fix it.
     public static func load(_ config: Config) throws -> SubsonicAPI? {
         guard let accounts = try SubsonicAccounts.load(config) else { return nil }
-        return SubsonicAPI(path: config.subsonicPath, accounts: accounts, loadedAtMilliseconds: Int64(wallNanoseconds() / 1_000_000))
+        return SubsonicAPI(path: config.subsonicPath, accounts: accounts, loadedAtMilliseconds: Int64(wallNanoseconds() / 1_000_000),
+                           streamPath: config.subsonicStreamPath)
     }
 }
 
@@ -33,6 +37,7 @@ struct SubsonicCall {
     let server: SubsonicServer
     let user: String
     let cache: SubsonicIndexCache
+    let streamPath: String
     var index: SubsonicIndex { cache.index(collection) }
 }
 
@@ -40,7 +45,25 @@ extension Route {
     /// A Subsonic method (also answered as `name.view`).
     static func subsonic(_ name: StaticString, _ body: @escaping (SubsonicCall, inout NodeWriter) throws -> Void) -> Route {
         Route(path: name, access: .subsonic, cacheable: false, label: "subsonic_\(name)", statsd: nil) { call in
-            try call.router.subsonicAnswer(call) { try body($0, &$1) }
+            try call.router.subsonicAnswer(call) { try body($0, &$1); return nil }
+        }
+    }
+
+    /// `stream` and `download`: the song's file, sent by nginx (no byte of
+    /// it passes through the worker). No transcoding: `format` is ignored.
+    static func subsonicFile(_ name: StaticString, download: Bool) -> Route {
+        Route(path: name, access: .subsonic, cacheable: false, label: "subsonic_\(name)", statsd: nil) { call in
+            try call.router.subsonicAnswer(call) { c, _ in
+                let song = try c.collection.parseSongID(c.params)
+                let files = c.collection.files
+                guard files.has(Int(song)), let uri = StreamTarget.uri(prefix: c.streamPath, relativePath: files.path(Int(song))) else {
+                    throw SubsonicError.notFound("file of song")
+                }
+                var head = AnswerHead(status: 200, contentType: SongFiles.contentType(suffix: files.suffix(Int(song))))
+                head.extraHeaders = "X-Accel-Redirect: \(uri)\r\n"
+                if download { head.extraHeaders += "Content-Disposition: \(StreamTarget.attachment(relativePath: files.path(Int(song))))\r\n" }
+                return head
+            }
         }
     }
 
@@ -99,6 +122,8 @@ extension Route {
             w.endList()
             w.close()
         },
+        .subsonicFile("stream", download: false),
+        .subsonicFile("download", download: true),
         .subsonic("getScanStatus") { c, w in
             w.open("scanStatus"); w.attr("scanning", false); w.attr("count", Int64(c.collection.songs.count)); w.close()
         },

@@ -11,6 +11,8 @@ typedef struct {
     char *track;  /* raw, e.g. "3/12" */
     char *date;   /* raw, e.g. "1999-06-12" */
     int length;   /* whole seconds, rounded down */
+    int bitrate;  /* kbit/s, TagLib's audio properties */
+    char *disc;   /* raw, e.g. "1/2" (TPOS, DISCNUMBER, disk) */
 } avalon_tags;
 
 /* Reads a regular file's tags, opened read-only (a symlink only when `follow`).

@@ -15,6 +15,9 @@ int avalon_write_tags(const char *path, const char *title, const char *album, co
 int avalon_write_mp3_tags(const char *path, int kind, const char *title, const char *album, const char *artist,
                           const char *genre, const char *track, const char *date);
 
+/* Sets one property by TagLib's name (e.g. DISCNUMBER; "" removes it); 0 on success. */
+int avalon_write_property(const char *path, const char *key, const char *value);
+
 #ifdef __cplusplus
 }
 #endif

@@ -174,7 +174,8 @@ final class HTTPTests: XCTestCase {
 
     func testStatsdTimerPerEndpoint() throws {
         let st = try s()
-        var buf = [UInt8](repeating: 0, count: 512)
+        // A datagram holds as many timer lines as fit a packet: read it whole.
+        var buf = [UInt8](repeating: 0, count: 65536)
         while recv(Self.statsd, &buf, buf.count, 0) > 0 {}  // drain
         _ = try st.get("/avalon/genres")
         var packets: [String] = []
@@ -204,7 +205,7 @@ final class HTTPTests: XCTestCase {
     /// metrics under its label and timed for statsd like the other lists.
     func testYearsThroughTheWholeStack() throws {
         let st = try s()
-        var buf = [UInt8](repeating: 0, count: 512)
+        var buf = [UInt8](repeating: 0, count: 65536)
         while recv(Self.statsd, &buf, buf.count, 0) > 0 {}  // drain
         let r = try st.get("/avalon/years?order=songs&direction=desc")
         XCTAssertEqual(r.status, 200, r.text)
@@ -469,6 +470,10 @@ final class LifecycleTests: XCTestCase {
             .replacingOccurrences(of: "include fastcgi_params;", with: "include /etc/nginx/fastcgi_params;")
             .replacingOccurrences(of: "include snippets/avalon-fastcgi.conf;", with: "include \(packageRoot)/nginx/avalon-fastcgi.conf;")
             .replacingOccurrences(of: "include snippets/avalon-log.conf;", with: "include \(packageRoot)/nginx/avalon-log.conf;")
+            .replacingOccurrences(of: "include snippets/avalon-cache.conf;", with: "include \(packageRoot)/nginx/avalon-cache.conf;")
+            // nginx -t makes the cache folder: the test's own, not the machine's.
+            .replacingOccurrences(of: "/var/cache/nginx-avalon ", with: dir + "/cache ")
+        XCTAssertFalse(conf.contains("include snippets/"), "every snippet the site includes is the checkout's here")
         try """
             pid \(dir)/nginx.pid; error_log \(dir)/error.log;
             events {}

@@ -32,11 +32,14 @@ final class FaultTests: MusicTestCase {
         for i in 0..<2 { song("\(music)/Closed/c\(i).ogg", title: "Closed \(i)") }
         for i in 0..<2 { song("\(music)/NoSearch/n\(i).ogg", title: "NoSearch \(i)") }
         for i in 0..<6 { song("\(music)/Open/o\(i).ogg", title: "Open \(i)") }
+        // The program too, where nobody can reach it: the checkout may sit in a 0700 folder.
+        let program = home + "/avalon-scan"
+        try FileManager.default.copyItem(atPath: product("avalon-scan"), toPath: program)
         XCTAssertEqual(try runProgram(["/bin/chown", "-R", "nobody", home]).status, 0)
         chmod(home, 0o700)
         let db = "sqlite:///\(home)/c.sqlite"
         func scan(_ extra: [String] = []) throws -> ProcessResult {
-            try runProgram(["/usr/sbin/runuser", "-u", "nobody", "--", product("avalon-scan"), "-d", db] + extra + [music])
+            try runProgram(["/usr/sbin/runuser", "-u", "nobody", "--", program, "-d", db] + extra + [music])
         }
         usleep(2_100_000)  // past the timestamp window: records trusted
         let first = try scan()

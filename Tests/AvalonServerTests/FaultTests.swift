@@ -186,7 +186,11 @@ final class FaultTests: XCTestCase {
                 let pool = workers(of: st.server.pid).sorted()
                 guard !pool.isEmpty else { break }
                 let victim = pool[Int(seed >> 33) % pool.count]
+                // Stopped first, so that it cannot take a connection between the look and the kill.
+                kill(victim, SIGSTOP)
+                usleep(2_000)
                 if isIdle(victim) { kill(victim, SIGKILL); kills += 1; break }
+                kill(victim, SIGCONT)
             }
         }
         usleep(500_000)

@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "CSystem"),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CTagLib", cxxSettings: [.unsafeFlags(["-I/usr/include/taglib"])],
-                linkerSettings: [.linkedLibrary("tag"), .linkedLibrary("stdc++")]),
+                linkerSettings: [.linkedLibrary("tag"), .linkedLibrary("stdc++"), .linkedLibrary("crypto")]),
 
         .target(name: "AvalonCore", dependencies: ["CCrypto"]),
         .target(name: "AvalonStore", dependencies: ["AvalonCore", "CSQLite", "CPostgres"]),

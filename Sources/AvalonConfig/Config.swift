@@ -35,6 +35,10 @@ public struct Config: Sendable {
     public var subsonicStreamPath = "/avalon-internal-music"
     /// The folder that location maps (nil: the root the scanner recorded).
     public var subsonicMusicFolder: String?
+    /// nginx's internal location of the cover cache (`SUBSONIC_COVER_PATH`).
+    public var subsonicCoverPath = "/avalon-internal-covers"
+    /// The scanner's cover cache folder (`COVER_CACHE`); nil: beside a SQLite database.
+    public var coverCache: String?
 
     public enum LogLevel: Int, Comparable, Sendable {
         case debug = 10, info = 20, warn = 30, error = 40, critical = 50
@@ -137,6 +141,17 @@ public struct Config: Sendable {
             disable_symlinks): stream and download answer X-Accel-Redirect to it and nginx
             sends the file. Starts with '/', does not end with '/'.
             """),
+        Setting(name: "COVER_CACHE", kind: .optionalString, comment: """
+            The folder where avalon-scan stores cover pictures (one file per picture,
+            named by the SHA-256 of its bytes), and which nginx's SUBSONIC_COVER_PATH
+            location maps. Unset: beside a SQLite database (its file name + .covers);
+            with PostgreSQL, no covers. After setting it, run avalon-scan --full once.
+            """),
+        Setting(name: "SUBSONIC_COVER_PATH", kind: .string, comment: """
+            nginx's internal location that maps only the cover cache (alias to
+            COVER_CACHE): getCoverArt answers X-Accel-Redirect to it. Starts with '/',
+            does not end with '/'.
+            """),
         Setting(name: "SUBSONIC_MUSIC_FOLDER", kind: .optionalString, comment: """
             The music folder that location maps (absolute). Unset: the folder the scanner
             recorded. Only its files are streamed.
@@ -161,6 +176,7 @@ public struct Config: Sendable {
             "RELOAD_INTERVAL": "30",
             "SUBSONIC_PATH": "/rest",
             "SUBSONIC_STREAM_PATH": "/avalon-internal-music",
+            "SUBSONIC_COVER_PATH": "/avalon-internal-covers",
         ]
     }
 
@@ -284,12 +300,19 @@ public struct Config: Sendable {
         config.subsonicPath = subsonicPath
         config.subsonicUsersFile = optional("SUBSONIC_USERS_FILE")
         config.subsonicAPIKeysFile = optional("SUBSONIC_API_KEYS_FILE")
-        let streamPath = values["SUBSONIC_STREAM_PATH"]!
-        guard streamPath.hasPrefix("/"), streamPath.count > 1, !streamPath.hasSuffix("/"),
-              !streamPath.split(separator: "/").contains(".."), streamPath.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw fail("SUBSONIC_STREAM_PATH", "must start with '/', not end with '/', and hold no '..' or spaces (got '\(streamPath)'); the default is /avalon-internal-music")
+        for (name, fallback) in [("SUBSONIC_STREAM_PATH", "/avalon-internal-music"), ("SUBSONIC_COVER_PATH", "/avalon-internal-covers")] {
+            let p = values[name]!
+            guard p.hasPrefix("/"), p.count > 1, !p.hasSuffix("/"),
+                  !p.split(separator: "/").contains(".."), p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw fail(name, "must start with '/', not end with '/', and hold no '..' or spaces (got '\(p)'); the default is \(fallback)")
+            }
         }
-        config.subsonicStreamPath = streamPath
+        config.subsonicStreamPath = values["SUBSONIC_STREAM_PATH"]!
+        config.subsonicCoverPath = values["SUBSONIC_COVER_PATH"]!
+        if let cache = optional("COVER_CACHE") {
+            guard cache.hasPrefix("/") else { throw fail("COVER_CACHE", "must be an absolute path (got '\(cache)')") }
+            config.coverCache = cache
+        }
         if let folder = optional("SUBSONIC_MUSIC_FOLDER") {
             guard folder.hasPrefix("/") else { throw fail("SUBSONIC_MUSIC_FOLDER", "must be an absolute path (got '\(folder)')") }
             config.subsonicMusicFolder = folder

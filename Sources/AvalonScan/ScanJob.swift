@@ -14,11 +14,14 @@ public struct ScanJob {
     public var beforeWrite: ((CollectionRows, ScanStats) throws -> Void)?
     /// Recorded with each generation.
     public var scanner: String
+    /// Where pictures are stored (see `coverCacheFolder`); nil: no covers.
+    public var coverCache: String?
 
-    public init(root: String, url: DatabaseURL, scanner: String) {
+    public init(root: String, url: DatabaseURL, scanner: String, coverCacheSetting: String? = nil) {
         self.root = root
         self.url = url
         self.scanner = scanner
+        self.coverCache = coverCacheFolder(for: url, setting: coverCacheSetting)
     }
 
     public struct Report {
@@ -55,21 +58,29 @@ public struct ScanJob {
     public func run(log: @escaping (String) -> Void, progress: ((ScanStats) -> Void)? = nil,
                     onDirectory: (String) -> Void = { _ in }) throws -> Report {
         let started = monotonicSeconds()
+        let startedWall = Int64(wallNanoseconds())
+        if let coverCache { try CoverCache.prepare(coverCache) }
         let store = try openStore(url)
         // Read for a full scan too: what cannot be read keeps its records.
         let previous = try store.files()
         let walked = monotonicSeconds()
-        let (rows, files, stats) = try scanFiles(root: root, previous: previous, rereadAll: full, racyNanoseconds: racyNanoseconds,
-                                                 log: log, progress: progress,
-                                                 onDirectory: onDirectory)
+        let (rows, files, stats, covers) = try scanFolder(root: root, previous: previous, rereadAll: full, racyNanoseconds: racyNanoseconds,
+                                                          coverCache: coverCache, log: log, progress: progress,
+                                                          onDirectory: onDirectory)
+        if let coverCache, stats.reread > 0 { CoverCache.sync(coverCache) }
         let read = monotonicSeconds()
         try beforeWrite?(rows, stats)
         let guardrail = lossGuard
         var scan = ScanWrite(rows: rows, files: files, scanner: scanner)
         scan.folder = MusicFolder(root: absolutePath(root), prefix: normalizePath(root))
         scan.filesUnchanged = !full && stats.reread == 0 && stats.removed == 0
+        scan.covers = covers
         let outcome = try store.write(scan) {
             try guardrail.check(current: $0, replacement: rows)
+        }
+        if let coverCache, !scan.filesUnchanged {
+            CoverCache.removeUnreferenced(coverCache, keep: Set(files.compactMap { $0.picture.flatMap { $0.isEmpty ? nil : $0 } }),
+                                          before: startedWall, log: log)
         }
         let end = monotonicSeconds()
         var report = Report(stats: stats, rows: (rows.tracks.count, rows.albums.count, rows.artists.count, rows.genres.count),

@@ -9,6 +9,8 @@ public struct SongTags: Sendable {
     public var title = "", album = "", artist = "", genre = ""
     public var track: Int64 = 0, year: Int64 = 0, length: Int64 = 0
     public var bitRate: Int64 = 0, disc: Int64 = 0
+    /// The embedded picture's name in the cover cache ("" none), and whether it is a front cover.
+    public var picture = "", pictureFront = false
 }
 
 /// The scanning rules (README) applied to what TagLib read. `warn` gets tag values that could not be parsed.
@@ -240,6 +242,8 @@ public struct ScanStats: Sendable {
     public var unreadable = 0
     /// Stored records kept because what they describe could not be read.
     public var kept = 0
+    /// Folder images (cover.jpg, …) among the files.
+    public var folderImages = 0
 }
 
 /// A file changed this close (ns) to the scan's start may change again within
@@ -254,6 +258,17 @@ public let racyWindow: Int64 = 2_000_000_000
 public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = false, racyNanoseconds: Int64 = racyWindow,
                       log: @escaping (String) -> Void, progress: ((ScanStats) -> Void)? = nil,
                       onDirectory: (String) -> Void = { _ in }) throws -> (CollectionRows, [FileRecord], ScanStats) {
+    let scan = try scanFolder(root: root, previous: previous, rereadAll: rereadAll, racyNanoseconds: racyNanoseconds,
+                              log: log, progress: progress, onDirectory: onDirectory)
+    return (scan.rows, scan.files, scan.stats)
+}
+
+/// `scanFiles`, and the covers chosen; pictures are stored in `coverCache`
+/// (none are read without it).
+public func scanFolder(root: String, previous: [FileRecord]?, rereadAll: Bool = false, racyNanoseconds: Int64 = racyWindow,
+                       coverCache: String? = nil, log: @escaping (String) -> Void, progress: ((ScanStats) -> Void)? = nil,
+                       onDirectory: (String) -> Void = { _ in })
+    throws -> (rows: CollectionRows, files: [FileRecord], stats: ScanStats, covers: [ItemID: String]) {
     let started = Int64(wallNanoseconds())
     let startedSeconds = started / 1_000_000_000
     var undecodable = 0
@@ -291,17 +306,23 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
     stats.removed = known.count
     var done = 0, warnings = 0
     let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-    readTagsInChildren(toRead.map { listed[$0] }, threads: cores) { outcomes, localWarnings in
+    readTagsInChildren(toRead.map { listed[$0] }, threads: cores, pictureDir: coverCache) { outcomes, localWarnings in
         for (k, outcome) in outcomes {
             let i = toRead[k], f = listed[i]
             let racy = max(f.mtime, f.ctime) > started - racyNanoseconds
             // First seen now, unless a record of this path was kept before.
             let created = stored[i].map { $0.created != 0 ? $0.created : startedSeconds } ?? startedSeconds
             var record = FileRecord(path: f.path, size: f.size, mtime: f.mtime, ctime: f.ctime, racy: racy, tags: nil, created: created)
+            // Known to have none when pictures are not read: turning the cache on later needs a --full scan.
+            record.picture = ""
             switch outcome {
             case .tags(let t):
                 record.tags = t.fileTags
                 record.song = ItemID.song(pathBytes: PathBytes.bytes(f.path))
+                (record.picture, record.pictureFront) = (t.picture, t.pictureFront)
+            case .folderImage(let picture):
+                record.reason = "folder image"
+                record.picture = picture
             case .skipped(let reason):
                 record.reason = reason
                 log("skipped \(ScanIssue(path: f.path, reason: reason))")
@@ -339,6 +360,7 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
         }
     }
     var seenSongs = Set<ItemID>()
+    var coverSongs: [CoverSong] = []
     // Ids of names already seen: most files share theirs with others, and the id takes Unicode lower-casing and SHA-1.
     var ids: [[String: ItemID]] = [[:], [:], [:]]
     func id(_ kind: Int, _ name: String) -> ItemID {
@@ -349,6 +371,10 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
     }
     for f in files {
         guard let t = f.tags else {
+            if f.picture.map({ !$0.isEmpty }) ?? false {
+                stats.folderImages += 1
+                continue
+            }
             stats.skipped += 1
             stats.skipReasons[f.reason, default: 0] += 1
             continue
@@ -362,11 +388,16 @@ public func scanFiles(root: String, previous: [FileRecord]?, rereadAll: Bool = f
         element(2, t.genre, genre)
         rows.tracks.append(.init(id: song, name: t.title, length: t.length, track: t.track, year: t.year,
                                  album: album, artist: artist, genre: genre))
+        coverSongs.append(CoverSong(id: song, album: album, artist: artist, directory: split(f.path).0,
+                                    picture: f.picture ?? "", front: f.pictureFront))
     }
     stats.songs = rows.tracks.count
     stats.warnings = warnings
     stats.undecodableNames = undecodable
-    return (rows, files, stats)
+    var albumNames: [ItemID: String] = [:]
+    for a in rows.albums { albumNames[a.id] = a.name }
+    let covers = chooseCovers(files: files, songs: coverSongs, albumNames: albumNames)
+    return (rows, files, stats, covers)
 }
 
 /// Takes from `known` the records at or under `places`; how many each place had.

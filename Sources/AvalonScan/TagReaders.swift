@@ -11,6 +11,8 @@ enum TagOutcome {
     /// Could not be opened (permissions, I/O): its stored record stands and
     /// it is read again next time.
     case unreadable(String)
+    /// A folder image (`cover.jpg`, …), stored in the cover cache under this name.
+    case folderImage(String)
 }
 
 /// Seconds a file may take in a tag reader before it counts as hung. Far
@@ -24,15 +26,18 @@ func tagReadTimeout() -> Double {
 /// Reads the tags of `files` in child processes, one per thread (a crash or
 /// an endless loop costs one file; the child is replaced), `batch` files a
 /// request. `done` gets each batch's outcomes with their indexes in `files`,
-/// and its warnings, one batch at a time.
+/// and its warnings, one batch at a time. With `pictureDir`, the children
+/// store each file's picture and each folder image there (see pictures.cpp).
 func readTagsInChildren(_ files: [ListedFile], threads: Int, batch: Int = 64, timeout: Double = tagReadTimeout(),
-                        done: @escaping ([(Int, TagOutcome)], [String]) -> Void) {
+                        pictureDir: String? = nil, done: @escaping ([(Int, TagOutcome)], [String]) -> Void) {
     guard !files.isEmpty else { return }
+    let dir = pictureDir.map { strdup($0)! }
+    defer { free(dir) }
     let lock = Lock()
     var next = 0
     let batches = (files.count + batch - 1) / batch
     onThreads(min(threads, batches)) { _ in
-        var reader = avalon_reader(pid: 0, fd: -1)
+        var reader = avalon_reader(pid: 0, fd: -1, picture_dir: dir.map { UnsafePointer($0) })
         defer { avalon_reader_stop(&reader) }
         while let start = lock.locked({ () -> Int? in
             guard next < files.count else { return nil }
@@ -59,11 +64,15 @@ func readTagsInChildren(_ files: [ListedFile], threads: Int, batch: Int = 64, ti
             }
             for (k, i) in range.enumerated() {
                 let why = withUnsafeBytes(of: results[k].err) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+                let picture = withUnsafeBytes(of: results[k].picture.name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
                 switch Int(results[k].status) {
                 case Int(AVALON_READ_OK):
-                    outcomes.append((i, .tags(songTags(results[k].tags, path: files[i].path) { warnings.append($0) })))
+                    var tags = songTags(results[k].tags, path: files[i].path) { warnings.append($0) }
+                    (tags.picture, tags.pictureFront) = (picture, results[k].picture.front != 0)
+                    outcomes.append((i, .tags(tags)))
                     avalon_free_tags(&results[k].tags)
                 case Int(AVALON_READ_UNREADABLE): outcomes.append((i, .unreadable(why)))
+                case _ where !picture.isEmpty: outcomes.append((i, .folderImage(picture)))
                 default: outcomes.append((i, .skipped(why)))
                 }
             }

@@ -67,6 +67,18 @@ public final class PostgresStore: Store {
         return MusicFolder(root: String(decoding: Self.text(r, 0, 0), as: UTF8.self), prefix: String(decoding: Self.text(r, 0, 1), as: UTF8.self))
     }
 
+    public func covers() throws -> [ItemID: String] {
+        guard try hasTable("avalon_covers") else { return [:] }
+        let r = try exec("SELECT item, picture FROM avalon_covers", binary: true)
+        defer { PQclear(r) }
+        var out: [ItemID: String] = [:]
+        for row in 0..<PQntuples(r) {
+            guard let id = ItemID(hex32: Self.text(r, row, 0)) else { continue }
+            out[id] = String(decoding: Self.text(r, row, 1), as: UTF8.self)
+        }
+        return out
+    }
+
     public func generation() throws -> Int64 {
         guard try hasTable("avalon_generations") else { return 0 }
         let r = try exec("SELECT coalesce(max(generation), 0) FROM avalon_generations")
@@ -191,7 +203,8 @@ public final class PostgresStore: Store {
     public func files() throws -> [FileRecord] {
         guard try hasTable("avalon_files") else { return [] }
         let facts = try hasColumn("avalon_files", "created") ? "song, bitrate, disc, created" : "NULL, NULL::bigint, NULL::bigint, NULL::bigint"
-        let r = try exec("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, \(facts) FROM avalon_files",
+        let pictures = try hasColumn("avalon_files", "picture") ? "picture, picture_front" : "NULL::varchar, NULL::bigint"
+        let r = try exec("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, \(facts), \(pictures) FROM avalon_files",
                          binary: true)
         defer { PQclear(r) }
         return (0..<PQntuples(r)).map { row in
@@ -207,6 +220,8 @@ public final class PostgresStore: Store {
             var f = FileRecord(path: text(0), size: Self.int(r, row, 1), mtime: Self.int(r, row, 2), ctime: Self.int(r, row, 3),
                                racy: Self.int(r, row, 4) != 0, tags: tags, reason: text(13), created: Self.int(r, row, 17))
             f.song = ItemID(hex32: Self.text(r, row, 14))
+            if PQgetisnull(r, row, 18) == 0 { f.picture = text(18) }
+            f.pictureFront = Self.int(r, row, 19) != 0
             return f
         }
     }
@@ -242,6 +257,16 @@ public final class PostgresStore: Store {
                 }
             }
             if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
+            let coverDiff = try scan.filesUnchanged ? nil : scan.covers.map { CoverDiff(old: try covers(), new: $0) }
+            if let coverDiff, !coverDiff.isEmpty {
+                try delete(from: "avalon_covers", column: "item", type: "varchar", (coverDiff.removed + coverDiff.upserted.map(\.0)).map(\.hex32))
+                if !coverDiff.upserted.isEmpty {
+                    try copy("COPY avalon_covers (item, picture) FROM STDIN", coverDiff.upserted) { c, line in
+                        line.append(contentsOf: "\(c.0.hex32)\t".utf8)
+                        Self.copyText(c.1, into: &line)
+                    }
+                }
+            }
             let folderChanged = try scan.folder.map { $0 != (try folder()) } ?? false
             if folderChanged, let f = scan.folder {
                 try run("DELETE FROM avalon_music_folder")
@@ -250,7 +275,7 @@ public final class PostgresStore: Store {
                     Self.copyText(f.prefix, into: &line)
                 }
             }
-            let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || folderChanged
+            let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || (coverDiff.map { !$0.isEmpty } ?? false) || folderChanged
             try run(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
             return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
         } catch {
@@ -308,7 +333,7 @@ public final class PostgresStore: Store {
     private func apply(_ diff: FileDiff) throws {
         try delete(from: "avalon_files", column: "path", type: "varchar", diff.removed + diff.upserted.map(\.path))
         guard !diff.upserted.isEmpty else { return }
-        try copy("COPY avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, song, bitrate, disc, created) FROM STDIN",
+        try copy("COPY avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, song, bitrate, disc, created, picture, picture_front) FROM STDIN",
                  diff.upserted) { f, line in
             let t = f.tags ?? FileTags()
             Self.copyText(f.path, into: &line)
@@ -316,7 +341,9 @@ public final class PostgresStore: Store {
             for v in [t.title, t.album, t.artist, t.genre] { line.append(9); Self.copyText(v, into: &line) }
             line.append(contentsOf: "\t\(t.track)\t\(t.year)\t\(t.length)\t".utf8)
             Self.copyText(f.reason, into: &line)
-            line.append(contentsOf: "\t\(f.song?.hex32 ?? "\\N")\t\(t.bitRate)\t\(t.disc)\t\(f.created)".utf8)
+            line.append(contentsOf: "\t\(f.song?.hex32 ?? "\\N")\t\(t.bitRate)\t\(t.disc)\t\(f.created)\t".utf8)
+            if let p = f.picture { Self.copyText(p, into: &line) } else { line.append(contentsOf: "\\N".utf8) }
+            line.append(contentsOf: "\t\(f.pictureFront ? 1 : 0)".utf8)
         }
     }
 

@@ -82,6 +82,16 @@ public final class SQLiteStore: Store {
         return f
     }
 
+    public func covers() throws -> [ItemID: String] {
+        guard try hasTable("avalon_covers") else { return [:] }
+        var out: [ItemID: String] = [:]
+        try forEachRow("SELECT item, picture FROM avalon_covers", reading: "avalon_covers") { stmt in
+            guard let id = Self.id(stmt, 0) else { return }
+            out[id] = String(decoding: Self.text(stmt, 1), as: UTF8.self)
+        }
+        return out
+    }
+
     public func generation() throws -> Int64 {
         guard try hasTable("avalon_generations") else { return 0 }
         var g: Int64 = 0
@@ -169,7 +179,8 @@ public final class SQLiteStore: Store {
         guard try hasTable("avalon_files") else { return [] }
         var out: [FileRecord] = []
         let facts = try hasColumn("avalon_files", "created") ? "song, bitrate, disc, created" : "NULL, NULL, NULL, NULL"
-        try forEachRow("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, \(facts) FROM avalon_files",
+        let pictures = try hasColumn("avalon_files", "picture") ? "picture, picture_front" : "NULL, NULL"
+        try forEachRow("SELECT path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, \(facts), \(pictures) FROM avalon_files",
                        reading: "avalon_files") { stmt in
             func text(_ c: Int32) -> String { String(decoding: Self.text(stmt, c), as: UTF8.self) }
             var tags: FileTags?
@@ -184,6 +195,8 @@ public final class SQLiteStore: Store {
                                ctime: sqlite3_column_int64(stmt, 3), racy: sqlite3_column_int64(stmt, 4) != 0, tags: tags, reason: text(13),
                                created: sqlite3_column_int64(stmt, 17))
             f.song = Self.id(stmt, 14)
+            if sqlite3_column_type(stmt, 18) != SQLITE_NULL { f.picture = text(18) }
+            f.pictureFront = sqlite3_column_int64(stmt, 19) != 0
             out.append(f)
         }
         return out
@@ -207,6 +220,8 @@ public final class SQLiteStore: Store {
                 try insert(scan.rows.generation(number, scanner: scan.scanner))
             }
             if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
+            let coverDiff = try scan.filesUnchanged ? nil : scan.covers.map { CoverDiff(old: try covers(), new: $0) }
+            if let coverDiff, !coverDiff.isEmpty { try apply(coverDiff) }
             let folderChanged = try scan.folder.map { $0 != (try folder()) } ?? false
             if folderChanged, let f = scan.folder {
                 try exec("DELETE FROM avalon_music_folder")
@@ -215,7 +230,7 @@ public final class SQLiteStore: Store {
                     sqlite3_bind_text(stmt, 2, f.prefix, -1, SQLITE_TRANSIENT)
                 }
             }
-            let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || folderChanged
+            let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || (coverDiff.map { !$0.isEmpty } ?? false) || folderChanged
             try exec(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
             return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
         } catch {
@@ -263,7 +278,7 @@ public final class SQLiteStore: Store {
         try run("DELETE FROM avalon_files WHERE path = ?", diff.removed + diff.upserted.map(\.path), "avalon_files") { stmt, path in
             sqlite3_bind_text(stmt, 1, path, -1, SQLITE_TRANSIENT)
         }
-        try run("INSERT INTO avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, song, bitrate, disc, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        try run("INSERT INTO avalon_files (path, size, mtime_ns, ctime_ns, racy, readable, title, album, artist, genre, track, year, length, reason, song, bitrate, disc, created, picture, picture_front) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 diff.upserted, "avalon_files") { stmt, f in
             let t = f.tags ?? FileTags()
             sqlite3_bind_text(stmt, 1, f.path, -1, SQLITE_TRANSIENT)
@@ -281,6 +296,18 @@ public final class SQLiteStore: Store {
             sqlite3_bind_int64(stmt, 16, t.bitRate)
             sqlite3_bind_int64(stmt, 17, t.disc)
             sqlite3_bind_int64(stmt, 18, f.created)
+            if let p = f.picture { sqlite3_bind_text(stmt, 19, p, -1, SQLITE_TRANSIENT) } else { sqlite3_bind_null(stmt, 19) }
+            sqlite3_bind_int64(stmt, 20, f.pictureFront ? 1 : 0)
+        }
+    }
+
+    private func apply(_ diff: CoverDiff) throws {
+        try run("DELETE FROM avalon_covers WHERE item = ?", diff.removed + diff.upserted.map(\.0), "avalon_covers") { stmt, id in
+            sqlite3_bind_text(stmt, 1, id.hex32, -1, SQLITE_TRANSIENT)
+        }
+        try run("INSERT INTO avalon_covers (item, picture) VALUES (?, ?)", diff.upserted, "avalon_covers") { stmt, c in
+            sqlite3_bind_text(stmt, 1, c.0.hex32, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(stmt, 2, c.1, -1, SQLITE_TRANSIENT)
         }
     }
 

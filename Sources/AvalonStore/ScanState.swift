@@ -20,6 +20,12 @@ public struct FileRecord: Sendable, Equatable {
     public var created: Int64
     /// The song this file is (its id comes from the path's bytes), when it has tags.
     public var song: ItemID?
+    /// Its picture's name in the cover cache: the embedded one of an audio
+    /// file, or the file itself when it is a folder image; "" none; nil for a
+    /// record written before scans kept pictures (read again once).
+    public var picture: String?
+    /// The embedded picture is a front cover.
+    public var pictureFront = false
 
     public init(path: String, size: Int64, mtime: Int64, ctime: Int64, racy: Bool, tags: FileTags?, reason: String = "", created: Int64 = 0) {
         self.path = path; self.size = size; self.mtime = mtime; self.ctime = ctime
@@ -29,7 +35,7 @@ public struct FileRecord: Sendable, Equatable {
     /// Whether the file on disk is still the one read (and the record has
     /// every fact this version keeps).
     public func unchanged(size: Int64, mtime: Int64, ctime: Int64) -> Bool {
-        !racy && created != 0 && self.size == size && self.mtime == mtime && self.ctime == ctime
+        !racy && created != 0 && picture != nil && self.size == size && self.mtime == mtime && self.ctime == ctime
     }
 }
 
@@ -91,6 +97,9 @@ public struct ScanWrite: Sendable {
     public var scanner: String
     /// The scanned folder; nil leaves the stored one.
     public var folder: MusicFolder?
+    /// Each album's, artist's and song's cover (its name in the cover cache);
+    /// nil leaves the stored ones.
+    public var covers: [ItemID: String]?
     public init(rows: CollectionRows, files: [FileRecord]?, scanner: String) {
         self.rows = rows; self.files = files; self.scanner = scanner
     }
@@ -168,6 +177,19 @@ struct FileDiff {
     }
 }
 
+/// How stored covers differ from a scan's, keyed by item.
+struct CoverDiff {
+    var upserted: [(ItemID, String)] = []
+    var removed: [ItemID] = []
+    var isEmpty: Bool { upserted.isEmpty && removed.isEmpty }
+
+    init(old: [ItemID: String], new: [ItemID: String]) {
+        var stored = old
+        for (id, picture) in new where stored.removeValue(forKey: id) != picture { upserted.append((id, picture)) }
+        removed = Array(stored.keys)
+    }
+}
+
 /// Avalon's own tables, next to the old schema: created when missing, never
 /// altered; the old server ignores them.
 func avalonSchemaSQL(textType: String) -> String {
@@ -182,12 +204,14 @@ func avalonSchemaSQL(textType: String) -> String {
         title VARCHAR, album VARCHAR, artist VARCHAR, genre VARCHAR, track BIGINT, year BIGINT, length BIGINT,
         reason VARCHAR, \(fileFactColumnsSQL));
     CREATE TABLE IF NOT EXISTS avalon_music_folder (root \(textType) NOT NULL, prefix \(textType) NOT NULL);
+    CREATE TABLE IF NOT EXISTS avalon_covers (item CHAR(32) NOT NULL PRIMARY KEY, picture VARCHAR NOT NULL);
     """
 }
 
 /// Facts kept per file since the Subsonic API: an older `avalon_files`
 /// gets them with ALTER TABLE (NULL: unknown, so the file is read again).
-let fileFactColumns = [("song", "VARCHAR"), ("bitrate", "BIGINT"), ("disc", "BIGINT"), ("created", "BIGINT")]
+let fileFactColumns = [("song", "VARCHAR"), ("bitrate", "BIGINT"), ("disc", "BIGINT"), ("created", "BIGINT"),
+                       ("picture", "VARCHAR"), ("picture_front", "BIGINT")]
 let fileFactColumnsSQL = fileFactColumns.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
 
 

@@ -46,6 +46,8 @@ public protocol Store: AnyObject {
     func files() throws -> [FileRecord]
     /// The folder the last scan read, when a scan of this version wrote.
     func folder() throws -> MusicFolder?
+    /// The covers the last scan chose (item → picture in the cover cache).
+    func covers() throws -> [ItemID: String]
     /// Writes what differs between the stored rows and the scan's, in one
     /// transaction, and a new generation when any row changed; nothing at
     /// all when nothing changed. `check` sees the ids of the songs stored

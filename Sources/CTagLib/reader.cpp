@@ -70,7 +70,7 @@ void close_other_fds(int keep) {
     }
 }
 
-[[noreturn]] void child_main(int fd, pid_t parent) {
+[[noreturn]] void child_main(int fd, pid_t parent, const char *picture_dir) {
     close_other_fds(fd);
     sigset_t none;
     sigemptyset(&none);
@@ -106,8 +106,9 @@ void close_other_fds(int keep) {
             if (crash && strcmp(path, crash) == 0) raise(SIGSEGV);
             if (hang && strcmp(path, hang) == 0) for (;;) pause();
             avalon_tags t;
+            avalon_picture picture;
             char err[256] = "";
-            int rc = avalon_read_tags(path, follow[i], &t, err, sizeof err);
+            int rc = avalon_read_tags(path, follow[i], picture_dir, &t, &picture, err, sizeof err);
             out.clear();
             out.push_back(rc == 0 ? AVALON_READ_OK : rc == -2 ? AVALON_READ_UNREADABLE : AVALON_READ_NOT_AUDIO);
             if (rc == 0) {
@@ -118,6 +119,8 @@ void close_other_fds(int keep) {
             } else {
                 put_string(out, err);
             }
+            put_string(out, picture.name[0] ? picture.name : nullptr);
+            out.push_back((char)picture.front);
             /* One answer per file: the parent's time limit runs per file. */
             if (!write_all(fd, out)) _exit(0);
         }
@@ -137,7 +140,7 @@ int spawn(avalon_reader *r) {
     }
     if (pid == 0) {
         close(sv[0]);
-        child_main(sv[1], parent);
+        child_main(sv[1], parent, r->picture_dir);
     }
     close(sv[1]);
     r->pid = pid;
@@ -226,6 +229,15 @@ bool parse(const std::string &buf, size_t &off, avalon_read_result *res) {
         snprintf(res->err, sizeof res->err, "%s", why ? why : "");
         free(why);
     }
+    char *picture = nullptr;
+    if (!take_string(&picture) || buf.size() - p < 1) {
+        free(picture);
+        if (res->status == AVALON_READ_OK) avalon_free_tags(&res->tags);
+        return false;
+    }
+    snprintf(res->picture.name, sizeof res->picture.name, "%s", picture ? picture : "");
+    free(picture);
+    res->picture.front = buf[p++];
     off = p;
     return true;
 }

@@ -1,4 +1,5 @@
 #include "avalon_taglib.h"
+#include "pictures.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <mpegfile.h>
 #include <id3v1tag.h>
 #include <algorithm>
+#include <string>
 
 static char *dup_first(const TagLib::PropertyMap &props, const char *key) {
     TagLib::PropertyMap::ConstIterator it = props.find(key);
@@ -84,8 +86,30 @@ private:
     long pos_ = 0;
 };
 
-extern "C" int avalon_read_tags(const char *path, int follow, avalon_tags *out, char *err, int errlen) {
+/* Largest folder image read: far past any cover, short of a mistaken file. */
+static const off_t max_folder_image = 32 << 20;
+
+/* A folder image's bytes, stored in the cover cache. */
+static int read_folder_image(int fd, const struct stat &st, const char *dir, avalon_picture *picture, char *err, int errlen) {
+    if (st.st_size > max_folder_image) { snprintf(err, errlen, "folder image larger than 32 MiB"); return -1; }
+    std::string data((size_t)st.st_size, '\0');
+    size_t got = 0;
+    while (got < data.size()) {
+        ssize_t n = pread(fd, &data[got], data.size() - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { snprintf(err, errlen, "cannot read: %s", strerror(errno)); return -2; }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    if (avalon_store_picture(dir, reinterpret_cast<const unsigned char *>(data.data()), got, 1, picture, err, errlen) != 0) return -2;
+    snprintf(err, errlen, picture->name[0] ? "folder image" : "folder image of an unknown type");
+    return -1;
+}
+
+extern "C" int avalon_read_tags(const char *path, int follow, const char *picture_dir, avalon_tags *out, avalon_picture *picture,
+                                char *err, int errlen) {
     memset(out, 0, sizeof(*out));
+    memset(picture, 0, sizeof(*picture));
     /* Regular files only: O_NONBLOCK keeps a FIFO put in the file's place
        since the walk from blocking the open, and fstat of what was opened
        turns it away. A link is followed only where the walk saw one. */
@@ -108,6 +132,12 @@ extern "C" int avalon_read_tags(const char *path, int follow, avalon_tags *out, 
         close(fd);
         return -1;
     }
+    const char *slash = strrchr(path, '/');
+    if (picture_dir && avalon_folder_image_rank(slash ? slash + 1 : path) >= 0) {
+        int rc = read_folder_image(fd, st, picture_dir, picture, err, errlen);
+        close(fd);
+        return rc;
+    }
     int rc = -1;
     try {
         ReadOnlyStream stream(path, fd, (long)st.st_size);
@@ -129,7 +159,11 @@ extern "C" int avalon_read_tags(const char *path, int follow, avalon_tags *out, 
             out->length = ap->lengthInMilliseconds() / 1000;
             out->bitrate = ap->bitrate();
             out->disc = dup_first(props, "DISCNUMBER");
-            rc = 0;
+            rc = picture_dir ? avalon_file_picture(f.file(), picture_dir, picture, err, errlen) : 0;
+            if (rc != 0) {
+                avalon_free_tags(out);
+                rc = -2;
+            }
         }
     } catch (const std::exception &e) {
         avalon_free_tags(out);

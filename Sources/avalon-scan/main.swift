@@ -70,11 +70,14 @@ struct AvalonScanCommand: ParsableCommand {
     func scan(_ path: String) -> Int32 {
         var job: ScanJob
         do {
-            let url = try database.map { try DatabaseURL(parsing: $0) } ?? Config.load().databaseURL
+            let config = database == nil ? try Config.load() : nil
+            let url = try database.map { try DatabaseURL(parsing: $0) } ?? config!.databaseURL
             if database != nil, CommandLineSecrets.hide(url.secrets) {
                 say(CommandLineSecrets.warning(program: "avalon-scan", option: "-d"))
             }
-            job = ScanJob(root: path, url: url, scanner: "avalon-scan \(avalonVersion)")
+            // With -d the configuration is read for COVER_CACHE only; the environment's wins as always.
+            let coverCache = try config?.coverCache ?? (getenv("COVER_CACHE") != nil || getenv("AVALON_CONFIG") != nil ? Config.load().coverCache : nil)
+            job = ScanJob(root: path, url: url, scanner: "avalon-scan \(avalonVersion)", coverCacheSetting: coverCache)
         } catch {
             say("avalon-scan: \(error)")
             return 2

@@ -15,11 +15,34 @@ typedef struct {
     char *disc;   /* raw, e.g. "1/2" (TPOS, DISCNUMBER, disk) */
 } avalon_tags;
 
+/* A picture stored in the cover cache: its file name there (64 hex digits of
+   the SHA-256 of its bytes, a dot, the extension of the type its first bytes
+   show), empty when none; `front` when it is a front cover (or the file's only
+   kind, MP4 covr). */
+typedef struct {
+    char name[80];
+    int front;
+} avalon_picture;
+
 /* Reads a regular file's tags, opened read-only (a symlink only when `follow`).
    0 on success; -1 when it is not audio TagLib can read; -2 when it cannot be
-   opened (permissions, I/O): err says why. In this process: a file that
-   crashes TagLib crashes the caller. */
-int avalon_read_tags(const char *path, int follow, avalon_tags *out, char *err, int errlen);
+   opened (permissions, I/O) or its picture cannot be stored: err says why.
+   With `picture_dir`, the embedded picture (front cover first, else the first)
+   is stored there, read in the same open; a folder image (`cover.jpg`, …, see
+   avalon_is_folder_image) is read and stored instead of tags, answering -1 with
+   err "folder image". In this process: a file that crashes TagLib crashes the
+   caller. */
+int avalon_read_tags(const char *path, int follow, const char *picture_dir, avalon_tags *out, avalon_picture *picture,
+                     char *err, int errlen);
+
+/* The rank of a file name as a folder image: cover, folder, front, album
+   (any case), each with .jpg, .jpeg, .png, .webp, in that order: 0 to 15;
+   -1 for any other name. */
+int avalon_folder_image_rank(const char *name);
+
+/* syncfs of the file system holding `path`: the pictures the readers stored
+   reach the disk before the database names them, in one call. 0 on success. */
+int avalon_sync_folder(const char *path);
 void avalon_free_tags(avalon_tags *tags);
 
 /* What reading one file in a tag reader process gave. */
@@ -28,6 +51,7 @@ typedef struct {
     int status;
     avalon_tags tags;  /* AVALON_READ_OK only */
     char err[256];     /* the others: why */
+    avalon_picture picture;
 } avalon_read_result;
 
 /* A child process (forked, so no executable of its own is needed) that
@@ -36,6 +60,8 @@ typedef struct {
 typedef struct {
     int pid;
     int fd;
+    /* The cover cache the child stores pictures in; NULL: pictures are not read. */
+    const char *picture_dir;
 } avalon_reader;
 
 /* Reads `count` files in the reader's child, started when none runs. A file

@@ -1,0 +1,64 @@
+import AvalonCore
+import AvalonStore
+import CTagLib
+import Glibc
+
+/// The folder of cover pictures, named by the SHA-256 of their bytes: for
+/// SQLite beside the database file (`<file>.covers`) unless `setting`
+/// (COVER_CACHE) names one; for PostgreSQL only the setting (nil: no covers).
+public func coverCacheFolder(for url: DatabaseURL, setting: String?) -> String? {
+    if let setting, !setting.isEmpty { return absolutePath(setting) }
+    if case .sqlite(let path) = url, path != ":memory:", !path.isEmpty { return absolutePath(path) + ".covers" }
+    return nil
+}
+
+public enum CoverCache {
+    /// Makes the folder when missing and checks it is the scanner's own: a
+    /// directory (not a link) of this user that nobody else may write, so no
+    /// one can plant or swap what nginx will serve from it.
+    public static func prepare(_ path: String) throws {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw ScanIssue(path: path, reason: "cannot make the cover cache: \(String(cString: strerror(errno))); make it, or set COVER_CACHE to a folder of this user")
+        }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw ScanIssue(path: path, reason: "cover cache: \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw ScanIssue(path: path, reason: "the cover cache is not a directory (a link or a file); remove it or set COVER_CACHE elsewhere")
+        }
+        guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+            throw ScanIssue(path: path, reason: "the cover cache must belong to this user and be writable by nobody else (chown, chmod go-w)")
+        }
+    }
+
+    /// Whether a name is one the cache holds: 64 hex digits, a dot, an image extension.
+    public static func isPictureName<S: StringProtocol>(_ name: S) -> Bool {
+        let b = Array(name.utf8)
+        guard b.count > 65, b[64] == UInt8(ascii: "."), b[..<64].allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return false }
+        return ["jpg", "png", "gif", "webp"].contains(String(decoding: b[65...], as: UTF8.self))
+    }
+
+    /// Pictures durable before the database names them (one syncfs, not a fsync per file).
+    static func sync(_ path: String) { _ = avalon_sync_folder(path) }
+
+    /// Removes pictures no record names. Only files of the cache's naming,
+    /// and only those untouched since `before` (ns): a scan running beside
+    /// this one touches what it uses. Leftover temporary files an hour old go too.
+    static func removeUnreferenced(_ path: String, keep: Set<String>, before: Int64, log: (String) -> Void) {
+        guard let d = opendir(path) else { return }
+        defer { closedir(d) }
+        let fd = dirfd(d)
+        let hourAgo = before - 3_600_000_000_000
+        var removed = 0
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+            let temporary = name.hasPrefix(".tmp-") && isPictureName(name.dropFirst(5).prefix(while: { $0 != "-" }))
+            guard temporary || (isPictureName(name) && !keep.contains(name)) else { continue }
+            var st = stat()
+            guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            guard mtime < (temporary ? hourAgo : before) else { continue }
+            if unlinkat(fd, name, 0) == 0 { removed += 1 }
+        }
+        if removed > 0 { log("cover cache: \(removed) picture\(removed == 1 ? "" : "s") no file uses removed") }
+    }
+}

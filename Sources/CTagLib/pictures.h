@@ -1,0 +1,11 @@
+/* Inside CTagLib only: pictures read in the tag reader. */
+#include "avalon_taglib.h"
+#include <cstddef>
+#include <tfile.h>
+
+/* Stores `data` in `dir` under its content name (when its bytes are an image
+   of a known type; otherwise `out` stays empty). -1 when it cannot be stored. */
+int avalon_store_picture(const char *dir, const unsigned char *data, size_t len, int front, avalon_picture *out,
+                         char *err, int errlen);
+/* The picture of an open file's tags (front cover first, else the first), stored. */
+int avalon_file_picture(TagLib::File *f, const char *dir, avalon_picture *out, char *err, int errlen);

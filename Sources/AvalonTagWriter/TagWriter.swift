@@ -16,3 +16,8 @@ public func writeMP3Tags(_ path: String, kind: Int32, title: String? = nil, albu
                          genre: String? = nil, track: String? = nil, date: String? = nil) -> Bool {
     avalon_write_mp3_tags(path, kind, title, album, artist, genre, track, date) == 0
 }
+
+/// Replaces the file's pictures with `data` (MP3, FLAC, Ogg, MP4) as picture `type` (3: front cover); nil removes them.
+public func writePicture(_ path: String, _ data: [UInt8]?, mime: String = "image/jpeg", type: Int32 = 3) -> Bool {
+    (data ?? []).withUnsafeBufferPointer { avalon_write_picture(path, $0.baseAddress, UInt32($0.count), mime, type) } == 0
+}

@@ -18,6 +18,11 @@ int avalon_write_mp3_tags(const char *path, int kind, const char *title, const c
 /* Sets one property by TagLib's name (e.g. DISCNUMBER; "" removes it); 0 on success. */
 int avalon_write_property(const char *path, const char *key, const char *value);
 
+/* Replaces the file's pictures with one (MP3: ID3v2 APIC; FLAC: a picture
+   block; Ogg: METADATA_BLOCK_PICTURE; MP4: covr) of the given type (3: front
+   cover) and MIME type; len 0 removes them all. 0 on success. */
+int avalon_write_picture(const char *path, const unsigned char *data, unsigned len, const char *mime, int type);
+
 #ifdef __cplusplus
 }
 #endif

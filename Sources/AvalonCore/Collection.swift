@@ -142,6 +142,8 @@ public final class MusicCollection: Sendable {
     public let generation: Int64
     /// The songs' files, as the scanner recorded them.
     public let files: SongFiles
+    /// The covers the scanner chose.
+    public let covers: Covers
 
     /// Runs `body` on a table in place: returning the struct would retain each
     /// of its arrays (a retain and release per array per request).
@@ -155,7 +157,8 @@ public final class MusicCollection: Sendable {
     }
 
     /// `arena` ends with `JSONCursor.padding` bytes that no text uses.
-    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0, files: SongFiles = .none) {
+    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0, files: SongFiles = .none,
+         pictures: [ItemID: String] = [:]) {
         self.arena = arena
         self.songs = songs
         self.files = files
@@ -214,6 +217,7 @@ public final class MusicCollection: Sendable {
         }
         songOrder = orders
         years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
+        covers = Covers(pictures: pictures, songs: songs, albums: albums.items.map(\.id), artists: artists.items.map(\.id))
     }
 
     /// Positions sorted by id (as 128-bit numbers).

@@ -15,6 +15,8 @@ public struct CollectionBuilder {
     /// The generation the rows belong to.
     public var generation: Int64 = 0
     private var files = SongFilesBuilder()
+    /// Each album's, artist's and song's picture in the cover cache.
+    public var pictures: [ItemID: String] = [:]
     /// The folder the scanner read (its songs' paths are relative to it).
     public var musicFolder: String? {
         get { files.root }
@@ -108,6 +110,7 @@ public struct CollectionBuilder {
         text += arena
         text += repeatElement(0, count: JSONCursor.padding)  // read past the last name by string(padded:)
         let list = Array(songs)
-        return MusicCollection(arena: text, elements: elements, songs: list, dropped: dropped, generation: generation, files: files.build(list))
+        return MusicCollection(arena: text, elements: elements, songs: list, dropped: dropped, generation: generation, files: files.build(list),
+                               pictures: pictures)
     }
 }

@@ -147,6 +147,7 @@ public final class PostgresStore: Store {
                       year: Self.int(r, row, 4), album: album, artist: artist, genre: genre)
         }
         try loadFiles(into: &b)
+        b.pictures = try covers()
         return b.build()
     }
 

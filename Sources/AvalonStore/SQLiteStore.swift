@@ -137,6 +137,7 @@ public final class SQLiteStore: Store {
                       album: album, artist: artist, genre: genre)
         }
         try loadFiles(into: &b)
+        b.pictures = try covers()
         return b.build()
     }
 

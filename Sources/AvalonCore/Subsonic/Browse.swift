@@ -121,6 +121,7 @@ extension MusicCollection {
         w.attr("artistId", id: artists.items[Int(s.artist)].id)
         w.attr("type", static: "music")
         w.attr("isVideo", false)
+        w.coverArt(covers, covers.song(Int(i)))
         if files.has(Int(i)) {
             let k = Int(i), suffix = files.suffix(k)
             w.attr("size", files.sizes[k])
@@ -151,6 +152,7 @@ extension MusicCollection {
         w.attr("created", f.created > 0 ? isoDate(milliseconds: f.created * 1000) : server.created)
         if f.year > 0 { w.attr("year", f.year) }
         if f.genre != .max { w.attr("genre", slice(a, genres.items[Int(f.genre)].name)) }
+        w.coverArt(covers, covers.album(Int(album)))
         if close { w.close() }
     }
 
@@ -172,6 +174,7 @@ extension MusicCollection {
         if f.genre != .max { w.attr("genre", slice(a, genres.items[Int(f.genre)].name)) }
         w.attr("duration", f.duration)
         w.attr("songCount", f.songCount)
+        w.coverArt(covers, covers.album(Int(album)))
         w.close()
     }
 
@@ -182,6 +185,7 @@ extension MusicCollection {
         w.attr("id", id: e.id)
         w.attr("name", slice(a, e.name))
         w.attr("albumCount", albumCount)
+        w.coverArt(covers, covers.artist(Int(artist)))
         if close { w.close() }
     }
 

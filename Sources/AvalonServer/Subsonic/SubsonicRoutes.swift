@@ -13,10 +13,14 @@ public struct SubsonicAPI: Sendable {
     let cache = SubsonicIndexCache()
     /// nginx's internal location of the music folder (`SUBSONIC_STREAM_PATH`).
     let streamPath: String
+    /// nginx's internal location of the cover cache (`SUBSONIC_COVER_PATH`).
+    let coverPath: String
 
-    public init(path: String, accounts: SubsonicAccounts, loadedAtMilliseconds: Int64, streamPath: String = "/avalon-internal-music") {
+    public init(path: String, accounts: SubsonicAccounts, loadedAtMilliseconds: Int64, streamPath: String = "/avalon-internal-music",
+                coverPath: String = "/avalon-internal-covers") {
         prefix = Array((path + "/").utf8)
         self.streamPath = streamPath
+        self.coverPath = coverPath
         self.accounts = accounts
         server = SubsonicServer(serverVersion: avalonVersion, loadedAtMilliseconds: loadedAtMilliseconds)
     }
@@ -26,7 +30,7 @@ public struct SubsonicAPI: Sendable {
     public static func load(_ config: Config) throws -> SubsonicAPI? {
         guard let accounts = try SubsonicAccounts.load(config) else { return nil }
         return SubsonicAPI(path: config.subsonicPath, accounts: accounts, loadedAtMilliseconds: Int64(wallNanoseconds() / 1_000_000),
-                           streamPath: config.subsonicStreamPath)
+                           streamPath: config.subsonicStreamPath, coverPath: config.subsonicCoverPath)
     }
 }
 
@@ -38,6 +42,7 @@ struct SubsonicCall {
     let user: String
     let cache: SubsonicIndexCache
     let streamPath: String
+    var coverPath = ""
     var index: SubsonicIndex { cache.index(collection) }
 }
 
@@ -64,6 +69,21 @@ extension Route {
                 if download { head.extraHeaders += "Content-Disposition: \(StreamTarget.attachment(relativePath: files.path(Int(song))))\r\n" }
                 return head
             }
+        }
+    }
+
+    /// `getCoverArt`: the picture, sent by nginx from the cover cache. Asked
+    /// by its content id it never changes (cached a year); asked by a song's,
+    /// album's or artist's id, a rescan may change it (cached briefly).
+    /// `size` is ignored: originals only.
+    static let subsonicCoverArt = Route(path: "getCoverArt", access: .subsonic, cacheable: false, label: "subsonic_getCoverArt", statsd: nil) { call in
+        try call.router.subsonicAnswer(call) { c, _ in
+            let (picture, fixed) = try c.collection.coverPicture(c.params)
+            let covers = c.collection.covers
+            var head = AnswerHead(status: 200, contentType: covers.contentType(picture))
+            head.extraHeaders = "X-Accel-Redirect: \(c.coverPath)/\(covers.names[Int(picture)])\r\n"
+                + (fixed ? "Cache-Control: public, max-age=31536000, immutable\r\n" : "Cache-Control: public, max-age=300\r\n")
+            return head
         }
     }
 
@@ -124,6 +144,7 @@ extension Route {
         },
         .subsonicFile("stream", download: false),
         .subsonicFile("download", download: true),
+        subsonicCoverArt,
         .subsonic("getScanStatus") { c, w in
             w.open("scanStatus"); w.attr("scanning", false); w.attr("count", Int64(c.collection.songs.count)); w.close()
         },

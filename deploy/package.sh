@@ -39,7 +39,9 @@ install -m 0644 web/index.html web/app.js web/style.css "$R/usr/share/avalon/web
 cp -r deploy/demo-music "$R/usr/share/avalon/demo-music"
 find "$R/usr/share/avalon/demo-music" -type d -exec chmod 0755 {} + ; find "$R/usr/share/avalon/demo-music" -type f -exec chmod 0644 {} +
 install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf nginx/avalon-cache.conf "$R/etc/nginx/snippets/"
-sed -e 's#/usr/local/share/avalon/web#/usr/share/avalon/web#' nginx/avalon.conf > "$R/usr/share/avalon/nginx/avalon.conf"
+# The cover cache: /var/lib/avalon is closed to nginx, so covers live in /var/cache/avalon/covers.
+sed -e 's#/usr/local/share/avalon/web#/usr/share/avalon/web#' -e 's#/var/lib/avalon/avalon.sqlite.covers/#/var/cache/avalon/covers/#' \
+    nginx/avalon.conf > "$R/usr/share/avalon/nginx/avalon.conf"
 # avalon-express copies these into its server roots.
 install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf nginx/avalon-cache.conf "$R/usr/share/avalon/nginx/"
 chmod 0644 "$R/usr/share/avalon/nginx/avalon.conf"
@@ -47,7 +49,8 @@ chmod 0644 "$R/usr/share/avalon/nginx/avalon.conf"
 # The default configuration, every setting commented, with the package's paths.
 "$BIN/avalon-echo-config" | sed \
     -e "s#^DATABASE_URL = .*#DATABASE_URL = 'sqlite:////var/lib/avalon/avalon.sqlite'#" \
-    -e "s@^# LOG_PATH = .*@LOG_PATH = '/var/log/avalon/avalon.log'@" > "$R/etc/avalon/avalon.toml"
+    -e "s@^# LOG_PATH = .*@LOG_PATH = '/var/log/avalon/avalon.log'@" \
+    -e "s@^# COVER_CACHE = .*@COVER_CACHE = '/var/cache/avalon/covers'@" > "$R/etc/avalon/avalon.toml"
 grep -q "^LOG_PATH" "$R/etc/avalon/avalon.toml" || echo "LOG_PATH = '/var/log/avalon/avalon.log'" >> "$R/etc/avalon/avalon.toml"
 # Secrets go here: never world-readable (postinst gives it to group avalon).
 chmod 0640 "$R/etc/avalon/avalon.toml"

@@ -30,7 +30,7 @@ public struct Covers: Sendable {
             guard let name = pictures[item] else { return -1 }
             if let i = byName[name] { return i }
             let hex = Array(name.utf8.prefix(32))
-            guard name.utf8.count > 65, let key = ItemID(hex32: hex) else { return -1 }
+            guard Covers.isPictureName(name), let key = ItemID(hex32: hex) else { return -1 }
             let i = Int32(names.count)
             byName[name] = i
             names.append(name)
@@ -57,6 +57,14 @@ public struct Covers: Sendable {
     @inline(__always)
     func withID<R>(_ p: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         ids.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[Int(p) * Self.idLength..<Int(p + 1) * Self.idLength])) }
+    }
+
+    /// Whether a name is one the cover cache holds: 64 lower-case hex
+    /// digits, a dot, an image extension. Nothing else is ever served.
+    public static func isPictureName<S: StringProtocol>(_ name: S) -> Bool {
+        let b = Array(name.utf8)
+        guard b.count > 65, b[64] == UInt8(ascii: "."), b[..<64].allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return false }
+        return ["jpg", "png", "gif", "webp"].contains(String(decoding: b[65...], as: UTF8.self))
     }
 
     /// The picture a `coverArt` id names, or nil.

@@ -60,7 +60,8 @@ public enum Express {
         try root.write(production: production)
         // The collection: incremental, so a second start reads only what changed.
         // The loss guard as avalon-scan keeps it: a shared database is not emptied by an empty or unmounted folder.
-        var job = ScanJob(root: music, url: root.database, scanner: "avalon-express \(avalonVersion)")
+        var job = ScanJob(root: music, url: root.database, scanner: "avalon-express \(avalonVersion)",
+                              coverCacheSetting: root.coverCache)
         job.lossGuard = expressLossGuard
         job.beforeWrite = { rows, stats in
             guard !rows.tracks.isEmpty else {
@@ -131,7 +132,8 @@ public enum Express {
         do { try root.checkServing() } catch { stopAll(); throw error }
         let stop = StopFlag()
         if reloadOnChange {
-            var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonVersion)")
+            var job = ScanJob(root: root.music, url: root.database, scanner: "avalon-express \(avalonVersion)",
+                              coverCacheSetting: root.coverCache)
             job.lossGuard = expressLossGuard
             startWatcher(job, say: say, stop: stop)
         }

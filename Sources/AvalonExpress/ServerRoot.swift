@@ -1,4 +1,5 @@
 import AvalonConfig
+import AvalonScan
 import AvalonStore
 import Glibc
 
@@ -41,6 +42,12 @@ public struct ServerRoot {
     }
 
     public var socket: String { dir + "/avalon.sock" }
+    /// The scanner's cover cache: beside a SQLite database, in the root for PostgreSQL.
+    public var coverCache: String {
+        let inRoot = dir + "/covers"
+        if case .postgres = database { return inRoot }
+        return coverCacheFolder(for: database, setting: nil) ?? inRoot
+    }
     public var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/" }
 
     /// Whether the files this root runs as: nginx's workers run as another
@@ -64,6 +71,7 @@ public struct ServerRoot {
         LOG_PATH = \(Config.tomlString(dir + "/logs/avalon.log"))
         # Looks at the database's generation this often: a rescan is served within seconds.
         RELOAD_INTERVAL = \(reloadInterval)
+        COVER_CACHE = \(Config.tomlString(coverCache))
         \(usersFile.map { "SUBSONIC_USERS_FILE = \(Config.tomlString($0))\nSUBSONIC_MUSIC_FOLDER = \(Config.tomlString(music))\n" } ?? "")
         """
     }
@@ -137,6 +145,14 @@ public struct ServerRoot {
                     alias \(nginxQuote(music.hasSuffix("/") ? music : music + "/"));
                     disable_symlinks on from=$document_root;
                     sendfile on;
+                }
+                # getCoverArt: pictures from the scanner's cover cache, nothing else.
+                location /avalon-internal-covers/ {
+                    internal;
+                    alias \(nginxQuote(coverCache + "/"));
+                    disable_symlinks on;
+                    types { image/jpeg jpg; image/png png; image/gif gif; image/webp webp; }
+                    default_type application/octet-stream;
                 }
                 # ---- end Subsonic API
             }

@@ -30,12 +30,7 @@ public enum CoverCache {
         }
     }
 
-    /// Whether a name is one the cache holds: 64 hex digits, a dot, an image extension.
-    public static func isPictureName<S: StringProtocol>(_ name: S) -> Bool {
-        let b = Array(name.utf8)
-        guard b.count > 65, b[64] == UInt8(ascii: "."), b[..<64].allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return false }
-        return ["jpg", "png", "gif", "webp"].contains(String(decoding: b[65...], as: UTF8.self))
-    }
+    public static func isPictureName<S: StringProtocol>(_ name: S) -> Bool { Covers.isPictureName(name) }
 
     /// Pictures durable before the database names them (one syncfs, not a fsync per file).
     static func sync(_ path: String) { _ = avalon_sync_folder(path) }

@@ -97,6 +97,7 @@ start_front() {
         -e "s#include snippets/avalon-log.conf;#include $REPO/nginx/avalon-log.conf;#" \
         -e "s#include snippets/avalon-cache.conf;#include $REPO/nginx/avalon-cache.conf;#" \
         -e "s#/var/cache/nginx-avalon-upstream#$DIR/front/cache#" \
+        -e "s#/var/lib/avalon/avalon.sqlite.covers/#$DIR/covers/#" \
         -e "s#include fastcgi_params;#include /etc/nginx/fastcgi_params;#" \
         -e "s#/var/log/nginx/avalon-upstream.access.log#$DIR/front/access.log#" \
         -e "s#listen 127.0.0.1:8088;#listen 127.0.0.1:$FRONT_PORT;#" \
@@ -169,7 +170,7 @@ CONF
     "${AS_PG[@]}" "$PGBIN/createdb" -h 127.0.0.1 -p "$PGP" -U postgres avalon
     "${AS_PG[@]}" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PGP" -U postgres -D "$DIR/replica" -R -X stream -c fast >/dev/null
     pg_start replica "$PGR"
-    "$b/avalon-scan" -q -d "$PRIMARY_URL" "$MUSIC"
+    COVER_CACHE="$DIR/covers" "$b/avalon-scan" -q -d "$PRIMARY_URL" "$MUSIC"
     # The replica has the scan once its generation is there.
     for _ in $(seq 1 100); do
         [ "$(psql -X -qtA "$REPLICA_URL" -c 'SELECT coalesce(max(generation), 0) FROM avalon_generations' 2>/dev/null)" = 1 ] && break

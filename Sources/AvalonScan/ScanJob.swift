@@ -59,8 +59,8 @@ public struct ScanJob {
                     onDirectory: (String) -> Void = { _ in }) throws -> Report {
         let started = monotonicSeconds()
         let startedWall = Int64(wallNanoseconds())
-        if let coverCache { try CoverCache.prepare(coverCache) }
         let store = try openStore(url)
+        if let coverCache { try CoverCache.prepare(coverCache) }
         // Read for a full scan too: what cannot be read keeps its records.
         let previous = try store.files()
         let walked = monotonicSeconds()

@@ -5,6 +5,8 @@
 //   avalon-bench make-music SOURCE_DIR DEST_DIR COUNT [MB]   (tagged copies of SOURCE_DIR's files; MB: grown to
 //     that size by a hole after their first 4 KiB, where audio would be: tags stay at both ends, the disk holds little)
 //   avalon-bench tag FILE TITLE ALBUM ARTIST GENRE TRACK DATE
+//   avalon-bench add-covers DIR KB   (make-music's albums get covers of KB each: even albums a cover.jpg,
+//     odd ones the picture embedded in each of their files)
 import AvalonCore
 import AvalonScan
 import AvalonTagWriter
@@ -146,6 +148,7 @@ do {
     case ("load", 3): try load(url: DatabaseURL(parsing: args[2]))
     case ("make-music", 5): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!)
     case ("make-music", 6): try makeMusic(from: args[2], to: args[3], count: Int(args[4])!, sparseMegabytes: Int(args[5])!)
+    case ("add-covers", 4): try addCovers(to: args[2], kilobytes: Int(args[3])!)
     case ("check-render", 2): exit(checkRender() ? 0 : 1)
     case ("render", 4): try render(url: DatabaseURL(parsing: args[2]), request: args[3])
     case ("subsonic", 3): try subsonic(url: DatabaseURL(parsing: args[2]))
@@ -181,6 +184,25 @@ func makeMusic(from source: String, to dest: String, count: Int, sparseMegabytes
         _ = writeTags(path, title: "Song \(rng.below(100000)) love", album: "Album \(album)", artist: "Artist \(album % 97)",
                       genre: "Genre \(i % 23)", track: "\(i % 20 + 1)/20", date: "\(1960 + i % 60)")
         if sparseMegabytes > 0 { try insertHole(path, at: 4096, bytes: sparseMegabytes << 20) }
+    }
+}
+
+/// Covers for make-music's albums: a distinct picture per album, half as
+/// folder images, half embedded in every file of the album.
+func addCovers(to dest: String, kilobytes: Int) throws {
+    let fm = FileManager.default
+    for artist in try fm.contentsOfDirectory(atPath: dest).sorted() {
+        for album in try fm.contentsOfDirectory(atPath: dest + "/" + artist).sorted() {
+            let dir = "\(dest)/\(artist)/\(album)", n = Int(album.dropFirst("album".count)) ?? 0
+            let picture = CoverBytes.picture("jpg", seed: UInt64(n), count: kilobytes << 10)
+            if n % 2 == 0 {
+                try Data(picture).write(to: URL(fileURLWithPath: dir + "/cover.jpg"))
+                continue
+            }
+            for file in try fm.contentsOfDirectory(atPath: dir) where !writePicture(dir + "/" + file, picture) {
+                throw BenchError("cannot embed a picture in \(dir)/\(file)")
+            }
+        }
     }
 }
 

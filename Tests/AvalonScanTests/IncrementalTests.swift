@@ -52,6 +52,20 @@ final class IncrementalTests: MusicTestCase {
                                     track: "\(rng.next() % 20)", date: "\(1980 + rng.next() % 40)"), path)
             XCTAssertTrue(writeProperty(path, "DISCNUMBER", pick(["", "1", "2/3", "04"])), path)
         }
+        // Pictures: a few, shared by many files and folders, so the cache stores each once.
+        let palette = (0..<4).map { CoverBytes.picture($0 % 2 == 0 ? "jpg" : "png", seed: UInt64(100 + $0)) }
+        let imageNames = ["cover.jpg", "Folder.PNG", "front.webp", "album.jpeg"]
+        func embed(_ path: String) {
+            XCTAssertTrue(writePicture(path, pick(palette + [nil]), type: pick([3, 3, 4])), path)
+        }
+        func folderImage(in folder: String) throws {
+            let path = folder + "/" + pick(imageNames)
+            if rng.next() % 3 == 0, FileManager.default.fileExists(atPath: path) {
+                try FileManager.default.removeItem(atPath: path)
+            } else {
+                try Data(pick(palette)).write(to: URL(fileURLWithPath: path))
+            }
+        }
         func add(in sub: String) {
             counter += 1
             let ext = pick(formats)
@@ -59,6 +73,7 @@ final class IncrementalTests: MusicTestCase {
             try! FileManager.default.createDirectory(atPath: "\(root)/\(sub)", withIntermediateDirectories: true)
             try! FileManager.default.copyItem(atPath: "\(fixtures)/silence.\(ext)", toPath: path)
             tag(path)
+            if rng.next() % 3 == 0 { embed(path) }
             files.append(path)
         }
         for i in 0..<40 { add(in: "d\(i % 5)") }
@@ -72,7 +87,7 @@ final class IncrementalTests: MusicTestCase {
                 for _ in 0..<(3 + Int(rng.next() % 6)) {
                     guard !files.isEmpty else { add(in: "d0"); continue }
                     let i = Int(rng.next() % UInt64(files.count))
-                    switch rng.next() % 7 {
+                    switch rng.next() % 9 {
                     case 0: add(in: "d\(rng.next() % 5)")
                     case 1: add(in: "new\(round)/deeper")
                     case 2:
@@ -88,12 +103,15 @@ final class IncrementalTests: MusicTestCase {
                     case 4:
                         try "no longer audio".write(toFile: files[i], atomically: false, encoding: .utf8)
                         junk.insert(files[i])
+                    case 5: if !junk.contains(files[i]) { embed(files[i]) }
+                    case 6: try folderImage(in: (files[i] as NSString).deletingLastPathComponent)
                     default: if !junk.contains(files[i]) { tag(files[i]) }
                     }
                 }
             }
             let job = { (url: String, full: Bool) throws -> ScanJob.Report in
                 var j = ScanJob(root: root, url: try DatabaseURL(parsing: url), scanner: "test")
+                j.coverCache = self.coverCache(url)
                 j.racyNanoseconds = 0
                 j.full = full
                 j.lossGuard = LossGuard(allowLoss: true)
@@ -105,6 +123,7 @@ final class IncrementalTests: MusicTestCase {
             let fullStore = try openStore(try DatabaseURL(parsing: fullURL))
             try assertSameRows(try inc.rows(), try fullStore.rows(), "round \(round), seed \(seed)")
             try assertSameFacts(inc, fullStore, root: root, "round \(round), seed \(seed)")
+            try assertSameCovers(inc, fullStore, cache: coverCache(incremental()), "round \(round), seed \(seed)")
             let roundEnd = Int64(Date().timeIntervalSince1970)
             var seenNow: [String: Int64] = [:]
             for f in try inc.files() {
@@ -133,6 +152,7 @@ final class IncrementalTests: MusicTestCase {
                 XCTAssertEqual(Int64(loaded.files.discs[k]), f.tags?.disc)
             }
         }
+        XCTAssertFalse(try inc.covers().isEmpty, "the rounds made covers, seed \(seed)")
         // Nothing changed since: a rescan writes nothing and keeps the generation.
         var j = ScanJob(root: root, url: try DatabaseURL(parsing: incremental()), scanner: "test")
         j.racyNanoseconds = 0
@@ -143,12 +163,32 @@ final class IncrementalTests: MusicTestCase {
         XCTAssertEqual(again.outcome.generation, lastGeneration)
     }
 
+    /// Each database's own cover cache (PostgreSQL has no place beside a file).
+    func coverCache(_ url: String) -> String {
+        if url.hasPrefix("sqlite:///") { return String(url.dropFirst("sqlite:///".count)) + ".covers" }
+        return dir + "/covers-" + url.split(separator: "/").last!
+    }
+
+    /// The same covers chosen, the incremental cache holding exactly the
+    /// pictures its records name, and the loaded songs showing them.
+    func assertSameCovers(_ inc: Store, _ full: Store, cache: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let covers = try inc.covers()
+        XCTAssertEqual(covers, try full.covers(), "covers, \(what)", file: file, line: line)
+        let named = Set(try inc.files().compactMap { $0.picture }.filter { !$0.isEmpty })
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: cache)), named, "the cache, \(what)", file: file, line: line)
+        let loaded = try inc.load()
+        for (k, song) in loaded.songs.enumerated() {
+            let p = loaded.covers.song(k)
+            XCTAssertEqual(p >= 0 ? loaded.covers.names[Int(p)] : nil, covers[song.id], "loaded song cover, \(what)", file: file, line: line)
+        }
+    }
+
     /// The per-file facts Subsonic serves (all but `created`, which is when
     /// each database first saw the file) are the same in both.
     func assertSameFacts(_ a: Store, _ b: Store, root: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
         func facts(_ s: Store) throws -> [String] {
             try s.files().map { f in
-                "\(f.path) \(f.size) \(f.song?.uuidString ?? "-") \(f.tags.map { "\($0.bitRate) \($0.disc)" } ?? "-")"
+                "\(f.path) \(f.size) \(f.song?.uuidString ?? "-") \(f.tags.map { "\($0.bitRate) \($0.disc)" } ?? "-") \(f.picture ?? "nil") \(f.pictureFront)"
             }.sorted()
         }
         let fa = try facts(a)

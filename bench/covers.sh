@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The cost of cover art in a scan: the same generated tree (make-music's
+# albums of 12 files) scanned without covers and with them (even albums a
+# cover.jpg, odd albums the picture embedded in each file, KB each, default
+# 100), first scan and unchanged rescan, warm page cache. The unchanged
+# rescan with covers runs under strace: it must open no audio file (nor any
+# picture) in the tree. Files are small (make-music without a hole: an
+# embedded picture makes TagLib rewrite the file).
+#   bash bench/covers.sh [FILES]     (default 20000; KB=… for the picture size)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/common.sh
+N=${1:-20000}
+KB=${KB:-100}
+BIN=$(swift build -c release --show-bin-path)
+swift build -c release --product avalon-scan >/dev/null
+swift build -c release --product avalon-bench >/dev/null
+bench_workdir covers
+"$BIN/avalon-bench" make-music Tests/AvalonScanTests/Fixtures "$W/plain" "$N" >/dev/null
+cp -a "$W/plain" "$W/covers"
+"$BIN/avalon-bench" add-covers "$W/covers" "$KB"
+# Files changed within the scanner's 2 s timestamp window are read again next time.
+sleep 2.5
+# Warm: what the scans read is in the page cache.
+cat $(find "$W/plain" "$W/covers" -type f) > /dev/null
+# run LABEL TREE [strace args…]: one scan, its time and what it did.
+run() {
+    local label=$1 tree=$2
+    shift 2
+    local t0 t1 out
+    t0=$(date +%s.%N)
+    out=$("$@" "$BIN/avalon-scan" -d "sqlite:///$W/$tree.sqlite" "$W/$tree" 2>&1 | grep '^avalon-scan:' | tail -1)
+    t1=$(date +%s.%N)
+    printf "%-28s %8.2f s   %s\n" "$label" "$(echo "$t1 - $t0" | bc)" "$(echo "$out" | sed 's/^avalon-scan: //' | cut -d';' -f1-2)"
+    eval "T_${label//[^a-z0-9]/_}=$(echo "$t1 - $t0" | bc)"
+}
+echo "$N files ($(( N / 12 + 1 )) albums) in $W; covers of $KB KB, half folder images, half embedded"
+run "first scan, no covers" plain
+run "first scan, covers" covers
+run "unchanged rescan, no covers" plain
+run "unchanged rescan, covers" covers
+run "unchanged rescan (strace)" covers strace -f -e trace=open,openat,openat2 -o "$W/trace"
+opened=$(grep -F "$W/covers/" "$W/trace" | grep -vc O_DIRECTORY || true)
+echo "files opened in the tree by the unchanged rescan (not directories): $opened"
+echo "cover cache: $(find "$W/covers.sqlite.covers" -type f | wc -l) pictures, $(du -sh "$W/covers.sqlite.covers" | cut -f1)"
+echo "cover handling: first scan +$(echo "$T_first_scan__covers - $T_first_scan__no_covers" | bc) s" \
+     "($(echo "scale=2; $T_first_scan__covers / $T_first_scan__no_covers" | bc)x)," \
+     "unchanged rescan +$(echo "$T_unchanged_rescan__covers - $T_unchanged_rescan__no_covers" | bc) s" \
+     "($(echo "scale=2; $T_unchanged_rescan__covers / $T_unchanged_rescan__no_covers" | bc)x)"
+[ "$opened" = 0 ]

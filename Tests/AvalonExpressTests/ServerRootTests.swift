@@ -101,6 +101,10 @@ final class ServerRootTests: XCTestCase {
         defer { removeTree(dir) }
         let music = dir + "/my music"
         try FileManager.default.copyItem(atPath: demoMusic, toPath: music)
+        // Covers: a folder image in each album's folder, served from the quoted root's cover cache.
+        for (k, album) in try FileManager.default.contentsOfDirectory(atPath: music).enumerated() {
+            try Data(CoverBytes.picture("jpg", seed: UInt64(k))).write(to: URL(fileURLWithPath: music + "/" + album + "/cover.jpg"))
+        }
         let root = dir + "/my server's \"root\""
         let s = try ExpressServer(music: music, root: root)
         let songs = try s.get("/avalon/songs")
@@ -144,6 +148,16 @@ final class ServerRootTests: XCTestCase {
         XCTAssertEqual(stream.status, 200)
         XCTAssertEqual(stream.body, try Data(contentsOf: URL(fileURLWithPath: music + "/" + (song["path"] as! String))))
         XCTAssertEqual(try httpRequest(port: port, path: "/avalon-internal-music/" + (song["path"] as! String).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)!).status, 404)
+        // Its cover, by its coverArt id, from the cover cache beside the quoted root's database.
+        let folderImage = try Data(contentsOf: URL(fileURLWithPath: music + "/" + ((song["path"] as! String) as NSString).deletingLastPathComponent + "/cover.jpg"))
+        let coverArt = try XCTUnwrap(song["coverArt"] as? String, "\(song)")
+        let cover = try httpRequest(port: port, path: "/rest/getCoverArt?id=\(coverArt)&" + auth)
+        XCTAssertEqual(cover.status, 200)
+        XCTAssertEqual(cover.body, folderImage)
+        XCTAssertEqual(cover.headers["content-type"], "image/jpeg")
+        let cached = try FileManager.default.contentsOfDirectory(atPath: root + "/avalon.sqlite.covers")
+        XCTAssertEqual(cached.count, 5, "\(cached)")
+        XCTAssertEqual(try httpRequest(port: port, path: "/avalon-internal-covers/" + cached[0]).status, 404)
         XCTAssertEqual(try runProgram([ctl, "stop"]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 5) { processes(mentioning: root).isEmpty }, "\(processes(mentioning: root))")
 

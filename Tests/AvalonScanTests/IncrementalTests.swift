@@ -226,17 +226,21 @@ final class IncrementalTests: MusicTestCase {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: fixtures + "/silence.ogg", toPath: path)
             XCTAssertTrue(writeTags(path, title: "S\(i)", album: "A\(i % 4)", artist: "R", genre: "G", track: "\(i)", date: "2001"))
+            if i % 2 == 1 { XCTAssertTrue(writePicture(path, CoverBytes.picture("png", seed: UInt64(i)), mime: "image/png")) }
         }
+        // Covers too: a folder image (read once, then not opened again) and embedded pictures.
+        try Data(CoverBytes.picture("jpg", seed: 99)).write(to: URL(fileURLWithPath: root + "/a1/cover.jpg"))
         usleep(2_100_000)
         let db = dir + "/c.sqlite"
         let first = try runProgram([product("avalon-scan"), "-d", "sqlite:///" + db, root])
         XCTAssertEqual(first.status, 0, first.stderr)
-        XCTAssertTrue(first.stderr.contains("30 read, 0 unchanged") && first.stderr.contains("generation 1 written"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("31 read, 0 unchanged") && first.stderr.contains("generation 1 written"), first.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: db + ".covers").count, 16, "15 embedded pictures and the folder's")
         let before = try Data(contentsOf: URL(fileURLWithPath: db))
         let trace = dir + "/trace"
         let second = try runProgram([strace, "-f", "-e", "trace=open,openat,openat2", "-o", trace, product("avalon-scan"), "-d", "sqlite:///" + db, root])
         XCTAssertEqual(second.status, 0, second.stderr)
-        XCTAssertTrue(second.stderr.contains("0 read, 30 unchanged, 0 removed") && second.stderr.contains("unchanged (generation 1)"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("0 read, 31 unchanged, 0 removed") && second.stderr.contains("unchanged (generation 1)"), second.stderr)
         let opens = try String(contentsOfFile: trace).split(separator: "\n")
         XCTAssertTrue(opens.contains { $0.contains(db) }, "strace saw the scanner's opens")
         XCTAssertEqual(opens.filter { $0.contains(root + "/") && !$0.contains("O_DIRECTORY") }, [])
@@ -244,7 +248,7 @@ final class IncrementalTests: MusicTestCase {
         // And a change is seen: one retagged file is read, and only it.
         XCTAssertTrue(writeTags("\(root)/a0/s0.ogg", title: "Changed"))
         let third = try runProgram([product("avalon-scan"), "-d", "sqlite:///" + db, root])
-        XCTAssertTrue(third.stderr.contains("1 read, 29 unchanged") && third.stderr.contains("generation 2 written (songs +0 ~1 -0)"), third.stderr)
+        XCTAssertTrue(third.stderr.contains("1 read, 30 unchanged") && third.stderr.contains("generation 2 written (songs +0 ~1 -0)"), third.stderr)
     }
 
     /// A record whose file changed within the timestamp tick of the scan is

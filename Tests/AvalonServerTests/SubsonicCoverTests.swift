@@ -125,10 +125,8 @@ final class SubsonicCoverTests: XCTestCase {
             ["album": ItemID.album("Embedded").uuidString, "artist": ItemID.artist("EA").uuidString, "file": bed.dir + "/embedded.png"],
         ]
         try Data(bed.embedded).write(to: URL(fileURLWithPath: bed.dir + "/embedded.png"))
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: pictures), as: UTF8.self)
-        let r = try runProgram([python, packageRoot + "/Tests/subsonic/covers.py", "\(bed.stack.port)", spec, Self.user, Self.password, json])
-        print(r.stdout)
-        XCTAssertEqual(r.status, 0, "covers.py failed:\n\(r.stderr)\n\(r.stdout)")
+        try SubsonicTests.runClientScript("covers.py", python: python, spec: spec, port: bed.stack.port, user: Self.user, password: Self.password,
+                                          data: pictures)
     }
 
     /// Only pictures of the cache are ever served: not a name climbing out,

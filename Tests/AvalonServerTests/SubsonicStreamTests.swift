@@ -90,10 +90,8 @@ final class SubsonicStreamTests: XCTestCase {
             let id = try XCTUnwrap(bed.song(path), path)
             songs.append(["id": id.uuidString, "file": bed.music + "/" + path, "path": path, "contentType": type])
         }
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: songs), as: UTF8.self)
-        let r = try runProgram([python, packageRoot + "/Tests/subsonic/streams.py", "\(bed.stack.port)", spec, Self.user, Self.password, json])
-        print(r.stdout)
-        XCTAssertEqual(r.status, 0, "streams.py failed:\n\(r.stderr)\n\(r.stdout)")
+        try SubsonicTests.runClientScript("streams.py", python: python, spec: spec, port: bed.stack.port, user: Self.user, password: Self.password,
+                                          data: songs)
     }
 
     /// HEAD and conditional requests are nginx's; a file removed since the

@@ -45,6 +45,16 @@ final class SubsonicTests: XCTestCase {
         return (python, spec)
     }
 
+    /// Runs a client script of Tests/subsonic (arguments: port, spec, user,
+    /// password, `data` as JSON) and fails the test with its output if it fails.
+    static func runClientScript(_ script: String, python: String, spec: String, port: Int, user: String, password: String, data: Any,
+                                file: StaticString = #filePath, line: UInt = #line) throws {
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: data), as: UTF8.self)
+        let r = try runProgram([python, packageRoot + "/Tests/subsonic/" + script, "\(port)", spec, user, password, json])
+        print(r.stdout)
+        XCTAssertEqual(r.status, 0, "\(script) failed:\n\(r.stderr)\n\(r.stdout)", file: file, line: line)
+    }
+
     func testClientSessions() throws {
         guard let (python, spec) = Self.clientTools() else { return }
         let dir = makeTempDir("avalon-subsonic")

@@ -12,7 +12,6 @@ every byte is compared with the source picture.
 import asyncio
 import json
 import pathlib
-import sys
 import urllib.parse
 import urllib.request
 
@@ -20,17 +19,9 @@ import libopensonic
 import libsonic
 
 import schemas
+from harness import arguments as harness_arguments, check, finish
 
-PORT, SPEC, USER, PASSWORD, PICTURES = sys.argv[1:6]
-SPEC = pathlib.Path(SPEC) / "openapi"
-PICTURES = json.loads(PICTURES)
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+PORT, SPEC, USER, PASSWORD, PICTURES = harness_arguments()
 
 
 def call(method, **params):
@@ -93,7 +84,4 @@ async def opensonic():
 
 asyncio.run(opensonic())
 
-print(f"{len(PICTURES)} covers fetched by two clients")
-if failures:
-    print(f"{len(failures)} failures", file=sys.stderr)
-    sys.exit(1)
+finish(f"{len(PICTURES)} covers fetched by two clients")

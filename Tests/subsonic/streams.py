@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import pathlib
-import sys
 import urllib.parse
 import urllib.request
 
@@ -21,17 +20,9 @@ import libopensonic
 import libsonic
 
 import schemas
+from harness import arguments as harness_arguments, check, finish
 
-PORT, SPEC, USER, PASSWORD, SONGS = sys.argv[1:6]
-SPEC = pathlib.Path(SPEC) / "openapi"
-SONGS = json.loads(SONGS)
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+PORT, SPEC, USER, PASSWORD, SONGS = harness_arguments()
 
 
 def get_song(sid):
@@ -85,7 +76,4 @@ async def opensonic():
 
 asyncio.run(opensonic())
 
-print(f"{len(SONGS)} songs streamed and downloaded by two clients")
-if failures:
-    print(f"{len(failures)} failures", file=sys.stderr)
-    sys.exit(1)
+finish(f"{len(SONGS)} songs streamed and downloaded by two clients")

@@ -30,6 +30,9 @@ struct AvalonScanCommand: ParsableCommand {
     @Flag(help: "Read every file, not only new and changed ones.")
     var full = false
 
+    @Flag(help: "Read no cover pictures (the cover cache is neither made nor cleaned; a later scan with covers needs --full).")
+    var noCovers = false
+
     @Flag(help: "Stay running: scan again whenever the folder changes (inotify).")
     var watch = false
 
@@ -83,6 +86,7 @@ struct AvalonScanCommand: ParsableCommand {
             return 2
         }
         job.full = full
+        if noCovers { job.coverCache = nil }
         job.lossGuard = LossGuard(maxLossPercent: maxLoss, allowLoss: allowLoss)
         let tty = isatty(2) == 1 && !quiet && !watch
         let started = monotonicSeconds()

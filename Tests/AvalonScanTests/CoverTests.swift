@@ -144,6 +144,17 @@ final class CoverTests: MusicTestCase {
         XCTAssertEqual(try cachedNames(), ["notes.txt"])
     }
 
+    /// --no-covers: no picture read, no cache made, no cover stored.
+    func testNoCovers() throws {
+        let path = try song("a", "s.mp3", album: "A")
+        XCTAssertTrue(writePicture(path, CoverBytes.picture("jpg", seed: 1)))
+        try write(CoverBytes.picture("jpg", seed: 2), "\(root)/a/cover.jpg")
+        let r = try runProgram([product("avalon-scan"), "--no-covers", "-d", "sqlite:///" + db, root])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache))
+        XCTAssertEqual(try openStore(try DatabaseURL(parsing: "sqlite:///" + db)).covers(), [:])
+    }
+
     /// A cover cache that another user could write, or a link, is refused
     /// before anything is read.
     func testUnsafeCacheIsRefused() throws {

@@ -1,5 +1,6 @@
 import AvalonCore
 @testable import AvalonConfig
+import AvalonScan
 @testable import AvalonServer
 import AvalonStore
 import Foundation
@@ -72,6 +73,23 @@ final class ConfigTests: XCTestCase {
         assertInvalid(["AVALON_CONFIG": file("LOG_LEVEL = 'INFO'\nLOG_LEVEL = 'DEBUG'")], ["avalon.toml:2", "twice"])
         assertInvalid(["DATABASE_URL": "mysql://x"], ["environment variable DATABASE_URL", "unsupported scheme"])
         assertInvalid(["LOG_LEVEL": "verbose"], ["environment variable LOG_LEVEL"])
+        assertInvalid(["COVER_CACHE": "covers"], ["COVER_CACHE", "absolute path"])
+        assertInvalid(["SUBSONIC_COVER_PATH": "/covers/"], ["SUBSONIC_COVER_PATH", "not end with '/'", "/avalon-internal-covers"])
+        assertInvalid(["SUBSONIC_COVER_PATH": "/a/../b"], ["SUBSONIC_COVER_PATH", "'..'"])
+    }
+
+    /// The cover settings: the cache beside a SQLite database unless COVER_CACHE, none for PostgreSQL without it.
+    func testCoverSettings() throws {
+        let c = try Config.load(environment: ["COVER_CACHE": "/srv/covers", "SUBSONIC_COVER_PATH": "/internal-covers"])
+        XCTAssertEqual(c.coverCache, "/srv/covers")
+        XCTAssertEqual(c.subsonicCoverPath, "/internal-covers")
+        let d = try Config.load(environment: [:])
+        XCTAssertNil(d.coverCache)
+        XCTAssertEqual(d.subsonicCoverPath, "/avalon-internal-covers")
+        XCTAssertEqual(coverCacheFolder(for: .sqlite(path: "/var/db/a.sqlite"), setting: nil), "/var/db/a.sqlite.covers")
+        XCTAssertEqual(coverCacheFolder(for: .sqlite(path: "/var/db/a.sqlite"), setting: "/srv/covers"), "/srv/covers")
+        XCTAssertNil(coverCacheFolder(for: .postgres(uri: "postgresql://h/db"), setting: nil))
+        XCTAssertEqual(coverCacheFolder(for: .postgres(uri: "postgresql://h/db"), setting: "/srv/covers"), "/srv/covers")
     }
 
     func testEchoConfigOutputLoadsUnchanged() throws {

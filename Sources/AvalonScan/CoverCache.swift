@@ -32,7 +32,8 @@ public enum CoverCache {
 
     public static func isPictureName<S: StringProtocol>(_ name: S) -> Bool { Covers.isPictureName(name) }
 
-    /// Pictures durable before the database names them (one syncfs, not a fsync per file).
+    /// The renames durable before the database names the pictures (the files
+    /// were synced before them). Not syncfs: its cost is every writer's on the disk.
     static func sync(_ path: String) { _ = avalon_sync_folder(path) }
 
     /// Removes pictures no record names. Only files of the cache's naming,

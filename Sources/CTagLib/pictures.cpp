@@ -76,7 +76,8 @@ int avalon_store_picture(const char *dir, const unsigned char *data, size_t len,
         memset(out, 0, sizeof *out);
         return -1;
     }
-    bool ok = write_all(fd, data, len);
+    /* On disk before its name is: the database may name it once this scan commits. */
+    bool ok = write_all(fd, data, len) && fdatasync(fd) == 0;
     int e = errno;
     ok = close(fd) == 0 && ok;
     if (ok && rename(tmp.c_str(), path.c_str()) != 0) { ok = false; e = errno; }
@@ -134,7 +135,7 @@ extern "C" int avalon_folder_image_rank(const char *name) {
 extern "C" int avalon_sync_folder(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int rc = syncfs(fd);
+    int rc = fsync(fd);
     close(fd);
     return rc;
 }

@@ -26,7 +26,7 @@ final class PackageTests: XCTestCase {
         for f in ["/etc/avalon", "/var/lib/avalon", "/var/log/avalon", "/run/avalon", "/usr/bin/avalon-fcgi", "/usr/local/bin/avalon-fcgi",
                   "/lib/systemd/system/avalon.service", "/etc/systemd/system/avalon.service", "/etc/nginx/snippets/avalon-fastcgi.conf",
                   "/etc/nginx/snippets/avalon-log.conf", "/etc/nginx/snippets/avalon-cache.conf", "/etc/nginx/conf.d/avalon.conf",
-                  "/usr/share/avalon", "/var/cache/nginx-avalon"]
+                  "/usr/share/avalon", "/var/cache/nginx-avalon", "/var/cache/avalon"]
             where FileManager.default.fileExists(atPath: f) {
             found.append(f)
         }
@@ -94,6 +94,9 @@ final class PackageTests: XCTestCase {
         let config = ["AVALON_CONFIG": "/etc/avalon/avalon.toml"]
         let scan = try run(["/usr/sbin/runuser", "-u", "avalon", "--", "/usr/bin/avalon-scan", "/usr/share/avalon/demo-music"], config)
         XCTAssertEqual(scan.status, 0, scan.stderr)
+        // The cover cache (COVER_CACHE in the packaged configuration): the scanner's, readable by nginx.
+        XCTAssertEqual(stat("/var/cache/avalon/covers", &st), 0)
+        XCTAssertEqual([st.st_mode & 0o7777, st.st_uid], [0o755, avalon.pw_uid], "owner and mode of the cover cache")
 
         // The server as avalon.service + avalon.socket start it (systemd is not
         // PID 1 here): the unit's ExecStart, User and Environment as installed,
@@ -186,7 +189,7 @@ final class PackageTests: XCTestCase {
         XCTAssertEqual(purge.status, 0, purge.stdout + purge.stderr)
         XCTAssertTrue(victim.process.isRunning, "prerm signalled the process its pid file named")
         XCTAssertTrue((purge.stdout + purge.stderr).contains("not avalon-fcgi: signalling nothing"), purge.stdout + purge.stderr)
-        for f in ["/usr/bin/avalon-fcgi", "/etc/avalon", "/var/lib/avalon", "/var/log/avalon", "/usr/share/avalon", "/run/avalon",
+        for f in ["/usr/bin/avalon-fcgi", "/etc/avalon", "/var/lib/avalon", "/var/log/avalon", "/usr/share/avalon", "/run/avalon", "/var/cache/avalon",
                   "/etc/nginx/snippets/avalon-fastcgi.conf", "/etc/nginx/snippets/avalon-log.conf", "/etc/nginx/snippets/avalon-cache.conf"] {
             XCTAssertFalse(FileManager.default.fileExists(atPath: f), "left after purge: \(f)")
         }

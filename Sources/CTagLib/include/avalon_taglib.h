@@ -40,8 +40,9 @@ int avalon_read_tags(const char *path, int follow, const char *picture_dir, aval
    -1 for any other name. */
 int avalon_folder_image_rank(const char *name);
 
-/* syncfs of the file system holding `path`: the pictures the readers stored
-   reach the disk before the database names them, in one call. 0 on success. */
+/* fsync of a folder: the names of the pictures the readers stored (each
+   written with fdatasync before its rename) reach the disk before the database
+   names them. 0 on success. */
 int avalon_sync_folder(const char *path);
 void avalon_free_tags(avalon_tags *tags);
 

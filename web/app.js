@@ -71,10 +71,10 @@ function songTable(container, params, { sortable = true, initialOrder = "name" }
   const all = playButton("Play all these songs in this order", async () => {
     const songs = await api("songs", { ...params, order: state.order, direction: state.direction, limit: PLAY_ALL });
     return songs.map(fromAvalon);
-  }, 0, "▶ Play all");
+  }, 0, "▶ Play all", "play-all");
   const body = el("tbody");
   const table = el("table", { "aria-label": "Songs" }, el("thead", {}, head), body);
-  container.replaceChildren(status, table, el("div", { class: "pager" }, all, prev, range, next));
+  container.replaceChildren(all, status, table, el("div", { class: "pager" }, prev, range, next));
 
   function sortBy(field) {
     state.direction = state.order === field && state.direction === "asc" ? "desc" : "asc";

@@ -118,10 +118,24 @@ function start(index) {
   updateButtons();
 }
 
+// Drawn, not characters: fonts without ⏮ ⏸ ⏭ would show boxes.
+const ICONS = { play: "M8 5v14l11-7z", pause: "M6 5h4v14H6zm8 0h4v14h-4z", previous: "M6 6h2v12H6zm3.5 6L18 18V6z", next: "M16 6h2v12h-2zM6 18l8.5-6L6 6z" };
+function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+$("previous").replaceChildren(icon("previous"));
+$("next").replaceChildren(icon("next"));
+
 function updateButtons() {
   const playing = !audio.paused && !audio.ended;
   const toggle = $("play-pause");
-  toggle.textContent = playing ? "⏸" : "▶";
+  toggle.replaceChildren(icon(playing ? "pause" : "play"));
   toggle.setAttribute("aria-label", playing ? "Pause" : "Play");
   toggle.disabled = player.index < 0;
   $("previous").disabled = player.index < 0;
@@ -253,9 +267,9 @@ $("sign-out").addEventListener("click", () => {
 });
 
 // What app.js asks of the player: a play button for a list of songs, or nothing when signed out.
-function playButton(label, songs, index = 0, text = "▶") {
+function playButton(label, songs, index = 0, text = "▶", extra = "") {
   if (!account) return "";
-  return el("button", { type: "button", class: "play", "aria-label": label,
+  return el("button", { type: "button", class: `play ${extra}`.trim(), "aria-label": label,
                         onclick: async () => play(typeof songs === "function" ? await songs() : songs, index) }, text);
 }
 

@@ -214,7 +214,12 @@ final class PageTests: XCTestCase {
         let users = dir + "/users"
         try "ann:pass-word-1\n".write(toFile: users, atomically: false, encoding: .utf8)
         chmod(users, 0o600)
-        let server = try ExpressServer(music: music, extra: ["--users", users])
+        // An API key for ann, made as the operator makes one.
+        let keys = ["SUBSONIC_USERS_FILE": users, "SUBSONIC_API_KEYS_FILE": dir + "/keys"]
+        let made = try runProgram([product("avalon-subsonic-key"), "new", "ann"], environment: keys)
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let key = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try ExpressServer(music: music, extra: ["--users", users], environment: ["SUBSONIC_API_KEYS_FILE": dir + "/keys"])
         defer { server.stop() }
         let albums = try server.get("/avalon/albums?query=Test%20Tones").json["success"] as? [[String: Any]] ?? []
         let album = try XCTUnwrap(albums.first?["id"] as? String, "\(albums)")
@@ -332,6 +337,19 @@ final class PageTests: XCTestCase {
         XCTAssertEqual(audio()["paused"] as? Bool, true)
         XCTAssertNil(try browser.execute("return sessionStorage.getItem('avalon-subsonic')") as? String)
         XCTAssertEqual(try browser.find("#error").first.flatMap { try browser.attribute($0, "hidden") }, "true")
+
+        // An API key instead: a song of the search plays from its row.
+        try browser.click(try XCTUnwrap(try browser.find("#sign-in-open").first))
+        try browser.type(try XCTUnwrap(try browser.find("#sign-in-key").first), key)
+        try browser.click(try XCTUnwrap(try browser.find("#sign-in-submit").first))
+        XCTAssertTrue(waitUntil(timeout: 10) { (try? browser.find("#account-name").first.map(browser.text)) == "Signed in with an API key" })
+        let rowPlay = try XCTUnwrap(waitFor(timeout: 20) { try? browser.find("#song-results tbody button.play").last })
+        // (Scrolled down as a user would: the bar covers the bottom of the window.)
+        try browser.execute("playerEvents.length = 0; window.scrollTo(0, document.body.scrollHeight)")
+        try browser.click(rowPlay)
+        let last = try XCTUnwrap((try server.get("/avalon/songs?query=minor&order=name").json["success"] as? [[String: Any]])?.last?["id"] as? String)
+        XCTAssertTrue(waitUntil(timeout: 20) { audio()["song"] as? String == last && (audio()["events"] as? String)?.contains("playing") == true }, state())
+        XCTAssertTrue((audio()["src"] as? String ?? "").contains("apiKey="), "the stream signs in with the key")
 
         // Every request the page made, as nginx logged it: none answered with an HTTP error, no credential in the log.
         // (nginx logs a request when it ends: a stream once the browser let it go, which quitting makes sure of.)

@@ -74,6 +74,9 @@ const streamURL = (id) => `${SUBSONIC}/stream?id=${encodeURIComponent(id)}&${aut
 // Subsonic answer without coverArt, or a picture that did not load) get the
 // placeholder without asking again.
 const noCover = new Set();
+// One size everywhere: one URL per picture, fetched once and cached, and a size
+// servers pre-scale (CSS shrinks it to a thumbnail).
+const COVER_SIZE = 300;
 function cover(albumId, coverArt, size, label = "") {
   const box = el("span", { class: "cover", style: `--size:${size}px` });
   if (!account || !albumId || noCover.has(albumId) || coverArt === null) {
@@ -82,7 +85,7 @@ function cover(albumId, coverArt, size, label = "") {
   }
   const img = el("img", { alt: label, width: String(size), height: String(size), loading: "lazy", decoding: "async" });
   img.addEventListener("error", () => { noCover.add(albumId); img.remove(); });
-  img.src = `${SUBSONIC}/getCoverArt?id=${encodeURIComponent(coverArt || albumId)}&size=${size * 2}&${authQuery()}&${CLIENT}`;
+  img.src = `${SUBSONIC}/getCoverArt?id=${encodeURIComponent(coverArt || albumId)}&size=${COVER_SIZE}&${authQuery()}&${CLIENT}`;
   box.append(img);
   return box;
 }

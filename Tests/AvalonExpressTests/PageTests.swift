@@ -171,7 +171,8 @@ final class PageTests: XCTestCase {
         XCTAssertEqual(try browser.find("#error").first.flatMap { try browser.attribute($0, "hidden") }, "true")
     }
 
-    /// An empty collection and an API that fails are shown, not a blank page.
+    /// An empty collection, an API that fails and a sign-in to a server without
+    /// the Subsonic API are shown, not a blank page.
     func testEmptyAndFailingAPIInChromium() throws {
         let server = try ExpressServer()
         defer { server.stop() }
@@ -181,6 +182,15 @@ final class PageTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 20) {
             (try? browser.find("#song-results .status").first.map(browser.text)) == "No songs."
         })
+        // Without Subsonic users there is nothing to sign in to: the form says so.
+        try browser.click(try XCTUnwrap(try browser.find("#sign-in-open").first))
+        try browser.type(try XCTUnwrap(try browser.find("#sign-in-user").first), "ann")
+        try browser.type(try XCTUnwrap(try browser.find("#sign-in-password").first), "pass-word-1")
+        try browser.click(try XCTUnwrap(try browser.find("#sign-in-submit").first))
+        XCTAssertTrue(waitUntil(timeout: 10) {
+            ((try? browser.find("#sign-in-error").first.map(browser.text)) ?? nil)?.hasPrefix("This server has no Subsonic API") == true
+        })
+        XCTAssertEqual(try browser.find("#player").first.flatMap { try browser.attribute($0, "hidden") }, "true")
         // The API stops answering (nginx finds no socket): the page says so.
         try FileManager.default.removeItem(atPath: server.root + "/avalon.sock")
         try browser.open("http://127.0.0.1:\(server.port)/#/genres")
@@ -309,6 +319,18 @@ final class PageTests: XCTestCase {
         XCTAssertEqual(time(), stopped, accuracy: 0.01)
         XCTAssertEqual(try browser.find("#play-pause").first.flatMap { try browser.attribute($0, "aria-label") }, "Play")
         XCTAssertEqual(audio()["error"] as? Int, 0)
+        // Back to the start with the slider, then Shift+← goes to the previous song (past 3 seconds it would restart this one).
+        try browser.click("#seek", at: 0.005)
+        XCTAssertTrue(waitUntil(timeout: 10) { time() < 1 }, state())
+        try browser.execute("document.activeElement.blur()")
+        try browser.press(["\u{E012}"], holding: "\u{E008}")
+        XCTAssertTrue(waitUntil(timeout: 20) { audio()["song"] as? String == ids[1] && audio()["paused"] as? Bool == false }, state())
+        // The volume slider: a click at a quarter of it.
+        try browser.click("#volume", at: 0.25)
+        XCTAssertTrue(waitUntil(timeout: 10) {
+            let v = (try? browser.execute("return document.getElementById('audio').volume") as? NSNumber)?.doubleValue ?? -1
+            return v > 0.1 && v < 0.4
+        })
 
         // A search plays in the table's order (by title: One, Three, Two).
         try browser.open(page + "#/?q=tone")

@@ -193,7 +193,8 @@ $("volume").addEventListener("input", (e) => {
   $("volume").value = String(audio.volume);
 }
 
-// Keys, outside text fields and the bar's own sliders: Space plays or pauses,
+// Keys, when no text field, slider, button or link has the focus (those keep
+// their own Space and arrows): Space plays or pauses,
 // ←/→ seek 10 seconds, Shift+←/→ go to the previous/next song.
 document.addEventListener("keydown", (e) => {
   if (!account || e.ctrlKey || e.altKey || e.metaKey || e.defaultPrevented) return;

@@ -52,7 +52,7 @@ function chips(list, items, href, withCover = false) {
 
 // A sortable, paged table of songs: `params` filter them; sorting and paging
 // ask the server again (the API orders and pages).
-function songTable(container, params, { sortable = true, initialOrder = "name" } = {}) {
+function songTable(container, params, { sortable = true, initialOrder = "name", playAll = true } = {}) {
   const columns = [["name", "Title"], ["artist", "Artist"], ["album", "Album"], ["genre", "Genre"],
                    ["year", "Year", true], ["track", "Track", true], ["length", "Length", true]];
   const state = { order: initialOrder, direction: "asc", offset: 0, token: 0 };
@@ -68,7 +68,7 @@ function songTable(container, params, { sortable = true, initialOrder = "name" }
   }));
   // Signed in: a play column (this page from that song on) and "Play all" (every match, in this order).
   if (account) head.prepend(el("th", { scope: "col", class: "play-cell" }, el("span", { class: "visually-hidden" }, "Play")));
-  const all = playButton("Play all these songs in this order", async () => {
+  const all = !playAll ? "" : playButton("Play all these songs in this order", async () => {
     const songs = await api("songs", { ...params, order: state.order, direction: state.direction, limit: PLAY_ALL });
     return songs.map(fromAvalon);
   }, 0, "▶ Play all", "play-all");
@@ -227,9 +227,10 @@ const routes = [
       const album = (await subsonic("getAlbum", { id })).album;
       const queue = (album.song || []).map(fromSubsonic);
       $("list-items").replaceChildren(el("li", { class: "album-head" }, cover(id, album.coverArt ?? null, 160, album.name || ""),
-        playButton(`Play the album ${album.name || ""}`, queue, 0, "▶ Play album")));
+        playButton(`Play the album ${album.name || ""}`, queue, 0, "▶ Play album", "play-all")));
     }
-    songTable($("list-songs"), { album_id: id }, { initialOrder: "track" });
+    // (Signed in, "Play album" above plays it: no second "Play all".)
+    songTable($("list-songs"), { album_id: id }, { initialOrder: "track", playAll: false });
   })],
   [/^#\/genre\/([0-9a-f-]+)$/, (id) => listPage("Genre", async () => {
     const genre = await named("genres", id);

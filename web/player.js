@@ -118,6 +118,12 @@ function start(index) {
   $("now-cover").replaceChildren(cover(song.albumId, song.coverArt, 48, song.album || ""));
   $("now-position").textContent = `${index + 1} of ${player.queue.length}`;
   document.title = `${song.title || "(no title)"} · Avalon`;
+  // The system's media keys and its "now playing" (headsets, lock screens).
+  if ("mediaSession" in navigator && typeof MediaMetadata === "function") {
+    const art = $("now-cover").querySelector("img")?.src;
+    navigator.mediaSession.metadata = new MediaMetadata({ title: song.title || "", artist: song.artist || "", album: song.album || "",
+                                                          artwork: art ? [{ src: art, sizes: `${COVER_SIZE}x${COVER_SIZE}` }] : [] });
+  }
   updateButtons();
 }
 
@@ -180,6 +186,13 @@ audio.addEventListener("error", () => {
   $("player-error").textContent = "This song cannot be played here (its file is gone, or the browser cannot decode it).";
 });
 $("play-pause").addEventListener("click", togglePlay);
+if ("mediaSession" in navigator) {
+  const actions = { play: () => audio.play().catch(() => {}), pause: () => audio.pause(), previoustrack: previous, nexttrack: next,
+                    seekto: (d) => { if (player.index >= 0) audio.currentTime = d.seekTime; } };
+  for (const [action, handler] of Object.entries(actions)) {
+    try { navigator.mediaSession.setActionHandler(action, handler); } catch (e) { /* an action this browser lacks */ }
+  }
+}
 $("previous").addEventListener("click", previous);
 $("next").addEventListener("click", next);
 $("seek").addEventListener("input", (e) => { if (player.index >= 0) audio.currentTime = Number(e.target.value); });

@@ -291,6 +291,7 @@ final class PageTests: XCTestCase {
         let t0 = time()
         XCTAssertTrue(waitUntil(timeout: 10) { time() > t0 + 1 }, "time advances: \(t0) → \(state())")
         XCTAssertEqual((audio()["duration"] as? NSNumber)?.doubleValue ?? 0, 30, accuracy: 0.5)
+        XCTAssertEqual(try browser.execute("return navigator.mediaSession.metadata.title") as? String, "Tone One", "the system's now playing")
 
         // → seeks 10 seconds (outside a text field or button).
         try browser.execute("document.activeElement.blur()")

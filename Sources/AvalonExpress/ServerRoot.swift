@@ -287,7 +287,7 @@ public struct ServerRoot {
         try writeFile(dir + "/avalon-fastcgi.conf", try shipped(share + "/nginx/avalon-fastcgi.conf"))
         try writeFile(dir + "/avalon-log.conf", try shipped(share + "/nginx/avalon-log.conf"))
         try writeFile(dir + "/avalon-cache.conf", try shipped(share + "/nginx/avalon-cache.conf"))
-        for page in ["index.html", "app.js", "style.css"] {
+        for page in ["index.html", "app.js", "player.js", "style.css"] {
             try writeFile(dir + "/www/" + page, try shipped(share + "/web/" + page), mode: 0o644)
         }
         guard production else { return }

@@ -120,6 +120,7 @@ final class ExpressTests: XCTestCase {
         XCTAssertEqual(page.status, 200)
         XCTAssertTrue(page.text.contains("<title>Avalon</title>"), page.text)
         XCTAssertEqual(try s.get("/app.js").status, 200)
+        XCTAssertEqual(try s.get("/player.js").status, 200)
         XCTAssertTrue(s.process.log.contains("Avalon serves http://127.0.0.1:\(s.port)/"), s.process.log)
         let running = processes(mentioning: s.root)
         XCTAssertGreaterThanOrEqual(running.count, 4, "express, avalon-fcgi (master + workers), nginx (master + worker)")

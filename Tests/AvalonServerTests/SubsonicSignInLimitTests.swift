@@ -1,0 +1,64 @@
+import AvalonStore
+import Foundation
+import TestSupport
+import XCTest
+
+/// Failed Subsonic sign-ins are rate-limited by nginx (the worker sends each
+/// to @avalon_signin_failed with X-Accel-Redirect) in the shipped site and the
+/// upstream front; right credentials never are. avalon-express's own
+/// configuration: ExpressTests.
+final class SubsonicSignInLimitTests: XCTestCase {
+    static let user = "carol", password = "Right-Pass-93e1"
+    var dir = ""
+    var started: [(process: Background, stop: Int32)] = []
+
+    override func setUpWithError() throws { dir = makeTempDir("avalon-signin") }
+
+    override func tearDown() {
+        for b in started.reversed() { _ = b.process.stop(b.stop) }
+        removeTree(dir)
+    }
+
+    /// avalon-fcgi with one Subsonic user, on a unix socket in the test's folder.
+    func backend() throws -> String {
+        let db = dir + "/avalon.sqlite", sock = dir + "/avalon.sock", users = dir + "/users"
+        try SQLiteStore(path: db).replace(with: Stack.rows())
+        try "\(Self.user):\(Self.password)\n".write(toFile: users, atomically: false, encoding: .utf8)
+        chmod(users, 0o600)
+        let fcgi = try Background([product("avalon-fcgi"), "--bind", "unix:" + sock, "--workers", "2", "--socket-mode", "0666"],
+                                  environment: ["DATABASE_URL": "sqlite:///" + db, "LOG_PATH": dir + "/avalon.log", "SUBSONIC_USERS_FILE": users],
+                                  logPath: dir + "/fcgi.log")
+        started.append((fcgi, SIGTERM))
+        XCTAssertTrue(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: sock) }, fcgi.log)
+        return sock
+    }
+
+    func check(site: String, edits: [(String, String)]) throws {
+        let nginx = try shippedNginx(site: site, dir: dir, edits: edits)
+        started.append((nginx.process, SIGQUIT))
+        let problems = try failedSignInProblems(port: nginx.port, user: Self.user, password: Self.password,
+                                                logs: [dir + "/access.log", dir + "/error.log", dir + "/avalon.log"])
+        XCTAssertEqual(problems, [], "\(site)\n" + problems.joined(separator: "\n"))
+    }
+
+    func testSiteLimitsFailedSignIns() throws {
+        let sock = try backend()
+        try check(site: "avalon.conf", edits: [
+            ("listen 127.0.0.1:8080;", "listen 127.0.0.1:PORT;"),
+            ("/var/log/nginx/avalon.access.log", dir + "/access.log"),
+            ("unix:/run/avalon/avalon.sock", "unix:" + sock),
+        ])
+    }
+
+    func testUpstreamFrontLimitsFailedSignIns() throws {
+        let sock = try backend()
+        let hosts = try String(contentsOfFile: packageRoot + "/nginx/avalon-upstream.conf").split(separator: "\n")
+            .filter { $0.contains("server 127.0.0.") }.map(String.init)
+        XCTAssertEqual(hosts.count, 3)
+        try check(site: "avalon-upstream.conf", edits: [
+            ("listen 127.0.0.1:8088;", "listen 127.0.0.1:PORT;"),
+            ("/var/log/nginx/avalon-upstream.access.log", dir + "/access.log"),
+            (hosts[0], "    server unix:\(sock);"), (hosts[1], ""), (hosts[2], ""),
+        ])
+    }
+}

@@ -142,6 +142,8 @@ public final class MusicCollection: Sendable {
     public let generation: Int64
     /// The songs' files, as the scanner recorded them.
     public let files: SongFiles
+    /// The Subsonic API's artist index, album counts and album orders.
+    public let subsonic: SubsonicIndex
 
     /// Runs `body` on a table in place: returning the struct would retain each
     /// of its arrays (a retain and release per array per request).
@@ -214,6 +216,7 @@ public final class MusicCollection: Sendable {
         }
         songOrder = orders
         years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
+        subsonic = SubsonicIndex(arena: arena, songs: songs, albums: albums, artists: artists, genres: genres, files: files)
     }
 
     /// Positions sorted by id (as 128-bit numbers).
@@ -307,7 +310,7 @@ public final class MusicCollection: Sendable {
         }
         return arena.capacity + songs.capacity * MemoryLayout<Song>.stride + songSearch.reduce(0) { $0 + $1.memoryBytes }
             + (songNameRank.capacity + songIDRank.capacity) * 4 + songOrder.reduce(0) { $0 + $1.capacity * 4 }
-            + t(albums) + t(artists) + t(genres)
+            + t(albums) + t(artists) + t(genres) + subsonic.memoryBytes
     }
 
     public func text(_ r: TextRef) -> String {

@@ -62,7 +62,7 @@ extension Router {
             try Router.checkVersion(params)
             api.server.begin(&w, ok: true)
             if let head = try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user),
-                                                cache: api.cache, streamPath: api.streamPath), &w) {
+                                                streamPath: api.streamPath), &w) {
                 out.reset()
                 return head
             }

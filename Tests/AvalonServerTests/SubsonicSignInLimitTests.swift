@@ -1,4 +1,3 @@
-import AvalonStore
 import Foundation
 import TestSupport
 import XCTest
@@ -21,16 +20,12 @@ final class SubsonicSignInLimitTests: XCTestCase {
 
     /// avalon-fcgi with one Subsonic user, on a unix socket in the test's folder.
     func backend() throws -> String {
-        let db = dir + "/avalon.sqlite", sock = dir + "/avalon.sock", users = dir + "/users"
-        try SQLiteStore(path: db).replace(with: Stack.rows())
+        let users = dir + "/users"
         try "\(Self.user):\(Self.password)\n".write(toFile: users, atomically: false, encoding: .utf8)
         chmod(users, 0o600)
-        let fcgi = try Background([product("avalon-fcgi"), "--bind", "unix:" + sock, "--workers", "2", "--socket-mode", "0666"],
-                                  environment: ["DATABASE_URL": "sqlite:///" + db, "LOG_PATH": dir + "/avalon.log", "SUBSONIC_USERS_FILE": users],
-                                  logPath: dir + "/fcgi.log")
-        started.append((fcgi, SIGTERM))
-        XCTAssertTrue(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: sock) }, fcgi.log)
-        return sock
+        let fcgi = try shippedBackend(dir: dir, workers: 2, environment: ["SUBSONIC_USERS_FILE": users])
+        started.append((fcgi.process, SIGTERM))
+        return fcgi.socket
     }
 
     func check(site: String, edits: [(String, String)]) throws {

@@ -202,7 +202,15 @@ public final class MusicCollection: Sendable {
         var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
         let keys = SongKeys(nameRank: nameRank, idRank: idRank, albums: albums, artists: artists, genres: genres)
         songKeys = keys
-        DispatchQueue.concurrentPerform(iterations: SongField.allCases.count) { f in
+        // The Subsonic index beside the song orders: it needs only the tables.
+        var subsonicIndex: SubsonicIndex?
+        let (albumTable, artistTable, genreTable) = (tables[0]!, tables[1]!, tables[2]!)
+        DispatchQueue.concurrentPerform(iterations: SongField.allCases.count + 1) { f in
+            if f == SongField.allCases.count {
+                let ix = SubsonicIndex(arena: arena, songs: songs, albums: albumTable, artists: artistTable, genres: genreTable, files: files)
+                lock.sync { subsonicIndex = ix }
+                return
+            }
             let field = SongField.allCases[f]
             let k = keys
             var keys = [UInt64](repeating: 0, count: songs.count)
@@ -216,7 +224,7 @@ public final class MusicCollection: Sendable {
         }
         songOrder = orders
         years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
-        subsonic = SubsonicIndex(arena: arena, songs: songs, albums: albums, artists: artists, genres: genres, files: files)
+        subsonic = subsonicIndex!
     }
 
     /// Positions sorted by id (as 128-bit numbers).

@@ -36,6 +36,32 @@ final class SubsonicSignInLimitTests: XCTestCase {
         XCTAssertEqual(problems, [], "\(site)\n" + problems.joined(separator: "\n"))
     }
 
+    /// Straight over FastCGI: the worker redirects a failed sign-in only where
+    /// nginx's own parameter says so, never for a client's header of that name,
+    /// nor to a value that is no location; a right sign-in is never redirected.
+    func testWorkerRedirectsOnlyWhereNginxSays() throws {
+        let sock = try backend()
+        func ask(_ password: String, _ env: [String: String]) throws -> String {
+            let r = try runProgram([try which("cgi-fcgi"), "-bind", "-connect", sock], environment: [
+                "REQUEST_METHOD": "GET", "DOCUMENT_URI": "/rest/ping.view", "SERVER_PROTOCOL": "HTTP/1.1",
+                "QUERY_STRING": "u=\(Self.user)&p=\(password)&v=1.16.1&c=t&f=json",
+            ].merging(env) { $1 })
+            return r.stdout
+        }
+        let redirected = try ask("wrong", ["AVALON_FAILED_SIGNIN": "@avalon_signin_failed"])
+        XCTAssertTrue(redirected.contains("X-Accel-Redirect: @avalon_signin_failed\r\n"), redirected)
+        XCTAssertFalse(redirected.contains("subsonic-response"), "a redirect has no body: \(redirected)")
+        for env in [[:], ["HTTP_AVALON_FAILED_SIGNIN": "/avalon-internal-music/x"], ["AVALON_FAILED_SIGNIN": "x"],
+                    ["AVALON_FAILED_SIGNIN": "@a b"]] {
+            let answer = try ask("wrong", env)
+            XCTAssertFalse(answer.contains("X-Accel-Redirect"), "\(env): \(answer)")
+            XCTAssertTrue(answer.contains("\"code\": 40"), "\(env): \(answer)")
+        }
+        let right = try ask(Self.password, ["AVALON_FAILED_SIGNIN": "@avalon_signin_failed"])
+        XCTAssertFalse(right.contains("X-Accel-Redirect"), right)
+        XCTAssertTrue(right.contains("\"status\": \"ok\""), right)
+    }
+
     func testSiteLimitsFailedSignIns() throws {
         let sock = try backend()
         try check(site: "avalon.conf", edits: [

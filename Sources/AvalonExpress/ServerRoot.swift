@@ -100,6 +100,8 @@ public struct ServerRoot {
                 ""      1;
                 default 0;
             }
+            # Failed Subsonic sign-ins per client address (see @avalon_signin_failed).
+            limit_req_zone $binary_remote_addr zone=avalon_signin:1m rate=10r/m;
             server {
                 listen \(host.contains(":") ? "[\(host)]" : host):\(port);
                 server_name localhost;
@@ -127,6 +129,16 @@ public struct ServerRoot {
                 }
                 # ---- Subsonic API: on with avalon-express --users FILE.
                 location /rest/ {
+                    include /etc/nginx/fastcgi_params;
+                    fastcgi_param AVALON_FAILED_SIGNIN @avalon_signin_failed;
+                    fastcgi_pass \(nginxQuote("unix:" + socket));
+                }
+                # A failed sign-in (an error 200 to nginx) comes here from the worker:
+                # after 6 in a row (then 1 per 6 s) an address gets 429; right credentials are never limited.
+                location @avalon_signin_failed {
+                    limit_req zone=avalon_signin burst=5 nodelay;
+                    limit_req_status 429;
+                    limit_req_log_level info;
                     include /etc/nginx/fastcgi_params;
                     fastcgi_pass \(nginxQuote("unix:" + socket));
                 }

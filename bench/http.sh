@@ -28,7 +28,7 @@ ALBUM=$(curl -fs "http://127.0.0.1:$PORT/avalon/albums?limit=1&offset=100" | sed
 # Each pair is measured ROUNDS times, alternating, and the median ratio is
 # printed with its round.
 bench_ratio_header endpoint
-for path in "heartbeat" "songs?query=love&limit=50" "songs?artist_id=$ARTIST" "albums?order=name&limit=100"; do
+for path in "heartbeat" "songs?query=love&limit=50" "songs?artist_id=$ARTIST" "albums?order=name&limit=100" "songs?order=name&limit=20&offset=1000"; do
     url="http://127.0.0.1:$PORT/avalon/$path"
     size=$(curl -fs "$url" | wc -c)
     bench_ratio "$path" "$url" "http://127.0.0.1:$PORT/hello?size=$size" $CONNS "$SECS"

@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "AvalonTagWriter", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "AvalonTagWriter", "TestSupport"]),
-        .testTarget(name: "AvalonExpressTests", dependencies: ["AvalonExpress", "AvalonStore", "TestSupport"]),
+        .testTarget(name: "AvalonExpressTests", dependencies: ["AvalonExpress", "AvalonStore", "AvalonTagWriter", "TestSupport"]),
     ],
     // Swift 6 toolchains; the code predates strict concurrency checking.
     swiftLanguageModes: [.v5]

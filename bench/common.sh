@@ -49,10 +49,15 @@ bench_stack() {
     BIN=${AVALON_BIN:-$(swift build -c release --show-bin-path)}
     cc -O2 -o "$W/hello" bench/hello.c -lfcgi
     "$BIN/avalon-bench" generate "$1" "sqlite:///$W/bench.sqlite" >/dev/null
-    DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" "$BIN/avalon-fcgi" \
+    # The Subsonic API on too (user bench, BENCH_AUTH's credentials): /avalon is the same either way.
+    (umask 077; printf 'bench:bench-pass\n' > "$W/users")
+    SUBSONIC_USERS_FILE="$W/users" DATABASE_URL="sqlite:///$W/bench.sqlite" LOG_PATH="$W/avalon.log" "$BIN/avalon-fcgi" \
         --bind "unix:$W/avalon.sock" --socket-mode 0666 --workers "$2" --pid-file "$W/avalon.pid" &
     spawn-fcgi -s "$W/hello.sock" -M 0666 -F "$2" -P "$W/hello.pid" -- "$W/hello" >/dev/null
 }
+
+# The Subsonic sign-in bench_stack's users file accepts, as URL parameters.
+BENCH_AUTH="u=bench&p=bench-pass&v=1.16.1&c=bench"
 
 # bench_measure URL CONNS SECS: "req/s p99" from wrk.
 bench_measure() {

@@ -6,7 +6,8 @@
 # the front nginx on 127.0.0.1:8088 (nginx/avalon-upstream.conf). Everything it
 # starts, it stops by pid. PostgreSQL asks for a password (scram-sha-256), made
 # at `up` and kept in DIR/pgpass (0600; clients find it through PGPASSFILE):
-# other local users get no superuser.
+# other local users get no superuser. The Subsonic API is on, user `cluster`
+# (password in DIR/subsonic-users, 0600); the front streams from the music folder.
 #   bash deploy/cluster.sh up|down|status          (as root or a user of your own)
 #   bash deploy/cluster.sh start|stop NAME         (one component: primary, replica, h1, h2, h3, front)
 # Settings: AVALON_CLUSTER_DIR (/tmp/avalon-cluster), AVALON_BIN (release build),
@@ -29,7 +30,7 @@ export PGPASSFILE=$DIR/pgpass
 PGDIR=$DIR/pg
 . "$REPO/deploy/avalon-pid.sh"
 RELOAD=${AVALON_CLUSTER_RELOAD:-1}
-MUSIC=${AVALON_CLUSTER_MUSIC:-$REPO/deploy/demo-music}
+MUSIC=$(realpath -m "${AVALON_CLUSTER_MUSIC:-$REPO/deploy/demo-music}")
 PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin
 AS_PG=()
 [ "$(id -u)" -eq 0 ] && AS_PG=(runuser -u postgres --)
@@ -77,7 +78,8 @@ start_host() {  # NAME
     rm -f "$DIR/$h/avalon.pid"
     # FastCGI over TCP answers only the front (libfcgi refuses other peers):
     # whoever reached a host's port directly would pass nginx's allow/deny.
-    FCGI_WEB_SERVER_ADDRS=127.0.0.1 ADMIN_SECRET=$(cat "$DIR/admin-secret") \
+    # The Subsonic API's users (owner-only, made at `up`): streams go through the front.
+    FCGI_WEB_SERVER_ADDRS=127.0.0.1 ADMIN_SECRET=$(cat "$DIR/admin-secret") SUBSONIC_USERS_FILE=$DIR/subsonic-users \
     DATABASE_URL=${HOST_DB[$h]} RELOAD_INTERVAL=$RELOAD LOG_PATH=$DIR/$h/avalon.log METRICS_PUBLIC=true \
         setsid "$b/avalon-fcgi" --bind "${HOST_ADDR[$h]}" --workers 2 --pid-file "$DIR/$h/avalon.pid" \
         </dev/null >>"$DIR/$h/stderr.log" 2>&1 &
@@ -102,7 +104,15 @@ start_front() {
         -e "s#/var/log/nginx/avalon-upstream.access.log#$DIR/front/access.log#" \
         -e "s#listen 127.0.0.1:8088;#listen 127.0.0.1:$FRONT_PORT;#" \
         -e "s#\(server 127\.0\.0\.[0-9]*\):9001 #\1:$HOST_PORT #" \
-        "$REPO/nginx/avalon-upstream.conf" > "$DIR/front/avalon-upstream.conf"
+        "$REPO/nginx/avalon-upstream.conf" > "$DIR/front/avalon-upstream.conf.tmp"
+    # The front sends the hosts' streams itself, from the scanned folder (quoted;
+    # refused where nginx reads a variable or the quote cannot hold it).
+    case $MUSIC in *'$'*|*'"'*|*'\'*|*$'\n'*) echo "cluster: AVALON_CLUSTER_MUSIC has a \$, a quote, a backslash or a newline nginx cannot take: use another folder" >&2; return 1 ;; esac
+    local conf alias="alias \"${MUSIC%/}/\";"
+    conf=$(cat "$DIR/front/avalon-upstream.conf.tmp")
+    # The replacement quoted: bash would read a & in it as the match.
+    printf '%s\n' "${conf//alias \/srv\/music\/;/"$alias"}" > "$DIR/front/avalon-upstream.conf"
+    rm -f "$DIR/front/avalon-upstream.conf.tmp"
     cat > "$DIR/front/nginx.conf" <<CONF
 worker_processes 2;
 pid $DIR/front/nginx.pid;
@@ -159,6 +169,8 @@ up() {
     rm -f "$DIR/pg-password"
     # The hosts' admin secret (level-2 health checks, admin views), read from this file.
     (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$DIR/admin-secret")
+    # One Subsonic user, its password made here (the hosts read the file; only its owner may).
+    (umask 077; printf 'cluster:%s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" > "$DIR/subsonic-users")
     cat >> "$DIR/primary/postgresql.conf" <<CONF
 wal_level = replica
 max_wal_senders = 5

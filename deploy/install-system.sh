@@ -29,7 +29,7 @@ install -m 0755 "$BIN/avalon-fcgi" "$BIN/avalon-scan" "$BIN/avalon-echo-config" 
 # The page, the FastCGI and log settings and the demo collection, where nginx,
 # avalon-express and the service user find them.
 install -d /usr/local/share/avalon/web /usr/local/share/avalon/nginx
-install -m 0644 web/index.html web/app.js web/style.css /usr/local/share/avalon/web/
+install -m 0644 web/index.html web/app.js web/player.js web/style.css /usr/local/share/avalon/web/
 install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf nginx/avalon-cache.conf /usr/local/share/avalon/nginx/
 rm -rf /usr/local/share/avalon/demo-music
 cp -r deploy/demo-music /usr/local/share/avalon/demo-music

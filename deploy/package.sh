@@ -35,7 +35,7 @@ for p in avalon-fcgi avalon-scan avalon-express; do
     install -m 0755 "$BIN/$p" "$R/usr/bin/$p"
     strip --strip-unneeded --remove-section=.comment --remove-section=.note "$R/usr/bin/$p"
 done
-install -m 0644 web/index.html web/app.js web/style.css "$R/usr/share/avalon/web/"
+install -m 0644 web/index.html web/app.js web/player.js web/style.css "$R/usr/share/avalon/web/"
 cp -r deploy/demo-music "$R/usr/share/avalon/demo-music"
 find "$R/usr/share/avalon/demo-music" -type d -exec chmod 0755 {} + ; find "$R/usr/share/avalon/demo-music" -type f -exec chmod 0644 {} +
 install -m 0644 nginx/avalon-fastcgi.conf nginx/avalon-log.conf nginx/avalon-cache.conf "$R/etc/nginx/snippets/"

@@ -3,6 +3,8 @@
 
 const API = (document.querySelector('meta[name="avalon-api"]')?.content || "/avalon").replace(/\/$/, "");
 const PAGE = 50;
+// "Play all" queues at most this many songs.
+const PLAY_ALL = 1000;
 const $ = (id) => document.getElementById(id);
 
 // One request to the API: the `success` list, or an Error with the API's message.
@@ -41,14 +43,16 @@ function el(tag, attrs = {}, ...children) {
 
 const duration = (s) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 
-function chips(list, items, href) {
-  list.replaceChildren(...items.map((i) => el("li", {}, el("a", { href: href(i) }, i.name || "(no name)"))));
+// `withCover`: albums, which show their cover when signed in (player.js).
+function chips(list, items, href, withCover = false) {
+  list.replaceChildren(...items.map((i) => el("li", {}, el("a", { href: href(i) },
+    withCover && account ? cover(i.id, i.coverArt, 24) : "", i.name || "(no name)"))));
   if (items.length === 0) list.replaceChildren(el("li", { class: "empty" }, "none"));
 }
 
 // A sortable, paged table of songs: `params` filter them; sorting and paging
 // ask the server again (the API orders and pages).
-function songTable(container, params, { sortable = true, initialOrder = "name" } = {}) {
+function songTable(container, params, { sortable = true, initialOrder = "name", playAll = true } = {}) {
   const columns = [["name", "Title"], ["artist", "Artist"], ["album", "Album"], ["genre", "Genre"],
                    ["year", "Year", true], ["track", "Track", true], ["length", "Length", true]];
   const state = { order: initialOrder, direction: "asc", offset: 0, token: 0 };
@@ -57,14 +61,20 @@ function songTable(container, params, { sortable = true, initialOrder = "name" }
   const next = el("button", { type: "button", onclick: () => { state.offset += PAGE; load(); } }, "Next →");
   const range = el("span");
   const head = el("tr", {}, ...columns.map(([field, label, num]) => {
-    const th = el("th", { scope: "col", class: num ? "num" : "" });
+    const th = el("th", { scope: "col", class: `col-${field}${num ? " num" : ""}` });
     th.dataset.field = field;
     th.append(sortable ? el("button", { type: "button", onclick: () => sortBy(field) }, label) : label);
     return th;
   }));
+  // Signed in: a play column (this page from that song on) and "Play all" (every match, in this order).
+  if (account) head.prepend(el("th", { scope: "col", class: "play-cell" }, el("span", { class: "visually-hidden" }, "Play")));
+  const all = !playAll ? "" : playButton("Play all these songs in this order", async () => {
+    const songs = await api("songs", { ...params, order: state.order, direction: state.direction, limit: PLAY_ALL });
+    return songs.map(fromAvalon);
+  }, 0, "▶ Play all", "play-all");
   const body = el("tbody");
   const table = el("table", { "aria-label": "Songs" }, el("thead", {}, head), body);
-  container.replaceChildren(status, table, el("div", { class: "pager" }, prev, range, next));
+  container.replaceChildren(all, status, table, el("div", { class: "pager" }, prev, range, next));
 
   function sortBy(field) {
     state.direction = state.order === field && state.direction === "asc" ? "desc" : "asc";
@@ -76,7 +86,7 @@ function songTable(container, params, { sortable = true, initialOrder = "name" }
   async function load() {
     const token = ++state.token;
     status.textContent = "Loading…";
-    for (const th of head.children) {
+    for (const th of head.querySelectorAll("th[data-field]")) {
       th.setAttribute("aria-sort", th.dataset.field === state.order ? (state.direction === "asc" ? "ascending" : "descending") : "none");
     }
     try {
@@ -84,13 +94,15 @@ function songTable(container, params, { sortable = true, initialOrder = "name" }
       const songs = await api("songs", { ...params, order: state.order, direction: state.direction, offset: state.offset, limit: PAGE + 1 });
       if (token !== state.token) return;  // a newer request is on its way
       const page = songs.slice(0, PAGE);
-      body.replaceChildren(...page.map((s) => el("tr", {},
+      const queue = page.map(fromAvalon);
+      body.replaceChildren(...page.map((s, i) => el("tr", {},
+        account ? el("td", { class: "play-cell" }, playButton(`Play ${s.name}`, queue, i), cover(s.album_id, undefined, 28)) : "",
         el("td", {}, s.name),
         el("td", {}, el("a", { href: `#/artist/${s.artist_id}` }, s.artist)),
         el("td", {}, el("a", { href: `#/album/${s.album_id}` }, s.album)),
-        el("td", {}, el("a", { href: `#/genre/${s.genre_id}` }, s.genre)),
+        el("td", { class: "col-genre" }, el("a", { href: `#/genre/${s.genre_id}` }, s.genre)),
         el("td", { class: "num" }, s.year ? String(s.year) : ""),
-        el("td", { class: "num" }, s.track ? String(s.track) : ""),
+        el("td", { class: "col-track num" }, s.track ? String(s.track) : ""),
         el("td", { class: "num" }, duration(s.length)))));
       status.textContent = page.length === 0 ? "No songs." : "";
       range.textContent = page.length ? `${state.offset + 1}–${state.offset + page.length}` : "";
@@ -131,7 +143,7 @@ async function search(q) {
     const [artists, albums, genres] = await Promise.all(["artists", "albums", "genres"].map((k) => api(k, { query: q, order: "name", limit: 30 })));
     if (token !== searchToken) return;
     chips($("artist-results"), artists, (a) => `#/artist/${a.id}`);
-    chips($("album-results"), albums, (a) => `#/album/${a.id}`);
+    chips($("album-results"), albums, (a) => `#/album/${a.id}`, true);
     chips($("genre-results"), genres, (g) => `#/genre/${g.id}`);
     songTable($("song-results"), { query: q });
     results.hidden = false;
@@ -204,13 +216,21 @@ const routes = [
     $("list-title").textContent = songs[0]?.artist || (await named("artists", id))?.name || "Unknown artist";
     // The artist's albums, from their songs.
     const albums = [...new Map(songs.map((s) => [s.album_id, { id: s.album_id, name: s.album }])).values()];
-    chips($("list-items"), albums, (a) => `#/album/${a.id}`);
+    chips($("list-items"), albums, (a) => `#/album/${a.id}`, true);
     songTable($("list-songs"), { artist_id: id }, { initialOrder: "album" });
   })],
   [/^#\/album\/([0-9a-f-]+)$/, (id) => listPage("Album", async () => {
     const songs = await api("songs", { album_id: id, limit: 1 });
     $("list-title").textContent = songs[0] ? `${songs[0].album} — ${songs[0].artist}` : (await named("albums", id))?.name || "Unknown album";
-    songTable($("list-songs"), { album_id: id }, { initialOrder: "track" });
+    if (account) {
+      // Signed in: the album as Subsonic gives it (its cover, its songs in disc and track order).
+      const album = (await subsonic("getAlbum", { id })).album;
+      const queue = (album.song || []).map(fromSubsonic);
+      $("list-items").replaceChildren(el("li", { class: "album-head" }, cover(id, album.coverArt ?? null, 160, album.name || ""),
+        playButton(`Play the album ${album.name || ""}`, queue, 0, "▶ Play album", "play-all")));
+    }
+    // (Signed in, "Play album" above plays it: no second "Play all".)
+    songTable($("list-songs"), { album_id: id }, { initialOrder: "track", playAll: false });
   })],
   [/^#\/genre\/([0-9a-f-]+)$/, (id) => listPage("Genre", async () => {
     const genre = await named("genres", id);
@@ -234,5 +254,5 @@ function route() {
 
 window.addEventListener("hashchange", route);
 $("version-link").href = `${API}/version`;
-showCounts();
-route();
+// After player.js (loaded next), whose buttons the pages use.
+document.addEventListener("DOMContentLoaded", () => { showCounts(); route(); });

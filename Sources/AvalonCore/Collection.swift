@@ -144,6 +144,8 @@ public final class MusicCollection: Sendable {
     public let files: SongFiles
     /// The covers the scanner chose.
     public let covers: Covers
+    /// The Subsonic API's artist index, album counts and album orders.
+    public let subsonic: SubsonicIndex
 
     /// Runs `body` on a table in place: returning the struct would retain each
     /// of its arrays (a retain and release per array per request).
@@ -203,7 +205,15 @@ public final class MusicCollection: Sendable {
         var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
         let keys = SongKeys(nameRank: nameRank, idRank: idRank, albums: albums, artists: artists, genres: genres)
         songKeys = keys
-        DispatchQueue.concurrentPerform(iterations: SongField.allCases.count) { f in
+        // The Subsonic index beside the song orders: it needs only the tables.
+        var subsonicIndex: SubsonicIndex?
+        let (albumTable, artistTable, genreTable) = (tables[0]!, tables[1]!, tables[2]!)
+        DispatchQueue.concurrentPerform(iterations: SongField.allCases.count + 1) { f in
+            if f == SongField.allCases.count {
+                let ix = SubsonicIndex(arena: arena, songs: songs, albums: albumTable, artists: artistTable, genres: genreTable, files: files)
+                lock.sync { subsonicIndex = ix }
+                return
+            }
             let field = SongField.allCases[f]
             let k = keys
             var keys = [UInt64](repeating: 0, count: songs.count)
@@ -218,6 +228,7 @@ public final class MusicCollection: Sendable {
         songOrder = orders
         years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
         covers = Covers(pictures: pictures, songs: songs, albums: albums.items.map(\.id), artists: artists.items.map(\.id))
+        subsonic = subsonicIndex!
     }
 
     /// Positions sorted by id (as 128-bit numbers).
@@ -311,7 +322,7 @@ public final class MusicCollection: Sendable {
         }
         return arena.capacity + songs.capacity * MemoryLayout<Song>.stride + songSearch.reduce(0) { $0 + $1.memoryBytes }
             + (songNameRank.capacity + songIDRank.capacity) * 4 + songOrder.reduce(0) { $0 + $1.capacity * 4 }
-            + t(albums) + t(artists) + t(genres)
+            + t(albums) + t(artists) + t(genres) + subsonic.memoryBytes
     }
 
     public func text(_ r: TextRef) -> String {

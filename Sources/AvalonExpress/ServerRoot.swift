@@ -108,6 +108,8 @@ public struct ServerRoot {
                 ""      1;
                 default 0;
             }
+            # Failed Subsonic sign-ins per client address (see @avalon_signin_failed).
+            limit_req_zone $binary_remote_addr zone=avalon_signin:1m rate=10r/m;
             server {
                 listen \(host.contains(":") ? "[\(host)]" : host):\(port);
                 server_name localhost;
@@ -135,6 +137,16 @@ public struct ServerRoot {
                 }
                 # ---- Subsonic API: on with avalon-express --users FILE.
                 location /rest/ {
+                    include /etc/nginx/fastcgi_params;
+                    fastcgi_param AVALON_FAILED_SIGNIN @avalon_signin_failed;
+                    fastcgi_pass \(nginxQuote("unix:" + socket));
+                }
+                # A failed sign-in (an error 200 to nginx) comes here from the worker:
+                # after 6 in a row (then 1 per 6 s) an address gets 429; right credentials are never limited.
+                location @avalon_signin_failed {
+                    limit_req zone=avalon_signin burst=5 nodelay;
+                    limit_req_status 429;
+                    limit_req_log_level info;
                     include /etc/nginx/fastcgi_params;
                     fastcgi_pass \(nginxQuote("unix:" + socket));
                 }
@@ -303,7 +315,7 @@ public struct ServerRoot {
         try writeFile(dir + "/avalon-fastcgi.conf", try shipped(share + "/nginx/avalon-fastcgi.conf"))
         try writeFile(dir + "/avalon-log.conf", try shipped(share + "/nginx/avalon-log.conf"))
         try writeFile(dir + "/avalon-cache.conf", try shipped(share + "/nginx/avalon-cache.conf"))
-        for page in ["index.html", "app.js", "style.css"] {
+        for page in ["index.html", "app.js", "player.js", "style.css"] {
             try writeFile(dir + "/www/" + page, try shipped(share + "/web/" + page), mode: 0o644)
         }
         guard production else { return }

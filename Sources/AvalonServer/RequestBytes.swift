@@ -17,6 +17,10 @@ public struct RequestBytes {
     var ifNoneMatch = none
     var contentType = none
     var contentLength = none
+    /// `AVALON_FAILED_SIGNIN`: the nginx location that counts failed Subsonic
+    /// sign-ins (set by the shipped configurations; a client cannot send a
+    /// parameter without the HTTP_ prefix).
+    var failedSignIn = none
     /// A form body (POST), read for the routes that take one: see `RequestContext.readForm`.
     public var body = none
     public var bodyTooLarge = false
@@ -39,6 +43,7 @@ public struct RequestBytes {
             case UInt8(ascii: "R"): if method.baseAddress == nil, let v = value("REQUEST_METHOD=") { method = v }
             case UInt8(ascii: "Q"): if query.baseAddress == nil, let v = value("QUERY_STRING=") { query = v }
             case UInt8(ascii: "D"): if uri.baseAddress == nil, let v = value("DOCUMENT_URI=") { uri = v }
+            case UInt8(ascii: "A"): if let v = value("AVALON_FAILED_SIGNIN=") { failedSignIn = v }
             case UInt8(ascii: "C"):
                 if let v = value("CONTENT_TYPE=") { contentType = v } else if let v = value("CONTENT_LENGTH=") { contentLength = v }
             case UInt8(ascii: "H"):

@@ -3,26 +3,31 @@ import Glibc
 
 /// Request timers over UDP. Sending never blocks and never fails a request.
 /// Timers are batched, one per line, into packets of at most `packetLimit`
-/// bytes, sent when full or by a flusher thread `flushInterval` after the first
-/// timer in them: one sendto per request cost a worker about as much system
-/// time as the whole FastCGI exchange, and a timer syscall per request not much less.
-public final class Statsd: @unchecked Sendable {
+/// bytes, sent when full, or by the worker's accept loop once it is idle and
+/// the batch is `flushInterval` old: one sendto per request cost a worker
+/// about as much system time as the whole FastCGI exchange. Used by one
+/// thread: a flusher thread of its own cost a lock per request and a wake-up
+/// (two context switches) per batch.
+public final class Statsd {
     private var fd: Int32 = -1
     private var addr = sockaddr_storage()
     private var addrLen: socklen_t = 0
     let prefix: String
     private let prefixDot: [UInt8]
-    private let lock = Lock()
-    private let cond = Condition()
-    private var packet: [UInt8] = []
-    private var flusherStarted = false
+    /// The packet being filled, and (behind pointers, so that no stored
+    /// property of a class pays an exclusivity check per request) its length
+    /// and the time its first timer was queued.
+    private let packet: UnsafeMutablePointer<UInt8>
+    private let state: UnsafeMutablePointer<(count: Int, since: UInt64)>
     static let packetLimit = 1400  // fits an Ethernet MTU
     static let flushInterval = 0.1
 
     public init(host: String, port: Int, prefix: String) {
         self.prefix = prefix
         prefixDot = Array((prefix + ".").utf8)
-        packet.reserveCapacity(Self.packetLimit)
+        packet = .allocate(capacity: Self.packetLimit)
+        state = .allocate(capacity: 1)
+        state.initialize(to: (0, 0))
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?
@@ -33,6 +38,12 @@ public final class Statsd: @unchecked Sendable {
         addrLen = ai.pointee.ai_addrlen
     }
 
+    deinit {
+        packet.deallocate()
+        state.deallocate()
+        if fd >= 0 { close(fd) }
+    }
+
     /// Queues `PREFIX.NAME:MS|ms` for a time in microseconds.
     public func timing(_ name: String, microseconds: Int) {
         guard fd >= 0 else { return }
@@ -40,66 +51,49 @@ public final class Statsd: @unchecked Sendable {
         let thousandths = max(0, microseconds)
         var name = name
         name.withUTF8 { name in
-            // The line is built on the stack: this runs once per request.
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: prefixDot.count + name.count + 40) { line in
-                var c = JSONCursor(line.baseAddress!)
-                prefixDot.withUnsafeBufferPointer { c.raw($0) }
-                c.raw(name)
-                c.raw(":")
-                c.int(Int64(thousandths / 1000))
-                c.raw(".")
-                // Three decimals without trailing zeros, but at least one: 1.2, 3.0, 0.133.
-                let f = thousandths % 1000
-                c.int(Int64(f / 100))
-                if f % 100 != 0 { c.int(Int64(f / 10 % 10)) }
-                if f % 10 != 0 { c.int(Int64(f % 10)) }
-                c.raw("|ms")
-                let n = c.p - line.baseAddress!
-                let bytes = UnsafeBufferPointer(rebasing: line[..<n])
-                lock.locked {
-                    if !packet.isEmpty && packet.count + 1 + n > Self.packetLimit { sendLocked() }
-                    if packet.isEmpty {
-                        cond.signal()  // a new batch: the flusher starts its clock
-                    } else {
-                        packet.append(0x0A)
-                    }
-                    packet.append(contentsOf: bytes)
-                }
+            let room = prefixDot.count + name.count + 40
+            guard room <= Self.packetLimit else { return }
+            if state.pointee.count > 0 && state.pointee.count + 1 + room > Self.packetLimit { flush() }
+            var c = JSONCursor(packet + state.pointee.count)
+            if state.pointee.count > 0 {
+                c.raw("\n")
+            } else {
+                state.pointee.since = monotonicNanoseconds()
             }
+            prefixDot.withUnsafeBufferPointer { c.raw($0) }
+            c.raw(name)
+            c.raw(":")
+            c.int(Int64(thousandths / 1000))
+            c.raw(".")
+            // Three decimals without trailing zeros, but at least one: 1.2, 3.0, 0.133.
+            let f = thousandths % 1000
+            c.int(Int64(f / 100))
+            if f % 100 != 0 { c.int(Int64(f / 10 % 10)) }
+            if f % 10 != 0 { c.int(Int64(f % 10)) }
+            c.raw("|ms")
+            state.pointee.count = c.p - packet
         }
-        startFlusher()
     }
 
     /// Sends what is queued now.
-    public func flush() { lock.locked { sendLocked() } }
-
-    private func sendLocked() {
-        guard fd >= 0, !packet.isEmpty else { return }
+    public func flush() {
+        guard fd >= 0, state.pointee.count > 0 else { return }
         _ = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, packet, packet.count, Int32(MSG_DONTWAIT), $0, addrLen) }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, packet, state.pointee.count, Int32(MSG_DONTWAIT), $0, addrLen) }
         }
-        packet.removeAll(keepingCapacity: true)
+        state.pointee.count = 0
     }
 
-    /// The thread starts with the first timer, so in a worker, never in the master before fork.
-    private func startFlusher() {
-        guard !flusherStarted else { return }
-        flusherStarted = true  // once: a failed start is not retried per request
-        startThread { [self] in flushLoop() }
-    }
-
-    /// Sleeps while nothing is queued; sends a batch `flushInterval` after it began.
-    private func flushLoop() -> Never {
-        lock.locked {
-            while true {
-                while packet.isEmpty { lock.wait(cond) }
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
-                let nanos = Int(now.tv_nsec) + Int(Self.flushInterval * 1e9)
-                let deadline = timespec(tv_sec: now.tv_sec + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
-                while !packet.isEmpty && lock.wait(cond, until: deadline) != ETIMEDOUT {}
-                sendLocked()
-            }
+    /// For an idle caller about to wait: sends the batch if it is due, and
+    /// returns how many milliseconds it may wait before calling again (-1:
+    /// nothing queued, wait as long as it likes).
+    public func flushIfDue(now: UInt64 = monotonicNanoseconds()) -> Int32 {
+        guard state.pointee.count > 0 else { return -1 }
+        let due = state.pointee.since &+ UInt64(Self.flushInterval * 1e9)
+        if now >= due {
+            flush()
+            return -1
         }
+        return Int32((due - now + 999_999) / 1_000_000)
     }
 }

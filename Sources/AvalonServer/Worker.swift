@@ -50,7 +50,8 @@ final class Worker {
         while !workerStopRequested.load(ordering: .relaxed) {
             let rc = FCGX_Accept_r(&req)
             if rc == -EAGAIN || rc == -EWOULDBLOCK {
-                _ = poll(&fds, 2, -1)
+                // Idle: the statsd batch goes out once due, not from a thread of its own.
+                _ = poll(&fds, 2, statsd?.flushIfDue() ?? -1)
                 continue
             }
             if rc < 0 {

@@ -120,6 +120,7 @@ final class ExpressTests: XCTestCase {
         XCTAssertEqual(page.status, 200)
         XCTAssertTrue(page.text.contains("<title>Avalon</title>"), page.text)
         XCTAssertEqual(try s.get("/app.js").status, 200)
+        XCTAssertEqual(try s.get("/player.js").status, 200)
         XCTAssertTrue(s.process.log.contains("Avalon serves http://127.0.0.1:\(s.port)/"), s.process.log)
         let running = processes(mentioning: s.root)
         XCTAssertGreaterThanOrEqual(running.count, 4, "express, avalon-fcgi (master + workers), nginx (master + worker)")
@@ -134,6 +135,20 @@ final class ExpressTests: XCTestCase {
 
     /// `--reload-on-change`: a file added to the folder reaches the API
     /// without a command, through a rescan and the server's own reload.
+    /// Failed Subsonic sign-ins are rate-limited by the nginx avalon-express
+    /// writes; right credentials are not (SubsonicSignInLimitTests: the shipped sites).
+    func testFailedSignInsLimited() throws {
+        let users = makeTempDir("avalon-express-users")
+        defer { removeTree(users) }
+        try "dora:Dora-Pass-5b7\n".write(toFile: users + "/users", atomically: false, encoding: .utf8)
+        chmod(users + "/users", 0o600)
+        let s = try ExpressServer(extra: ["--users", users + "/users"])
+        defer { s.stop() }
+        let logs = ["/logs/access.log", "/logs/nginx-error.log", "/logs/avalon.log"].map { s.root + $0 }
+        let problems = try failedSignInProblems(port: s.port, user: "dora", password: "Dora-Pass-5b7", logs: logs)
+        XCTAssertEqual(problems, [], problems.joined(separator: "\n"))
+    }
+
     func testReloadOnChange() throws {
         let music = makeTempDir("avalon-music")
         defer { removeTree(music) }

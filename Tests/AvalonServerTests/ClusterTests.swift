@@ -318,6 +318,43 @@ final class ClusterTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: other + "/front/nginx.pid"), "down removed nothing")
     }
 
+    /// Subsonic streams through the front from every host: a host answers
+    /// X-Accel-Redirect, the front sends the file from the music folder; the
+    /// bytes are the file's, whichever host answered.
+    func testStreamsThroughTheFrontFromEachHost() throws {
+        let line = try String(contentsOfFile: Self.dir + "/subsonic-users").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(line.hasPrefix("cluster:"))
+        let mode = try FileManager.default.attributesOfItem(atPath: Self.dir + "/subsonic-users")[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600, "the users file is its owner's only")
+        let auth = "u=cluster&p=\(line.dropFirst("cluster:".count))&v=1.16.1&c=cluster-test"
+        let found = try httpRequest(port: frontPort, path: "/rest/search3?query=&songCount=3&f=json&" + auth).json
+        let songs = try XCTUnwrap((((found["subsonic-response"] as? [String: Any])?["searchResult3"] as? [String: Any])?["song"] as? [[String: Any]]),
+                                  "\(found)")
+        XCTAssertEqual(songs.count, 3)
+        func streams(_ host: String) -> Double {
+            guard let r = try? fcgi(Self.hosts[host]!, "/avalon/metrics"), r.status == 200 else { return 0 }
+            return r.body.split(separator: "\n").filter { $0.hasPrefix("avalon_requests_total{endpoint=\"subsonic_stream\"") }
+                .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+        }
+        let before = Dictionary(uniqueKeysWithValues: Self.hosts.keys.map { ($0, streams($0)) })
+        var served: Set<String> = []
+        var n = 0
+        // Round robin per front worker: a few rounds reach every host.
+        while served.count < 3 && n < 60 {
+            let song = songs[n % songs.count]
+            let file = try Data(contentsOf: URL(fileURLWithPath: packageRoot + "/deploy/demo-music/" + (song["path"] as! String)))
+            let r = try httpRequest(port: frontPort, path: "/rest/stream?id=\(song["id"] as! String)&" + auth)
+            XCTAssertEqual(r.status, 200, r.text)
+            XCTAssertEqual(r.body, file, "stream \(n) of \(song["path"] as! String)")
+            n += 1
+            if n % 3 == 0 { served = Set(Self.hosts.keys.filter { streams($0) > before[$0]! }) }
+        }
+        XCTAssertEqual(served, Set(Self.hosts.keys), "hosts that answered a stream after \(n) requests")
+        // The internal location is not the front's to give out directly.
+        let path = (songs[0]["path"] as! String).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)!
+        XCTAssertEqual(try httpRequest(port: frontPort, path: "/avalon-internal-music/" + path).status, 404)
+    }
+
     /// FastCGI over TCP answers only the front's address: a peer that reaches
     /// a host's port directly (past nginx's allow/deny) is hung up on before
     /// it can ask for anything.

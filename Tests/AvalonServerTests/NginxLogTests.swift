@@ -23,14 +23,9 @@ final class NginxLogTests: XCTestCase {
 
     /// avalon-fcgi on a unix socket in the test's folder.
     func backend() throws -> String {
-        let db = dir + "/avalon.sqlite", sock = dir + "/avalon.sock"
-        try SQLiteStore(path: db).replace(with: Stack.rows())
-        let fcgi = try Background([product("avalon-fcgi"), "--bind", "unix:" + sock, "--workers", "1", "--socket-mode", "0666"],
-                                  environment: ["DATABASE_URL": "sqlite:///" + db, "LOG_PATH": dir + "/avalon.log", "ADMIN_SECRET": secret],
-                                  logPath: dir + "/fcgi.log")
-        started.append((fcgi, SIGTERM))
-        XCTAssertTrue(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: sock) }, fcgi.log)
-        return sock
+        let fcgi = try shippedBackend(dir: dir, workers: 1, environment: ["ADMIN_SECRET": secret])
+        started.append((fcgi.process, SIGTERM))
+        return fcgi.socket
     }
 
     /// A shipped site file, its includes and paths made the test's own, under nginx in the foreground.

@@ -79,7 +79,7 @@ final class PackageTests: XCTestCase {
         for f in ["/usr/bin/avalon-fcgi", "/usr/bin/avalon-scan", "/usr/bin/avalon-express", "/etc/avalon/avalon.toml",
                   "/lib/systemd/system/avalon.service", "/lib/systemd/system/avalon.socket", "/etc/nginx/snippets/avalon-fastcgi.conf",
                   "/etc/nginx/snippets/avalon-log.conf", "/etc/nginx/snippets/avalon-cache.conf", "/usr/share/avalon/nginx/avalon-cache.conf",
-                  "/usr/share/avalon/web/index.html"] {
+                  "/usr/share/avalon/web/index.html", "/usr/share/avalon/web/player.js"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: f), f)
         }
         let avalon = try XCTUnwrap(getpwnam("avalon"), "postinst made the system user").pointee

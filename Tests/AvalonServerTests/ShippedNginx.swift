@@ -1,3 +1,4 @@
+import AvalonStore
 import Foundation
 import TestSupport
 import XCTest
@@ -36,4 +37,19 @@ func shippedNginx(site: String, dir: String, edits: [(String, String)],
         throw SupportError("nginx did not start: \(nginx.log) \((try? String(contentsOfFile: dir + "/error.log")) ?? "")")
     }
     return (nginx, port)
+}
+
+/// avalon-fcgi over the test collection (`Stack.rows()`) in `dir`, on a unix
+/// socket there that a shipped site's nginx passes to. Returns it and the socket.
+func shippedBackend(dir: String, workers: Int, environment: [String: String]) throws -> (process: Background, socket: String) {
+    let db = dir + "/avalon.sqlite", sock = dir + "/avalon.sock"
+    try SQLiteStore(path: db).replace(with: Stack.rows())
+    let fcgi = try Background([product("avalon-fcgi"), "--bind", "unix:" + sock, "--workers", "\(workers)", "--socket-mode", "0666"],
+                              environment: ["DATABASE_URL": "sqlite:///" + db, "LOG_PATH": dir + "/avalon.log"].merging(environment) { $1 },
+                              logPath: dir + "/fcgi.log")
+    if !waitUntil(timeout: 20, { FileManager.default.fileExists(atPath: sock) }) {
+        _ = fcgi.stop(SIGTERM)
+        throw SupportError("avalon-fcgi did not start: \(fcgi.log)")
+    }
+    return (fcgi, sock)
 }

@@ -74,31 +74,6 @@ extension MusicCollection {
         return out
     }
 
-    /// For each element of a table, how many distinct albums its songs are on: one pass over the song lists.
-    func albumCounts(_ table: borrowing ElementTable) -> [Int64] {
-        var stamp = [UInt32](repeating: .max, count: albums.count)
-        var counts = [Int64](repeating: 0, count: table.count)
-        songs.withUnsafeBufferPointer { songs in
-            table.songs.withUnsafeBufferPointer { list in
-                table.songOffsets.withUnsafeBufferPointer { offsets in
-                    stamp.withUnsafeMutableBufferPointer { stamp in
-                        counts.withUnsafeMutableBufferPointer { counts in
-                            for e in 0..<counts.count {
-                                var n: Int64 = 0
-                                for k in Int(offsets[e])..<Int(offsets[e + 1]) {
-                                    let a = Int(songs[Int(list[k])].album)
-                                    if stamp[a] != UInt32(e) { stamp[a] = UInt32(e); n += 1 }
-                                }
-                                counts[e] = n
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return counts
-    }
-
     // MARK: writing records
 
     func text(_ a: UnsafeBufferPointer<UInt8>, _ r: TextRef) -> UnsafeBufferPointer<UInt8> { slice(a, r) }
@@ -218,25 +193,6 @@ extension MusicCollection {
         return (String(first).uppercased(), rest.lowercased())
     }
 
-    /// Every artist by index letter, each letter's artists by name; `#` last.
-    func artistIndex() -> [(letter: String, artists: [UInt32])] {
-        var keyed: [(String, String, UInt32)] = []
-        keyed.reserveCapacity(artists.count)
-        for i in 0..<artists.count {
-            let k = Self.indexKey(text(artists.items[i].name))
-            keyed.append((k.letter, k.sortName, UInt32(i)))
-        }
-        keyed.sort { l, r in
-            if l.0 != r.0 { return l.0 == "#" ? false : r.0 == "#" ? true : l.0 < r.0 }
-            return l.1 != r.1 ? l.1 < r.1 : l.2 < r.2
-        }
-        var out: [(letter: String, artists: [UInt32])] = []
-        for (letter, _, i) in keyed {
-            if out.last?.letter == letter { out[out.count - 1].artists.append(i) } else { out.append((letter, [i])) }
-        }
-        return out
-    }
-
     // MARK: endpoints
 
     public func subsonicArtists(_ p: QueryParameters, _ w: inout NodeWriter, _ ix: SubsonicIndex) throws {
@@ -255,11 +211,11 @@ extension MusicCollection {
             w.attr("ignoredArticles", SubsonicServer.ignoredArticles)
             if let lastModified { w.attr("lastModified", lastModified) }
             w.beginList("index")
-            for (letter, list) in ix.artistIndex {
+            for (l, letter) in ix.letters.enumerated() {
                 w.open("index")
                 w.attr("name", letter)
                 w.beginList("artist")
-                for r in list {
+                for r in ix.indexedArtists[Int(ix.letterStarts[l])..<Int(ix.letterStarts[l + 1])] {
                     if lastModified == nil { writeArtistID3(&w, "artist", r, albumCount: counts[Int(r)], a) } else { writeArtist(&w, "artist", r, a) }
                 }
                 w.endList()

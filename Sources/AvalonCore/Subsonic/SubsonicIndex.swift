@@ -1,9 +1,13 @@
 /// What the Subsonic API needs beyond Avalon's indexes: artists by index
-/// letter, album counts, albums by artist. Made once per collection, on
-/// first use in a worker (a worker serves one request at a time), so that
-/// loading costs nothing for servers that never see a Subsonic client.
-public final class SubsonicIndex: @unchecked Sendable {
-    public let artistIndex: [(letter: String, artists: [UInt32])]
+/// letter, album counts, albums by artist and by age. Built with the
+/// collection, before the workers fork (flat arrays, shared by every worker's
+/// copy-on-write pages instead of one copy made per worker on first use).
+public final class SubsonicIndex: Sendable {
+    /// The index letters in order (`#` last); letter `i`'s artists, by name,
+    /// are `indexedArtists[letterStarts[i]..<letterStarts[i + 1]]`.
+    public let letters: [String]
+    public let letterStarts: [UInt32]
+    public let indexedArtists: [UInt32]
     public let artistAlbumCounts: [Int64]
     public let genreAlbumCounts: [Int64]
     /// Albums by their artist's name, then their own.
@@ -12,34 +16,75 @@ public final class SubsonicIndex: @unchecked Sendable {
     /// without file facts, the load order, last first.
     public let albumsNewest: [UInt32]
 
-    public init(_ c: MusicCollection) {
-        artistIndex = c.artistIndex()
-        artistAlbumCounts = c.albumCounts(c.artists)
-        genreAlbumCounts = c.albumCounts(c.genres)
-        var keyed: [(UInt64, UInt32)] = []
-        keyed.reserveCapacity(c.albums.count)
-        for al in 0..<c.albums.count {
-            let first = c.albums.songs(of: UInt32(al)).first
-            let artistRank = first.map { UInt64(c.artists.nameRank[Int(c.songs[Int($0)].artist)]) } ?? UInt64(UInt32.max)
-            keyed.append((artistRank << 32 | UInt64(c.albums.nameRank[al]), UInt32(al)))
+    init(arena: [UInt8], songs: [Song], albums: ElementTable, artists: ElementTable, genres: ElementTable, files: SongFiles) {
+        // Every artist by index letter, each letter's artists by name.
+        var keyed: [(String, String, UInt32)] = []
+        keyed.reserveCapacity(artists.count)
+        for i in 0..<artists.count {
+            let r = artists.items[i].name
+            let k = MusicCollection.indexKey(String(decoding: arena[Int(r.start)..<Int(r.start + r.count)], as: UTF8.self))
+            keyed.append((k.letter, k.sortName, UInt32(i)))
         }
-        keyed.sort { $0 < $1 }
-        albumsByArtist = keyed.map(\.1)
-        let created = (0..<c.albums.count).map { c.albumFacts(UInt32($0)).created }
-        albumsNewest = (0..<UInt32(c.albums.count)).sorted { (created[Int($0)], $0) > (created[Int($1)], $1) }
+        keyed.sort { l, r in
+            if l.0 != r.0 { return l.0 == "#" ? false : r.0 == "#" ? true : l.0 < r.0 }
+            return l.1 != r.1 ? l.1 < r.1 : l.2 < r.2
+        }
+        var letters: [String] = [], starts: [UInt32] = []
+        for (n, k) in keyed.enumerated() where letters.last != k.0 {
+            letters.append(k.0)
+            starts.append(UInt32(n))
+        }
+        starts.append(UInt32(keyed.count))
+        self.letters = letters
+        letterStarts = starts
+        indexedArtists = keyed.map(\.2)
+        artistAlbumCounts = Self.albumCounts(artists, songs: songs, albums: albums.count)
+        genreAlbumCounts = Self.albumCounts(genres, songs: songs, albums: albums.count)
+        var byArtist: [(UInt64, UInt32)] = []
+        byArtist.reserveCapacity(albums.count)
+        for al in 0..<albums.count {
+            let first = albums.songs(of: UInt32(al)).first
+            let artistRank = first.map { UInt64(artists.nameRank[Int(songs[Int($0)].artist)]) } ?? UInt64(UInt32.max)
+            byArtist.append((artistRank << 32 | UInt64(albums.nameRank[al]), UInt32(al)))
+        }
+        byArtist.sort { $0 < $1 }
+        albumsByArtist = byArtist.map(\.1)
+        // An album's `created`: its earliest file's (0 without file facts), as `albumFacts` says.
+        let created = (0..<albums.count).map { al -> Int64 in
+            var c = Int64.max
+            for i in albums.songs(of: UInt32(al)) where files.has(Int(i)) { c = min(c, files.created[Int(i)]) }
+            return c == .max ? 0 : c
+        }
+        albumsNewest = (0..<UInt32(albums.count)).sorted { (created[Int($0)], $0) > (created[Int($1)], $1) }
     }
-}
 
-/// The index of the collection a worker serves, made when first asked.
-public final class SubsonicIndexCache: @unchecked Sendable {
-    private var made: (ObjectIdentifier, SubsonicIndex)?
+    /// For each element of a table, how many distinct albums its songs are on: one pass over the song lists.
+    static func albumCounts(_ table: ElementTable, songs: [Song], albums: Int) -> [Int64] {
+        var stamp = [UInt32](repeating: .max, count: albums)
+        var counts = [Int64](repeating: 0, count: table.count)
+        songs.withUnsafeBufferPointer { songs in
+            table.songs.withUnsafeBufferPointer { list in
+                table.songOffsets.withUnsafeBufferPointer { offsets in
+                    stamp.withUnsafeMutableBufferPointer { stamp in
+                        counts.withUnsafeMutableBufferPointer { counts in
+                            for e in 0..<counts.count {
+                                var n: Int64 = 0
+                                for k in Int(offsets[e])..<Int(offsets[e + 1]) {
+                                    let a = Int(songs[Int(list[k])].album)
+                                    if stamp[a] != UInt32(e) { stamp[a] = UInt32(e); n += 1 }
+                                }
+                                counts[e] = n
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return counts
+    }
 
-    public init() {}
-
-    public func index(_ c: MusicCollection) -> SubsonicIndex {
-        if let (id, ix) = made, id == ObjectIdentifier(c) { return ix }
-        let ix = SubsonicIndex(c)
-        made = (ObjectIdentifier(c), ix)
-        return ix
+    public var memoryBytes: Int {
+        (letterStarts.capacity + indexedArtists.capacity + albumsByArtist.capacity + albumsNewest.capacity) * 4
+            + (artistAlbumCounts.capacity + genreAlbumCounts.capacity) * 8 + letters.count * 32
     }
 }

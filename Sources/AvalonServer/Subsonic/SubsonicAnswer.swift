@@ -62,13 +62,14 @@ extension Router {
             try Router.checkVersion(params)
             api.server.begin(&w, ok: true)
             if let head = try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user),
-                                                cache: api.cache, streamPath: api.streamPath, coverPath: api.coverPath), &w) {
+                                                streamPath: api.streamPath, coverPath: api.coverPath), &w) {
                 out.reset()
                 return head
             }
             api.server.end(&w)
         } catch let e as SubsonicError {
             out.reset()
+            if let head = Router.countFailedSignIn(e, request, contentType) { return head }
             w = NodeWriter(out, format: format)
             prefix()
             api.server.error(e, &w)
@@ -101,6 +102,19 @@ extension Router {
             throw SubsonicError.missing("p, t and s, or apiKey")
         }
         return user!
+    }
+
+    /// A failed sign-in, when nginx counts them (`AVALON_FAILED_SIGNIN`, a
+    /// location with `limit_req`): sent there, and nginx asks again without
+    /// the parameter, so the second answer is the error itself (or nginx's 429).
+    /// HTTP 200 errors are invisible to nginx otherwise.
+    static func countFailedSignIn(_ e: SubsonicError, _ request: RequestBytes, _ contentType: String) -> AnswerHead? {
+        let target = request.failedSignIn
+        guard (40...44).contains(e.code), let first = target.first, first == UInt8(ascii: "@") || first == UInt8(ascii: "/"),
+              target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        var head = AnswerHead(status: 200, contentType: contentType)
+        head.extraHeaders = "X-Accel-Redirect: \(String(decoding: target, as: UTF8.self))\r\n"
+        return head
     }
 
     /// `v`, the client's protocol version: 1.x is served.

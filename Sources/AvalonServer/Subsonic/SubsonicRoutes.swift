@@ -9,8 +9,6 @@ public struct SubsonicAPI: Sendable {
     let prefix: [UInt8]
     let accounts: SubsonicAccounts
     let server: SubsonicServer
-    /// Filled in each worker on first use: the master never pays for it.
-    let cache = SubsonicIndexCache()
     /// nginx's internal location of the music folder (`SUBSONIC_STREAM_PATH`).
     let streamPath: String
     /// nginx's internal location of the cover cache (`SUBSONIC_COVER_PATH`).
@@ -40,10 +38,9 @@ struct SubsonicCall {
     let params: QueryParameters
     let server: SubsonicServer
     let user: String
-    let cache: SubsonicIndexCache
     let streamPath: String
     var coverPath = ""
-    var index: SubsonicIndex { cache.index(collection) }
+    var index: SubsonicIndex { collection.subsonic }
 }
 
 extension Route {

@@ -44,8 +44,12 @@ bench_nginx() {
 # generated tracks in W, avalon-fcgi on W/avalon.sock and the libfcgi responder
 # (bench/hello.c, the transport limit) on W/hello.sock, WORKERS processes each.
 bench_stack() {
-    swift build -c release --product avalon-fcgi >/dev/null
-    swift build -c release --product avalon-bench >/dev/null
+    # Another build's binaries are taken as they are: building this tree
+    # meanwhile would load the machine the figures come from.
+    if [ -z "${AVALON_BIN:-}" ]; then
+        swift build -c release --product avalon-fcgi >/dev/null
+        swift build -c release --product avalon-bench >/dev/null
+    fi
     BIN=${AVALON_BIN:-$(swift build -c release --show-bin-path)}
     cc -O2 -o "$W/hello" bench/hello.c -lfcgi
     "$BIN/avalon-bench" generate "$1" "sqlite:///$W/bench.sqlite" >/dev/null

@@ -221,6 +221,9 @@ final class PageTests: XCTestCase {
             XCTAssertTrue(writeTags(path, title: name, album: "Test Tones", artist: "The Sine Waves", genre: "Test",
                                     track: "\(i + 1)", date: "2026"), path)
         }
+        // The tones' album has a cover (a folder image); the demo albums have none.
+        let cover = CoverBytes.realPNG(width: 64, height: 48, seed: 7)
+        try Data(cover).write(to: URL(fileURLWithPath: music + "/Test Tones/cover.png"))
         let users = dir + "/users"
         try "ann:pass-word-1\n".write(toFile: users, atomically: false, encoding: .utf8)
         chmod(users, 0o600)
@@ -292,6 +295,13 @@ final class PageTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 10) { time() > t0 + 1 }, "time advances: \(t0) → \(state())")
         XCTAssertEqual((audio()["duration"] as? NSNumber)?.doubleValue ?? 0, 30, accuracy: 0.5)
         XCTAssertEqual(try browser.execute("return navigator.mediaSession.metadata.title") as? String, "Tone One", "the system's now playing")
+        // Covers load: the album's head, what is playing (the picture's own size: the original is sent).
+        func coverWidths(_ selector: String) -> [Int] {
+            ((try? browser.execute("return [...document.querySelectorAll('\(selector)')].map(i => i.complete ? i.naturalWidth : -1)")) as? [NSNumber] ?? []).map(\.intValue)
+        }
+        for selector in [".album-head .cover img", "#now-cover img"] {
+            XCTAssertTrue(waitUntil(timeout: 10) { coverWidths(selector) == [64] }, "\(selector): \(coverWidths(selector))")
+        }
 
         // → seeks 10 seconds (outside a text field or button).
         try browser.execute("document.activeElement.blur()")
@@ -341,21 +351,25 @@ final class PageTests: XCTestCase {
         let playAll = try XCTUnwrap(waitFor(timeout: 20) { try? browser.find("#song-results button.play-all").first },
                                     "\(String(describing: try? browser.execute("return document.querySelector('main').innerHTML")))")
         XCTAssertTrue(waitUntil(timeout: 10) { ((try? browser.find("#song-results tbody tr")) ?? []).count == 3 })
+        // The album found by the search shows its cover too.
+        XCTAssertTrue(waitUntil(timeout: 10) { coverWidths("#album-results .cover img") == [64] }, "\(coverWidths("#album-results .cover img"))")
         try browser.click(playAll)
         XCTAssertTrue(waitUntil(timeout: 20) { audio()["song"] as? String == ids[0] && time() > 0.3 }, state())
         try browser.click(try XCTUnwrap(try browser.find("#next").first))
         XCTAssertTrue(waitUntil(timeout: 20) { audio()["song"] as? String == ids[2] && time() > 0.3 }, state())
         XCTAssertEqual(try browser.find("#now-position").first.map(browser.text), "2 of 3")
-        // The screenshot of the README: signed in, a song playing, a search of the demo
-        // collection (its albums ask for covers: none of them has one, placeholders).
-        try browser.open(page + "#/?q=minor")
-        XCTAssertTrue(waitUntil(timeout: 20) { ((try? browser.find("#song-results tbody tr")) ?? []).count == 2 })
+        // The screenshot of the README: signed in, a song playing, its cover, a search
+        // of the tones' album and a demo album without a cover (a placeholder).
+        try browser.open(page + "#/?q=tone")
+        XCTAssertTrue(waitUntil(timeout: 20) { ((try? browser.find("#song-results tbody tr")) ?? []).count == 3 })
         XCTAssertTrue(waitUntil(timeout: 10) { (try? browser.execute("return [...document.images].every(i => i.complete)")) as? Bool == true })
         Thread.sleep(forTimeInterval: 1)
         let shot = try browser.screenshot()
         let target = ProcessInfo.processInfo.environment["AVALON_SCREENSHOT"] ?? (NSTemporaryDirectory() + "/avalon-player.png")
         try shot.write(to: URL(fileURLWithPath: target))
         print("screenshot: \(target)")
+        try browser.open(page + "#/?q=minor")
+        XCTAssertTrue(waitUntil(timeout: 20) { ((try? browser.find("#song-results tbody tr")) ?? []).count == 2 })
 
         // Signing out stops the music and forgets the credentials.
         try browser.click(try XCTUnwrap(try browser.find("#sign-out").first))

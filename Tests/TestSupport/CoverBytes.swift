@@ -41,6 +41,39 @@ public enum CoverBytes {
         return digest.prefix(Int(n)).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
+    /// A PNG a browser decodes: `width`×`height` RGB, a gradient from `seed`,
+    /// its image data in stored (uncompressed) deflate blocks.
+    public static func realPNG(width: Int, height: Int, seed: UInt8 = 0) -> [UInt8] {
+        var raw: [UInt8] = []
+        for y in 0..<height {
+            raw.append(0)  // filter: none
+            for x in 0..<width { raw += [UInt8(truncatingIfNeeded: x * 4 + Int(seed)), UInt8(truncatingIfNeeded: y * 4), seed] }
+        }
+        var z: [UInt8] = [0x78, 0x01]
+        var at = 0
+        repeat {
+            let n = min(65535, raw.count - at)
+            z.append(at + n == raw.count ? 1 : 0)
+            z += [UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
+            z += raw[at..<at + n]
+            at += n
+        } while at < raw.count
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in raw { a = (a + UInt32(byte)) % 65521; b = (b + a) % 65521 }
+        z += be32(Int(b << 16 | a))
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in body {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return be32(data.count) + body + be32(Int(~crc))
+        }
+        let header = be32(width) + be32(height) + [8, 2, 0, 0, 0]  // 8-bit RGB
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", z) + chunk("IEND", [])
+    }
+
     static func be32(_ v: Int, little: Bool = false) -> [UInt8] {
         let b = [UInt8(truncatingIfNeeded: v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
         return little ? b.reversed() : b

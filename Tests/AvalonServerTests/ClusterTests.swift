@@ -28,15 +28,26 @@ final class ClusterTests: XCTestCase {
         let r = try runProgram(["/bin/bash", packageRoot + "/deploy/cluster.sh"] + args, environment: [
             "AVALON_CLUSTER_DIR": dir, "AVALON_CLUSTER_PG_PORT": "\(pgPort)", "AVALON_CLUSTER_REPLICA_PORT": "\(ports[1])",
             "AVALON_CLUSTER_HOST_PORT": "\(ports[2])", "AVALON_CLUSTER_FRONT_PORT": "\(frontPort)", "AVALON_BIN": productsDirectory,
+            "AVALON_CLUSTER_MUSIC": music,
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
         ])
         guard r.status == 0 else { throw SupportError("cluster.sh \(args.joined(separator: " ")): \(r.stderr)") }
         return r.stdout
     }
 
+    /// A copy of the demo music the front's nginx workers can reach (the
+    /// checkout may sit in a folder only its owner can enter).
+    static let music = (dir as NSString).deletingLastPathComponent + "/music"
+
     override class func setUp() {
         // The test bed's PostgreSQL asks for the password cluster.sh made; libpq reads it here.
         setenv("PGPASSFILE", dir + "/pgpass", 1)
+        do {
+            try FileManager.default.copyItem(atPath: packageRoot + "/deploy/demo-music", toPath: music)
+        } catch {
+            started = error
+            return
+        }
         do { try cluster("up") } catch { started = error }
     }
 
@@ -342,7 +353,7 @@ final class ClusterTests: XCTestCase {
         // Round robin per front worker: a few rounds reach every host.
         while served.count < 3 && n < 60 {
             let song = songs[n % songs.count]
-            let file = try Data(contentsOf: URL(fileURLWithPath: packageRoot + "/deploy/demo-music/" + (song["path"] as! String)))
+            let file = try Data(contentsOf: URL(fileURLWithPath: Self.music + "/" + (song["path"] as! String)))
             let r = try httpRequest(port: frontPort, path: "/rest/stream?id=\(song["id"] as! String)&" + auth)
             XCTAssertEqual(r.status, 200, r.text)
             XCTAssertEqual(r.body, file, "stream \(n) of \(song["path"] as! String)")

@@ -94,9 +94,7 @@ public final class SQLiteStore: Store {
     @inline(__always)
     private static func id(_ stmt: OpaquePointer, _ col: Int32) -> ItemID? {
         guard let p = sqlite3_column_text(stmt, col) else { return nil }
-        let buf = UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, col)))
-        // The old scanner's form; anything else a client-style UUID parse may still read.
-        return ItemID(hex32: buf) ?? ItemID(parsing: String(decoding: buf, as: UTF8.self))
+        return id(UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, col))))
     }
 
     @inline(__always)
@@ -116,18 +114,62 @@ public final class SQLiteStore: Store {
                 b.addElement(kind, id: id, name: Self.text(stmt, 1))
             }
         }
+        phase("elements read")
         let count = try prepare("SELECT count(*) FROM tracks")
         if sqlite3_step(count) == SQLITE_ROW { b.reserve(songs: Int(sqlite3_column_int64(count, 0))) }
         sqlite3_finalize(count)
-        try forEachRow("SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks", reading: "tracks") { stmt in
-            guard let id = Self.id(stmt, 0), let album = Self.id(stmt, 5), let artist = Self.id(stmt, 6),
-                  let genre = Self.id(stmt, 7) else { return }
-            b.addSong(id: id, name: Self.text(stmt, 1), length: sqlite3_column_int64(stmt, 2),
-                      track: sqlite3_column_int64(stmt, 3), year: sqlite3_column_int64(stmt, 4),
-                      album: album, artist: artist, genre: genre)
-        }
+        try readTracks(into: &b)
+        phase("tracks read")
         try loadFiles(into: &b)
         return b.build()
+    }
+
+    /// This thread steps the cursor and copies each row's bytes into batches;
+    /// a second one parses them into the builder, meanwhile.
+    private func readTracks(into b: inout CollectionBuilder) throws {
+        let queue = BatchQueue()
+        var failure: Error?
+        var builder = b
+        b = CollectionBuilder()
+        onThreads(2) { [self] role in
+            if role == 1 {
+                while let batch = queue.takeFull() {
+                    batch.forEachRow { id, name, album, artist, genre, length, track, year in
+                        guard let id = id.flatMap(Self.id), let album = album.flatMap(Self.id), let artist = artist.flatMap(Self.id),
+                              let genre = genre.flatMap(Self.id) else { return }
+                        builder.addSong(id: id, name: name, length: length, track: track, year: year, album: album, artist: artist, genre: genre)
+                    }
+                    queue.giveBack(batch)
+                }
+                return
+            }
+            defer { queue.finish() }
+            var batch = queue.takeEmpty()
+            do {
+                try forEachRow("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", reading: "tracks") { stmt in
+                    for c in Int32(0)..<5 {
+                        batch.appendText(sqlite3_column_type(stmt, c) == SQLITE_NULL ? nil : Self.text(stmt, c))
+                    }
+                    batch.numbers.append(sqlite3_column_int64(stmt, 5))
+                    batch.numbers.append(sqlite3_column_int64(stmt, 6))
+                    batch.numbers.append(sqlite3_column_int64(stmt, 7))
+                    if batch.count == TrackBatch.rows {
+                        queue.put(batch)
+                        batch = queue.takeEmpty()
+                    }
+                }
+                queue.put(batch)
+            } catch {
+                failure = error
+            }
+        }
+        b = builder
+        if let failure { throw failure }
+    }
+
+    /// An id from its text (the old scanner's 32 hex digits, or a form a client-style parse reads).
+    private static func id(_ buf: UnsafeBufferPointer<UInt8>) -> ItemID? {
+        ItemID(hex32: buf) ?? ItemID(parsing: String(decoding: buf, as: UTF8.self))
     }
 
     /// The scanner's file facts, when a scan of this version wrote them.

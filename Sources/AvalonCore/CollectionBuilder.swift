@@ -70,6 +70,27 @@ public struct CollectionBuilder {
         }
     }
 
+    /// The positions of elements of `kind` by id (`missing` for unknown ids),
+    /// a batch at a time: lookups in a loop of their own overlap their cache
+    /// misses, where one per song, between the rest of its work, waits for each.
+    public func lookUp(_ kind: Kind, _ ids: UnsafeBufferPointer<ItemID>, into out: UnsafeMutableBufferPointer<UInt32>) {
+        let table = elementIndex[kind.rawValue]
+        for i in 0..<ids.count { out[i] = table[ids[i]] ?? Self.missing }
+    }
+
+    public static let missing = UInt32.max
+
+    /// `addSong` with its elements' positions already looked up (`lookUp`).
+    public mutating func addSong(id: ItemID, name: UnsafeBufferPointer<UInt8>, length: Int64, track: Int64, year: Int64,
+                                 album: ItemID, artist: ItemID, genre: ItemID, positions: (UInt32, UInt32, UInt32)) {
+        guard positions.0 != Self.missing && positions.1 != Self.missing && positions.2 != Self.missing else {
+            addSong(id: id, name: name, length: length, track: track, year: year, album: album, artist: artist, genre: genre)
+            return
+        }
+        songs.append(Song(id: id, name: intern(name), length: length, track: track, year: year,
+                          album: positions.0, artist: positions.1, genre: positions.2))
+    }
+
     public mutating func addSong(id: ItemID, name: String, length: Int64, track: Int64, year: Int64,
                                  album: ItemID, artist: ItemID, genre: ItemID) {
         var s = name

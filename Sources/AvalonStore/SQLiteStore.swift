@@ -104,6 +104,14 @@ public final class SQLiteStore: Store {
     }
 
     public func load() throws -> MusicCollection {
+        var b = try read()
+        return b.build()
+    }
+
+    /// The rows, in one read transaction, which ends before the indexes are
+    /// built: a scan's write waits for the reading only. (Not mapped with
+    /// `mmap_size`: the mapped file would count in the load's resident peak.)
+    private func read() throws -> CollectionBuilder {
         var b = CollectionBuilder()
         try exec("BEGIN")
         defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
@@ -121,7 +129,7 @@ public final class SQLiteStore: Store {
         try readTracks(into: &b)
         phase("tracks read")
         try loadFiles(into: &b)
-        return b.build()
+        return b
     }
 
     /// This thread steps the cursor and copies each row's bytes into batches;
@@ -133,11 +141,35 @@ public final class SQLiteStore: Store {
         b = CollectionBuilder()
         onThreads(2) { [self] role in
             if role == 1 {
+                // Per batch: ids parsed, then each kind's elements looked up in one loop, then the songs added.
+                var ids = [ItemID](repeating: ItemID(hi: 0, lo: 0), count: 4 * TrackBatch.rows)
+                var valid = [Bool](repeating: false, count: TrackBatch.rows)
+                var positions = [UInt32](repeating: 0, count: 3 * TrackBatch.rows)
                 while let batch = queue.takeFull() {
-                    batch.forEachRow { id, name, album, artist, genre, length, track, year in
-                        guard let id = id.flatMap(Self.id), let album = album.flatMap(Self.id), let artist = artist.flatMap(Self.id),
-                              let genre = genre.flatMap(Self.id) else { return }
-                        builder.addSong(id: id, name: name, length: length, track: track, year: year, album: album, artist: artist, genre: genre)
+                    let n = batch.count
+                    var r = 0
+                    batch.forEachRow { id, _, album, artist, genre, _, _, _ in
+                        let parsed = (id.flatMap(Self.id), album.flatMap(Self.id), artist.flatMap(Self.id), genre.flatMap(Self.id))
+                        valid[r] = parsed.0 != nil && parsed.1 != nil && parsed.2 != nil && parsed.3 != nil
+                        let none = ItemID(hi: 0, lo: 0)
+                        (ids[r], ids[n + r], ids[2 * n + r], ids[3 * n + r]) = (parsed.0 ?? none, parsed.1 ?? none, parsed.2 ?? none, parsed.3 ?? none)
+                        r += 1
+                    }
+                    ids.withUnsafeBufferPointer { ip in
+                        positions.withUnsafeMutableBufferPointer { pp in
+                            for k in 0..<3 {
+                                builder.lookUp(Kind(rawValue: k)!, UnsafeBufferPointer(rebasing: ip[(k + 1) * n..<(k + 2) * n]),
+                                               into: UnsafeMutableBufferPointer(rebasing: pp[k * n..<(k + 1) * n]))
+                            }
+                        }
+                    }
+                    r = 0
+                    batch.forEachRow { _, name, _, _, _, length, track, year in
+                        defer { r += 1 }
+                        guard valid[r] else { return }
+                        builder.addSong(id: ids[r], name: name, length: length, track: track, year: year,
+                                        album: ids[n + r], artist: ids[2 * n + r], genre: ids[3 * n + r],
+                                        positions: (positions[r], positions[n + r], positions[2 * n + r]))
                     }
                     queue.giveBack(batch)
                 }

@@ -169,7 +169,11 @@ public final class MusicCollection: Sendable {
         var nameRank: [UInt32] = []
         var ranks: [UInt32] = [], idOrder: [UInt32] = [], nameOrder: [UInt32] = []
         let lock = DispatchQueue(label: "avalon.build")
-        DispatchQueue.concurrentPerform(iterations: 7) { job in
+        // Longest first (the song search halves, then the name sort): jobs are
+        // taken in this order, and a long one taken last would run alone.
+        let longestFirst = [3, 6, 4, 0, 1, 2, 5]
+        DispatchQueue.concurrentPerform(iterations: 7) { i in
+            let job = longestFirst[i]
             switch job {
             case 0, 1, 2:
                 let t = MusicCollection.buildTable(elements[job], arena: arena, songs: songs, kind: Kind(rawValue: job)!)

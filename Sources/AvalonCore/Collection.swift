@@ -159,8 +159,9 @@ public final class MusicCollection: Sendable {
     }
 
     /// `arena` ends with `JSONCursor.padding` bytes that no text uses.
+    /// `byID`: the songs sorted by id and each one's place there, when the caller sorted them already.
     init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0, files: SongFiles = .none,
-         pictures: [ItemID: String] = [:]) {
+         pictures: [ItemID: String] = [:], byID: (order: [UInt32], rank: [UInt32])? = nil) {
         self.arena = arena
         self.songs = songs
         self.files = files
@@ -170,28 +171,35 @@ public final class MusicCollection: Sendable {
         var tables = [ElementTable?](repeating: nil, count: 3)
         var songSearch = [SearchIndex(), SearchIndex()]
         var nameRank: [UInt32] = []
-        var idRank: [UInt32] = []
+        var ranks: [UInt32] = [], idOrder: [UInt32] = [], nameOrder: [UInt32] = []
         let lock = DispatchQueue(label: "avalon.build")
-        DispatchQueue.concurrentPerform(iterations: 7) { job in
+        // Longest first (the song search halves, then the name sort): jobs are
+        // taken in this order, and a long one taken last would run alone.
+        let longestFirst = [3, 6, 4, 0, 1, 2, 5]
+        DispatchQueue.concurrentPerform(iterations: 7) { i in
+            let job = longestFirst[i]
             switch job {
             case 0, 1, 2:
                 let t = MusicCollection.buildTable(elements[job], arena: arena, songs: songs, kind: Kind(rawValue: job)!)
                 lock.sync { tables[job] = t }
+                phase(["album", "artist", "genre"][job] + " table")
             case 3, 6:
                 let half = songs.count / 2
                 let part = job == 3 ? 0..<half : half..<songs.count
                 let s = SearchIndex(part, arena: arena) { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
                 lock.sync { songSearch[job == 3 ? 0 : 1] = s }
+                phase(job == 3 ? "song search 1/2" : "song search 2/2")
             case 4:
-                let r = arena.withUnsafeBufferPointer { a -> [UInt32] in
+                let r = arena.withUnsafeBufferPointer { a -> ([UInt32], [UInt32]) in
                     let span: (Int) -> (Int, Int) = { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
                     let perm = sortByBytes(count: songs.count, arena: a, span: span)
-                    return denseRanks(perm: perm, arena: a, span: span)
+                    return (perm, denseRanks(perm: perm, arena: a, span: span))
                 }
-                lock.sync { nameRank = r }
+                lock.sync { (nameOrder, nameRank) = r }
+                phase("songs by name")
             default:
-                let r = MusicCollection.idRanks(songs.map(\.id))
-                lock.sync { idRank = r }
+                let r = byID ?? MusicCollection.idOrder(songs.map(\.id))
+                lock.sync { (idOrder, ranks) = r }
             }
         }
         albums = tables[0]!
@@ -201,20 +209,28 @@ public final class MusicCollection: Sendable {
         searches = songSearch + [albums.search, artists.search, genres.search]
         elementSongs = [albums, artists, genres].map { ($0.keySongs, $0.songs) }
         songNameRank = nameRank
-        songIDRank = idRank
+        songIDRank = ranks
+        phase("indexes")
         var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
-        let keys = SongKeys(nameRank: nameRank, idRank: idRank, albums: albums, artists: artists, genres: genres)
+        let keys = SongKeys(nameRank: nameRank, idRank: ranks, albums: albums, artists: artists, genres: genres)
         songKeys = keys
+        // By name and by id the songs are sorted already (both sorts are stable,
+        // as the radix sort below is: equal names keep song order).
+        orders[SongField.allCases.firstIndex(of: .name)!] = nameOrder
+        orders[SongField.allCases.firstIndex(of: .id)!] = idOrder
+        nameOrder = []
+        idOrder = []
+        let others = SongField.allCases.filter { $0 != .name && $0 != .id }
         // The Subsonic index beside the song orders: it needs only the tables.
         var subsonicIndex: SubsonicIndex?
         let (albumTable, artistTable, genreTable) = (tables[0]!, tables[1]!, tables[2]!)
-        DispatchQueue.concurrentPerform(iterations: SongField.allCases.count + 1) { f in
-            if f == SongField.allCases.count {
+        DispatchQueue.concurrentPerform(iterations: others.count + 1) { f in
+            if f == others.count {
                 let ix = SubsonicIndex(arena: arena, songs: songs, albums: albumTable, artists: artistTable, genres: genreTable, files: files)
                 lock.sync { subsonicIndex = ix }
                 return
             }
-            let field = SongField.allCases[f]
+            let field = others[f]
             let k = keys
             var keys = [UInt64](repeating: 0, count: songs.count)
             var perm = [UInt32](repeating: 0, count: songs.count)
@@ -223,26 +239,30 @@ public final class MusicCollection: Sendable {
                 perm[i] = UInt32(i)
             }
             radixSortPairs(keys: &keys, values: &perm)
-            lock.sync { orders[f] = perm }
+            lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
         }
         songOrder = orders
+        phase("song orders")
         years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
         covers = Covers(pictures: pictures, songs: songs, albums: albums.items.map(\.id), artists: artists.items.map(\.id))
         subsonic = subsonicIndex!
     }
 
     /// Positions sorted by id (as 128-bit numbers).
-    static func sortedByID(_ ids: [ItemID]) -> [UInt32] {
-        var perm = (0..<UInt32(ids.count)).map { $0 }
-        sortStrings(&perm) { i, depth in (depth == 0 ? ids[Int(i)].hi : ids[Int(i)].lo, depth == 1) }
+    static func sortedByID(_ ids: [ItemID]) -> [UInt32] { sortedByID(count: ids.count) { ids[$0] } }
+
+    static func sortedByID(count: Int, id: (Int) -> ItemID) -> [UInt32] {
+        var perm = (0..<UInt32(count)).map { $0 }
+        sortStrings(&perm) { i, depth in (depth == 0 ? id(Int(i)).hi : id(Int(i)).lo, depth == 1) }
         return perm
     }
 
-    static func idRanks(_ ids: [ItemID]) -> [UInt32] {
+    /// Positions sorted by id, and each one's place there.
+    static func idOrder(_ ids: [ItemID]) -> (order: [UInt32], rank: [UInt32]) {
         let perm = sortedByID(ids)
         var rank = [UInt32](repeating: 0, count: ids.count)
         for (pos, i) in perm.enumerated() { rank[Int(i)] = UInt32(pos) }
-        return rank
+        return (perm, rank)
     }
 
     static func buildTable(_ items: [Element], arena: [UInt8], songs: [Song], kind: Kind) -> ElementTable {

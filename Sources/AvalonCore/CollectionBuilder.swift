@@ -6,12 +6,12 @@ public struct CollectionBuilder {
     private struct PendingSong {
         var song: Song
         var album: ItemID, artist: ItemID, genre: ItemID
+        /// How many songs were resolved before it came: its place in the order of adding.
+        var after: Int
     }
     private var songs: [Song] = []
-    private var songIDs = IDTable()
     /// Songs that came before their album, artist or genre.
     private var pending: [PendingSong] = []
-    private var dropped = 0
     /// The generation the rows belong to.
     public var generation: Int64 = 0
     private var files = SongFilesBuilder()
@@ -27,7 +27,6 @@ public struct CollectionBuilder {
 
     public mutating func reserve(songs: Int) {
         self.songs.reserveCapacity(songs)
-        songIDs = IDTable(capacity: songs)
         arena.reserveCapacity(songs * 24)
     }
 
@@ -45,11 +44,6 @@ public struct CollectionBuilder {
         return TextRef(start: start, count: UInt32(arena.count) - start)
     }
 
-    private mutating func intern(_ s: String) -> TextRef {
-        var s = s
-        return s.withUTF8 { intern($0) }
-    }
-
     /// Adds an album, artist or genre; a repeated id keeps the first name.
     public mutating func addElement(_ kind: Kind, id: ItemID, name: UnsafeBufferPointer<UInt8>) {
         guard elementIndex[kind.rawValue].insert(id, UInt32(elements[kind.rawValue].count)) else { return }
@@ -62,9 +56,10 @@ public struct CollectionBuilder {
         s.withUTF8 { addElement(kind, id: id, name: $0) }
     }
 
+    /// Adds a song; a repeated id keeps the first song (repeats are found
+    /// at `build`, by sorting: a table of ten million ids costs more).
     public mutating func addSong(id: ItemID, name: UnsafeBufferPointer<UInt8>, length: Int64, track: Int64, year: Int64,
                                  album: ItemID, artist: ItemID, genre: ItemID) {
-        guard songIDs.insert(id, 0) else { dropped += 1; return }
         let ref = intern(name)
         var song = Song(id: id, name: ref, length: length, track: track, year: year, album: 0, artist: 0, genre: 0)
         if let a = elementIndex[0][album], let r = elementIndex[1][artist], let g = elementIndex[2][genre] {
@@ -73,8 +68,29 @@ public struct CollectionBuilder {
             song.genre = g
             songs.append(song)
         } else {
-            pending.append(PendingSong(song: song, album: album, artist: artist, genre: genre))
+            pending.append(PendingSong(song: song, album: album, artist: artist, genre: genre, after: songs.count))
         }
+    }
+
+    /// The positions of elements of `kind` by id (`missing` for unknown ids),
+    /// a batch at a time: lookups in a loop of their own overlap their cache
+    /// misses, where one per song, between the rest of its work, waits for each.
+    public func lookUp(_ kind: Kind, _ ids: UnsafeBufferPointer<ItemID>, into out: UnsafeMutableBufferPointer<UInt32>) {
+        let table = elementIndex[kind.rawValue]
+        for i in 0..<ids.count { out[i] = table[ids[i]] ?? Self.missing }
+    }
+
+    public static let missing = UInt32.max
+
+    /// `addSong` with its elements' positions already looked up (`lookUp`).
+    public mutating func addSong(id: ItemID, name: UnsafeBufferPointer<UInt8>, length: Int64, track: Int64, year: Int64,
+                                 album: ItemID, artist: ItemID, genre: ItemID, positions: (UInt32, UInt32, UInt32)) {
+        guard positions.0 != Self.missing && positions.1 != Self.missing && positions.2 != Self.missing else {
+            addSong(id: id, name: name, length: length, track: track, year: year, album: album, artist: artist, genre: genre)
+            return
+        }
+        songs.append(Song(id: id, name: intern(name), length: length, track: track, year: year,
+                          album: positions.0, artist: positions.1, genre: positions.2))
     }
 
     public mutating func addSong(id: ItemID, name: String, length: Int64, track: Int64, year: Int64,
@@ -89,12 +105,18 @@ public struct CollectionBuilder {
     }
 
     /// Songs whose album, artist or genre never came are dropped, as the old
-    /// server's inner join dropped them.
-    public func build() -> MusicCollection {
-        var songs = self.songs
-        var dropped = self.dropped
+    /// server's inner join dropped them. Hands its rows to the collection and
+    /// is left empty: what it held is freed before the indexes are built.
+    public mutating func build() -> MusicCollection {
+        var songs = self.songs, pending = self.pending
+        let index = elementIndex
+        self.songs = []
+        self.pending = []
+        elementIndex = []
+        var dropped = 0
+        if !pending.isEmpty { dropped += Self.dropRepeats(&songs, &pending) }
         for p in pending {
-            guard let a = elementIndex[0][p.album], let r = elementIndex[1][p.artist], let g = elementIndex[2][p.genre] else {
+            guard let a = index[0][p.album], let r = index[1][p.artist], let g = index[2][p.genre] else {
                 dropped += 1
                 continue
             }
@@ -104,13 +126,69 @@ public struct CollectionBuilder {
             s.genre = g
             songs.append(s)
         }
-        // Exact-size copies: growth slack would otherwise stay resident.
-        var text = [UInt8]()
-        text.reserveCapacity(arena.count + JSONCursor.padding)
-        text += arena
-        text += repeatElement(0, count: JSONCursor.padding)  // read past the last name by string(padded:)
-        let list = Array(songs)
-        return MusicCollection(arena: text, elements: elements, songs: list, dropped: dropped, generation: generation, files: files.build(list),
-                               pictures: pictures)
+        pending = []
+        // One sort by id finds repeated ids and gives every song's place by id.
+        var byID = MusicCollection.sortedByID(count: songs.count) { songs[$0].id }
+        let repeats = Self.repeatedPositions(songs, byID: byID)
+        if !repeats.isEmpty {
+            dropped += repeats.count
+            songs = songs.indices.filter { !repeats.contains(UInt32($0)) }.map { songs[$0] }
+            byID = MusicCollection.sortedByID(count: songs.count) { songs[$0].id }
+        }
+        phase("songs sorted by id")
+        var idRank = [UInt32](repeating: 0, count: songs.count)
+        for (pos, i) in byID.enumerated() { idRank[Int(i)] = UInt32(pos) }
+        // Read past the last name by string(padded:).
+        var text = arena
+        arena = []
+        text += repeatElement(0, count: JSONCursor.padding)
+        let fileFacts = files.build(songs, byID: byID)
+        files = SongFilesBuilder()
+        let pictures = self.pictures
+        self.pictures = [:]
+        return MusicCollection(arena: text, elements: elements, songs: songs, dropped: dropped, generation: generation,
+                               files: fileFacts, pictures: pictures, byID: (byID, idRank))
+    }
+
+    /// Positions of songs whose id an earlier song has (`byID`: positions sorted by id).
+    private static func repeatedPositions(_ songs: [Song], byID: [UInt32]) -> Set<UInt32> {
+        var out = Set<UInt32>()
+        var i = 0
+        while i < byID.count {
+            var j = i + 1
+            while j < byID.count && songs[Int(byID[j])].id == songs[Int(byID[i])].id { j += 1 }
+            if j - i > 1 {
+                let first = byID[i..<j].min()!
+                for k in i..<j where byID[k] != first { out.insert(byID[k]) }
+            }
+            i = j
+        }
+        return out
+    }
+
+    /// With songs waiting for their elements, repeats are judged in the order
+    /// the songs were added, resolved or not (rare: a builder fed songs first).
+    private static func dropRepeats(_ songs: inout [Song], _ pending: inout [PendingSong]) -> Int {
+        // Each song's place in the order of adding: pending p came after p.after resolved songs.
+        var seen = Set<ItemID>()
+        var keepSong = [Bool](repeating: true, count: songs.count)
+        var keepPending = [Bool](repeating: true, count: pending.count)
+        var s = 0, dropped = 0
+        for (k, p) in pending.enumerated() {
+            while s < p.after {
+                if !seen.insert(songs[s].id).inserted { keepSong[s] = false; dropped += 1 }
+                s += 1
+            }
+            if !seen.insert(p.song.id).inserted { keepPending[k] = false; dropped += 1 }
+        }
+        while s < songs.count {
+            if !seen.insert(songs[s].id).inserted { keepSong[s] = false; dropped += 1 }
+            s += 1
+        }
+        if dropped > 0 {
+            songs = songs.indices.filter { keepSong[$0] }.map { songs[$0] }
+            pending = pending.indices.filter { keepPending[$0] }.map { pending[$0] }
+        }
+        return dropped
     }
 }

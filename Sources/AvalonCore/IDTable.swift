@@ -1,8 +1,12 @@
 /// Open-addressing map from ids to positions, for building only. Ids are
 /// SHA-1 output, so their low bits are already a good hash.
 struct IDTable {
-    private var keys: [ItemID]
-    private var values: [UInt32]
+    /// Key and value side by side: a lookup misses the cache once, not twice.
+    private struct Slot {
+        var key: ItemID
+        var value: UInt32
+    }
+    private var slots: [Slot]
     private var mask: Int
     private(set) var count = 0
     private static let empty = UInt32.max
@@ -10,15 +14,14 @@ struct IDTable {
     init(capacity: Int = 16) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        keys = [ItemID](repeating: ItemID(hi: 0, lo: 0), count: size)
-        values = [UInt32](repeating: Self.empty, count: size)
+        slots = [Slot](repeating: Slot(key: ItemID(hi: 0, lo: 0), value: Self.empty), count: size)
         mask = size - 1
     }
 
     subscript(id: ItemID) -> UInt32? {
         var i = Int(truncatingIfNeeded: id.lo ^ id.hi) & mask
-        while values[i] != Self.empty {
-            if keys[i] == id { return values[i] }
+        while slots[i].value != Self.empty {
+            if slots[i].key == id { return slots[i].value }
             i = (i + 1) & mask
         }
         return nil
@@ -27,21 +30,20 @@ struct IDTable {
     /// Adds `id` unless present; returns whether it was added.
     @discardableResult
     mutating func insert(_ id: ItemID, _ value: UInt32) -> Bool {
-        if (count + 1) * 2 > keys.count { grow() }
+        if (count + 1) * 2 > slots.count { grow() }
         var i = Int(truncatingIfNeeded: id.lo ^ id.hi) & mask
-        while values[i] != Self.empty {
-            if keys[i] == id { return false }
+        while slots[i].value != Self.empty {
+            if slots[i].key == id { return false }
             i = (i + 1) & mask
         }
-        keys[i] = id
-        values[i] = value
+        slots[i] = Slot(key: id, value: value)
         count += 1
         return true
     }
 
     private mutating func grow() {
-        var bigger = IDTable(capacity: keys.count)
-        for i in 0..<keys.count where values[i] != Self.empty { bigger.insert(keys[i], values[i]) }
+        var bigger = IDTable(capacity: slots.count)
+        for s in slots where s.value != Self.empty { bigger.insert(s.key, s.value) }
         self = bigger
     }
 }

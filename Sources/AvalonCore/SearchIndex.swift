@@ -92,16 +92,13 @@ struct SearchIndex: Sendable {
         text.withUnsafeBufferPointer { t in
             let base = t.baseAddress!
             sortStrings(&order) { item, depth in
-                // The 0xFF terminator sorts after every UTF-8 byte and ends the string.
-                let p = base + Int(starts[Int(item)]) + depth * 8
-                var k: UInt64 = 0
-                var ended = false
-                for j in 0..<8 {
-                    let b: UInt8 = ended ? 0 : p[j]
-                    if b == Self.terminator { ended = true }
-                    k = k << 8 | UInt64(b)
-                }
-                return (k, ended)
+                // The 0xFF terminator sorts after every UTF-8 byte and ends the
+                // string: the bytes after it count as zeros. Eight bytes at once
+                // (the text ends with eight terminators, so the load stays inside).
+                let w = UInt64(littleEndian: UnsafeRawPointer(base + Int(starts[Int(item)]) + depth * 8).loadUnaligned(as: UInt64.self))
+                let first = firstTerminator(littleEndian: w)
+                let kept = first >= 7 ? UInt64.max : (UInt64(1) << UInt64(8 * (first + 1))) - 1
+                return ((w & kept).byteSwapped, first < 8)
             }
         }
         self.starts = order.map { starts[Int($0)] }
@@ -254,6 +251,16 @@ struct SearchIndex: Sendable {
     var memoryBytes: Int {
         text.capacity + starts.capacity * 4 + elements.capacity * 4 + firstAt.capacity * 4 + sampleKeys.capacity * 8
     }
+}
+
+/// The index of the first 0xFF byte of eight (first in memory = least
+/// significant), 8 when there is none. Exact: the borrow of the zero-byte
+/// test only marks bytes above the first match.
+@inline(__always)
+func firstTerminator(littleEndian w: UInt64) -> Int {
+    let x = ~w
+    let t = (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
+    return t == 0 ? 8 : t.trailingZeroBitCount / 8
 }
 
 func uniqueSorted(_ a: [UInt32]) -> [UInt32] {

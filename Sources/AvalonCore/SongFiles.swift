@@ -53,26 +53,55 @@ public struct SongFiles: Sendable {
 struct SongFilesBuilder {
     var root: String?
     private var paths: [UInt8] = []
-    private var facts: [ItemID: (span: TextRef, size: Int64, bitRate: Int32, disc: Int32, created: Int64)] = [:]
+    // One entry per file row, in the order the rows came: no table keyed by
+    // song id (at 10M songs a dictionary cost seconds and a gigabyte).
+    private var ids: [ItemID] = []
+    private var spans: [TextRef] = []
+    private var sizes: [Int64] = []
+    private var bitRates: [Int32] = []
+    private var discs: [Int32] = []
+    private var created: [Int64] = []
 
     mutating func add(song: ItemID, relativePath: UnsafeBufferPointer<UInt8>, size: Int64, bitRate: Int64, disc: Int64, created: Int64) {
-        guard relativePath.count > 0, facts[song] == nil else { return }
+        guard relativePath.count > 0 else { return }
         let start = UInt32(paths.count)
         paths.append(contentsOf: relativePath)
         OffsetLimit.check(paths.count, "file paths")
-        facts[song] = (TextRef(start: start, count: UInt32(relativePath.count)), size, Int32(clamping: bitRate), Int32(clamping: disc), created)
+        ids.append(song)
+        spans.append(TextRef(start: start, count: UInt32(relativePath.count)))
+        sizes.append(size)
+        bitRates.append(Int32(clamping: bitRate))
+        discs.append(Int32(clamping: disc))
+        self.created.append(created)
     }
 
-    /// The facts in the order of `songs`.
-    func build(_ songs: [Song]) -> SongFiles {
-        guard !facts.isEmpty else { return SongFiles(root: root, paths: [], spans: [], sizes: [], bitRates: [], discs: [], created: []) }
-        var spans = [TextRef](repeating: TextRef(start: 0, count: 0), count: songs.count)
-        var sizes = [Int64](repeating: 0, count: songs.count), created = sizes
-        var bitRates = [Int32](repeating: 0, count: songs.count), discs = bitRates
-        for (i, s) in songs.enumerated() {
-            guard let f = facts[s.id] else { continue }
-            (spans[i], sizes[i], bitRates[i], discs[i], created[i]) = (f.span, f.size, f.bitRate, f.disc, f.created)
+    /// Each song's facts: the rows sorted by id, walked beside the songs in id
+    /// order (`byID`); of several rows for one song the first that came wins.
+    /// Leaves the builder empty.
+    mutating func build(_ songs: [Song], byID: [UInt32]) -> SongFiles {
+        guard !ids.isEmpty else { return SongFiles(root: root, paths: [], spans: [], sizes: [], bitRates: [], discs: [], created: []) }
+        let order = MusicCollection.sortedByID(count: ids.count) { ids[$0] }
+        var rowOf = [UInt32](repeating: .max, count: songs.count)
+        var j = 0
+        for s in byID {
+            let id = songs[Int(s)].id
+            while j < order.count && ids[Int(order[j])] < id { j += 1 }
+            var first = UInt32.max
+            while j < order.count && ids[Int(order[j])] == id {
+                first = min(first, order[j])
+                j += 1
+            }
+            rowOf[Int(s)] = first
         }
-        return SongFiles(root: root, paths: paths, spans: spans, sizes: sizes, bitRates: bitRates, discs: discs, created: created)
+        ids = []
+        // One column at a time, each row column freed once gathered.
+        func gather<T>(_ rows: inout [T], _ none: T) -> [T] {
+            defer { rows = [] }
+            return rows.withUnsafeBufferPointer { r in rowOf.map { $0 == .max ? none : r[Int($0)] } }
+        }
+        let files = SongFiles(root: root, paths: paths, spans: gather(&spans, TextRef(start: 0, count: 0)), sizes: gather(&sizes, 0),
+                              bitRates: gather(&bitRates, 0), discs: gather(&discs, 0), created: gather(&created, 0))
+        paths = []
+        return files
     }
 }

@@ -1,50 +1,95 @@
 /// Sorting helpers for building indexes from flat arrays without per-item objects.
 
-/// LSD radix sort of (key, value) pairs by key, 8 or 16 bits a pass; passes whose
-/// digit is the same for every key are skipped. Stable.
+/// Radix sort of (key, value) pairs by key. Stable. Large inputs first go into
+/// 65,536 buckets by their top 16 varying bits (one pass over memory), then
+/// each bucket, small enough to stay in cache, is LSD-sorted on the bits
+/// below; passes whose digit is the same for every key are skipped.
 func radixSortPairs(keys: inout [UInt64], values: inout [UInt32]) {
     let n = keys.count
     precondition(values.count == n)
     if n < 2 { return }
-    var orAll: UInt64 = 0, andAll: UInt64 = ~0
-    for k in keys { orAll |= k; andAll &= k }
-    let varying = orAll ^ andAll
     var k2 = [UInt64](repeating: 0, count: n)
     var v2 = [UInt32](repeating: 0, count: n)
-    // Small inputs take 8-bit digits so the counts stay small.
-    let bits = n < 1 << 16 ? 8 : 16
-    let radix = 1 << bits
-    let digitMask = UInt64(radix - 1)
-    var counts = [Int](repeating: 0, count: radix + 1)
-    for pass in 0..<(64 / bits) {
-        let shift = UInt64(pass * bits)
-        if (varying >> shift) & digitMask == 0 { continue }
-        for i in 0..<counts.count { counts[i] = 0 }
-        keys.withUnsafeBufferPointer { kp in
-            counts.withUnsafeMutableBufferPointer { cp in
-                for k in kp { cp[Int((k >> shift) & digitMask) + 1] += 1 }
-                for i in 1...radix { cp[i] += cp[i - 1] }
-            }
-        }
-        keys.withUnsafeBufferPointer { kp in
-            values.withUnsafeBufferPointer { vp in
-                k2.withUnsafeMutableBufferPointer { k2p in
-                    v2.withUnsafeMutableBufferPointer { v2p in
-                        counts.withUnsafeMutableBufferPointer { cp in
+    keys.withUnsafeMutableBufferPointer { kp in
+        values.withUnsafeMutableBufferPointer { vp in
+            k2.withUnsafeMutableBufferPointer { k2p in
+                v2.withUnsafeMutableBufferPointer { v2p in
+                    let varying = varyingBits(kp)
+                    if n < 1 << 16 || varying >> 16 == 0 {
+                        lsdSort(kp, vp, k2p, v2p, varying: varying)
+                        return
+                    }
+                    // The bucket digit: the 16 bits from the highest varying one down.
+                    let shift = UInt64(63 - varying.leadingZeroBitCount - 15)
+                    var counts = [Int](repeating: 0, count: 65537)
+                    counts.withUnsafeMutableBufferPointer { cp in
+                        for k in kp { cp[Int((k >> shift) & 0xFFFF) + 1] += 1 }
+                        for i in 1...65536 { cp[i] += cp[i - 1] }
+                        var fill = Array(cp.dropLast())
+                        fill.withUnsafeMutableBufferPointer { fp in
                             for i in 0..<n {
-                                let d = Int((kp[i] >> shift) & digitMask)
-                                let at = cp[d]
-                                cp[d] = at + 1
+                                let d = Int((kp[i] >> shift) & 0xFFFF)
+                                let at = fp[d]
+                                fp[d] = at + 1
                                 k2p[at] = kp[i]
                                 v2p[at] = vp[i]
                             }
                         }
+                        for d in 0..<65536 where cp[d + 1] - cp[d] > 1 {
+                            let r = cp[d]..<cp[d + 1]
+                            let bk = UnsafeMutableBufferPointer(rebasing: k2p[r]), bv = UnsafeMutableBufferPointer(rebasing: v2p[r])
+                            let low = varyingBits(bk) & ((1 << shift) - 1)
+                            lsdSort(bk, bv, UnsafeMutableBufferPointer(rebasing: kp[r]), UnsafeMutableBufferPointer(rebasing: vp[r]), varying: low)
+                        }
                     }
+                    // The sorted pairs are in k2/v2.
+                    kp.baseAddress!.update(from: k2p.baseAddress!, count: n)
+                    vp.baseAddress!.update(from: v2p.baseAddress!, count: n)
                 }
             }
         }
-        swap(&keys, &k2)
-        swap(&values, &v2)
+    }
+}
+
+/// The bits in which the keys differ.
+@inline(__always)
+private func varyingBits(_ keys: UnsafeMutableBufferPointer<UInt64>) -> UInt64 {
+    var orAll: UInt64 = 0, andAll: UInt64 = ~0
+    for k in keys { orAll |= k; andAll &= k }
+    return orAll ^ andAll
+}
+
+/// LSD radix sort in place (k2/v2: scratch of the same size), 8-bit digits
+/// for small inputs, 11 bits (2,048 buckets, still in cache) for large; only
+/// the digits that hold `varying` bits are passed over.
+private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: UnsafeMutableBufferPointer<UInt32>,
+                     _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>, varying: UInt64) {
+    let n = keys.count
+    if n < 2 || varying == 0 { return }
+    let bits = n < 1 << 16 ? 8 : 11
+    let radix = 1 << bits
+    let digitMask = UInt64(radix - 1)
+    var (src, dst) = ((keys, values), (k2, v2))
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: radix + 1) { cp in
+        for pass in 0..<((64 + bits - 1) / bits) {
+            let shift = UInt64(pass * bits)
+            if (varying >> shift) & digitMask == 0 { continue }
+            cp.initialize(repeating: 0)
+            for k in src.0 { cp[Int((k >> shift) & digitMask) + 1] += 1 }
+            for i in 1...radix { cp[i] += cp[i - 1] }
+            for i in 0..<n {
+                let d = Int((src.0[i] >> shift) & digitMask)
+                let at = cp[d]
+                cp[d] = at + 1
+                dst.0[at] = src.0[i]
+                dst.1[at] = src.1[i]
+            }
+            swap(&src, &dst)
+        }
+    }
+    if src.0.baseAddress != keys.baseAddress {
+        keys.baseAddress!.update(from: src.0.baseAddress!, count: n)
+        values.baseAddress!.update(from: src.1.baseAddress!, count: n)
     }
 }
 
@@ -61,21 +106,23 @@ private func sortStrings(_ items: inout [UInt32], _ range: Range<Int>, depth: In
     if n < 2 { return }
     var keys = [UInt64](repeating: 0, count: n)
     var vals = Array(items[range])
-    if n < 512 {
-        vals.sort { a, b in
-            var d = depth
-            while true {
-                let (ka, ea) = chunk(a, d), (kb, eb) = chunk(b, d)
-                if ka != kb { return ka < kb }
-                if ea || eb { return ea && !eb }
-                d += 1
-            }
-        }
-        items.replaceSubrange(range, with: vals)
-        return
-    }
     for i in 0..<n { keys[i] = chunk(vals[i], depth).0 }
-    radixSortPairs(keys: &keys, values: &vals)
+    if n < 48 {
+        // Few items: insertion sort of the keys, stable, each chunk read once.
+        for i in 1..<n {
+            let k = keys[i], v = vals[i]
+            var j = i
+            while j > 0 && keys[j - 1] > k {
+                keys[j] = keys[j - 1]
+                vals[j] = vals[j - 1]
+                j -= 1
+            }
+            keys[j] = k
+            vals[j] = v
+        }
+    } else {
+        radixSortPairs(keys: &keys, values: &vals)
+    }
     items.replaceSubrange(range, with: vals)
     var i = 0
     while i < n {

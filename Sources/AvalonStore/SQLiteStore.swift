@@ -104,9 +104,7 @@ public final class SQLiteStore: Store {
     @inline(__always)
     private static func id(_ stmt: OpaquePointer, _ col: Int32) -> ItemID? {
         guard let p = sqlite3_column_text(stmt, col) else { return nil }
-        let buf = UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, col)))
-        // The old scanner's form; anything else a client-style UUID parse may still read.
-        return ItemID(hex32: buf) ?? ItemID(parsing: String(decoding: buf, as: UTF8.self))
+        return id(UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, col))))
     }
 
     @inline(__always)
@@ -116,6 +114,14 @@ public final class SQLiteStore: Store {
     }
 
     public func load() throws -> MusicCollection {
+        var b = try read()
+        return b.build()
+    }
+
+    /// The rows, in one read transaction, which ends before the indexes are
+    /// built: a scan's write waits for the reading only. (Not mapped with
+    /// `mmap_size`: the mapped file would count in the load's resident peak.)
+    private func read() throws -> CollectionBuilder {
         var b = CollectionBuilder()
         try exec("BEGIN")
         defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
@@ -126,19 +132,87 @@ public final class SQLiteStore: Store {
                 b.addElement(kind, id: id, name: Self.text(stmt, 1))
             }
         }
+        phase("elements read")
         let count = try prepare("SELECT count(*) FROM tracks")
         if sqlite3_step(count) == SQLITE_ROW { b.reserve(songs: Int(sqlite3_column_int64(count, 0))) }
         sqlite3_finalize(count)
-        try forEachRow("SELECT id, name, length, track, year, album_id, artist_id, genre_id FROM tracks", reading: "tracks") { stmt in
-            guard let id = Self.id(stmt, 0), let album = Self.id(stmt, 5), let artist = Self.id(stmt, 6),
-                  let genre = Self.id(stmt, 7) else { return }
-            b.addSong(id: id, name: Self.text(stmt, 1), length: sqlite3_column_int64(stmt, 2),
-                      track: sqlite3_column_int64(stmt, 3), year: sqlite3_column_int64(stmt, 4),
-                      album: album, artist: artist, genre: genre)
-        }
+        try readTracks(into: &b)
+        phase("tracks read")
         try loadFiles(into: &b)
         b.pictures = try covers()
-        return b.build()
+        return b
+    }
+
+    /// This thread steps the cursor and copies each row's bytes into batches;
+    /// a second one parses them into the builder, meanwhile.
+    private func readTracks(into b: inout CollectionBuilder) throws {
+        let queue = BatchQueue()
+        var failure: Error?
+        var builder = b
+        b = CollectionBuilder()
+        onThreads(2) { [self] role in
+            if role == 1 {
+                // Per batch: ids parsed, then each kind's elements looked up in one loop, then the songs added.
+                var ids = [ItemID](repeating: ItemID(hi: 0, lo: 0), count: 4 * TrackBatch.rows)
+                var valid = [Bool](repeating: false, count: TrackBatch.rows)
+                var positions = [UInt32](repeating: 0, count: 3 * TrackBatch.rows)
+                while let batch = queue.takeFull() {
+                    let n = batch.count
+                    var r = 0
+                    batch.forEachRow { id, _, album, artist, genre, _, _, _ in
+                        let parsed = (id.flatMap(Self.id), album.flatMap(Self.id), artist.flatMap(Self.id), genre.flatMap(Self.id))
+                        valid[r] = parsed.0 != nil && parsed.1 != nil && parsed.2 != nil && parsed.3 != nil
+                        let none = ItemID(hi: 0, lo: 0)
+                        (ids[r], ids[n + r], ids[2 * n + r], ids[3 * n + r]) = (parsed.0 ?? none, parsed.1 ?? none, parsed.2 ?? none, parsed.3 ?? none)
+                        r += 1
+                    }
+                    ids.withUnsafeBufferPointer { ip in
+                        positions.withUnsafeMutableBufferPointer { pp in
+                            for k in 0..<3 {
+                                builder.lookUp(Kind(rawValue: k)!, UnsafeBufferPointer(rebasing: ip[(k + 1) * n..<(k + 2) * n]),
+                                               into: UnsafeMutableBufferPointer(rebasing: pp[k * n..<(k + 1) * n]))
+                            }
+                        }
+                    }
+                    r = 0
+                    batch.forEachRow { _, name, _, _, _, length, track, year in
+                        defer { r += 1 }
+                        guard valid[r] else { return }
+                        builder.addSong(id: ids[r], name: name, length: length, track: track, year: year,
+                                        album: ids[n + r], artist: ids[2 * n + r], genre: ids[3 * n + r],
+                                        positions: (positions[r], positions[n + r], positions[2 * n + r]))
+                    }
+                    queue.giveBack(batch)
+                }
+                return
+            }
+            defer { queue.finish() }
+            var batch = queue.takeEmpty()
+            do {
+                try forEachRow("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", reading: "tracks") { stmt in
+                    for c in Int32(0)..<5 {
+                        batch.appendText(sqlite3_column_type(stmt, c) == SQLITE_NULL ? nil : Self.text(stmt, c))
+                    }
+                    batch.numbers.append(sqlite3_column_int64(stmt, 5))
+                    batch.numbers.append(sqlite3_column_int64(stmt, 6))
+                    batch.numbers.append(sqlite3_column_int64(stmt, 7))
+                    if batch.count == TrackBatch.rows {
+                        queue.put(batch)
+                        batch = queue.takeEmpty()
+                    }
+                }
+                queue.put(batch)
+            } catch {
+                failure = error
+            }
+        }
+        b = builder
+        if let failure { throw failure }
+    }
+
+    /// An id from its text (the old scanner's 32 hex digits, or a form a client-style parse reads).
+    private static func id(_ buf: UnsafeBufferPointer<UInt8>) -> ItemID? {
+        ItemID(hex32: buf) ?? ItemID(parsing: String(decoding: buf, as: UTF8.self))
     }
 
     /// The scanner's file facts, when a scan of this version wrote them.

@@ -1,7 +1,7 @@
 // Benchmark of the collection: generate a synthetic database, then load it
 // and time the queries that matter. Figures, not assertions.
 //   avalon-bench generate TRACKS DB_URL
-//   avalon-bench load DB_URL
+//   avalon-bench load DB_URL   (AVALON_BENCH_PHASES=1: when each phase of the load ended)
 //   avalon-bench make-music SOURCE_DIR DEST_DIR COUNT [MB]   (tagged copies of SOURCE_DIR's files; MB: grown to
 //     that size by a hole after their first 4 KiB, where audio would be: tags stay at both ends, the disk holds little)
 //   avalon-bench tag FILE TITLE ALBUM ARTIST GENRE TRACK DATE
@@ -109,9 +109,16 @@ extension String {
 func load(url: DatabaseURL) throws {
     let rss0 = residentMB()
     let t0 = monotonicSeconds()
+    if getenv("AVALON_BENCH_PHASES") != nil {
+        LoadPhases.ended = { what in
+            print("  " + what.padding(toLength: 18, withPad: " ", startingAt: 0)
+                  + String(format: "ended at %6.2f s, resident %5.0f MB", monotonicSeconds() - t0, residentMB()))
+        }
+    }
     let store = try openStore(url)
     let c = try store.load()
     releaseFreedMemory()  // as avalon-fcgi does after loading
+    LoadPhases.ended = nil
     let dt = monotonicSeconds() - t0
     let rss1 = residentMB()
     print(String(format: "tracks %ld albums %ld artists %ld genres %ld", c.songs.count, c.albums.count, c.artists.count, c.genres.count))

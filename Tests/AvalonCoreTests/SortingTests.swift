@@ -1,0 +1,52 @@
+import XCTest
+@testable import AvalonCore
+
+/// The radix sorts the indexes are built with, past the sizes where they
+/// switch strategy (65,536 pairs: buckets by the top varying bits first),
+/// against the standard library's stable sort.
+final class SortingTests: XCTestCase {
+    func testRadixSortPairsMatchesAStableSort() {
+        let seed: UInt64 = 20261127
+        print("SortingTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        let shapes: [(String, (inout SplitMix64) -> UInt64)] = [
+            ("any 64 bits", { $0.next() }),
+            ("ranks below 2^24", { $0.next() % (1 << 24) }),
+            ("few values", { $0.next() % 7 }),
+            ("biased years", { UInt64(bitPattern: 1950 + Int64($0.next() % 75)) ^ (1 << 63) }),
+            ("top bits only", { $0.next() & 0xFFF0_0000_0000_0000 }),
+            ("one value", { _ in 42 }),
+        ]
+        for n in [3, 1000, 70_000, 300_000] {
+            for (name, make) in shapes {
+                var keys = (0..<n).map { _ in make(&rng) }
+                var values = (0..<UInt32(n)).map { $0 }
+                let expected = values.sorted { keys[Int($0)] < keys[Int($1)] }  // stable
+                radixSortPairs(keys: &keys, values: &values)
+                XCTAssertEqual(values, expected, "\(name), \(n) pairs")
+                XCTAssertEqual(keys, expected.map { keys[Int($0)] }.sorted(), "\(name), \(n) pairs: keys")
+            }
+        }
+    }
+
+    func testSortByBytesMatchesAStableSort() {
+        var rng = SplitMix64(seed: 7)
+        let alphabet = Array("ab ΣΩ東".utf8)
+        var arena: [UInt8] = []
+        var spans: [(Int, Int)] = []
+        for _ in 0..<120_000 {
+            let len = Int(rng.next() % 20)
+            spans.append((arena.count, len))
+            for _ in 0..<len { arena.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
+        }
+        let perm = arena.withUnsafeBufferPointer { sortByBytes(count: spans.count, arena: $0) { spans[$0] } }
+        func bytes(_ i: UInt32) -> ArraySlice<UInt8> {
+            let (start, count) = spans[Int(i)]
+            return arena[start..<(start + count)]
+        }
+        let expected = (0..<UInt32(spans.count)).sorted { (a: UInt32, b: UInt32) -> Bool in
+            bytes(a).lexicographicallyPrecedes(bytes(b))
+        }
+        XCTAssertEqual(perm, expected)
+    }
+}

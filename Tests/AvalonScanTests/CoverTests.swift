@@ -167,5 +167,52 @@ final class CoverTests: MusicTestCase {
         try FileManager.default.createSymbolicLink(atPath: cache, withDestinationPath: dir)
         XCTAssertThrowsError(try scan()) { XCTAssertTrue("\($0)".contains("not a directory"), "\($0)") }
     }
-}
 
+    /// A folder image that is a symlink, in a folder of a symlinked
+    /// directory, or a symlinked song outside the music folder gives no
+    /// picture: nginx would serve the copy to every user, past the checks
+    /// that keep streams in the music folder. Real images still count.
+    func testSymlinkedPicturesAreNotTaken() throws {
+        let outside = dir + "/private"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        let secret = CoverBytes.picture("jpg", seed: 90), secretSong = outside + "/secret.mp3"
+        try write(secret, outside + "/id.jpg")
+        try FileManager.default.copyItem(atPath: "\(fixtures)/silence.mp3", toPath: secretSong)
+        XCTAssertTrue(writeTags(secretSong, title: "S", album: "Linked", artist: "A", genre: "G", track: "1", date: "2001"))
+        XCTAssertTrue(writePicture(secretSong, CoverBytes.picture("jpg", seed: 91)))
+        _ = try song("linked", "a.mp3", album: "Linked")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/linked/cover.jpg", withDestinationPath: outside + "/id.jpg")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/linked/b.mp3", withDestinationPath: secretSong)
+        _ = try song("real", "a.mp3", album: "Real")
+        let real = CoverBytes.picture("jpg", seed: 92)
+        try write(real, "\(root)/real/cover.jpg")
+
+        let report = try scan()
+        XCTAssertEqual(report.rows.songs, 3, "the linked song still counts")
+        XCTAssertNil(try cover(.album("Linked")))
+        XCTAssertEqual(try cover(.album("Real")), real)
+        XCTAssertEqual(try cachedNames(), [CoverBytes.sha256Hex(real) + ".jpg"])
+        XCTAssertEqual(report.stats.skipReasons["folder image is a symlink: not taken"], 1, "\(report.stats.skipReasons)")
+    }
+
+    /// A folder reached through a symlinked directory (here the real path
+    /// of the folder is outside the root) gives no folder image: the reader
+    /// checks the real path of what it opened.
+    func testFolderImageOutsideTheRootByRealPath() throws {
+        let outside = dir + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try write(CoverBytes.picture("jpg", seed: 93), outside + "/cover.jpg")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // As if the walk had entered it (it does not enter links): the reader is asked for it directly.
+        try FileManager.default.createSymbolicLink(atPath: root + "/away", withDestinationPath: outside)
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let real = realpath(root, nil)!
+        defer { free(real) }
+        var outcomes: [(Int, TagOutcome)] = []
+        readTagsInChildren([ListedFile(path: root + "/away/cover.jpg", size: 0, mtime: 0, ctime: 0)], threads: 1,
+                           pictureDir: cache, musicRoot: String(cString: real)) { found, _ in outcomes += found }
+        guard case .skipped(let why)? = outcomes.first?.1 else { return XCTFail("\(outcomes)") }
+        XCTAssertEqual(why, "folder image outside the music folder by its real path: not taken")
+        XCTAssertEqual(try cachedNames(), [])
+    }
+}

@@ -95,7 +95,7 @@ int avalon_file_picture(TagLib::File *f, const char *dir, avalon_picture *out, c
     TagLib::ByteVector chosen;
     bool found = false, front = false;
     auto offer = [&](const TagLib::ByteVector &data, bool is_front) {
-        if (data.isEmpty() || front) return;
+        if (data.isEmpty() || data.size() > avalon_max_picture || front) return;
         if (!found || is_front) { chosen = data; found = true; front = is_front; }
     };
     if (auto *mpeg = dynamic_cast<TagLib::MPEG::File *>(f)) {

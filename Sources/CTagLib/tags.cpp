@@ -86,12 +86,14 @@ private:
     long pos_ = 0;
 };
 
-/* Largest folder image read: far past any cover, short of a mistaken file. */
-static const off_t max_folder_image = 32 << 20;
-
-/* A folder image's bytes, stored in the cover cache. */
+/* A folder image's bytes, stored in the cover cache. Sparse files are
+   refused: their size costs the cache and memory, not the disk they sit on. */
 static int read_folder_image(int fd, const struct stat &st, const char *dir, avalon_picture *picture, char *err, int errlen) {
-    if (st.st_size > max_folder_image) { snprintf(err, errlen, "folder image larger than 32 MiB"); return -1; }
+    if ((size_t)st.st_size > avalon_max_picture) { snprintf(err, errlen, "folder image larger than 32 MiB"); return -1; }
+    if (st.st_size > (1 << 20) && (off_t)st.st_blocks * 512 < st.st_size / 2) {
+        snprintf(err, errlen, "folder image is a sparse file");
+        return -1;
+    }
     std::string data((size_t)st.st_size, '\0');
     size_t got = 0;
     while (got < data.size()) {

@@ -215,4 +215,26 @@ final class CoverTests: MusicTestCase {
         XCTAssertEqual(why, "folder image outside the music folder by its real path: not taken")
         XCTAssertEqual(try cachedNames(), [])
     }
+
+    /// Pictures over 32 MiB are not taken, embedded or in the folder, and a
+    /// sparse folder image is refused: each would cost memory and the cache.
+    func testHugeAndSparsePicturesAreRefused() throws {
+        let huge = try song("huge", "a.mp3", album: "Huge")
+        var big: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+        big += [UInt8](repeating: 7, count: (32 << 20) + 1 - big.count)
+        XCTAssertTrue(writePicture(huge, big))
+        _ = try song("sparse", "a.mp3", album: "Sparse")
+        try write([0xFF, 0xD8, 0xFF, 0xE0], "\(root)/sparse/cover.jpg")
+        XCTAssertEqual(truncate("\(root)/sparse/cover.jpg", 16 << 20), 0)  // a hole of 16 MiB
+        let fine = try song("fine", "a.mp3", album: "Fine")
+        let small = CoverBytes.picture("jpg", seed: 94)
+        XCTAssertTrue(writePicture(fine, small))
+
+        let report = try scan()
+        XCTAssertNil(try cover(.album("Huge"))?.count, "no cover of 32 MiB + 1")
+        XCTAssertNil(try cover(.album("Sparse")))
+        XCTAssertEqual(try cover(.album("Fine")), small)
+        XCTAssertEqual(try cachedNames(), [CoverBytes.sha256Hex(small) + ".jpg"])
+        XCTAssertEqual(report.stats.skipReasons["folder image is a sparse file"], 1, "\(report.stats.skipReasons)")
+    }
 }

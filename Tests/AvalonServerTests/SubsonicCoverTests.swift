@@ -24,16 +24,21 @@ final class SubsonicCoverTests: XCTestCase {
         }
     }
 
-    /// The shipped site's cover location, its alias made `cache`.
-    static func shippedCoverLocation(cache: String) throws -> String {
+    /// A location of the shipped site (`path`, e.g. "/avalon-internal-covers/"), its alias made `folder`.
+    static func shippedLocation(_ path: String, alias: String, folder: String) throws -> String {
         let site = try String(contentsOfFile: packageRoot + "/nginx/avalon.conf")
-        guard let start = site.range(of: "    location /avalon-internal-covers/ {"),
+        guard let start = site.range(of: "    location \(path) {"),
               let end = site.range(of: "\n    }\n", range: start.upperBound..<site.endIndex) else {
-            throw SupportError("nginx/avalon.conf has no cover location")
+            throw SupportError("nginx/avalon.conf has no location \(path)")
         }
         let block = String(site[start.lowerBound..<end.upperBound])
-        XCTAssertTrue(block.contains("alias /var/lib/avalon/avalon.sqlite.covers/;"))
-        return block.replacingOccurrences(of: "alias /var/lib/avalon/avalon.sqlite.covers/;", with: "alias \"\(cache)/\";")
+        XCTAssertTrue(block.contains("alias \(alias);"))
+        return block.replacingOccurrences(of: "alias \(alias);", with: "alias \"\(folder)/\";")
+    }
+
+    /// The shipped site's cover location, its alias made `cache`.
+    static func shippedCoverLocation(cache: String) throws -> String {
+        try shippedLocation("/avalon-internal-covers/", alias: "/var/lib/avalon/avalon.sqlite.covers/", folder: cache)
     }
 
     /// A folder image album, an embedded picture album and one with neither,
@@ -74,7 +79,8 @@ final class SubsonicCoverTests: XCTestCase {
         try "\(Self.user):\(Self.password)\n".write(toFile: users, atomically: false, encoding: .utf8)
         chmod(users, 0o600)
         let stack = try Stack(extraEnv: ["SUBSONIC_USERS_FILE": users], workers: 2, db: db,
-                              nginxExtra: try Self.shippedCoverLocation(cache: cache))
+                              nginxExtra: try Self.shippedCoverLocation(cache: cache)
+                                + Self.shippedLocation("/avalon-internal-music/", alias: "/srv/music/", folder: music))
         return Bed(dir: dir, music: music, cache: cache, stack: stack, collection: try SQLiteStore(path: db).load(),
                    folderImage: folderImage, embedded: embedded)
     }
@@ -114,6 +120,28 @@ final class SubsonicCoverTests: XCTestCase {
             let e = try json(r)["error"] as? [String: Any]
             XCTAssertEqual(e?["code"] as? Int, id.isEmpty ? 10 : 70, "\(id): \(r.text)")
         }
+    }
+
+    /// A picture removed from the cache (a rescan's cleanup while workers
+    /// serve the old generation) and a song file removed since the scan
+    /// answer 404 through the shipped locations, and nginx's error log holds
+    /// no credential of those requests (its "open() failed" line carries the
+    /// request line, query and all).
+    func testMissingFilesLogNoCredentials() throws {
+        let bed = try makeBed()
+        defer { bed.stack.stop(); removeTree(bed.dir) }
+        let name = CoverBytes.sha256Hex(bed.folderImage) + ".jpg"
+        try FileManager.default.removeItem(atPath: bed.cache + "/" + name)
+        let cover = try bed.get("getCoverArt", "id=ca-\(name.prefix(32))")
+        XCTAssertEqual(cover.status, 404)
+        let song = try XCTUnwrap(bed.collection.songs.first { $0.album == bed.collection.albums.index(of: .album("Plain")) }).id
+        let before = try bed.get("stream", "id=\(song.uuidString)")
+        XCTAssertEqual(before.status, 200, "the shipped music location serves the song")
+        try FileManager.default.removeItem(atPath: bed.music + "/plain/p.mp3")
+        let gone = try bed.get("stream", "id=\(song.uuidString)")
+        XCTAssertEqual(gone.status, 404)
+        let log = (try? String(contentsOfFile: bed.stack.nginx.dir + "/error.log")) ?? ""
+        XCTAssertFalse(log.contains(Self.password), "nginx's error log holds the password:\n\(log)")
     }
 
     func testClientCovers() throws {

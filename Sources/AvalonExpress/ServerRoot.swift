@@ -166,6 +166,7 @@ public struct ServerRoot {
                     alias \(nginxQuote(coverCache + "/"));
                     disable_symlinks on;
                     log_not_found off;
+                    add_header X-Content-Type-Options nosniff always;
                     types { image/jpeg jpg; image/png png; image/gif gif; image/webp webp; }
                     default_type application/octet-stream;
                 }

@@ -102,7 +102,8 @@ final class SubsonicCoverTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
             XCTAssertEqual(Array(r.body), bed.folderImage, query)
             XCTAssertEqual(r.headers["content-type"], "image/jpeg")
-            XCTAssertEqual(r.headers["cache-control"], "public, max-age=31536000, immutable")
+            XCTAssertEqual(r.headers["cache-control"], "private, max-age=31536000, immutable")
+            XCTAssertEqual(r.headers["x-content-type-options"], "nosniff")
         }
         // By an album's, a song's or an artist's id: that item's cover now, cached briefly.
         let song = try XCTUnwrap(bed.collection.songs.first { $0.album == bed.collection.albums.index(of: .album("Folder")) }).id
@@ -112,7 +113,7 @@ final class SubsonicCoverTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
             XCTAssertEqual(Array(r.body), bytes, id.uuidString)
             XCTAssertEqual(r.headers["content-type"], type)
-            XCTAssertEqual(r.headers["cache-control"], "public, max-age=300")
+            XCTAssertEqual(r.headers["cache-control"], "private, max-age=300")
         }
         // No cover: the specification's error 70.
         for id in [ItemID.song(path: bed.music + "/plain/p.mp3").uuidString, "ca-" + String(repeating: "0", count: 32), ""] {

@@ -31,9 +31,11 @@ final class CoverTests: MusicTestCase {
 
     func write(_ bytes: [UInt8], _ path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
 
-    func scan() throws -> ScanJob.Report {
+    /// A scan; pictures no longer named leave the cache after `grace` s (0: at once).
+    func scan(grace: Double = 0) throws -> ScanJob.Report {
         var job = ScanJob(root: root, url: try DatabaseURL(parsing: "sqlite:///" + db), scanner: "test")
         job.racyNanoseconds = 0
+        job.coverGraceSeconds = grace
         return try job.run(log: { print($0) })
     }
 
@@ -236,5 +238,28 @@ final class CoverTests: MusicTestCase {
         XCTAssertEqual(try cover(.album("Fine")), small)
         XCTAssertEqual(try cachedNames(), [CoverBytes.sha256Hex(small) + ".jpg"])
         XCTAssertEqual(report.stats.skipReasons["folder image is a sparse file"], 1, "\(report.stats.skipReasons)")
+    }
+
+    /// A picture the new generation drops stays for the grace (servers still
+    /// on the old generation serve it until they reload), then leaves.
+    func testDroppedPictureOutlivesItsGeneration() throws {
+        let mp3 = try song("a", "s.mp3", album: "A")
+        let old = CoverBytes.picture("jpg", seed: 95), new = CoverBytes.picture("jpg", seed: 96)
+        XCTAssertTrue(writePicture(mp3, old))
+        _ = try scan(grace: 2)
+        let oldName = CoverBytes.sha256Hex(old) + ".jpg", newName = CoverBytes.sha256Hex(new) + ".jpg"
+        XCTAssertEqual(try cachedNames(), [oldName])
+        XCTAssertTrue(writePicture(mp3, new))
+        _ = try scan(grace: 2)
+        XCTAssertEqual(try cover(.album("A")), new)
+        XCTAssertEqual(try cachedNames(), [oldName, newName].sorted(), "the old generation's picture stays")
+        // Another change, still within the grace: it stays.
+        _ = try song("b", "t.mp3", album: "B")
+        _ = try scan(grace: 2)
+        XCTAssertEqual(try cachedNames(), [oldName, newName].sorted(), "within the grace")
+        usleep(2_100_000)
+        _ = try song("c", "u.mp3", album: "C")
+        _ = try scan(grace: 2)
+        XCTAssertEqual(try cachedNames(), [newName], "past the grace")
     }
 }

@@ -156,6 +156,8 @@ public struct ServerRoot {
                     internal;
                     alias \(nginxQuote(music.hasSuffix("/") ? music : music + "/"));
                     disable_symlinks on from=$document_root;
+                    # A missing file's error line would carry the request, credentials and all.
+                    log_not_found off;
                     sendfile on;
                 }
                 # getCoverArt: pictures from the scanner's cover cache, nothing else.
@@ -163,6 +165,8 @@ public struct ServerRoot {
                     internal;
                     alias \(nginxQuote(coverCache + "/"));
                     disable_symlinks on;
+                    log_not_found off;
+                    add_header X-Content-Type-Options nosniff always;
                     types { image/jpeg jpg; image/png png; image/gif gif; image/webp webp; }
                     default_type application/octet-stream;
                 }

@@ -36,9 +36,17 @@ public enum CoverCache {
     /// were synced before them). Not syncfs: its cost is every writer's on the disk.
     static func sync(_ path: String) { _ = avalon_sync_folder(path) }
 
+    /// Marks pictures as used now (their modification time), by name in the cache.
+    static func touch(_ path: String, _ names: Set<String>) {
+        guard !names.isEmpty, let d = opendir(path) else { return }
+        defer { closedir(d) }
+        for name in names where isPictureName(name) { _ = utimensat(dirfd(d), name, nil, AT_SYMLINK_NOFOLLOW) }
+    }
+
     /// Removes pictures no record names. Only files of the cache's naming,
     /// and only those untouched since `before` (ns): a scan running beside
-    /// this one touches what it uses. Leftover temporary files an hour old go too.
+    /// this one touches what it uses, and the scan that stopped naming a
+    /// picture touched it. Leftover temporary files an hour old go too.
     static func removeUnreferenced(_ path: String, keep: Set<String>, before: Int64, log: (String) -> Void) {
         guard let d = opendir(path) else { return }
         defer { closedir(d) }

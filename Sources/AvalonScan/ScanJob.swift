@@ -16,6 +16,14 @@ public struct ScanJob {
     public var scanner: String
     /// Where pictures are stored (see `coverCacheFolder`); nil: no covers.
     public var coverCache: String?
+    /// Seconds a picture stays in the cache after the scan that stopped naming
+    /// it: servers still on the older generation keep serving it until they
+    /// reload (see `coverGrace(reloadInterval:)`). 0: removed at once.
+    public var coverGraceSeconds: Double = ScanJob.coverGrace(reloadInterval: 0)
+
+    /// An hour, or longer than servers reloading every `reloadInterval` s
+    /// (spread by up to a quarter) take to leave an older generation.
+    public static func coverGrace(reloadInterval: Double) -> Double { max(3600, reloadInterval * 1.25 + 60) }
 
     public init(root: String, url: DatabaseURL, scanner: String, coverCacheSetting: String? = nil) {
         self.root = root
@@ -75,12 +83,17 @@ public struct ScanJob {
         scan.folder = MusicFolder(root: absolutePath(root), prefix: normalizePath(root))
         scan.filesUnchanged = !full && stats.reread == 0 && stats.removed == 0
         scan.covers = covers
+        if let coverCache, coverGraceSeconds > 0, !scan.filesUnchanged {
+            // Their grace starts now: the pictures the stored generation names and this one drops.
+            let named = Set(files.compactMap(\.picture))
+            CoverCache.touch(coverCache, Set(previous.compactMap(\.picture)).filter { !$0.isEmpty && !named.contains($0) })
+        }
         let outcome = try store.write(scan) {
             try guardrail.check(current: $0, replacement: rows)
         }
         if let coverCache, !scan.filesUnchanged {
             CoverCache.removeUnreferenced(coverCache, keep: Set(files.compactMap { $0.picture.flatMap { $0.isEmpty ? nil : $0 } }),
-                                          before: startedWall, log: log)
+                                          before: startedWall - Int64(coverGraceSeconds * 1e9), log: log)
         }
         let end = monotonicSeconds()
         var report = Report(stats: stats, rows: (rows.tracks.count, rows.albums.count, rows.artists.count, rows.genres.count),

@@ -306,7 +306,11 @@ public func scanFolder(root: String, previous: [FileRecord]?, rereadAll: Bool = 
     stats.removed = known.count
     var done = 0, warnings = 0
     let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-    readTagsInChildren(toRead.map { listed[$0] }, threads: cores, pictureDir: coverCache) { outcomes, localWarnings in
+    // Pictures come only from files whose real path is under the root's (README, "Cover art").
+    let realRoot = coverCache == nil ? nil : PathBytes.withCString(root) { realpath($0, nil) }
+    defer { free(realRoot) }
+    readTagsInChildren(toRead.map { listed[$0] }, threads: cores, pictureDir: coverCache,
+                       musicRoot: realRoot.map { String(cString: $0) }) { outcomes, localWarnings in
         for (k, outcome) in outcomes {
             let i = toRead[k], f = listed[i]
             let racy = max(f.mtime, f.ctime) > started - racyNanoseconds

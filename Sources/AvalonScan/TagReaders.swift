@@ -27,17 +27,21 @@ func tagReadTimeout() -> Double {
 /// an endless loop costs one file; the child is replaced), `batch` files a
 /// request. `done` gets each batch's outcomes with their indexes in `files`,
 /// and its warnings, one batch at a time. With `pictureDir`, the children
-/// store each file's picture and each folder image there (see pictures.cpp).
+/// store each file's picture and each folder image there (see pictures.cpp),
+/// only of files whose real path is under `musicRoot` (the root's real path).
 func readTagsInChildren(_ files: [ListedFile], threads: Int, batch: Int = 64, timeout: Double = tagReadTimeout(),
-                        pictureDir: String? = nil, done: @escaping ([(Int, TagOutcome)], [String]) -> Void) {
+                        pictureDir: String? = nil, musicRoot: String? = nil,
+                        done: @escaping ([(Int, TagOutcome)], [String]) -> Void) {
     guard !files.isEmpty else { return }
     let dir = pictureDir.map { strdup($0)! }
-    defer { free(dir) }
+    let realRoot = musicRoot.map { strdup($0)! }
+    defer { free(dir); free(realRoot) }
     let lock = Lock()
     var next = 0
     let batches = (files.count + batch - 1) / batch
     onThreads(min(threads, batches)) { _ in
-        var reader = avalon_reader(pid: 0, fd: -1, picture_dir: dir.map { UnsafePointer($0) })
+        var reader = avalon_reader(pid: 0, fd: -1, picture_dir: dir.map { UnsafePointer($0) },
+                                   music_root: realRoot.map { UnsafePointer($0) })
         defer { avalon_reader_stop(&reader) }
         while let start = lock.locked({ () -> Int? in
             guard next < files.count else { return nil }

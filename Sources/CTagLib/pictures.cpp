@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <climits>
 #include <cstring>
 #include <strings.h>
 #include <fcntl.h>
@@ -94,7 +95,7 @@ int avalon_file_picture(TagLib::File *f, const char *dir, avalon_picture *out, c
     TagLib::ByteVector chosen;
     bool found = false, front = false;
     auto offer = [&](const TagLib::ByteVector &data, bool is_front) {
-        if (data.isEmpty() || front) return;
+        if (data.isEmpty() || data.size() > avalon_max_picture || front) return;
         if (!found || is_front) { chosen = data; found = true; front = is_front; }
     };
     if (auto *mpeg = dynamic_cast<TagLib::MPEG::File *>(f)) {
@@ -117,6 +118,17 @@ int avalon_file_picture(TagLib::File *f, const char *dir, avalon_picture *out, c
     memset(out, 0, sizeof *out);
     if (!found) return 0;
     return avalon_store_picture(dir, reinterpret_cast<const unsigned char *>(chosen.data()), chosen.size(), front, out, err, errlen);
+}
+
+bool avalon_inside_root(int fd, const char *root) {
+    char link[64], real[PATH_MAX + 1];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, real, PATH_MAX);
+    if (n <= 0) return false;
+    real[n] = 0;
+    size_t r = strlen(root);
+    if (r == 1 && root[0] == '/') return real[0] == '/';
+    return (size_t)n > r && strncmp(real, root, r) == 0 && real[r] == '/';
 }
 
 extern "C" int avalon_folder_image_rank(const char *name) {

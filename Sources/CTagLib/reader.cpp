@@ -70,7 +70,7 @@ void close_other_fds(int keep) {
     }
 }
 
-[[noreturn]] void child_main(int fd, pid_t parent, const char *picture_dir) {
+[[noreturn]] void child_main(int fd, pid_t parent, const char *picture_dir, const char *music_root) {
     close_other_fds(fd);
     sigset_t none;
     sigemptyset(&none);
@@ -108,7 +108,7 @@ void close_other_fds(int keep) {
             avalon_tags t;
             avalon_picture picture;
             char err[256] = "";
-            int rc = avalon_read_tags(path, follow[i], picture_dir, &t, &picture, err, sizeof err);
+            int rc = avalon_read_tags(path, follow[i], picture_dir, music_root, &t, &picture, err, sizeof err);
             out.clear();
             out.push_back(rc == 0 ? AVALON_READ_OK : rc == -2 ? AVALON_READ_UNREADABLE : AVALON_READ_NOT_AUDIO);
             if (rc == 0) {
@@ -140,7 +140,7 @@ int spawn(avalon_reader *r) {
     }
     if (pid == 0) {
         close(sv[0]);
-        child_main(sv[1], parent, r->picture_dir);
+        child_main(sv[1], parent, r->picture_dir, r->music_root);
     }
     close(sv[1]);
     r->pid = pid;

@@ -86,12 +86,14 @@ private:
     long pos_ = 0;
 };
 
-/* Largest folder image read: far past any cover, short of a mistaken file. */
-static const off_t max_folder_image = 32 << 20;
-
-/* A folder image's bytes, stored in the cover cache. */
+/* A folder image's bytes, stored in the cover cache. Sparse files are
+   refused: their size costs the cache and memory, not the disk they sit on. */
 static int read_folder_image(int fd, const struct stat &st, const char *dir, avalon_picture *picture, char *err, int errlen) {
-    if (st.st_size > max_folder_image) { snprintf(err, errlen, "folder image larger than 32 MiB"); return -1; }
+    if ((size_t)st.st_size > avalon_max_picture) { snprintf(err, errlen, "folder image larger than 32 MiB"); return -1; }
+    if (st.st_size > (1 << 20) && (off_t)st.st_blocks * 512 < st.st_size / 2) {
+        snprintf(err, errlen, "folder image is a sparse file");
+        return -1;
+    }
     std::string data((size_t)st.st_size, '\0');
     size_t got = 0;
     while (got < data.size()) {
@@ -106,17 +108,21 @@ static int read_folder_image(int fd, const struct stat &st, const char *dir, ava
     return -1;
 }
 
-extern "C" int avalon_read_tags(const char *path, int follow, const char *picture_dir, avalon_tags *out, avalon_picture *picture,
-                                char *err, int errlen) {
+extern "C" int avalon_read_tags(const char *path, int follow, const char *picture_dir, const char *music_root,
+                                avalon_tags *out, avalon_picture *picture, char *err, int errlen) {
     memset(out, 0, sizeof(*out));
     memset(picture, 0, sizeof(*picture));
+    const char *slash = strrchr(path, '/');
+    bool image = picture_dir && avalon_folder_image_rank(slash ? slash + 1 : path) >= 0;
     /* Regular files only: O_NONBLOCK keeps a FIFO put in the file's place
        since the walk from blocking the open, and fstat of what was opened
-       turns it away. A link is followed only where the walk saw one. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
+       turns it away. A link is followed only where the walk saw one, and
+       never to a folder image: nginx serves the cache without the checks
+       that keep streams inside the music folder. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (follow && !image ? 0 : O_NOFOLLOW));
     if (fd < 0) {
         int e = errno;
-        if (e == ELOOP) { snprintf(err, errlen, "not a regular file"); return -1; }
+        if (e == ELOOP) { snprintf(err, errlen, image ? "folder image is a symlink: not taken" : "not a regular file"); return -1; }
         if (e == ENOENT || e == ENOTDIR) { snprintf(err, errlen, "gone since the folder was read"); return -1; }
         snprintf(err, errlen, "cannot open: %s", strerror(e));
         return -2;
@@ -132,9 +138,12 @@ extern "C" int avalon_read_tags(const char *path, int follow, const char *pictur
         close(fd);
         return -1;
     }
-    const char *slash = strrchr(path, '/');
-    if (picture_dir && avalon_folder_image_rank(slash ? slash + 1 : path) >= 0) {
-        int rc = read_folder_image(fd, st, picture_dir, picture, err, errlen);
+    /* Pictures only from files whose real path is in the music folder: not
+       through a symlinked file or a folder swapped for a link since the walk. */
+    bool inside = picture_dir && music_root && avalon_inside_root(fd, music_root);
+    if (image) {
+        int rc = inside ? read_folder_image(fd, st, picture_dir, picture, err, errlen) : -1;
+        if (!inside) snprintf(err, errlen, "folder image outside the music folder by its real path: not taken");
         close(fd);
         return rc;
     }
@@ -159,7 +168,7 @@ extern "C" int avalon_read_tags(const char *path, int follow, const char *pictur
             out->length = ap->lengthInMilliseconds() / 1000;
             out->bitrate = ap->bitrate();
             out->disc = dup_first(props, "DISCNUMBER");
-            rc = picture_dir ? avalon_file_picture(f.file(), picture_dir, picture, err, errlen) : 0;
+            rc = inside ? avalon_file_picture(f.file(), picture_dir, picture, err, errlen) : 0;
             if (rc != 0) {
                 avalon_free_tags(out);
                 rc = -2;

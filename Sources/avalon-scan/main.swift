@@ -78,9 +78,11 @@ struct AvalonScanCommand: ParsableCommand {
             if database != nil, CommandLineSecrets.hide(url.secrets) {
                 say(CommandLineSecrets.warning(program: "avalon-scan", option: "-d"))
             }
-            // With -d the configuration is read for COVER_CACHE only; the environment's wins as always.
-            let coverCache = try config?.coverCache ?? (getenv("COVER_CACHE") != nil || getenv("AVALON_CONFIG") != nil ? Config.load().coverCache : nil)
-            job = ScanJob(root: path, url: url, scanner: "avalon-scan \(avalonVersion)", coverCacheSetting: coverCache)
+            // With -d the configuration is read for COVER_CACHE and RELOAD_INTERVAL only; the environment's wins as always.
+            let settings = try config ?? (getenv("COVER_CACHE") != nil || getenv("AVALON_CONFIG") != nil ? Config.load() : nil)
+            job = ScanJob(root: path, url: url, scanner: "avalon-scan \(avalonVersion)", coverCacheSetting: settings?.coverCache)
+            // Pictures outlive the generation that dropped them until servers of this configuration reload.
+            if let settings { job.coverGraceSeconds = ScanJob.coverGrace(reloadInterval: settings.reloadInterval) }
         } catch {
             say("avalon-scan: \(error)")
             return 2

@@ -158,6 +158,14 @@ final class ServerRootTests: XCTestCase {
         let cached = try FileManager.default.contentsOfDirectory(atPath: root + "/avalon.sqlite.covers")
         XCTAssertEqual(cached.count, 5, "\(cached)")
         XCTAssertEqual(try httpRequest(port: port, path: "/avalon-internal-covers/" + cached[0]).status, 404)
+        // The picture and the song gone since the scan: 404, and nginx's error log holds no password of those requests.
+        let picture = try XCTUnwrap(cached.first { $0.hasPrefix(coverArt.dropFirst(3)) }, "\(cached)")
+        try FileManager.default.removeItem(atPath: root + "/avalon.sqlite.covers/" + picture)
+        XCTAssertEqual(try httpRequest(port: port, path: "/rest/getCoverArt?id=\(coverArt)&" + auth).status, 404)
+        try FileManager.default.removeItem(atPath: music + "/" + (song["path"] as! String))
+        XCTAssertEqual(try httpRequest(port: port, path: "/rest/stream?id=\(song["id"] as! String)&" + auth).status, 404)
+        let errors = (try? String(contentsOfFile: root + "/logs/nginx-error.log")) ?? ""
+        XCTAssertFalse(errors.contains("pass-word-1"), "nginx's error log holds the password:\n\(errors)")
         XCTAssertEqual(try runProgram([ctl, "stop"]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 5) { processes(mentioning: root).isEmpty }, "\(processes(mentioning: root))")
 

@@ -31,9 +31,11 @@ final class CoverTests: MusicTestCase {
 
     func write(_ bytes: [UInt8], _ path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
 
-    func scan() throws -> ScanJob.Report {
+    /// A scan; pictures no longer named leave the cache after `grace` s (0: at once).
+    func scan(grace: Double = 0) throws -> ScanJob.Report {
         var job = ScanJob(root: root, url: try DatabaseURL(parsing: "sqlite:///" + db), scanner: "test")
         job.racyNanoseconds = 0
+        job.coverGraceSeconds = grace
         return try job.run(log: { print($0) })
     }
 
@@ -167,5 +169,97 @@ final class CoverTests: MusicTestCase {
         try FileManager.default.createSymbolicLink(atPath: cache, withDestinationPath: dir)
         XCTAssertThrowsError(try scan()) { XCTAssertTrue("\($0)".contains("not a directory"), "\($0)") }
     }
-}
 
+    /// A folder image that is a symlink, in a folder of a symlinked
+    /// directory, or a symlinked song outside the music folder gives no
+    /// picture: nginx would serve the copy to every user, past the checks
+    /// that keep streams in the music folder. Real images still count.
+    func testSymlinkedPicturesAreNotTaken() throws {
+        let outside = dir + "/private"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        let secret = CoverBytes.picture("jpg", seed: 90), secretSong = outside + "/secret.mp3"
+        try write(secret, outside + "/id.jpg")
+        try FileManager.default.copyItem(atPath: "\(fixtures)/silence.mp3", toPath: secretSong)
+        XCTAssertTrue(writeTags(secretSong, title: "S", album: "Linked", artist: "A", genre: "G", track: "1", date: "2001"))
+        XCTAssertTrue(writePicture(secretSong, CoverBytes.picture("jpg", seed: 91)))
+        _ = try song("linked", "a.mp3", album: "Linked")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/linked/cover.jpg", withDestinationPath: outside + "/id.jpg")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/linked/b.mp3", withDestinationPath: secretSong)
+        _ = try song("real", "a.mp3", album: "Real")
+        let real = CoverBytes.picture("jpg", seed: 92)
+        try write(real, "\(root)/real/cover.jpg")
+
+        let report = try scan()
+        XCTAssertEqual(report.rows.songs, 3, "the linked song still counts")
+        XCTAssertNil(try cover(.album("Linked")))
+        XCTAssertEqual(try cover(.album("Real")), real)
+        XCTAssertEqual(try cachedNames(), [CoverBytes.sha256Hex(real) + ".jpg"])
+        XCTAssertEqual(report.stats.skipReasons["folder image is a symlink: not taken"], 1, "\(report.stats.skipReasons)")
+    }
+
+    /// A folder reached through a symlinked directory (here the real path
+    /// of the folder is outside the root) gives no folder image: the reader
+    /// checks the real path of what it opened.
+    func testFolderImageOutsideTheRootByRealPath() throws {
+        let outside = dir + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try write(CoverBytes.picture("jpg", seed: 93), outside + "/cover.jpg")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // As if the walk had entered it (it does not enter links): the reader is asked for it directly.
+        try FileManager.default.createSymbolicLink(atPath: root + "/away", withDestinationPath: outside)
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let real = realpath(root, nil)!
+        defer { free(real) }
+        var outcomes: [(Int, TagOutcome)] = []
+        readTagsInChildren([ListedFile(path: root + "/away/cover.jpg", size: 0, mtime: 0, ctime: 0)], threads: 1,
+                           pictureDir: cache, musicRoot: String(cString: real)) { found, _ in outcomes += found }
+        guard case .skipped(let why)? = outcomes.first?.1 else { return XCTFail("\(outcomes)") }
+        XCTAssertEqual(why, "folder image outside the music folder by its real path: not taken")
+        XCTAssertEqual(try cachedNames(), [])
+    }
+
+    /// Pictures over 32 MiB are not taken, embedded or in the folder, and a
+    /// sparse folder image is refused: each would cost memory and the cache.
+    func testHugeAndSparsePicturesAreRefused() throws {
+        let huge = try song("huge", "a.mp3", album: "Huge")
+        var big: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0]
+        big += [UInt8](repeating: 7, count: (32 << 20) + 1 - big.count)
+        XCTAssertTrue(writePicture(huge, big))
+        _ = try song("sparse", "a.mp3", album: "Sparse")
+        try write([0xFF, 0xD8, 0xFF, 0xE0], "\(root)/sparse/cover.jpg")
+        XCTAssertEqual(truncate("\(root)/sparse/cover.jpg", 16 << 20), 0)  // a hole of 16 MiB
+        let fine = try song("fine", "a.mp3", album: "Fine")
+        let small = CoverBytes.picture("jpg", seed: 94)
+        XCTAssertTrue(writePicture(fine, small))
+
+        let report = try scan()
+        XCTAssertNil(try cover(.album("Huge"))?.count, "no cover of 32 MiB + 1")
+        XCTAssertNil(try cover(.album("Sparse")))
+        XCTAssertEqual(try cover(.album("Fine")), small)
+        XCTAssertEqual(try cachedNames(), [CoverBytes.sha256Hex(small) + ".jpg"])
+        XCTAssertEqual(report.stats.skipReasons["folder image is a sparse file"], 1, "\(report.stats.skipReasons)")
+    }
+
+    /// A picture the new generation drops stays for the grace (servers still
+    /// on the old generation serve it until they reload), then leaves.
+    func testDroppedPictureOutlivesItsGeneration() throws {
+        let mp3 = try song("a", "s.mp3", album: "A")
+        let old = CoverBytes.picture("jpg", seed: 95), new = CoverBytes.picture("jpg", seed: 96)
+        XCTAssertTrue(writePicture(mp3, old))
+        _ = try scan(grace: 2)
+        let oldName = CoverBytes.sha256Hex(old) + ".jpg", newName = CoverBytes.sha256Hex(new) + ".jpg"
+        XCTAssertEqual(try cachedNames(), [oldName])
+        XCTAssertTrue(writePicture(mp3, new))
+        _ = try scan(grace: 2)
+        XCTAssertEqual(try cover(.album("A")), new)
+        XCTAssertEqual(try cachedNames(), [oldName, newName].sorted(), "the old generation's picture stays")
+        // Another change, still within the grace: it stays.
+        _ = try song("b", "t.mp3", album: "B")
+        _ = try scan(grace: 2)
+        XCTAssertEqual(try cachedNames(), [oldName, newName].sorted(), "within the grace")
+        usleep(2_100_000)
+        _ = try song("c", "u.mp3", album: "C")
+        _ = try scan(grace: 2)
+        XCTAssertEqual(try cachedNames(), [newName], "past the grace")
+    }
+}

@@ -24,22 +24,28 @@ final class SubsonicCoverTests: XCTestCase {
         }
     }
 
-    /// The shipped site's cover location, its alias made `cache`.
-    static func shippedCoverLocation(cache: String) throws -> String {
-        let site = try String(contentsOfFile: packageRoot + "/nginx/avalon.conf")
-        guard let start = site.range(of: "    location /avalon-internal-covers/ {"),
+    /// A location of a shipped site (`path`, e.g. "/avalon-internal-covers/"), its alias made `folder`.
+    static func shippedLocation(_ path: String, alias: String, folder: String, site name: String = "avalon.conf") throws -> String {
+        let site = try String(contentsOfFile: packageRoot + "/nginx/" + name)
+        guard let start = site.range(of: "    location \(path) {"),
               let end = site.range(of: "\n    }\n", range: start.upperBound..<site.endIndex) else {
-            throw SupportError("nginx/avalon.conf has no cover location")
+            throw SupportError("nginx/\(name) has no location \(path)")
         }
         let block = String(site[start.lowerBound..<end.upperBound])
-        XCTAssertTrue(block.contains("alias /var/lib/avalon/avalon.sqlite.covers/;"))
-        return block.replacingOccurrences(of: "alias /var/lib/avalon/avalon.sqlite.covers/;", with: "alias \"\(cache)/\";")
+        XCTAssertTrue(block.contains("alias \(alias);"))
+        return block.replacingOccurrences(of: "alias \(alias);", with: "alias \"\(folder)/\";")
+    }
+
+    /// The shipped site's cover location, its alias made `cache`.
+    static func shippedCoverLocation(cache: String, site: String = "avalon.conf") throws -> String {
+        try shippedLocation("/avalon-internal-covers/", alias: "/var/lib/avalon/avalon.sqlite.covers/", folder: cache, site: site)
     }
 
     /// A folder image album, an embedded picture album and one with neither,
     /// scanned; then cover rows an attacker with the database would write: a
     /// name climbing out, and a link planted in the cache named like a picture.
-    func makeBed() throws -> Bed {
+    /// `site`: the shipped file whose internal locations nginx has.
+    func makeBed(site: String = "avalon.conf") throws -> Bed {
         let dir = makeTempDir("avalon-covers")
         let music = dir + "/music", outside = dir + "/outside"
         let fixtures = packageRoot + "/Tests/AvalonScanTests/Fixtures"
@@ -74,7 +80,8 @@ final class SubsonicCoverTests: XCTestCase {
         try "\(Self.user):\(Self.password)\n".write(toFile: users, atomically: false, encoding: .utf8)
         chmod(users, 0o600)
         let stack = try Stack(extraEnv: ["SUBSONIC_USERS_FILE": users], workers: 2, db: db,
-                              nginxExtra: try Self.shippedCoverLocation(cache: cache))
+                              nginxExtra: try Self.shippedCoverLocation(cache: cache, site: site)
+                                + Self.shippedLocation("/avalon-internal-music/", alias: "/srv/music/", folder: music, site: site))
         return Bed(dir: dir, music: music, cache: cache, stack: stack, collection: try SQLiteStore(path: db).load(),
                    folderImage: folderImage, embedded: embedded)
     }
@@ -96,7 +103,8 @@ final class SubsonicCoverTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
             XCTAssertEqual(Array(r.body), bed.folderImage, query)
             XCTAssertEqual(r.headers["content-type"], "image/jpeg")
-            XCTAssertEqual(r.headers["cache-control"], "public, max-age=31536000, immutable")
+            XCTAssertEqual(r.headers["cache-control"], "private, max-age=31536000, immutable")
+            XCTAssertEqual(r.headers["x-content-type-options"], "nosniff")
         }
         // By an album's, a song's or an artist's id: that item's cover now, cached briefly.
         let song = try XCTUnwrap(bed.collection.songs.first { $0.album == bed.collection.albums.index(of: .album("Folder")) }).id
@@ -106,7 +114,7 @@ final class SubsonicCoverTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
             XCTAssertEqual(Array(r.body), bytes, id.uuidString)
             XCTAssertEqual(r.headers["content-type"], type)
-            XCTAssertEqual(r.headers["cache-control"], "public, max-age=300")
+            XCTAssertEqual(r.headers["cache-control"], "private, max-age=300")
         }
         // No cover: the specification's error 70.
         for id in [ItemID.song(path: bed.music + "/plain/p.mp3").uuidString, "ca-" + String(repeating: "0", count: 32), ""] {
@@ -114,6 +122,32 @@ final class SubsonicCoverTests: XCTestCase {
             let e = try json(r)["error"] as? [String: Any]
             XCTAssertEqual(e?["code"] as? Int, id.isEmpty ? 10 : 70, "\(id): \(r.text)")
         }
+    }
+
+    /// A picture removed from the cache (a rescan's cleanup while workers
+    /// serve the old generation) and a song file removed since the scan
+    /// answer 404 through the shipped locations, and nginx's error log holds
+    /// no credential of those requests (its "open() failed" line carries the
+    /// request line, query and all). The site's locations and the upstream front's.
+    func testMissingFilesLogNoCredentials() throws {
+        for site in ["avalon.conf", "avalon-upstream.conf"] { try assertMissingFilesLogNoCredentials(site: site) }
+    }
+
+    func assertMissingFilesLogNoCredentials(site: String) throws {
+        let bed = try makeBed(site: site)
+        defer { bed.stack.stop(); removeTree(bed.dir) }
+        let name = CoverBytes.sha256Hex(bed.folderImage) + ".jpg"
+        try FileManager.default.removeItem(atPath: bed.cache + "/" + name)
+        let cover = try bed.get("getCoverArt", "id=ca-\(name.prefix(32))")
+        XCTAssertEqual(cover.status, 404, site)
+        let song = try XCTUnwrap(bed.collection.songs.first { $0.album == bed.collection.albums.index(of: .album("Plain")) }).id
+        let before = try bed.get("stream", "id=\(song.uuidString)")
+        XCTAssertEqual(before.status, 200, "\(site)'s music location serves the song")
+        try FileManager.default.removeItem(atPath: bed.music + "/plain/p.mp3")
+        let gone = try bed.get("stream", "id=\(song.uuidString)")
+        XCTAssertEqual(gone.status, 404, site)
+        let log = (try? String(contentsOfFile: bed.stack.nginx.dir + "/error.log")) ?? ""
+        XCTAssertFalse(log.contains(Self.password), "\(site): nginx's error log holds the password:\n\(log)")
     }
 
     func testClientCovers() throws {

@@ -79,7 +79,7 @@ extension Route {
             let covers = c.collection.covers
             var head = AnswerHead(status: 200, contentType: covers.contentType(picture))
             head.extraHeaders = "X-Accel-Redirect: \(c.coverPath)/\(covers.names[Int(picture)])\r\n"
-                + (fixed ? "Cache-Control: public, max-age=31536000, immutable\r\n" : "Cache-Control: public, max-age=300\r\n")
+                + (fixed ? "Cache-Control: private, max-age=31536000, immutable\r\n" : "Cache-Control: private, max-age=300\r\n")
             return head
         }
     }

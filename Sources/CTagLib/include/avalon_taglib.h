@@ -30,10 +30,12 @@ typedef struct {
    With `picture_dir`, the embedded picture (front cover first, else the first)
    is stored there, read in the same open; a folder image (`cover.jpg`, …, see
    avalon_is_folder_image) is read and stored instead of tags, answering -1 with
-   err "folder image". In this process: a file that crashes TagLib crashes the
+   err "folder image". Pictures are taken only from regular files whose real
+   path is under `music_root` (a real path), a folder image never through a
+   symlink, and none larger than 32 MiB. In this process: a file that crashes TagLib crashes the
    caller. */
-int avalon_read_tags(const char *path, int follow, const char *picture_dir, avalon_tags *out, avalon_picture *picture,
-                     char *err, int errlen);
+int avalon_read_tags(const char *path, int follow, const char *picture_dir, const char *music_root,
+                     avalon_tags *out, avalon_picture *picture, char *err, int errlen);
 
 /* The rank of a file name as a folder image: cover, folder, front, album
    (any case), each with .jpg, .jpeg, .png, .webp, in that order: 0 to 15;
@@ -63,6 +65,8 @@ typedef struct {
     int fd;
     /* The cover cache the child stores pictures in; NULL: pictures are not read. */
     const char *picture_dir;
+    /* The real path of the music folder: pictures come only from under it. */
+    const char *music_root;
 } avalon_reader;
 
 /* Reads `count` files in the reader's child, started when none runs. A file

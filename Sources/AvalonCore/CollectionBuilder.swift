@@ -144,6 +144,7 @@ public struct CollectionBuilder {
         text += repeatElement(0, count: JSONCursor.padding)
         let fileFacts = files.build(songs, byID: byID)
         files = SongFilesBuilder()
+        phase("file facts")
         let pictures = self.pictures
         self.pictures = [:]
         return MusicCollection(arena: text, elements: elements, songs: songs, dropped: dropped, generation: generation,

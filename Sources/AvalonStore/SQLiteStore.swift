@@ -139,6 +139,7 @@ public final class SQLiteStore: Store {
         try readTracks(into: &b)
         phase("tracks read")
         try loadFiles(into: &b)
+        phase("files read")
         b.pictures = try covers()
         return b
     }

@@ -27,6 +27,8 @@ public final class SharedTable: @unchecked Sendable {
         /// The generation of the collection served; 1 while the latest
         /// reload failed (until one succeeds).
         case collectionGeneration, reloadFailing
+        /// The seed of the sign-in failures' address hashes (set once, at init).
+        case signInSeed
     }
 
     /// Words the master writes for each slot.
@@ -49,13 +51,17 @@ public final class SharedTable: @unchecked Sendable {
     public init(slots: Int) {
         precondition(MasterWord.allCases.count <= Self.masterWords && SlotStateWord.allCases.count <= Self.stateWords)
         slotCount = slots
-        words = Self.masterWords + slots * Self.stateWords + slots * WorkerSlot.words
+        words = Self.masterWords + slots * Self.stateWords + slots * WorkerSlot.words + slots * SignInFailures.words
         let bytes = words * 8
         guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             fatalError("cannot map the shared table (\(bytes) bytes): \(String(cString: strerror(errno)))")
         }
         base = p.bindMemory(to: UInt64.self, capacity: words)
+        self[.signInSeed] = UInt64.random(in: 0...UInt64.max)
     }
+
+    /// Every slot's region of failed Subsonic sign-ins (`SignInFailures`), after the slots.
+    var signInRegions: UnsafeMutablePointer<UInt64> { word(Self.masterWords + slotCount * (Self.stateWords + WorkerSlot.words)) }
 
     private func word(_ i: Int) -> UnsafeMutablePointer<UInt64> {
         precondition(i >= 0 && i < words, "shared table index out of range")

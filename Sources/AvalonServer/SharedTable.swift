@@ -5,7 +5,8 @@ import Glibc
 
 /// Memory the master maps before it forks, so the master and every worker
 /// see the same words: the pool's metrics, the workers' states, the
-/// collection's description and the log level.
+/// collection's description, the log level and the failed Subsonic sign-ins
+/// (`SignInFailures`, a region per slot after the slots).
 ///
 /// Each word has one writer, and every access is atomic (relaxed): a worker
 /// writes only its own slot, the master only the master's words and the

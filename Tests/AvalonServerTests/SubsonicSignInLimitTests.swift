@@ -190,6 +190,23 @@ final class SubsonicSignInLimitTests: XCTestCase {
         XCTAssertTrue(right.contains("\"status\": \"ok\""), right)
     }
 
+    /// A request without a secret to check (no p, t or apiKey) is answered
+    /// its own error (10), even from a locked-out address, and counts nothing.
+    func testMissingCredentialsAreNotRefusedNorCounted() throws {
+        let sock = try backend(workers: 1, ["SUBSONIC_SIGNIN_FAILURES": "2"])
+        func ask(_ query: String) throws -> String {
+            try runProgram([try which("cgi-fcgi"), "-bind", "-connect", sock], environment: [
+                "REQUEST_METHOD": "GET", "DOCUMENT_URI": "/rest/ping.view", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.2.2.2",
+                "QUERY_STRING": query + "&v=1.16.1&c=t&f=json",
+            ]).stdout
+        }
+        for _ in 0..<5 { XCTAssertTrue(try ask("u=\(Self.user)").contains("\"code\": 10")) }
+        XCTAssertTrue(try ask("u=\(Self.user)&p=\(Self.password)").contains("\"status\": \"ok\""), "missing parameters counted as failures")
+        for _ in 0..<2 { _ = try ask("u=\(Self.user)&p=GUESS-2") }
+        XCTAssertTrue(try ask("u=\(Self.user)&p=\(Self.password)").contains(Self.lockedOut))
+        XCTAssertTrue(try ask("f=json").contains("\"code\": 10"), "no credentials: error 10, not the lockout")
+    }
+
     /// The lockout ends with its window (SUBSONIC_SIGNIN_WINDOW, 2 s here):
     /// the right password works again. IPv6 addresses of one /64 share a count.
     func testLockoutEndsWithTheWindow() throws {

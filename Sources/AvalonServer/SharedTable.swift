@@ -6,7 +6,7 @@ import Glibc
 /// Memory the master maps before it forks, so the master and every worker
 /// see the same words: the pool's metrics, the workers' states, the
 /// collection's description, the log level and the failed Subsonic sign-ins
-/// (`SignInFailures`, a region per slot after the slots).
+/// (`SignInFailures`, after the slots: a word per slot and address bucket).
 ///
 /// Each word has one writer, and every access is atomic (relaxed): a worker
 /// writes only its own slot, the master only the master's words and the
@@ -61,7 +61,7 @@ public final class SharedTable: @unchecked Sendable {
         self[.signInSeed] = UInt64.random(in: 0...UInt64.max)
     }
 
-    /// Every slot's region of failed Subsonic sign-ins (`SignInFailures`), after the slots.
+    /// The failed Subsonic sign-ins (`SignInFailures`), after the slots.
     var signInRegions: UnsafeMutablePointer<UInt64> { word(Self.masterWords + slotCount * (Self.stateWords + WorkerSlot.words)) }
 
     private func word(_ i: Int) -> UnsafeMutablePointer<UInt64> {

@@ -5,21 +5,24 @@ import Glibc
 /// Failed Subsonic sign-ins per client address, counted in the shared table
 /// so that every worker refuses an address that failed too often lately,
 /// whichever workers saw its failures. Each worker writes only its own
-/// region (one writer per word, no lock); a check reads every region.
+/// words (one writer per word, no lock); a check reads every worker's.
 ///
-/// A region is `buckets` words, one per address hash (direct-mapped; a
-/// different address in the same bucket replaces the old one): the hash's
+/// `buckets` buckets, one per address hash (direct-mapped; a different
+/// address in the same bucket replaces the old one), each a word per worker
+/// slot, side by side: a check reads one cache line for 8 slots, not one per
+/// slot (writes, only on failures, may share a line). A word holds the hash's
 /// high 32 bits, the window number (24 bits) and the failures (8 bits,
-/// saturating), in one word so a reader never sees half an update.
+/// saturating), so a reader never sees half an update.
 struct SignInFailures {
     static let buckets = 1024
-    /// Words of one worker slot's region.
+    /// Words per worker slot.
     static let words = buckets
 
-    /// The first slot's region; slot i's is `regions + i * words`.
+    /// Bucket b's words: `regions + b * slotCount`, slot i's at `+ i`.
     let regions: UnsafeMutablePointer<UInt64>
     let slotCount: Int
-    let own: UnsafeMutablePointer<UInt64>
+    /// This worker's slot.
+    let own: Int
     /// Failures that lock an address out for the rest of the window.
     let limit: Int
     let windowSeconds: UInt64
@@ -29,7 +32,8 @@ struct SignInFailures {
     init(table: SharedTable, slot: Int, limit: Int, windowSeconds: Double) {
         regions = table.signInRegions
         slotCount = table.slotCount
-        own = regions + slot * Self.words
+        precondition(slot >= 0 && slot < slotCount)
+        own = slot
         self.limit = limit
         self.windowSeconds = max(1, UInt64(windowSeconds))
         seed = table[.signInSeed]
@@ -43,16 +47,17 @@ struct SignInFailures {
     func lockedOut(_ key: UInt64) -> Bool {
         let bucket = Int(key & UInt64(Self.buckets - 1)), tag = key >> 32, now = window()
         var failures = 0
+        let words = regions + bucket * slotCount
         for s in 0..<slotCount {
-            let w = avalon_load(regions + s * Self.words + bucket)
+            let w = avalon_load(words + s)
             if w >> 32 == tag && (w >> 8) & 0xFF_FFFF == now { failures += Int(w & 0xFF) }
         }
         return failures >= limit
     }
 
-    /// Counts a failure of `key` in this worker's own region.
+    /// Counts a failure of `key` in this worker's own word of its bucket.
     func record(_ key: UInt64) {
-        let p = own + Int(key & UInt64(Self.buckets - 1)), tag = key >> 32, now = window()
+        let p = regions + Int(key & UInt64(Self.buckets - 1)) * slotCount + own, tag = key >> 32, now = window()
         let w = avalon_load(p)
         let count = w >> 32 == tag && (w >> 8) & 0xFF_FFFF == now ? min(w & 0xFF, 254) + 1 : 1
         avalon_store(p, tag << 32 | now << 8 | count)

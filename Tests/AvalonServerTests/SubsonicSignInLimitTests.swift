@@ -4,8 +4,9 @@ import XCTest
 
 /// Failed Subsonic sign-ins are rate-limited by nginx (the worker sends each
 /// to @avalon_signin_failed with X-Accel-Redirect) in the shipped site and the
-/// upstream front; right credentials never are. avalon-express's own
-/// configuration: ExpressTests.
+/// upstream front (avalon-express's own configuration: ExpressTests); and the
+/// workers lock out an address past SUBSONIC_SIGNIN_FAILURES, right
+/// credentials included, counting over all of them.
 final class SubsonicSignInLimitTests: XCTestCase {
     static let user = "carol", password = "Right-Pass-93e1"
     var dir = ""

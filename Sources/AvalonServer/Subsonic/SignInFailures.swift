@@ -70,10 +70,13 @@ struct SignInFailures {
         var h = seed ^ 0xCBF2_9CE4_8422_2325
         func mix(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
         if address.contains(UInt8(ascii: ":")), address.count < 64 {
-            var text = [CChar](repeating: 0, count: 65)
-            for (i, b) in address.enumerated() { text[i] = CChar(bitPattern: b) }
             var a = in6_addr()
-            if inet_pton(AF_INET6, text, &a) == 1 {
+            let parsed = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text -> Bool in
+                for (i, b) in address.enumerated() { text[i] = CChar(bitPattern: b) }
+                text[address.count] = 0
+                return inet_pton(AF_INET6, text.baseAddress!, &a) == 1
+            }
+            if parsed {
                 withUnsafeBytes(of: &a) { raw in
                     let mapped = raw[0..<10].allSatisfy { $0 == 0 } && raw[10] == 0xFF && raw[11] == 0xFF
                     if mapped { for b in raw[12..<16] { mix(b) } } else { mix(6); for b in raw[0..<8] { mix(b) } }

@@ -39,6 +39,11 @@ public struct Config: Sendable {
     public var subsonicCoverPath = "/avalon-internal-covers"
     /// The scanner's cover cache folder (`COVER_CACHE`); nil: beside a SQLite database.
     public var coverCache: String?
+    /// Failed Subsonic sign-ins from one address that lock it out for the
+    /// rest of the window (`SUBSONIC_SIGNIN_FAILURES`); 0: no lockout.
+    public var subsonicSignInFailures = 10
+    /// That window, in seconds (`SUBSONIC_SIGNIN_WINDOW`).
+    public var subsonicSignInWindow: Double = 60
 
     public enum LogLevel: Int, Comparable, Sendable {
         case debug = 10, info = 20, warn = 30, error = 40, critical = 50
@@ -156,6 +161,16 @@ public struct Config: Sendable {
             The music folder that location maps (absolute). Unset: the folder the scanner
             recorded. Only its files are streamed.
             """),
+        Setting(name: "SUBSONIC_SIGNIN_FAILURES", kind: .integer, comment: """
+            Failed Subsonic sign-ins from one client address (IPv6: its /64) within
+            SUBSONIC_SIGNIN_WINDOW after which the workers refuse that address's sign-ins,
+            right ones too, without checking them (error 40), until the window ends. Counted
+            over all workers of this server (each host of a cluster counts its own).
+            0 turns the lockout off; at most 254.
+            """),
+        Setting(name: "SUBSONIC_SIGNIN_WINDOW", kind: .seconds, comment: """
+            The window of SUBSONIC_SIGNIN_FAILURES, in whole seconds from 1 to 3600.
+            """),
     ]
 
     static func defaultValues(environment: [String: String]) -> [String: String] {
@@ -177,6 +192,8 @@ public struct Config: Sendable {
             "SUBSONIC_PATH": "/rest",
             "SUBSONIC_STREAM_PATH": "/avalon-internal-music",
             "SUBSONIC_COVER_PATH": "/avalon-internal-covers",
+            "SUBSONIC_SIGNIN_FAILURES": "10",
+            "SUBSONIC_SIGNIN_WINDOW": "60",
         ]
     }
 
@@ -317,6 +334,15 @@ public struct Config: Sendable {
             guard folder.hasPrefix("/") else { throw fail("SUBSONIC_MUSIC_FOLDER", "must be an absolute path (got '\(folder)')") }
             config.subsonicMusicFolder = folder
         }
+        guard let failures = Int(values["SUBSONIC_SIGNIN_FAILURES"]!.trimmingWhitespace()), (0...254).contains(failures) else {
+            throw fail("SUBSONIC_SIGNIN_FAILURES", "must be a number of failed sign-ins from 0 (off) to 254 (got '\(values["SUBSONIC_SIGNIN_FAILURES"]!)'); the default is 10")
+        }
+        guard let window = Double(values["SUBSONIC_SIGNIN_WINDOW"]!.trimmingWhitespace()), window >= 1, window <= 3600,
+              window == window.rounded() else {
+            throw fail("SUBSONIC_SIGNIN_WINDOW", "must be whole seconds from 1 to 3600 (got '\(values["SUBSONIC_SIGNIN_WINDOW"]!)'); the default is 60")
+        }
+        config.subsonicSignInFailures = failures
+        config.subsonicSignInWindow = window
         return config
     }
 }

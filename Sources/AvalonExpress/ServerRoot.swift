@@ -142,12 +142,14 @@ public struct ServerRoot {
                     fastcgi_pass \(nginxQuote("unix:" + socket));
                 }
                 # A failed sign-in (an error 200 to nginx) comes here from the worker:
-                # after 6 in a row (then 1 per 6 s) an address gets 429; right credentials are never limited.
+                # after 6 in a row (then 1 per 6 s) an address gets 429. The worker locks out an
+                # address past SUBSONIC_SIGNIN_FAILURES; AVALON_SIGNIN_COUNTED: counted already.
                 location @avalon_signin_failed {
                     limit_req zone=avalon_signin burst=5 nodelay;
                     limit_req_status 429;
                     limit_req_log_level info;
                     include /etc/nginx/fastcgi_params;
+                    fastcgi_param AVALON_SIGNIN_COUNTED 1;
                     fastcgi_pass \(nginxQuote("unix:" + socket));
                 }
                 # stream and download: the worker answers X-Accel-Redirect here and nginx

@@ -149,7 +149,10 @@ public final class Master {
             return
         }
         let ops = OpsViews(table: table, config: config, redactor: redactor, slot: table.slot(slot))
-        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops, subsonic: subsonic)
+        let signIns = subsonic != nil && config.subsonicSignInFailures > 0
+            ? SignInFailures(table: table, slot: slot, limit: config.subsonicSignInFailures, windowSeconds: config.subsonicSignInWindow) : nil
+        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops, subsonic: subsonic,
+                            signIns: signIns)
         let pid = fork()
         if pid == 0 {
             table.slot(slot).claim(pid: getpid())

@@ -24,10 +24,13 @@ public struct RequestBytes {
     /// A form body (POST), read for the routes that take one: see `RequestContext.readForm`.
     public var body = none
     public var bodyTooLarge = false
+    /// The whole environment: what only some routes read is looked up there.
+    var environment: FCGX_ParamArray?
 
     public init() {}
 
     init(_ envp: FCGX_ParamArray?) {
+        environment = envp
         guard var e = envp else { return }
         while let entry = e.pointee {
             let p = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
@@ -61,6 +64,19 @@ public struct RequestBytes {
             }
             e += 1
         }
+    }
+
+    /// `REMOTE_ADDR`, looked up only by the routes that need it (Subsonic sign-ins).
+    var remoteAddress: Bytes {
+        guard let envp = environment, let v = FCGX_GetParam("REMOTE_ADDR", envp) else { return Self.none }
+        return v.withMemoryRebound(to: UInt8.self, capacity: 1) { Bytes(start: $0, count: strlen(v)) }
+    }
+
+    /// Whether nginx asks again about a failed sign-in the worker counted
+    /// already (`AVALON_SIGNIN_COUNTED`, set in `@avalon_signin_failed`).
+    var signInCounted: Bool {
+        guard let envp = environment else { return false }
+        return FCGX_GetParam("AVALON_SIGNIN_COUNTED", envp) != nil
     }
 
     /// The admin secret as the request gives it: `X-API-Key`, `Authorization:

@@ -18,6 +18,8 @@ public final class Router: @unchecked Sendable {
     let ops: OpsViews?
     /// The Subsonic API below SUBSONIC_PATH; nil: off (its paths are 404).
     let subsonic: SubsonicAPI?
+    /// This worker's count of failed Subsonic sign-ins; nil: no lockout.
+    let signIns: SignInFailures?
     /// What a path starts with before the endpoint name: `REQUEST_PATH/`, or `/` at the root.
     private let prefix: [UInt8]
     /// The route table's names as (start, length), its accesses and handlers,
@@ -32,8 +34,10 @@ public final class Router: @unchecked Sendable {
         self.init(collection: collection, requestPath: requestPath, adminSecret: adminSecret, ops: nil, subsonic: subsonic)
     }
 
-    init(collection: MusicCollection, requestPath: String, adminSecret: String?, ops: OpsViews?, subsonic: SubsonicAPI? = nil) {
+    init(collection: MusicCollection, requestPath: String, adminSecret: String?, ops: OpsViews?, subsonic: SubsonicAPI? = nil,
+         signIns: SignInFailures? = nil) {
         self.collection = collection
+        self.signIns = signIns
         self.requestPath = requestPath
         self.adminSecret = adminSecret
         self.ops = ops

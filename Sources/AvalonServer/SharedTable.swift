@@ -5,7 +5,8 @@ import Glibc
 
 /// Memory the master maps before it forks, so the master and every worker
 /// see the same words: the pool's metrics, the workers' states, the
-/// collection's description and the log level.
+/// collection's description, the log level and the failed Subsonic sign-ins
+/// (`SignInFailures`, after the slots: a word per slot and address bucket).
 ///
 /// Each word has one writer, and every access is atomic (relaxed): a worker
 /// writes only its own slot, the master only the master's words and the
@@ -27,6 +28,8 @@ public final class SharedTable: @unchecked Sendable {
         /// The generation of the collection served; 1 while the latest
         /// reload failed (until one succeeds).
         case collectionGeneration, reloadFailing
+        /// The seed of the sign-in failures' address hashes (set once, at init).
+        case signInSeed
     }
 
     /// Words the master writes for each slot.
@@ -49,13 +52,17 @@ public final class SharedTable: @unchecked Sendable {
     public init(slots: Int) {
         precondition(MasterWord.allCases.count <= Self.masterWords && SlotStateWord.allCases.count <= Self.stateWords)
         slotCount = slots
-        words = Self.masterWords + slots * Self.stateWords + slots * WorkerSlot.words
+        words = Self.masterWords + slots * Self.stateWords + slots * WorkerSlot.words + slots * SignInFailures.words
         let bytes = words * 8
         guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             fatalError("cannot map the shared table (\(bytes) bytes): \(String(cString: strerror(errno)))")
         }
         base = p.bindMemory(to: UInt64.self, capacity: words)
+        self[.signInSeed] = UInt64.random(in: 0...UInt64.max)
     }
+
+    /// The failed Subsonic sign-ins (`SignInFailures`), after the slots.
+    var signInRegions: UnsafeMutablePointer<UInt64> { word(Self.masterWords + slotCount * (Self.stateWords + WorkerSlot.words)) }
 
     private func word(_ i: Int) -> UnsafeMutablePointer<UInt64> {
         precondition(i >= 0 && i < words, "shared table index out of range")

@@ -76,6 +76,20 @@ final class ConfigTests: XCTestCase {
         assertInvalid(["COVER_CACHE": "covers"], ["COVER_CACHE", "absolute path"])
         assertInvalid(["SUBSONIC_COVER_PATH": "/covers/"], ["SUBSONIC_COVER_PATH", "not end with '/'", "/avalon-internal-covers"])
         assertInvalid(["SUBSONIC_COVER_PATH": "/a/../b"], ["SUBSONIC_COVER_PATH", "'..'"])
+        assertInvalid(["SUBSONIC_SIGNIN_FAILURES": "255"], ["SUBSONIC_SIGNIN_FAILURES", "0 (off) to 254", "the default is 10"])
+        assertInvalid(["SUBSONIC_SIGNIN_FAILURES": "many"], ["SUBSONIC_SIGNIN_FAILURES", "'many'"])
+        assertInvalid(["SUBSONIC_SIGNIN_WINDOW": "0.5"], ["SUBSONIC_SIGNIN_WINDOW", "whole seconds from 1 to 3600"])
+        assertInvalid(["SUBSONIC_SIGNIN_WINDOW": "7200"], ["SUBSONIC_SIGNIN_WINDOW", "the default is 60"])
+    }
+
+    /// The sign-in lockout's settings: 10 failures a minute unless set; 0 turns it off.
+    func testSignInLockoutSettings() throws {
+        let d = try Config.load(environment: [:])
+        XCTAssertEqual(d.subsonicSignInFailures, 10)
+        XCTAssertEqual(d.subsonicSignInWindow, 60)
+        let c = try Config.load(environment: ["SUBSONIC_SIGNIN_FAILURES": "0", "SUBSONIC_SIGNIN_WINDOW": "300"])
+        XCTAssertEqual(c.subsonicSignInFailures, 0)
+        XCTAssertEqual(c.subsonicSignInWindow, 300)
     }
 
     /// The cover settings: the cache beside a SQLite database unless COVER_CACHE, none for PostgreSQL without it.

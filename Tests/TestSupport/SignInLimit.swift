@@ -2,8 +2,9 @@ import Foundation
 
 /// Failed Subsonic sign-ins through a shipped nginx configuration: the
 /// spec's error in the asked format for the first six in a row from one
-/// address, then 429; right credentials are never limited (many in a row,
-/// and from the locked-out address); another address is not locked out; no
+/// address, then 429; right credentials are not limited by nginx (many in a
+/// row, and from the address it limits: fewer failures than the workers' own
+/// lockout, SUBSONIC_SIGNIN_FAILURES, needs); another address is not; no
 /// guess or password in `logs`. Returns what went wrong, empty when all held.
 public func failedSignInProblems(port: Int, user: String, password: String, logs: [String]) throws -> [String] {
     var problems: [String] = []

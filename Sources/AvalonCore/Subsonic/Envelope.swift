@@ -14,6 +14,8 @@ public struct SubsonicError: Error, Sendable {
     public static let clientMustUpgrade = SubsonicError(20, "Incompatible Subsonic REST protocol version. Client must upgrade.")
     public static let serverMustUpgrade = SubsonicError(30, "Incompatible Subsonic REST protocol version. Server must upgrade.")
     public static let wrongCredentials = SubsonicError(40, "Wrong username or password.")
+    /// A client address locked out after too many failed sign-ins (code 40: clients know it).
+    public static let lockedOut = SubsonicError(40, "Too many failed sign-ins from this address; try again in a minute.")
     public static let mechanismNotSupported = SubsonicError(42, "Provided authentication mechanism not supported.")
     public static let conflictingMechanisms = SubsonicError(43, "Multiple conflicting authentication mechanisms provided.")
     public static let invalidAPIKey = SubsonicError(44, "Invalid API key.")

@@ -58,7 +58,7 @@ extension Router {
                 throw SubsonicError.generic("method \(String(decoding: method, as: UTF8.self)) not supported: GET or POST")
             }
             if request.bodyTooLarge { throw SubsonicError.generic("form body over \(RequestContext.formLimit >> 10) KB: send fewer parameters") }
-            let user = try Router.signIn(api.accounts, params)
+            let user = try signIn(api.accounts, params, request)
             try Router.checkVersion(params)
             api.server.begin(&w, ok: true)
             if let head = try body(SubsonicCall(collection: collection, params: params, server: api.server, user: api.accounts.name(user),
@@ -80,6 +80,22 @@ extension Router {
             out.commit(c)
         }
         return AnswerHead(status: 200, contentType: contentType)
+    }
+
+    /// The signed-in user, unless the client's address failed too often
+    /// lately: then its credentials are not even checked (so guessing gains
+    /// nothing), and its failures are counted for every worker to see.
+    func signIn(_ accounts: SubsonicAccounts, _ p: QueryParameters, _ request: RequestBytes) throws -> Int {
+        // Without a secret to check (a missing parameter), nothing is refused or counted.
+        guard let limit = signIns, p["p"] != nil || p["t"] != nil || p["apiKey"] != nil else { return try Router.signIn(accounts, p) }
+        let key = limit.key(request.remoteAddress)
+        if limit.lockedOut(key) { throw SubsonicError.lockedOut }
+        do {
+            return try Router.signIn(accounts, p)
+        } catch let e as SubsonicError where (40...44).contains(e.code) {
+            if !request.signInCounted { limit.record(key) }
+            throw e
+        }
     }
 
     /// The signed-in user: by API key, password or token, exactly one of them.

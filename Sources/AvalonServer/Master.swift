@@ -194,7 +194,12 @@ public final class Master {
         var stopDeadline = 0.0
         while true {
             var info = siginfo_t()
-            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            // At most 0.2 s, and no later than the next generation check: a
+            // check rounded up to the next tick would put servers started
+            // together on the same ticks, undoing the jitter (reload gaps
+            // between two of them came in multiples of 0.2 s, often 0).
+            let wait = min(0.2, max(0.001, nextGenerationCheck - monotonicSeconds()))
+            var timeout = timespec(tv_sec: 0, tv_nsec: Int(wait * 1e9))
             let sig = sigtimedwait(&set, &info, &timeout)
             let now = monotonicSeconds()
             // logrotate signals the master; workers hold their own descriptors.

@@ -198,7 +198,8 @@ public final class Master {
             // check rounded up to the next tick would put servers started
             // together on the same ticks, undoing the jitter (reload gaps
             // between two of them came in multiples of 0.2 s, often 0).
-            let wait = min(0.2, max(0.001, nextGenerationCheck - monotonicSeconds()))
+            // (While stopping no check runs: its time stays past.)
+            let wait = stopping ? 0.2 : min(0.2, max(0.001, nextGenerationCheck - monotonicSeconds()))
             var timeout = timespec(tv_sec: 0, tv_nsec: Int(wait * 1e9))
             let sig = sigtimedwait(&set, &info, &timeout)
             let now = monotonicSeconds()

@@ -191,6 +191,21 @@ final class SubsonicSignInLimitTests: XCTestCase {
         XCTAssertTrue(right.contains("\"status\": \"ok\""), right)
     }
 
+    /// Clients without an address of their own (nginx on a unix socket passes
+    /// "unix:", a bare FastCGI client none) are not counted: they would share
+    /// one key, and anybody's guesses would lock everybody out.
+    func testClientsWithoutAnAddressAreNotCounted() throws {
+        let sock = try backend(workers: 1, ["SUBSONIC_SIGNIN_FAILURES": "2"])
+        for address in ["unix:", ""] {
+            for _ in 0..<5 { XCTAssertTrue(try ping(sock, password: "GUESS-3", from: address).contains("\"code\": 40")) }
+            let right = try ping(sock, password: Self.password, from: address)
+            XCTAssertTrue(right.contains("\"status\": \"ok\""), "\(address): \(right)")
+        }
+        // An address of its own is still counted.
+        for _ in 0..<2 { _ = try ping(sock, password: "GUESS-3", from: "10.3.3.3") }
+        XCTAssertTrue(try ping(sock, password: Self.password, from: "10.3.3.3").contains(Self.lockedOut))
+    }
+
     /// A request without a secret to check (no p, t or apiKey) is answered
     /// its own error (10), even from a locked-out address, and counts nothing.
     func testMissingCredentialsAreNotRefusedNorCounted() throws {

@@ -65,8 +65,10 @@ struct SignInFailures {
 
     /// The key of a client address: an IPv4 address whole, an IPv6 one by its
     /// /64 (what one subscriber usually holds), an IPv4-mapped one as IPv4.
-    /// No address (a client of the socket itself): one key for all of them.
-    func key(_ address: UnsafeBufferPointer<UInt8>) -> UInt64 {
+    /// Nil for anything else (no address, a unix socket's "unix:"): every
+    /// client would share that one key, and ten wrong passwords from anybody
+    /// would lock everybody out; such clients are not counted.
+    func key(_ address: UnsafeBufferPointer<UInt8>) -> UInt64? {
         var h = seed ^ 0xCBF2_9CE4_8422_2325
         func mix(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
         if address.contains(UInt8(ascii: ":")), address.count < 64 {
@@ -85,11 +87,8 @@ struct SignInFailures {
             }
         }
         var dotted = [UInt8](repeating: 0, count: 4)
-        if inet_pton(AF_INET, address.count < 16 ? String(decoding: address, as: UTF8.self) : "", &dotted) == 1 {
-            for b in dotted { mix(b) }
-        } else {
-            for b in address { mix(b) }
-        }
+        guard inet_pton(AF_INET, address.count < 16 ? String(decoding: address, as: UTF8.self) : "", &dotted) == 1 else { return nil }
+        for b in dotted { mix(b) }
         return finish(h)
     }
 

@@ -87,8 +87,8 @@ extension Router {
     /// nothing), and its failures are counted for every worker to see.
     func signIn(_ accounts: SubsonicAccounts, _ p: QueryParameters, _ request: RequestBytes) throws -> Int {
         // Without a secret to check (a missing parameter), nothing is refused or counted.
-        guard let limit = signIns, p["p"] != nil || p["t"] != nil || p["apiKey"] != nil else { return try Router.signIn(accounts, p) }
-        let key = limit.key(request.remoteAddress)
+        guard let limit = signIns, p["p"] != nil || p["t"] != nil || p["apiKey"] != nil,
+              let key = limit.key(request.remoteAddress) else { return try Router.signIn(accounts, p) }
         if limit.lockedOut(key) { throw SubsonicError.lockedOut }
         do {
             return try Router.signIn(accounts, p)

@@ -109,12 +109,16 @@ final class SecretSweepTests: XCTestCase {
                             "apiKey=\(apiKey)", "u=sweeper&p=\(subsonicPassword)x", "u=sweeper&t=\(token)x&s=\(salt)",
                             "apiKey=\(apiKey)x", "apiKey=\(apiKey)&u=sweeper&p=\(subsonicPassword)"]
         for auth in subsonicAuth {
-            for method in ["ping.view", "getAlbum", "star"] {
+            for method in ["ping.view", "getAlbum", "star", "getCoverArt", "stream", "download"] {
                 let r = try st.get("/rest/\(method)?\(auth)&v=1.16.1&c=sweep&f=json")
                 XCTAssertEqual(r.status, 200)
                 answers.append((method, r))
             }
         }
+        // The wrong ones above locked this address out: its refusal is swept too.
+        let refused = try st.get("/rest/ping.view?u=sweeper&p=\(subsonicPassword)&v=1.16.1&c=sweep&f=json")
+        XCTAssertTrue(refused.text.contains("Too many failed sign-ins"), refused.text)
+        answers.append(("ping.view while locked out", refused))
 
         // A reload, a failed reload, then the database stops.
         XCTAssertEqual(try pg.psql("UPDATE tracks SET name = name || '!' WHERE track = 1"), "")

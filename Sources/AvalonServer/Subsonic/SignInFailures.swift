@@ -69,26 +69,28 @@ struct SignInFailures {
     /// client would share that one key, and ten wrong passwords from anybody
     /// would lock everybody out; such clients are not counted.
     func key(_ address: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard address.count > 0, address.count < 64 else { return nil }
         var h = seed ^ 0xCBF2_9CE4_8422_2325
         func mix(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        if address.contains(UInt8(ascii: ":")), address.count < 64 {
-            var a = in6_addr()
-            let parsed = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text -> Bool in
-                for (i, b) in address.enumerated() { text[i] = CChar(bitPattern: b) }
-                text[address.count] = 0
-                return inet_pton(AF_INET6, text.baseAddress!, &a) == 1
-            }
-            if parsed {
-                withUnsafeBytes(of: &a) { raw in
-                    let mapped = raw[0..<10].allSatisfy { $0 == 0 } && raw[10] == 0xFF && raw[11] == 0xFF
-                    if mapped { for b in raw[12..<16] { mix(b) } } else { mix(6); for b in raw[0..<8] { mix(b) } }
-                }
-                return finish(h)
+        // Parsed from a copy on the stack: no allocation per request.
+        var a = in6_addr()
+        let family = address.contains(UInt8(ascii: ":")) ? AF_INET6 : AF_INET
+        let parsed = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text -> Bool in
+            for (i, b) in address.enumerated() { text[i] = CChar(bitPattern: b) }
+            text[address.count] = 0
+            return inet_pton(family, text.baseAddress!, &a) == 1
+        }
+        guard parsed else { return nil }
+        withUnsafeBytes(of: &a) { raw in
+            if family == AF_INET {
+                for b in raw[0..<4] { mix(b) }
+            } else if raw[0..<10].allSatisfy({ $0 == 0 }) && raw[10] == 0xFF && raw[11] == 0xFF {
+                for b in raw[12..<16] { mix(b) }  // IPv4-mapped: as IPv4
+            } else {
+                mix(6)
+                for b in raw[0..<8] { mix(b) }
             }
         }
-        var dotted = [UInt8](repeating: 0, count: 4)
-        guard inet_pton(AF_INET, address.count < 16 ? String(decoding: address, as: UTF8.self) : "", &dotted) == 1 else { return nil }
-        for b in dotted { mix(b) }
         return finish(h)
     }
 

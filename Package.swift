@@ -26,7 +26,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("tag"), .linkedLibrary("stdc++"), .linkedLibrary("crypto")]),
 
         .target(name: "AvalonCore", dependencies: ["CCrypto"]),
-        .target(name: "AvalonStore", dependencies: ["AvalonCore", "CSQLite", "CPostgres"]),
+        .target(name: "AvalonStore", dependencies: ["AvalonCore", "CSQLite", "CPostgres", "CSystem"]),
         .target(name: "AvalonScan", dependencies: ["AvalonCore", "AvalonStore", "CTagLib"]),
         // Tag writing, for tests and avalon-bench only.
         .target(name: "CTagWriter", cxxSettings: [.unsafeFlags(["-I/usr/include/taglib"])],
@@ -61,7 +61,7 @@ let package = Package(
 
         .testTarget(name: "AvalonCoreTests", dependencies: ["AvalonCore", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["AvalonCore", "AvalonStore", "AvalonServer"], path: "Tests/TestSupport"),
-        .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "TestSupport"], resources: [.copy("Golden")]),
+        .testTarget(name: "AvalonStoreTests", dependencies: ["AvalonStore", "CSystem", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "AvalonScanTests", dependencies: ["AvalonScan", "AvalonStore", "AvalonTagWriter", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AvalonServerTests", dependencies: ["AvalonServer", "AvalonConfig", "AvalonScan", "AvalonTagWriter", "TestSupport"]),
         .testTarget(name: "AvalonExpressTests", dependencies: ["AvalonExpress", "AvalonStore", "AvalonTagWriter", "TestSupport"]),

@@ -50,7 +50,8 @@ chmod 0644 "$R/usr/share/avalon/nginx/avalon.conf"
 "$BIN/avalon-echo-config" | sed \
     -e "s#^DATABASE_URL = .*#DATABASE_URL = 'sqlite:////var/lib/avalon/avalon.sqlite'#" \
     -e "s@^# LOG_PATH = .*@LOG_PATH = '/var/log/avalon/avalon.log'@" \
-    -e "s@^# COVER_CACHE = .*@COVER_CACHE = '/var/cache/avalon/covers'@" > "$R/etc/avalon/avalon.toml"
+    -e "s@^# COVER_CACHE = .*@COVER_CACHE = '/var/cache/avalon/covers'@" \
+    -e "s@^# SNAPSHOT_PATH = .*@SNAPSHOT_PATH = '/var/lib/avalon/collection.snapshot'@" > "$R/etc/avalon/avalon.toml"
 grep -q "^LOG_PATH" "$R/etc/avalon/avalon.toml" || echo "LOG_PATH = '/var/log/avalon/avalon.log'" >> "$R/etc/avalon/avalon.toml"
 # Secrets go here: never world-readable (postinst gives it to group avalon).
 chmod 0640 "$R/etc/avalon/avalon.toml"

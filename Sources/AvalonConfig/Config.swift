@@ -35,6 +35,8 @@ public struct Config: Sendable {
     public var subsonicStreamPath = "/avalon-internal-music"
     /// The folder that location maps (nil: the root the scanner recorded).
     public var subsonicMusicFolder: String?
+    /// Where the collection's indexes are kept between starts (`SNAPSHOT_PATH`); nil: nowhere.
+    public var snapshotPath: String?
     /// nginx's internal location of the cover cache (`SUBSONIC_COVER_PATH`).
     public var subsonicCoverPath = "/avalon-internal-covers"
     /// The scanner's cover cache folder (`COVER_CACHE`); nil: beside a SQLite database.
@@ -124,6 +126,15 @@ public struct Config: Sendable {
             query); a new generation is loaded without dropping a request. Each look is
             spread by up to a quarter either way, so servers sharing a database do not
             reload together. 0 turns automatic reloads off (SIGHUP still reloads).
+            """),
+        Setting(name: "SNAPSHOT_PATH", kind: .optionalString, comment: """
+            A file where avalon-fcgi keeps the collection's indexes, written once per
+            generation: a restart, and the second load of a reload, read it instead of
+            building them (at 10M songs, seconds instead of a minute). Used only for the
+            generation the database holds, and only when its checksums hold; otherwise it
+            is rebuilt from the database. Its folder must belong to the server's user and
+            be writable by nobody else. Takes about the server's resident size on disk.
+            Unset: no snapshot.
             """),
         Setting(name: "METRICS_PUBLIC", kind: .boolean, comment: """
             Serve /metrics without the admin secret: for a scrape port or location that
@@ -329,6 +340,12 @@ public struct Config: Sendable {
         if let cache = optional("COVER_CACHE") {
             guard cache.hasPrefix("/") else { throw fail("COVER_CACHE", "must be an absolute path (got '\(cache)')") }
             config.coverCache = cache
+        }
+        if let snapshot = optional("SNAPSHOT_PATH") {
+            guard snapshot.hasPrefix("/"), !snapshot.hasSuffix("/") else {
+                throw fail("SNAPSHOT_PATH", "must be the absolute path of a file (got '\(snapshot)')")
+            }
+            config.snapshotPath = snapshot
         }
         if let folder = optional("SUBSONIC_MUSIC_FOLDER") {
             guard folder.hasPrefix("/") else { throw fail("SUBSONIC_MUSIC_FOLDER", "must be an absolute path (got '\(folder)')") }

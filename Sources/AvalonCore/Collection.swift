@@ -13,18 +13,18 @@ public enum OffsetLimit {
 }
 
 /// A span of the collection's UTF-8 arena.
-public struct TextRef: Sendable {
+public struct TextRef: Sendable, BitwiseCopyable {
     public var start: UInt32
     public var count: UInt32
 }
 
 /// An album, artist or genre.
-public struct Element: Sendable {
+public struct Element: Sendable, BitwiseCopyable {
     public var id: ItemID
     public var name: TextRef
 }
 
-public struct Song: Sendable {
+public struct Song: Sendable, BitwiseCopyable {
     public var id: ItemID
     public var name: TextRef
     public var length: Int64
@@ -160,13 +160,8 @@ public final class MusicCollection: Sendable {
 
     /// `arena` ends with `JSONCursor.padding` bytes that no text uses.
     /// `byID`: the songs sorted by id and each one's place there, when the caller sorted them already.
-    init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0, files: SongFiles = .none,
+    convenience init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0, files: SongFiles = .none,
          pictures: [ItemID: String] = [:], byID: (order: [UInt32], rank: [UInt32])? = nil) {
-        self.arena = arena
-        self.songs = songs
-        self.files = files
-        self.droppedTracks = dropped
-        self.generation = generation
         // Independent pieces are built on all cores.
         var tables = [ElementTable?](repeating: nil, count: 3)
         var songSearch = [SearchIndex(), SearchIndex()]
@@ -202,18 +197,9 @@ public final class MusicCollection: Sendable {
                 lock.sync { (idOrder, ranks) = r }
             }
         }
-        albums = tables[0]!
-        artists = tables[1]!
-        genres = tables[2]!
-        self.songSearch = songSearch
-        searches = songSearch + [albums.search, artists.search, genres.search]
-        elementSongs = [albums, artists, genres].map { ($0.keySongs, $0.songs) }
-        songNameRank = nameRank
-        songIDRank = ranks
         phase("indexes")
         var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
-        let keys = SongKeys(nameRank: nameRank, idRank: ranks, albums: albums, artists: artists, genres: genres)
-        songKeys = keys
+        let keys = SongKeys(nameRank: nameRank, idRank: ranks, albums: tables[0]!, artists: tables[1]!, genres: tables[2]!)
         // By name and by id the songs are sorted already (both sorts are stable,
         // as the radix sort below is: equal names keep song order).
         orders[SongField.allCases.firstIndex(of: .name)!] = nameOrder
@@ -241,11 +227,34 @@ public final class MusicCollection: Sendable {
             radixSortPairs(keys: &keys, values: &perm)
             lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
         }
-        songOrder = orders
         phase("song orders")
-        years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
-        covers = Covers(pictures: pictures, songs: songs, albums: albums.items.map(\.id), artists: artists.items.map(\.id))
-        subsonic = subsonicIndex!
+        let years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
+        let covers = Covers(pictures: pictures, songs: songs, albums: albumTable.items.map(\.id), artists: artistTable.items.map(\.id))
+        self.init(arena: arena, songs: songs, tables: (albumTable, artistTable, genreTable), songSearch: songSearch,
+                  nameRank: nameRank, idRank: ranks, orders: orders, years: years, dropped: dropped, generation: generation,
+                  files: files, covers: covers, subsonic: subsonicIndex!)
+    }
+
+    /// The collection from its built parts (a load's, or a snapshot's).
+    init(arena: [UInt8], songs: [Song], tables: (ElementTable, ElementTable, ElementTable), songSearch: [SearchIndex],
+         nameRank: [UInt32], idRank: [UInt32], orders: [[UInt32]], years: [YearCount], dropped: Int, generation: Int64,
+         files: SongFiles, covers: Covers, subsonic: SubsonicIndex) {
+        self.arena = arena
+        self.songs = songs
+        (albums, artists, genres) = tables
+        self.songSearch = songSearch
+        searches = songSearch + [albums.search, artists.search, genres.search]
+        elementSongs = [albums, artists, genres].map { ($0.keySongs, $0.songs) }
+        songNameRank = nameRank
+        songIDRank = idRank
+        songKeys = SongKeys(nameRank: nameRank, idRank: idRank, albums: albums, artists: artists, genres: genres)
+        songOrder = orders
+        self.years = years
+        droppedTracks = dropped
+        self.generation = generation
+        self.files = files
+        self.covers = covers
+        self.subsonic = subsonic
     }
 
     /// Positions sorted by id (as 128-bit numbers).

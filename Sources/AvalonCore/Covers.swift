@@ -42,6 +42,16 @@ public struct Covers: Sendable {
         self.init(ids: ids, names: names, songs: s, albums: al, artists: ar, byContent: byContent)
     }
 
+    /// Pictures as a snapshot held them: the lookup by content is made again from the ids.
+    init(ids: [UInt8], names: [String], songs: [Int32], albums: [Int32], artists: [Int32]) {
+        var byContent: [ItemID: Int32] = [:]
+        for p in 0..<names.count {
+            let hex = ids[p * Self.idLength + Self.idPrefix.count..<(p + 1) * Self.idLength]
+            if let key = hex.withUnsafeBufferPointer({ ItemID(hex32: $0) }) { byContent[key] = Int32(p) }
+        }
+        self.init(ids: ids, names: names, songs: songs, albums: albums, artists: artists, byContent: byContent)
+    }
+
     init(ids: [UInt8], names: [String], songs: [Int32], albums: [Int32], artists: [Int32], byContent: [ItemID: Int32]) {
         self.ids = ids; self.names = names; self.songs = songs; self.albums = albums; self.artists = artists; self.byContent = byContent
     }

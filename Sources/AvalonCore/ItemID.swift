@@ -2,7 +2,7 @@ import CCrypto
 
 /// A 128-bit UUID as two integers: compares as the 128-bit number and costs
 /// no allocation, so ids can live in flat arrays.
-public struct ItemID: Hashable, Comparable, Sendable {
+public struct ItemID: Hashable, Comparable, Sendable, BitwiseCopyable {
     public var hi: UInt64
     public var lo: UInt64
 

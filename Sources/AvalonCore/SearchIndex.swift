@@ -25,6 +25,11 @@ struct SearchIndex: Sendable {
 
     init() {}
 
+    /// An index as a snapshot held it.
+    init(text: [UInt8], starts: [UInt32], elements: [UInt32], firstAt: [UInt32], sampleKeys: [UInt64]) {
+        self.text = text; self.starts = starts; self.elements = elements; self.firstAt = firstAt; self.sampleKeys = sampleKeys
+    }
+
     /// Builds the index over the names of elements `range`, given as spans of `arena`.
     init(_ range: Range<Int>, arena: [UInt8], span: (Int) -> (Int, Int)) {
         let count = range.count

@@ -1,5 +1,5 @@
 /// A year the collection's songs carry, and how many carry it (0: no year tag).
-public struct YearCount: Sendable, Equatable {
+public struct YearCount: Sendable, Equatable, BitwiseCopyable {
     public let year: Int64
     public let songs: Int
 }

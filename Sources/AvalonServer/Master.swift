@@ -13,7 +13,7 @@ public final class Master {
     let workerCount: Int
     let config: Config
     let logger: Logger
-    let load: () throws -> MusicCollection
+    let loader: CollectionLoader
     let table: SharedTable
     let redactor: Redactor
     var collection: MusicCollection
@@ -36,6 +36,10 @@ public final class Master {
     var trial: (child: HelperChild, started: Double)?
     /// A reload asked for while one was in progress: made after it.
     var reloadAgain: String?
+    /// The snapshot of a collection loaded from the database at start, being
+    /// written in a child (a reload's trial load writes its own).
+    var snapshotWriter: HelperChild?
+    var snapshotKey: String?
     var jitter: SplitMix64
     /// Mixed into ETags; drawn anew at each load of a generation-0 collection.
     var etagSalt: UInt64 = 0
@@ -47,9 +51,9 @@ public final class Master {
     /// In a new master of an upgrade, once it serves: takes over the pid file.
     var onTakeOver: ((pid_t) -> Void)?
 
-    public init(listener: Listener, workers: Int, config: Config, logger: Logger, table: SharedTable,
+    init(listener: Listener, workers: Int, config: Config, logger: Logger, table: SharedTable,
                 collection: MusicCollection, loadSeconds: Double, subsonic: SubsonicAPI? = nil,
-                load: @escaping () throws -> MusicCollection) {
+                loader: CollectionLoader, snapshotKey: String?) {
         self.subsonic = subsonic
         self.listener = listener
         self.workerCount = max(1, workers)
@@ -58,7 +62,8 @@ public final class Master {
         self.table = table
         self.redactor = Redactor(config: config)
         self.collection = collection
-        self.load = load
+        self.loader = loader
+        self.snapshotKey = snapshotKey
         jitter = SplitMix64(seed: randomSeed())
         etagSalt = collection.generation == 0 ? jitter.next() : 0
         table[.configuredWorkers] = UInt64(workerCount)
@@ -179,6 +184,10 @@ public final class Master {
         generation = 1
         for _ in 0..<workerCount { spawn() }
         logger.info("serving on \(listener.description) with \(workerCount) workers")
+        if let key = snapshotKey {
+            snapshotKey = nil
+            startSnapshotWriter(key: key)
+        }
         scheduleGenerationCheck(from: monotonicSeconds(), first: true)
         if let old = Upgrade.parent(currentEnvironment()) {
             // Serving: the old master may retire now, and systemd follows this one.
@@ -255,6 +264,7 @@ public final class Master {
             // Helpers past their time are killed; their reaping says so.
             if let c = look, now > c.deadline { kill(c.pid, SIGKILL) }
             if let t = trial, now > t.child.deadline { kill(t.child.pid, SIGKILL) }
+            if let s = snapshotWriter, now > s.deadline { kill(s.pid, SIGKILL) }
             // Restarts that waited out their back-off (or none: a worker reaped just now).
             while let first = pendingRestarts.first, first <= monotonicSeconds() {
                 pendingRestarts.removeFirst()
@@ -297,6 +307,11 @@ public final class Master {
                 trialDone(t.child.outcome(status: status, at: monotonicSeconds()), started: t.started)
                 continue
             }
+            if let s = snapshotWriter, pid == s.pid {
+                snapshotWriter = nil
+                snapshotWritten(s, s.outcome(status: status, at: monotonicSeconds()))
+                continue
+            }
             if pid == upgradeChild {
                 upgradeChild = nil
                 let how = (status & 0x7f) == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
@@ -322,8 +337,43 @@ public final class Master {
     func abandonHelpers() {
         look?.abandon()
         trial?.child.abandon()
+        if let s = snapshotWriter {
+            s.abandon()
+            removeSnapshotLeftover(s.pid)
+        }
         look = nil
         trial = nil
+        snapshotWriter = nil
+    }
+
+    /// Writes the snapshot of the collection served in a child, which shares
+    /// its pages: the loop goes on reaping and restarting workers meanwhile.
+    func startSnapshotWriter(key: String) {
+        let (loader, collection) = (self.loader, self.collection)
+        let started = monotonicSeconds()
+        do {
+            snapshotWriter = try HelperChild.start(deadline: started + Self.trialSeconds) {
+                try loader.writeSnapshot(collection, key: key)
+                return String(format1: monotonicSeconds() - started)
+            }
+        } catch {
+            logger.error("the snapshot is not written: \(error)")
+        }
+    }
+
+    func snapshotWritten(_ child: HelperChild, _ outcome: HelperChild.Outcome) {
+        switch outcome {
+        case .answered(let seconds):
+            logger.info("snapshot written to \(config.snapshotPath ?? "") in \(seconds) s")
+        case .failed(let why):
+            removeSnapshotLeftover(child.pid)
+            logger.error("the snapshot is not written (the next start loads from the database again): \(why)")
+        }
+    }
+
+    /// A writer stopped midway leaves its temporary file.
+    func removeSnapshotLeftover(_ pid: pid_t) {
+        if let path = config.snapshotPath { unlink(CollectionSnapshot.temporaryPath(path, writer: pid)) }
     }
 
     /// SIGHUP or a new generation: load the new collection in a child first;
@@ -335,9 +385,16 @@ public final class Master {
             return
         }
         logger.info("reloading the collection (\(reason))")
-        let load = self.load
+        let loader = self.loader
         do {
-            trial = (try HelperChild.start(deadline: monotonicSeconds() + Self.trialSeconds) { _ = try load(); return "" }, monotonicSeconds())
+            // The trial reads the database and writes the snapshot, which the
+            // master's own load then reads: one build per reload, not two.
+            trial = (try HelperChild.start(deadline: monotonicSeconds() + Self.trialSeconds) {
+                let loaded = try loader.load(create: false, snapshot: false)
+                guard let key = loaded.snapshotKey else { return "" }
+                do { try loader.writeSnapshot(loaded.collection, key: key) } catch { return "the snapshot is not written: \(error)" }
+                return ""
+            }, monotonicSeconds())
         } catch {
             reloadFailed("\(error)")
         }
@@ -348,7 +405,9 @@ public final class Master {
 
     func trialDone(_ outcome: HelperChild.Outcome, started: Double) {
         switch outcome {
-        case .answered: finishReload(started: started)
+        case .answered(let note):
+            if !note.isEmpty { logger.error("\(note)") }
+            finishReload(started: started)
         case .failed(let why): reloadFailed("the load failed: \(why)")
         }
         if let again = reloadAgain {
@@ -366,7 +425,7 @@ public final class Master {
     func finishReload(started: Double) {
         let fresh: MusicCollection
         do {
-            fresh = try load()
+            fresh = try loader.load(create: false, snapshot: true).collection
         } catch {
             reloadFailed("\(error)")
             return

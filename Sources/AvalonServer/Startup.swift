@@ -59,20 +59,11 @@ public enum Server {
         defer { if let p = options.pidFile, ownsPidFile, master?.handedOver != true { unlink(p) } }
         // Reloads create nothing: tables that went missing fail the reload
         // (the old collection stays) instead of loading as an empty one.
-        let load = { (create: Bool) throws -> MusicCollection in
-            let collection = try { () throws -> MusicCollection in
-                let store = try openStore(config.databaseURL)
-                // A standby refuses to create tables; its load says what is missing.
-                if create { try? store.ensureSchema() }
-                return try store.load()
-            }()
-            releaseFreedMemory()
-            return collection
-        }
+        let loader = CollectionLoader(config: config, logger: logger)
         let started = monotonicSeconds()
-        let collection: MusicCollection
+        let loaded: CollectionLoader.Loaded
         do {
-            collection = try load(true)
+            loaded = try loader.load(create: true, snapshot: true)
         } catch {
             logger.critical("cannot load the collection from \(config.databaseURL): \(error)")
             // An upgrade that fails leaves the old master's socket to it.
@@ -80,6 +71,7 @@ public enum Server {
             return 1
         }
         let loadSeconds = monotonicSeconds() - started
+        let collection = loaded.collection
         let subsonic: SubsonicAPI?
         do { subsonic = try SubsonicAPI.load(config) } catch {
             logger.critical("\(error)")
@@ -99,7 +91,8 @@ public enum Server {
         let table = SharedTable(slots: Master.slotsNeeded(workers: options.workers))
         LogLevelControl.table = table
         let m = Master(listener: listener, workers: options.workers, config: config, logger: logger, table: table,
-                       collection: collection, loadSeconds: loadSeconds, subsonic: subsonic, load: { try load(false) })
+                       collection: collection, loadSeconds: loadSeconds, subsonic: subsonic, loader: loader,
+                       snapshotKey: loaded.snapshotKey)
         master = m
         m.onTakeOver = { old in
             guard let p = options.pidFile else { return }

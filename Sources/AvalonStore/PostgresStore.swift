@@ -86,6 +86,13 @@ public final class PostgresStore: Store {
         return Int64(String(cString: PQgetvalue(r, 0, 0))) ?? 0
     }
 
+    public func generationStamp() throws -> String? {
+        guard try hasTable("avalon_generations") else { return nil }
+        let r = try exec(generationStampSQL)
+        defer { PQclear(r) }
+        return PQntuples(r) == 1 ? String(decoding: Self.text(r, 0, 0), as: UTF8.self) : nil
+    }
+
     @inline(__always)
     private static func id(_ r: OpaquePointer, _ row: Int32, _ col: Int32) -> ItemID? {
         guard PQgetisnull(r, row, col) == 0, PQgetlength(r, row, col) == 16, let p = PQgetvalue(r, row, col) else { return nil }

@@ -101,6 +101,15 @@ public final class SQLiteStore: Store {
         return g
     }
 
+    public func generationStamp() throws -> String? {
+        guard try hasTable("avalon_generations") else { return nil }
+        var stamp: String?
+        try forEachRow(generationStampSQL, reading: "avalon_generations") { stmt in
+            stamp = String(decoding: Self.text(stmt, 0), as: UTF8.self)
+        }
+        return stamp
+    }
+
     @inline(__always)
     private static func id(_ stmt: OpaquePointer, _ col: Int32) -> ItemID? {
         guard let p = sqlite3_column_text(stmt, col) else { return nil }

@@ -40,6 +40,10 @@ public protocol Store: AnyObject {
     func load() throws -> MusicCollection
     /// The generation stored now: 0 for a database no scan of ours wrote.
     func generation() throws -> Int64
+    /// The row of the generation stored now, as text (nil: generation 0). A
+    /// generation's rows never change once written, so this names the
+    /// collection's contents: a snapshot is valid for it and nothing else.
+    func generationStamp() throws -> String?
     /// The collection's rows as stored.
     func rows() throws -> CollectionRows
     /// The scanner's file records as stored.
@@ -85,6 +89,13 @@ public func openStore(_ url: DatabaseURL) throws -> Store {
     case .postgres(let uri): return try PostgresStore(uri: uri)
     }
 }
+
+/// `generationStamp`'s query: the newest generation row, one text.
+let generationStampSQL = """
+    SELECT 'generation ' || generation || ' written ' || written_at || ': ' || songs || ' songs, ' || albums \
+    || ' albums, ' || artists || ' artists, ' || genres || ' genres, by ' || scanner \
+    FROM avalon_generations ORDER BY generation DESC LIMIT 1
+    """
 
 /// The old schema's INTEGER is 32-bit in PostgreSQL; larger values would
 /// fail the whole scan, so they are clamped.

@@ -54,19 +54,3 @@ func ask(_ c: MusicCollection, _ e: Endpoint, _ qs: String) -> Answer {
     return Answer(status: r.status, json: obj)
 }
 
-/// A repeatable random source for tests: seeded from AVALON_TEST_SEED when
-/// set, else from the clock, and the seed printed, so that a failure can be
-/// replayed with `AVALON_TEST_SEED=N swift test --filter …`.
-struct SeededGenerator: RandomNumberGenerator {
-    private var random: SplitMix64
-    let seed: UInt64
-
-    init(test: String) {
-        let given = ProcessInfo.processInfo.environment["AVALON_TEST_SEED"].flatMap { UInt64($0) }
-        seed = given ?? UInt64(Date().timeIntervalSince1970 * 1e6)
-        random = SplitMix64(seed: seed)
-        print("\(test): random seed \(seed) (AVALON_TEST_SEED=\(seed) repeats it)")
-    }
-
-    mutating func next() -> UInt64 { random.next() }
-}

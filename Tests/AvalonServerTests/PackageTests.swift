@@ -147,6 +147,10 @@ final class PackageTests: XCTestCase {
         // The installed cache snippet is in effect: the second look is nginx's own.
         XCTAssertEqual(try httpRequest(port: port, path: "/avalon/songs").headers["x-cache-status"], "HIT")
         XCTAssertTrue(try httpRequest(port: port, path: "/").text.contains("<title>Avalon</title>"))
+        // The packaged SNAPSHOT_PATH: written by the server after its first load, its own and private.
+        let snapshot = "/var/lib/avalon/collection.snapshot"
+        XCTAssertTrue(waitUntil(timeout: 30) { stat(snapshot, &st) == 0 }, server.log)
+        XCTAssertEqual([st.st_mode & 0o7777, st.st_uid], [0o600, avalon.pw_uid], "owner and mode of the snapshot")
 
         // A mode the admin set is kept across the upgrade, as a conffile's content is.
         chmod("/etc/avalon/avalon.toml", 0o440)

@@ -1,3 +1,4 @@
+import AvalonCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -404,4 +405,21 @@ public final class UDPCollector {
     }
 
     public func close() { Glibc.close(fd) }
+}
+
+/// A repeatable random source for tests: seeded from AVALON_TEST_SEED when
+/// set, else from the clock, and the seed printed, so that a failure can be
+/// replayed with `AVALON_TEST_SEED=N swift test --filter …`.
+public struct SeededGenerator: RandomNumberGenerator {
+    private var random: SplitMix64
+    public let seed: UInt64
+
+    public init(test: String) {
+        let given = ProcessInfo.processInfo.environment["AVALON_TEST_SEED"].flatMap { UInt64($0) }
+        seed = given ?? UInt64(Date().timeIntervalSince1970 * 1e6)
+        random = SplitMix64(seed: seed)
+        print("\(test): random seed \(seed) (AVALON_TEST_SEED=\(seed) repeats it)")
+    }
+
+    public mutating func next() -> UInt64 { random.next() }
 }

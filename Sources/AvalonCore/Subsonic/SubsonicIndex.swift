@@ -16,6 +16,13 @@ public final class SubsonicIndex: Sendable {
     /// without file facts, the load order, last first.
     public let albumsNewest: [UInt32]
 
+    init(letters: [String], letterStarts: [UInt32], indexedArtists: [UInt32], artistAlbumCounts: [Int64],
+         genreAlbumCounts: [Int64], albumsByArtist: [UInt32], albumsNewest: [UInt32]) {
+        self.letters = letters; self.letterStarts = letterStarts; self.indexedArtists = indexedArtists
+        self.artistAlbumCounts = artistAlbumCounts; self.genreAlbumCounts = genreAlbumCounts
+        self.albumsByArtist = albumsByArtist; self.albumsNewest = albumsNewest
+    }
+
     init(arena: [UInt8], songs: [Song], albums: ElementTable, artists: ElementTable, genres: ElementTable, files: SongFiles) {
         // Every artist by index letter, each letter's artists by name.
         var keyed: [(String, String, UInt32)] = []

@@ -1,6 +1,7 @@
 #ifndef AVALON_SYSTEM_H
 #define AVALON_SYSTEM_H
 /* Small pieces of the C library that Swift cannot call as they are. */
+#include <stddef.h>
 #include <stdint.h>
 #include <signal.h>
 #include <malloc.h>
@@ -28,4 +29,9 @@ int avalon_insert_hole(int fd, int64_t offset, int64_t length);
 /* What the build scripts stamp in with -Xcc -DAVALON_COMMIT=... (and _BUILD_DATE). */
 const char *avalon_build_commit(void);
 const char *avalon_build_date(void);
+
+/* A snapshot section's checksum (CRC-32C in three lanes, see system.c), and
+   the same computed a byte at a time, which tests hold it to. */
+uint32_t avalon_checksum(const void *data, size_t n);
+uint32_t avalon_checksum_portable(const void *data, size_t n);
 #endif

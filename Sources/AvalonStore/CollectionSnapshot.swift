@@ -1,0 +1,290 @@
+import AvalonCore
+import CSystem
+import Dispatch
+import Glibc
+
+/// A collection's indexes kept in a file (SNAPSHOT_PATH), so that a restart
+/// or the second load of a reload reads them instead of building them. The
+/// database stays the truth: a snapshot is used only when it names the
+/// generation the database holds now, and only when every checksum holds;
+/// anything else is ignored and rebuilt from the database.
+///
+/// The file: a head (magic, format, the key it was written for, a checksum),
+/// the collection's arrays each as a section (count, element size, one
+/// checksum per 4 MiB chunk, the bytes), then an end mark. Trusted input:
+/// the folder and the file must be this user's and writable by nobody else,
+/// since a checksum stops damage, not someone who writes a valid file.
+public enum CollectionSnapshot {
+    static let magic = Array("AVALON SNAPSHOT\n".utf8)
+    static let endMagic = Array("AVALON SNAP END\n".utf8)
+    static let chunk = 4 << 20
+
+    public enum Outcome {
+        case loaded(MusicCollection)
+        /// No file: nothing to say.
+        case missing
+        /// A file that cannot be used (stale, damaged, unsafe): why.
+        case unusable(String)
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// What a snapshot must have been written for: the format, the build
+    /// (layouts change with it) and the database's generation stamp.
+    public static func key(stamp: String) -> String {
+        "avalon build \(String(cString: avalon_build_commit())) \(String(cString: avalon_build_date())), snapshot format \(MusicCollection.snapshotFormat), \(MemoryLayout<Int>.size * 8)-bit; \(stamp)"
+    }
+
+    /// Reads the snapshot at `path` when it was written for `key`.
+    public static func read(path: String, key: String) -> Outcome {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            return errno == ENOENT ? .missing : .unusable("cannot open it: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        do {
+            try checkFolder(of: path)
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw Failure("it is not a regular file") }
+            guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+                throw Failure("it must belong to this user and be writable by nobody else")
+            }
+            var r = SnapshotFileReader(fd: fd, size: Int(st.st_size))
+            let written = try r.head()
+            guard written == key else { return .unusable("it was written for another generation or build (\(written)), not \(key)") }
+            let c = try MusicCollection(snapshot: &r)
+            try r.end()
+            return .loaded(c)
+        } catch {
+            return .unusable("\(error)")
+        }
+    }
+
+    /// Writes the snapshot of `collection` for `key` at `path`: a temporary
+    /// file of this process, synced, renamed over the old one.
+    public static func write(_ collection: MusicCollection, path: String, key: String) throws {
+        try checkFolder(of: path)
+        let folder = folderOf(path)
+        let temp = folder + "/." + String(path.split(separator: "/").last ?? "snapshot") + ".tmp-\(getpid())"
+        var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == EEXIST {
+            // A leftover of a writer that was stopped (a pid taken again).
+            unlink(temp)
+            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }
+        guard fd >= 0 else { throw Failure("cannot create \(temp): \(String(cString: strerror(errno)))") }
+        var done = false
+        defer {
+            close(fd)
+            if !done { unlink(temp) }
+        }
+        var w = SnapshotFileWriter(fd: fd)
+        try w.head(key: key)
+        try collection.write(snapshot: &w)
+        try w.end()
+        guard fdatasync(fd) == 0 else { throw Failure("cannot sync \(temp): \(String(cString: strerror(errno)))") }
+        guard rename(temp, path) == 0 else { throw Failure("cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))") }
+        done = true
+        let dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+
+    /// The temporary file a writer with this pid leaves when it is killed.
+    public static func temporaryPath(_ path: String, writer pid: pid_t) -> String {
+        folderOf(path) + "/." + String(path.split(separator: "/").last ?? "snapshot") + ".tmp-\(pid)"
+    }
+
+    static func folderOf(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The folder must be a directory of this user or root that nobody else
+    /// may write: otherwise another user could plant a snapshot.
+    static func checkFolder(of path: String) throws {
+        let folder = folderOf(path)
+        var st = stat()
+        guard lstat(folder, &st) == 0 else { throw Failure("its folder \(folder): \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() || st.st_uid == 0, st.st_mode & 0o022 == 0 else {
+            throw Failure("its folder \(folder) must be a directory of this user (or root) that nobody else may write")
+        }
+    }
+}
+
+/// Sections written one after another, each array's bytes straight from its memory.
+struct SnapshotFileWriter: SnapshotWriting {
+    let fd: Int32
+    var sections: UInt64 = 0
+
+    init(fd: Int32) { self.fd = fd }
+
+    func put(_ p: UnsafeRawBufferPointer) throws {
+        var at = 0
+        while at < p.count {
+            let n = Glibc.write(fd, p.baseAddress! + at, p.count - at)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw CollectionSnapshot.Failure("cannot write the snapshot: \(String(cString: strerror(errno)))") }
+            at += n
+        }
+    }
+
+    func put(words: [UInt64]) throws { try words.withUnsafeBytes { try put($0) } }
+
+    func pad(_ n: Int) throws {
+        let zeros = [UInt8](repeating: 0, count: (8 - n % 8) % 8)
+        try zeros.withUnsafeBytes { try put($0) }
+    }
+
+    func head(key: String) throws {
+        var bytes = CollectionSnapshot.magic
+        withUnsafeBytes(of: UInt64(MusicCollection.snapshotFormat).littleEndian) { bytes += $0 }
+        let k = Array(key.utf8)
+        withUnsafeBytes(of: UInt64(k.count).littleEndian) { bytes += $0 }
+        bytes += k
+        bytes += [UInt8](repeating: 0, count: (8 - bytes.count % 8) % 8)
+        let sum = UInt64(bytes.withUnsafeBytes { avalon_checksum($0.baseAddress, $0.count) })
+        withUnsafeBytes(of: sum.littleEndian) { bytes += $0 }
+        try bytes.withUnsafeBytes { try put($0) }
+    }
+
+    mutating func write<T: BitwiseCopyable>(_ array: [T]) throws {
+        try array.withUnsafeBytes { bytes in
+            let chunks = (bytes.count + CollectionSnapshot.chunk - 1) / CollectionSnapshot.chunk
+            var sums = [UInt32](repeating: 0, count: chunks)
+            for c in 0..<chunks {
+                let lo = c * CollectionSnapshot.chunk, hi = min(bytes.count, lo + CollectionSnapshot.chunk)
+                sums[c] = avalon_checksum(bytes.baseAddress! + lo, hi - lo)
+            }
+            let words = [UInt64(array.count), UInt64(MemoryLayout<T>.stride), UInt64(chunks)]
+            try put(words: words + [UInt64(SnapshotFileReader.headSum(words, sums))])
+            try sums.withUnsafeBytes { try put($0) }
+            try pad(chunks * 4)
+            if bytes.count > 0 { try put(bytes) }
+            try pad(bytes.count)
+        }
+        sections += 1
+    }
+
+    func end() throws {
+        var bytes = CollectionSnapshot.endMagic
+        withUnsafeBytes(of: sections.littleEndian) { bytes += $0 }
+        try bytes.withUnsafeBytes { try put($0) }
+    }
+}
+
+/// Sections read in order with pread, each into a new array of its own and
+/// checked chunk by chunk, large ones on every core.
+struct SnapshotFileReader: SnapshotReading {
+    let fd: Int32
+    let size: Int
+    var at = 0
+    var sections: UInt64 = 0
+
+    init(fd: Int32, size: Int) { self.fd = fd; self.size = size }
+
+    static func headSum(_ words: [UInt64], _ sums: [UInt32]) -> UInt32 {
+        let bytes = words.withUnsafeBytes { Array($0) } + sums.withUnsafeBytes { Array($0) }
+        return bytes.withUnsafeBytes { avalon_checksum($0.baseAddress, $0.count) }
+    }
+
+    func get(_ p: UnsafeMutableRawPointer, _ n: Int, at offset: Int) throws {
+        var done = 0
+        while done < n {
+            let r = pread(fd, p + done, n - done, off_t(offset + done))
+            if r < 0 && errno == EINTR { continue }
+            if r < 0 { throw CollectionSnapshot.Failure("cannot read it: \(String(cString: strerror(errno)))") }
+            guard r > 0 else { throw CollectionSnapshot.Failure("it ends early (\(size) bytes)") }
+            done += r
+        }
+    }
+
+    mutating func bytes(_ n: Int) throws -> [UInt8] {
+        guard n >= 0, n <= size - at else { throw CollectionSnapshot.Failure("it ends early (\(size) bytes)") }
+        var out = [UInt8](repeating: 0, count: n)
+        if n > 0 { try out.withUnsafeMutableBytes { try get($0.baseAddress!, n, at: at) } }
+        at += n
+        return out
+    }
+
+    mutating func word() throws -> UInt64 {
+        try bytes(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
+    /// Zeros to the next 8-byte boundary: no byte of the file goes unchecked.
+    mutating func padding(_ n: Int) throws {
+        guard try bytes((8 - n % 8) % 8).allSatisfy({ $0 == 0 }) else { throw CollectionSnapshot.Failure("section \(sections) is damaged (padding)") }
+    }
+
+    /// The key the file was written for.
+    mutating func head() throws -> String {
+        guard try bytes(16) == CollectionSnapshot.magic else { throw CollectionSnapshot.Failure("it is not an Avalon snapshot") }
+        let format = try word(), length = try word()
+        guard format == UInt64(MusicCollection.snapshotFormat) else { throw CollectionSnapshot.Failure("its format is \(format), not \(MusicCollection.snapshotFormat)") }
+        guard length < 65536 else { throw CollectionSnapshot.Failure("its head is damaged") }
+        let key = try bytes(Int(length))
+        _ = try bytes((8 - (32 + Int(length)) % 8) % 8)
+        let headBytes = at
+        let sum = try word()
+        var all = [UInt8](repeating: 0, count: headBytes)
+        try all.withUnsafeMutableBytes { try get($0.baseAddress!, headBytes, at: 0) }
+        guard sum == UInt64(all.withUnsafeBytes { avalon_checksum($0.baseAddress, $0.count) }) else {
+            throw CollectionSnapshot.Failure("its head is damaged (checksum)")
+        }
+        return String(decoding: key, as: UTF8.self)
+    }
+
+    mutating func read<T: BitwiseCopyable>(_ type: T.Type) throws -> [T] {
+        let words = [try word(), try word(), try word()]
+        let sum = try word()
+        let (count, stride, chunks) = (words[0], words[1], words[2])
+        guard stride == UInt64(MemoryLayout<T>.stride) else {
+            throw CollectionSnapshot.Failure("section \(sections) holds \(stride)-byte entries where \(MemoryLayout<T>.stride) are expected")
+        }
+        let (total, overflow) = count.multipliedReportingOverflow(by: stride)
+        guard !overflow, total <= UInt64(size - at), chunks == (total + UInt64(CollectionSnapshot.chunk) - 1) / UInt64(CollectionSnapshot.chunk) else {
+            throw CollectionSnapshot.Failure("section \(sections)'s head is damaged")
+        }
+        let sumBytes = try bytes(Int(chunks) * 4)
+        let sums = sumBytes.withUnsafeBytes { Array($0.bindMemory(to: UInt32.self)) }
+        guard UInt64(Self.headSum(words, sums)) == sum else { throw CollectionSnapshot.Failure("section \(sections)'s head is damaged (checksum)") }
+        try padding(Int(chunks) * 4)
+        let n = Int(total), start = at
+        guard n + (8 - n % 8) % 8 <= size - at else { throw CollectionSnapshot.Failure("it ends early (\(size) bytes)") }
+        let fd = self.fd, size = self.size, section = sections
+        let array = try [T](unsafeUninitializedCapacity: Int(count)) { buffer, initialized in
+            guard n > 0 else { return }
+            let base = UnsafeMutableRawPointer(buffer.baseAddress!)
+            let reader = SnapshotFileReader(fd: fd, size: size)
+            // Chunks on every core: the copy from the page cache and the
+            // checksums are the whole cost of a load from a snapshot.
+            let failed = UnsafeMutablePointer<Int>.allocate(capacity: Int(chunks))
+            defer { failed.deallocate() }
+            DispatchQueue.concurrentPerform(iterations: Int(chunks)) { c in
+                let lo = c * CollectionSnapshot.chunk, len = min(n, lo + CollectionSnapshot.chunk) - lo
+                do {
+                    try reader.get(base + lo, len, at: start + lo)
+                    failed[c] = avalon_checksum(base + lo, len) == sums[c] ? 0 : 1
+                } catch {
+                    failed[c] = 2
+                }
+            }
+            for c in 0..<Int(chunks) where failed[c] != 0 {
+                throw CollectionSnapshot.Failure(failed[c] == 1 ? "section \(section) is damaged (checksum)" : "it ends early or cannot be read")
+            }
+            initialized = Int(count)
+        }
+        at += n
+        try padding(n)
+        sections += 1
+        return array
+    }
+
+    mutating func end() throws {
+        guard try bytes(16) == CollectionSnapshot.endMagic, try word() == sections, at == size else {
+            throw CollectionSnapshot.Failure("its end is damaged")
+        }
+    }
+}

@@ -72,6 +72,8 @@ public struct ServerRoot {
         # Looks at the database's generation this often: a rescan is served within seconds.
         RELOAD_INTERVAL = \(reloadInterval)
         COVER_CACHE = \(Config.tomlString(coverCache))
+        # The built indexes, read back at the next start instead of rebuilt.
+        SNAPSHOT_PATH = \(Config.tomlString(dir + "/collection.snapshot"))
         \(usersFile.map { "SUBSONIC_USERS_FILE = \(Config.tomlString($0))\nSUBSONIC_MUSIC_FOLDER = \(Config.tomlString(music))\n" } ?? "")
         """
     }

@@ -35,8 +35,16 @@ public enum CollectionSnapshot {
     /// What a snapshot must have been written for: the format, the build
     /// (layouts change with it) and the database's generation stamp.
     public static func key(stamp: String) -> String {
-        "avalon build \(String(cString: avalon_build_commit())) \(String(cString: avalon_build_date())), snapshot format \(MusicCollection.snapshotFormat), \(MemoryLayout<Int>.size * 8)-bit; \(stamp)"
+        "avalon build \(String(cString: avalon_build_commit())) \(String(cString: avalon_build_date())) \(executable), snapshot format \(MusicCollection.snapshotFormat), \(MemoryLayout<Int>.size * 8)-bit; \(stamp)"
     }
+
+    /// The running executable's file: a development build stamps no commit,
+    /// and any rebuild may change the arrays' layout.
+    static let executable: String = {
+        var st = stat()
+        guard stat("/proc/self/exe", &st) == 0 else { return "executable unknown" }
+        return "executable \(st.st_dev):\(st.st_ino) \(st.st_size) bytes, modified \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }()
 
     /// Reads the snapshot at `path` when it was written for `key`.
     public static func read(path: String, key: String) -> Outcome {

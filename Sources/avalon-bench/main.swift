@@ -116,11 +116,35 @@ func load(url: DatabaseURL) throws {
         }
     }
     let store = try openStore(url)
-    let c = try store.load()
+    // AVALON_BENCH_SNAPSHOT=PATH: read the snapshot there when it fits the
+    // database, as avalon-fcgi does with SNAPSHOT_PATH; else load from the
+    // database and write it (timed apart, after the load's figures).
+    let snapshot = getenv("AVALON_BENCH_SNAPSHOT").map { String(cString: $0) }
+    var fromSnapshot: MusicCollection?
+    var snapshotKey: String?
+    if let snapshot, let stamp = try store.generationStamp() {
+        snapshotKey = CollectionSnapshot.key(stamp: stamp)
+        switch CollectionSnapshot.read(path: snapshot, key: snapshotKey!) {
+        case .loaded(let read):
+            fromSnapshot = read
+            snapshotKey = nil
+            print("from the snapshot \(snapshot)")
+        case .missing: print("no snapshot yet: from the database")
+        case .unusable(let why): print("snapshot not used (\(why)): from the database")
+        }
+    }
+    let c = try fromSnapshot ?? store.load()
     releaseFreedMemory()  // as avalon-fcgi does after loading
     LoadPhases.ended = nil
     let dt = monotonicSeconds() - t0
     let rss1 = residentMB()
+    if let snapshot, let key = snapshotKey {
+        let t = monotonicSeconds()
+        try CollectionSnapshot.write(c, path: snapshot, key: key)
+        var st = stat()
+        stat(snapshot, &st)
+        print(String(format: "snapshot written in %.2f s: %.0f MB", monotonicSeconds() - t, Double(st.st_size) / 1048576))
+    }
     print(String(format: "tracks %ld albums %ld artists %ld genres %ld", c.songs.count, c.albums.count, c.artists.count, c.genres.count))
     print(String(format: "load+index: %.2f s; resident %.0f MB (%.0f MB before load); arrays %.0f MB",
                  dt, rss1, rss0, Double(c.memoryBytes) / 1048576))

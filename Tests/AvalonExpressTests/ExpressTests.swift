@@ -121,6 +121,10 @@ final class ExpressTests: XCTestCase {
         XCTAssertTrue(page.text.contains("<title>Avalon</title>"), page.text)
         XCTAssertEqual(try s.get("/app.js").status, 200)
         XCTAssertEqual(try s.get("/player.js").status, 200)
+        // The server root's SNAPSHOT_PATH: written after the first load, the user's own.
+        var st = stat()
+        XCTAssertTrue(waitUntil(timeout: 20) { stat(s.root + "/collection.snapshot", &st) == 0 }, s.process.log)
+        XCTAssertEqual([st.st_mode & 0o777, st.st_uid], [0o600, geteuid() == 0 ? 65534 : geteuid()])
         XCTAssertTrue(s.process.log.contains("Avalon serves http://127.0.0.1:\(s.port)/"), s.process.log)
         let running = processes(mentioning: s.root)
         XCTAssertGreaterThanOrEqual(running.count, 4, "express, avalon-fcgi (master + workers), nginx (master + worker)")

@@ -244,10 +244,15 @@ func checkGenerations(_ store: Store, _ url: DatabaseURL, file: StaticString = #
     try store.ensureSchema()
     XCTAssertEqual(try DatabaseProbe.generation(url, timeout: 5), 0, file: file, line: line)
     XCTAssertEqual(try store.load().generation, 0, file: file, line: line)
+    XCTAssertNil(try store.generationStamp(), "generation 0 has no stamp (and no snapshot)", file: file, line: line)
     let rows = sampleRows(6)
     var w = try store.write(ScanWrite(rows: rows, files: nil, scanner: "test"), check: { _ in })
     XCTAssertEqual(w.generation, 1, file: file, line: line)
     XCTAssertEqual(w.diff.addedTracks.count, 6, file: file, line: line)
+    // The stamp names the generation's row, the same in both databases' SQL.
+    let stamp = try XCTUnwrap(try store.generationStamp(), file: file, line: line)
+    XCTAssertTrue(stamp.hasPrefix("generation 1 written "), stamp, file: file, line: line)
+    XCTAssertTrue(stamp.hasSuffix(": 6 songs, \(Set(rows.albums.map(\.id)).count) albums, \(Set(rows.artists.map(\.id)).count) artists, \(Set(rows.genres.map(\.id)).count) genres, by test"), stamp, file: file, line: line)
     w = try store.write(ScanWrite(rows: rows, files: nil, scanner: "test"), check: { _ in })
     XCTAssertFalse(w.rowsChanged, file: file, line: line)
     XCTAssertEqual(w.generation, 1, file: file, line: line)
@@ -260,6 +265,7 @@ func checkGenerations(_ store: Store, _ url: DatabaseURL, file: StaticString = #
     XCTAssertEqual([w.diff.changedTracks.count, w.diff.removedTracks.count, w.diff.addedTracks.count, w.diff.elements[0].renamed.count],
                    [1, 1, 0, 1], file: file, line: line)
     XCTAssertEqual(try DatabaseProbe.generation(url, timeout: 5), 2, file: file, line: line)
+    XCTAssertTrue(try store.generationStamp()?.hasPrefix("generation 2 written ") == true, file: file, line: line)
     let loaded = try store.load()
     XCTAssertEqual(loaded.generation, 2, file: file, line: line)
     assertCollection(loaded, equals: next)

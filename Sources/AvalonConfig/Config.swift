@@ -345,6 +345,12 @@ public struct Config: Sendable {
             guard snapshot.hasPrefix("/"), !snapshot.hasSuffix("/") else {
                 throw fail("SNAPSHOT_PATH", "must be the absolute path of a file (got '\(snapshot)')")
             }
+            // It is replaced whole at every write: never the database's or the log's file.
+            var taken = config.logPath.map { [$0] } ?? []
+            if case .sqlite(let db) = url { taken += ["", "-wal", "-shm", "-journal"].map { db + $0 } }
+            guard !taken.contains(snapshot) else {
+                throw fail("SNAPSHOT_PATH", "names the database or the log file (got '\(snapshot)'); it needs a file of its own")
+            }
             config.snapshotPath = snapshot
         }
         if let folder = optional("SUBSONIC_MUSIC_FOLDER") {

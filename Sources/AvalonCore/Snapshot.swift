@@ -104,8 +104,20 @@ extension MusicCollection {
         let coverIDs = try r.read(UInt8.self)
         let coverNames = try r.readStrings()
         guard coverIDs.count == coverNames.count * Covers.idLength else { throw SnapshotMismatch("cover ids do not match cover names") }
-        let covers = Covers(ids: coverIDs, names: coverNames, songs: try r.read(Int32.self), albums: try r.read(Int32.self),
-                            artists: try r.read(Int32.self))
+        let coverSongs = try r.read(Int32.self), coverAlbums = try r.read(Int32.self), coverArtists = try r.read(Int32.self)
+        // What decides a served path or id is checked again, whatever the checksums say.
+        guard coverNames.allSatisfy(Covers.isPictureName),
+              [(coverSongs, songCount), (coverAlbums, albumCount), (coverArtists, artistCount)].allSatisfy({ list, n in
+                  (list.isEmpty || list.count == n) && list.allSatisfy { $0 >= -1 && Int($0) < coverNames.count } }) else {
+            throw SnapshotMismatch("the covers are inconsistent")
+        }
+        guard spans.allSatisfy({ Int($0.start) + Int($0.count) <= paths.count }),
+              songs.allSatisfy({ Int($0.name.start) + Int($0.name.count) <= arena.count }),
+              songs.allSatisfy({ Int($0.album) < albumCount && Int($0.artist) < artistCount && Int($0.genre) < genreCount }),
+              arena.count >= JSONCursor.padding else {
+            throw SnapshotMismatch("the songs or file paths are inconsistent")
+        }
+        let covers = Covers(ids: coverIDs, names: coverNames, songs: coverSongs, albums: coverAlbums, artists: coverArtists)
         let subsonic = try SubsonicIndex(snapshot: &r, artists: artistCount, genres: genreCount, albums: albumCount)
         self.init(arena: arena, songs: songs, tables: (albums, artists, genres), songSearch: songSearch, nameRank: nameRank,
                   idRank: idRank, orders: orders, years: years, dropped: Int(head[0]), generation: head[1],
@@ -134,7 +146,8 @@ extension ElementTable {
         let search = try SearchIndex(snapshot: &r)
         let json = try r.read(UInt8.self), jsonOffsets = try r.read(UInt32.self, count: n + 1, "JSON offsets")
         let keySongs = try r.read(KeySongs.self, count: search.elements.count, "song lists by key")
-        guard Int(offsets.last ?? 0) == songCount, Int(jsonOffsets.last ?? 0) + JSONCursor.padding <= json.count else {
+        guard Int(offsets.last ?? 0) == songCount, Int(jsonOffsets.last ?? 0) + JSONCursor.padding <= json.count,
+              zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }), zip(jsonOffsets, jsonOffsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw SnapshotMismatch("an element table's offsets pass its lists")
         }
         self.init(items: items, byID: byID, idRank: idRank, byName: byName, nameRank: nameRank, lowerText: lowerText,

@@ -169,7 +169,7 @@ public enum Express {
         DispatchQueue.global().async {
             do {
                 try watchAndScan(job, settle: 1, poll: nil, log: { say($0) },
-                                 report: { if $0.outcome.rowsChanged { say("rescanned: \($0.summary)") } },
+                                 report: { if $0.outcome.generationWritten { say("rescanned: \($0.summary)") } },
                                  stop: { stop.isSet })
             } catch {
                 say("watching the music folder failed: \(error)")

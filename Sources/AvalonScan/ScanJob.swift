@@ -56,6 +56,7 @@ public struct ScanJob {
             let d = outcome.diff
             parts.append(outcome.rowsChanged
                 ? "generation \(outcome.generation) written (songs +\(d.addedTracks.count) ~\(d.changedTracks.count) -\(d.removedTracks.count))"
+                : outcome.generationWritten ? "generation \(outcome.generation) written (files, covers or folder)"
                 : "unchanged (generation \(outcome.generation))")
             func r(_ v: Double) -> Double { (v * 100).rounded() / 100 }
             parts.append("\(r(seconds)) s (records \(r(phases.records)), files \(r(phases.files)), write \(r(phases.write)))")

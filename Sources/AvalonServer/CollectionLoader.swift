@@ -23,7 +23,8 @@ struct CollectionLoader {
         let store = try openStore(config.databaseURL)
         // A standby refuses to create tables; its load says what is missing.
         if create { try? store.ensureSchema() }
-        if let path = config.snapshotPath, useSnapshot, let stamp = try store.generationStamp() {
+        // A stamp that cannot be read costs the snapshot, not the start.
+        if let path = config.snapshotPath, useSnapshot, let stamp = (try? store.generationStamp()) ?? nil {
             let started = monotonicSeconds()
             switch CollectionSnapshot.read(path: path, key: CollectionSnapshot.key(stamp: stamp)) {
             case .loaded(let c):

@@ -304,7 +304,7 @@ public final class Master {
             }
             if let t = trial, pid == t.child.pid {
                 trial = nil
-                trialDone(t.child.outcome(status: status, at: monotonicSeconds()), started: t.started)
+                trialDone(t.child.outcome(status: status, at: monotonicSeconds()), started: t.started, trialPid: pid)
                 continue
             }
             if let s = snapshotWriter, pid == s.pid {
@@ -336,7 +336,10 @@ public final class Master {
 
     func abandonHelpers() {
         look?.abandon()
-        trial?.child.abandon()
+        if let t = trial {
+            t.child.abandon()
+            removeSnapshotLeftover(t.child.pid)
+        }
         if let s = snapshotWriter {
             s.abandon()
             removeSnapshotLeftover(s.pid)
@@ -373,7 +376,7 @@ public final class Master {
 
     /// A writer stopped midway leaves its temporary file.
     func removeSnapshotLeftover(_ pid: pid_t) {
-        if let path = config.snapshotPath { unlink(CollectionSnapshot.temporaryPath(path, writer: pid)) }
+        if let path = config.snapshotPath { CollectionSnapshot.removeLeftover(path, writer: pid) }
     }
 
     /// SIGHUP or a new generation: load the new collection in a child first;
@@ -403,12 +406,14 @@ public final class Master {
     /// A trial load that has not finished in this long is stopped.
     static let trialSeconds = 600.0
 
-    func trialDone(_ outcome: HelperChild.Outcome, started: Double) {
+    func trialDone(_ outcome: HelperChild.Outcome, started: Double, trialPid: pid_t) {
         switch outcome {
         case .answered(let note):
             if !note.isEmpty { logger.error("\(note)") }
             finishReload(started: started)
-        case .failed(let why): reloadFailed("the load failed: \(why)")
+        case .failed(let why):
+            removeSnapshotLeftover(trialPid)
+            reloadFailed("the load failed: \(why)")
         }
         if let again = reloadAgain {
             reloadAgain = nil
@@ -431,6 +436,12 @@ public final class Master {
             return
         }
         table[.reloadFailing] = 0
+        // A snapshot of the collection replaced would land over the trial's fresh one.
+        if let s = snapshotWriter {
+            s.abandon()
+            removeSnapshotLeftover(s.pid)
+            snapshotWriter = nil
+        }
         collection = fresh  // the old one is freed here: workers have their own copies
         do { subsonic = try SubsonicAPI.load(config) } catch { logger.error("Subsonic accounts not re-read, the old ones stay: \(error)") }
         etagSalt = fresh.generation == 0 ? jitter.next() : 0

@@ -33,9 +33,15 @@ public enum CollectionSnapshot {
     }
 
     /// What a snapshot must have been written for: the format, the build
-    /// (layouts change with it) and the database's generation stamp.
+    /// (layouts change with it) and the database's generation stamp (its
+    /// text is the database's: a long one is cut, with its length and checksum).
     public static func key(stamp: String) -> String {
-        "avalon build \(String(cString: avalon_build_commit())) \(String(cString: avalon_build_date())) \(executable), snapshot format \(MusicCollection.snapshotFormat), \(MemoryLayout<Int>.size * 8)-bit; \(stamp)"
+        var text = stamp
+        if stamp.utf8.count > 1024 {
+            let sum = Array(stamp.utf8).withUnsafeBytes { avalon_checksum($0.baseAddress, $0.count) }
+            text = String(decoding: stamp.utf8.prefix(512), as: UTF8.self) + "… (\(stamp.utf8.count) bytes, checksum \(sum))"
+        }
+        return "avalon build \(String(cString: avalon_build_commit())) \(String(cString: avalon_build_date())) \(executable), snapshot format \(MusicCollection.snapshotFormat), \(MemoryLayout<Int>.size * 8)-bit; \(text)"
     }
 
     /// The running executable's file: a development build stamps no commit,
@@ -48,21 +54,27 @@ public enum CollectionSnapshot {
 
     /// Reads the snapshot at `path` when it was written for `key`.
     public static func read(path: String, key: String) -> Outcome {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let folder: Int32
+        do { folder = try openFolder(of: path) } catch {
+            return .unusable("\(error)")
+        }
+        defer { close(folder) }
+        // Opened in the folder checked, not by path again; never waiting on a
+        // FIFO (the type is checked before any read).
+        let fd = openat(folder, fileName(path), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             return errno == ENOENT ? .missing : .unusable("cannot open it: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         do {
-            try checkFolder(of: path)
             var st = stat()
             guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw Failure("it is not a regular file") }
             guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
                 throw Failure("it must belong to this user and be writable by nobody else")
             }
             var r = SnapshotFileReader(fd: fd, size: Int(st.st_size))
-            let written = try r.head()
-            guard written == key else { return .unusable("it was written for another generation or build (\(written)), not \(key)") }
+            // The key holds the database's text: not logged.
+            guard try r.head() == key else { return .unusable("it was written for another generation or build") }
             let c = try MusicCollection(snapshot: &r)
             try r.end()
             return .loaded(c)
@@ -71,54 +83,124 @@ public enum CollectionSnapshot {
         }
     }
 
-    /// Writes the snapshot of `collection` for `key` at `path`: a temporary
-    /// file of this process, synced, renamed over the old one.
+    /// Writes the snapshot of `collection` for `key` at `path`: an unnamed
+    /// file in the checked folder, synced, then linked and renamed over the
+    /// old snapshot. Refuses to replace a file that is not a snapshot.
     public static func write(_ collection: MusicCollection, path: String, key: String) throws {
-        try checkFolder(of: path)
-        let folder = folderOf(path)
-        let temp = folder + "/." + String(path.split(separator: "/").last ?? "snapshot") + ".tmp-\(getpid())"
-        var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        if fd < 0 && errno == EEXIST {
-            // A leftover of a writer that was stopped (a pid taken again).
-            unlink(temp)
-            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        let folder = try openFolder(of: path)
+        defer { close(folder) }
+        let name = fileName(path)
+        try checkReplaceable(folder, name, path)
+        removeLeftovers(folder, name)
+        let temp = temporaryName(path, writer: getpid())
+        var fd = avalon_open_unnamed(folder, 0o600)
+        let unnamed = fd >= 0
+        if !unnamed {
+            // No O_TMPFILE here (some file systems): a named file, which a
+            // writer killed midway leaves (the next writer removes it).
+            unlinkat(folder, temp, 0)
+            fd = openat(folder, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
-        guard fd >= 0 else { throw Failure("cannot create \(temp): \(String(cString: strerror(errno)))") }
-        var done = false
+        guard fd >= 0 else { throw Failure("cannot create a file in \(folderOf(path)): \(String(cString: strerror(errno)))") }
+        var linked = !unnamed, done = false
         defer {
             close(fd)
-            if !done { unlink(temp) }
+            if linked && !done { unlinkat(folder, temp, 0) }
         }
         var w = SnapshotFileWriter(fd: fd)
         try w.head(key: key)
         try collection.write(snapshot: &w)
         try w.end()
-        guard fdatasync(fd) == 0 else { throw Failure("cannot sync \(temp): \(String(cString: strerror(errno)))") }
-        guard rename(temp, path) == 0 else { throw Failure("cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))") }
+        guard fdatasync(fd) == 0 else { throw Failure("cannot sync the snapshot: \(String(cString: strerror(errno)))") }
+        if unnamed {
+            unlinkat(folder, temp, 0)
+            guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", folder, temp, AT_SYMLINK_FOLLOW) == 0 else {
+                throw Failure("cannot link the snapshot into \(folderOf(path)): \(String(cString: strerror(errno)))")
+            }
+            linked = true
+        }
+        try checkReplaceable(folder, name, path)
+        guard renameat(folder, temp, folder, name) == 0 else {
+            throw Failure("cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))")
+        }
         done = true
-        let dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        fsync(folder)
     }
 
-    /// The temporary file a writer with this pid leaves when it is killed.
-    public static func temporaryPath(_ path: String, writer pid: pid_t) -> String {
-        folderOf(path) + "/." + String(path.split(separator: "/").last ?? "snapshot") + ".tmp-\(pid)"
+    /// A path that names something else (a database, a log: a mistake in
+    /// SNAPSHOT_PATH) is never replaced: only a snapshot of this user.
+    static func checkReplaceable(_ folder: Int32, _ name: String, _ path: String) throws {
+        var st = stat()
+        if fstatat(folder, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+            guard errno == ENOENT else { throw Failure("\(path): \(String(cString: strerror(errno)))") }
+            return
+        }
+        var head = [UInt8](repeating: 0, count: magic.count)
+        let fd = openat(folder, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        let n = fd >= 0 && (st.st_mode & S_IFMT) == S_IFREG ? head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } : -1
+        if fd >= 0 { close(fd) }
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), n == magic.count, head == magic else {
+            throw Failure("\(path) exists and is not a snapshot of this user: not replaced (does SNAPSHOT_PATH name the right file?)")
+        }
     }
+
+    /// Named temporary files of writers that are gone (killed midway, before O_TMPFILE or without it).
+    static func removeLeftovers(_ folder: Int32, _ name: String) {
+        let prefix = "." + name + ".tmp-"
+        let copy = dup(folder)
+        guard copy >= 0, let d = fdopendir(copy) else { if copy >= 0 { close(copy) }; return }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let entry = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+            guard entry.hasPrefix(prefix), let pid = pid_t(entry.dropFirst(prefix.count)) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlinkat(folder, entry, 0) }
+        }
+    }
+
+    /// Removes the named temporary file a writer with this pid left when it was killed.
+    public static func removeLeftover(_ path: String, writer pid: pid_t) {
+        guard let folder = try? openFolder(of: path) else { return }
+        unlinkat(folder, temporaryName(path, writer: pid), 0)
+        close(folder)
+    }
+
+    static func temporaryName(_ path: String, writer pid: pid_t) -> String { "." + fileName(path) + ".tmp-\(pid)" }
+
+    static func fileName(_ path: String) -> String { String(path.split(separator: "/").last ?? "snapshot") }
 
     static func folderOf(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// The folder must be a directory of this user or root that nobody else
-    /// may write: otherwise another user could plant a snapshot.
-    static func checkFolder(of path: String) throws {
+    /// The folder, opened by walking its real path from / without following
+    /// links, each step checked: every folder belongs to root or this user,
+    /// and none above may be written by others unless sticky (as /tmp); the
+    /// folder itself nobody else may write. Otherwise another user could plant
+    /// a snapshot, or move a folder so that a write lands elsewhere. What is
+    /// read or written goes through the descriptor returned.
+    static func openFolder(of path: String) throws -> Int32 {
         let folder = folderOf(path)
-        var st = stat()
-        guard lstat(folder, &st) == 0 else { throw Failure("its folder \(folder): \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() || st.st_uid == 0, st.st_mode & 0o022 == 0 else {
-            throw Failure("its folder \(folder) must be a directory of this user (or root) that nobody else may write")
+        guard let real = realpath(folder, nil) else { throw Failure("its folder \(folder): \(String(cString: strerror(errno)))") }
+        let resolved = String(cString: real)
+        free(real)
+        let parts = resolved.split(separator: "/").map(String.init)
+        var fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        for i in 0...parts.count {
+            if i > 0 {
+                let next = openat(fd, parts[i - 1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                close(fd)
+                fd = next
+            }
+            var st = stat()
+            let last = i == parts.count
+            guard fd >= 0, fstat(fd, &st) == 0, st.st_uid == geteuid() || st.st_uid == 0,
+                  st.st_mode & 0o022 == 0 || (!last && st.st_mode & S_ISVTX != 0) else {
+                if fd >= 0 { close(fd) }
+                throw Failure("its folder \(folder) must be a directory of this user (or root) that nobody else may write, under folders of root or this user that nobody else may write (or sticky ones, as /tmp)")
+            }
         }
+        return fd
     }
 }
 

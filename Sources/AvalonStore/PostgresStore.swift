@@ -255,15 +255,8 @@ public final class PostgresStore: Store {
             let diff = RowDiff(old: old, new: new)
             let fileDiff = try scan.filesUnchanged ? nil : scan.files.map { FileDiff(old: try files(), new: $0) }
             var number = try generation()
-            if !diff.isEmpty {
-                try apply(diff)
-                number += 1
-                let g = new.generation(number, scanner: scan.scanner)
-                try copy("COPY avalon_generations (generation, written_at, songs, albums, artists, genres, scanner) FROM STDIN", [g]) { g, line in
-                    line.append(contentsOf: "\(g.number)\t\(g.writtenAt)\t\(g.songs)\t\(g.albums)\t\(g.artists)\t\(g.genres)\t".utf8)
-                    Self.copyText(g.scanner, into: &line)
-                }
-            }
+            let first = number
+            if !diff.isEmpty { try apply(diff) }
             if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
             let coverDiff = try scan.filesUnchanged ? nil : scan.covers.map { CoverDiff(old: try covers(), new: $0) }
             if let coverDiff, !coverDiff.isEmpty {
@@ -284,8 +277,18 @@ public final class PostgresStore: Store {
                 }
             }
             let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || (coverDiff.map { !$0.isEmpty } ?? false) || folderChanged
+            // Rows, or what is served of files, covers or the folder: a new generation.
+            if !diff.isEmpty || fileDiff?.servedChanged == true || coverDiff?.isEmpty == false || folderChanged {
+                number += 1
+                let g = new.generation(number, scanner: scan.scanner)
+                try copy("COPY avalon_generations (generation, written_at, songs, albums, artists, genres, scanner) FROM STDIN", [g]) { g, line in
+                    line.append(contentsOf: "\(g.number)\t\(g.writtenAt)\t\(g.songs)\t\(g.albums)\t\(g.artists)\t\(g.genres)\t".utf8)
+                    Self.copyText(g.scanner, into: &line)
+                }
+            }
             try run(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
-            return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
+            return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff,
+                                generationWritten: number != first)
         } catch {
             PQclear(PQexec(conn, "ROLLBACK"))
             throw error

@@ -299,11 +299,8 @@ public final class SQLiteStore: Store {
             let diff = RowDiff(old: old, new: scan.rows)
             let fileDiff = try scan.filesUnchanged ? nil : scan.files.map { FileDiff(old: try files(), new: $0) }
             var number = try generation()
-            if !diff.isEmpty {
-                try apply(diff)
-                number += 1
-                try insert(scan.rows.generation(number, scanner: scan.scanner))
-            }
+            let first = number
+            if !diff.isEmpty { try apply(diff) }
             if let fileDiff, !fileDiff.isEmpty { try apply(fileDiff) }
             let coverDiff = try scan.filesUnchanged ? nil : scan.covers.map { CoverDiff(old: try covers(), new: $0) }
             if let coverDiff, !coverDiff.isEmpty { try apply(coverDiff) }
@@ -316,8 +313,14 @@ public final class SQLiteStore: Store {
                 }
             }
             let filesChanged = (fileDiff.map { !$0.isEmpty } ?? false) || (coverDiff.map { !$0.isEmpty } ?? false) || folderChanged
+            // Rows, or what is served of files, covers or the folder: a new generation.
+            if !diff.isEmpty || fileDiff?.servedChanged == true || coverDiff?.isEmpty == false || folderChanged {
+                number += 1
+                try insert(scan.rows.generation(number, scanner: scan.scanner))
+            }
             try exec(diff.isEmpty && !filesChanged ? "ROLLBACK" : "COMMIT")
-            return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff)
+            return WriteOutcome(generation: number, rowsChanged: !diff.isEmpty, filesChanged: filesChanged, diff: diff,
+                                generationWritten: number != first)
         } catch {
             _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
             throw error

@@ -107,11 +107,14 @@ public struct ScanWrite: Sendable {
 
 /// What writing a scan did.
 public struct WriteOutcome: Sendable {
-    /// The generation now current; a new one only when rows changed.
+    /// The generation now current; a new one when rows changed, or what is
+    /// served of the files, covers or folder.
     public var generation: Int64
     public var rowsChanged: Bool
     public var filesChanged: Bool
     public var diff: RowDiff
+    /// A new generation was written.
+    public var generationWritten = false
 }
 
 /// How stored rows differ from a scan's, table by table, keyed by id.
@@ -167,13 +170,28 @@ public struct RowDiff: Sendable {
 struct FileDiff {
     var upserted: [FileRecord] = []
     var removed: [String] = []
+    /// What the server serves of the files changed (a song's file, size, bit
+    /// rate, disc or first sighting), not only what a scan keeps for itself
+    /// (times): such a write makes a new generation, so that servers reload
+    /// and no snapshot of the old facts is taken for the new ones.
+    var servedChanged = false
     var isEmpty: Bool { upserted.isEmpty && removed.isEmpty }
 
     init(old: [FileRecord], new: [FileRecord]) {
         var stored = [String: FileRecord](minimumCapacity: old.count)
         for f in old { stored[f.path] = f }
-        for f in new where stored.removeValue(forKey: f.path) != f { upserted.append(f) }
+        for f in new {
+            let was = stored.removeValue(forKey: f.path)
+            guard was != f else { continue }
+            upserted.append(f)
+            if was.map({ !Self.servedAlike($0, f) }) ?? (f.song != nil) { servedChanged = true }
+        }
         removed = Array(stored.keys)
+        if stored.values.contains(where: { $0.song != nil }) { servedChanged = true }
+    }
+
+    static func servedAlike(_ a: FileRecord, _ b: FileRecord) -> Bool {
+        a.song == b.song && a.size == b.size && a.created == b.created && a.tags?.bitRate == b.tags?.bitRate && a.tags?.disc == b.tags?.disc
     }
 }
 

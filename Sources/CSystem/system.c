@@ -73,3 +73,9 @@ uint32_t avalon_checksum(const void *data, size_t n) {
 #endif
     return avalon_checksum_portable(data, n);
 }
+
+/* An unnamed file in a folder (O_TMPFILE), linked in only once complete:
+   a writer killed midway leaves nothing behind. -1 where unsupported. */
+int avalon_open_unnamed(int dirfd, unsigned mode) {
+    return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+}

@@ -110,7 +110,7 @@ struct AvalonScanCommand: ParsableCommand {
             say("avalon-scan: watching \(path) (\(poll.map { "polling every \($0) s" } ?? "inotify, settle \(settle) s")); database \(job.url)")
             do {
                 try watchAndScan(job, settle: settle, poll: poll, log: log,
-                                 report: { if !quiet || $0.outcome.rowsChanged { say("avalon-scan: \($0.summary)") } },
+                                 report: { if !quiet || $0.outcome.generationWritten { say("avalon-scan: \($0.summary)") } },
                                  stop: { stopRequested.load(ordering: .relaxed) })
             } catch {
                 say("avalon-scan: \(error)")

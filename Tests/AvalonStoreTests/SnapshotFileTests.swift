@@ -97,13 +97,58 @@ final class SnapshotFileTests: XCTestCase {
         XCTAssertTrue(reason(CollectionSnapshot.read(path: path, key: k))?.contains("writable by nobody else") == true)
         chmod(path, 0o600)
         chmod(dir + "/snap", 0o777)
-        XCTAssertTrue(reason(CollectionSnapshot.read(path: path, key: k))?.contains("folder") == true)
+        XCTAssertTrue(reason(CollectionSnapshot.read(path: path, key: k))?.contains("nobody else may write") == true)
         XCTAssertThrowsError(try CollectionSnapshot.write(c, path: path, key: k))
         chmod(dir + "/snap", 0o700)
         // A link is not followed, even to a good snapshot.
         XCTAssertEqual(symlink(path, dir + "/snap/link"), 0)
         XCTAssertNotNil(reason(CollectionSnapshot.read(path: dir + "/snap/link", key: k)))
         if case .loaded = CollectionSnapshot.read(path: path, key: k) {} else { XCTFail("the file itself is refused") }
+    }
+
+    /// A SNAPSHOT_PATH naming another file (a mistake) never loses it; a FIFO
+    /// there does not hang a start; writers killed midway leave nothing behind.
+    func testOtherFilesAreNeverReplacedAndLeftoversGo() throws {
+        let c = try SQLiteStore(path: db).load()
+        let k = try key()
+        let precious = dir + "/snap/precious"
+        try "the operator's data".write(toFile: precious, atomically: false, encoding: .utf8)
+        XCTAssertThrowsError(try CollectionSnapshot.write(c, path: precious, key: k)) { XCTAssertTrue("\($0)".contains("not a snapshot"), "\($0)") }
+        XCTAssertEqual(try String(contentsOfFile: precious), "the operator's data")
+        XCTAssertEqual(mkfifo(dir + "/snap/fifo", 0o600), 0)
+        let t0 = Date()
+        XCTAssertTrue(reason(CollectionSnapshot.read(path: dir + "/snap/fifo", key: k))?.contains("not a regular file") == true)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
+        XCTAssertThrowsError(try CollectionSnapshot.write(c, path: dir + "/snap/fifo", key: k))
+        // A named leftover of a writer that is gone goes; one of a live process stays.
+        let dead = dir + "/snap/.collection.tmp-999999999", live = dir + "/snap/.collection.tmp-\(getppid())"
+        for f in [dead, live] { XCTAssertTrue(FileManager.default.createFile(atPath: f, contents: Data("x".utf8))) }
+        try CollectionSnapshot.write(c, path: path, key: k)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir + "/snap")),
+                       ["collection", "precious", "fifo", ".collection.tmp-\(getppid())"].reduce(into: Set<String>()) { $0.insert($1) })
+        // A snapshot is replaced by the next one.
+        try CollectionSnapshot.write(c, path: path, key: k + "2")
+        if case .loaded = CollectionSnapshot.read(path: path, key: k + "2") {} else { XCTFail("the new snapshot is not read") }
+    }
+
+    /// A folder above that others may write (not sticky) could be moved away
+    /// under the server: refused. Sticky ones (/tmp) are fine.
+    func testFoldersAboveAreChecked() throws {
+        let c = try SQLiteStore(path: db).load()
+        let k = try key()
+        XCTAssertEqual(mkdir(dir + "/open", 0o700), 0)
+        XCTAssertEqual(mkdir(dir + "/open/snap", 0o700), 0)
+        chmod(dir + "/open", 0o777)
+        XCTAssertThrowsError(try CollectionSnapshot.write(c, path: dir + "/open/snap/collection", key: k))
+        XCTAssertTrue(reason(CollectionSnapshot.read(path: dir + "/open/snap/collection", key: k))?.contains("under folders") == true)
+        chmod(dir + "/open", 0o1777)
+        try CollectionSnapshot.write(c, path: dir + "/open/snap/collection", key: k)
+        if case .loaded = CollectionSnapshot.read(path: dir + "/open/snap/collection", key: k) {} else { XCTFail("under a sticky folder") }
+        // Through a link to a checked folder: its real path is walked.
+        XCTAssertEqual(symlink(dir + "/snap", dir + "/link"), 0)
+        try CollectionSnapshot.write(c, path: dir + "/link/collection", key: k)
+        if case .loaded = CollectionSnapshot.read(path: path, key: k) {} else { XCTFail("through a link") }
     }
 
     /// The checksum's fast path and its portable path agree, at every length

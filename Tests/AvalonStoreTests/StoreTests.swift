@@ -285,3 +285,45 @@ final class GenerationTests: XCTestCase {
         try checkGenerations(try PostgresStore(uri: url.uri), url)
     }
 }
+
+/// What the server serves of files (a song's file, its size, bit rate, disc,
+/// first sighting), covers and the folder makes a new generation, so servers
+/// reload and a snapshot of the old facts is never taken for the new ones;
+/// what only the scanner keeps (times) does not.
+final class ServedFactsGenerationTests: XCTestCase {
+    func testServedFileFactsMakeAGeneration() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let store = try SQLiteStore(path: dir + "/f.sqlite")
+        let rows = sampleRows(3)
+        func record(_ i: Int, size: Int64 = 1000, mtime: Int64 = 1, bitRate: Int64 = 320) -> FileRecord {
+            var tags = FileTags()
+            tags.title = rows.tracks[i].name
+            tags.bitRate = bitRate
+            var f = FileRecord(path: "/music/\(i).mp3", size: size, mtime: mtime, ctime: mtime, racy: false, tags: tags, created: 100)
+            f.song = rows.tracks[i].id
+            return f
+        }
+        func write(_ files: [FileRecord], covers: [ItemID: String]? = nil) throws -> WriteOutcome {
+            var w = ScanWrite(rows: rows, files: files, scanner: "test")
+            w.covers = covers
+            return try store.write(w, check: { _ in })
+        }
+        XCTAssertEqual(try write((0..<3).map { record($0) }).generation, 1)
+        var o = try write((0..<3).map { record($0, mtime: 2) })
+        XCTAssertTrue(o.filesChanged)
+        XCTAssertFalse(o.generationWritten, "a touch changes no served fact")
+        XCTAssertEqual(o.generation, 1)
+        o = try write([record(0, size: 2000, mtime: 3), record(1, mtime: 2), record(2, mtime: 2)])
+        XCTAssertTrue(o.generationWritten, "a new size")
+        XCTAssertEqual(o.generation, 2)
+        XCTAssertEqual(try store.generationStamp()?.hasPrefix("generation 2 written "), true)
+        o = try write([record(0, size: 2000, mtime: 3), record(1, mtime: 2, bitRate: 128), record(2, mtime: 2)])
+        XCTAssertEqual(o.generation, 3, "a new bit rate")
+        o = try write([record(0, size: 2000, mtime: 3), record(1, mtime: 2, bitRate: 128), record(2, mtime: 2)],
+                      covers: [rows.tracks[0].id: String(repeating: "a", count: 64) + ".jpg"])
+        XCTAssertEqual(o.generation, 4, "a new cover")
+        XCTAssertFalse(o.rowsChanged)
+        XCTAssertEqual(try DatabaseProbe.generation(try DatabaseURL(parsing: "sqlite:///" + dir + "/f.sqlite"), timeout: 5), 4)
+    }
+}

@@ -34,4 +34,8 @@ const char *avalon_build_date(void);
    the same computed a byte at a time, which tests hold it to. */
 uint32_t avalon_checksum(const void *data, size_t n);
 uint32_t avalon_checksum_portable(const void *data, size_t n);
+
+/* openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode): the macro is
+   not visible to Swift. */
+int avalon_open_unnamed(int dirfd, unsigned mode);
 #endif

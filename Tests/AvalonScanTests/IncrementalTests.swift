@@ -308,7 +308,9 @@ final class IncrementalTests: MusicTestCase {
         let again = try scan()
         XCTAssertEqual(again.stats.reread, 3)
         XCTAssertFalse(again.outcome.rowsChanged)
-        XCTAssertEqual(again.outcome.generation, 1)
+        // The facts gained are served (Subsonic's files): a new generation, so servers reload.
+        XCTAssertTrue(again.outcome.generationWritten)
+        XCTAssertEqual(again.outcome.generation, 2)
         XCTAssertEqual(try store.folder(), MusicFolder(root: root, prefix: root))
         let files = try store.files()
         XCTAssertEqual(files.map { $0.tags?.disc }, [1, 2, 3])

@@ -28,6 +28,12 @@ extension SnapshotWriting {
     }
 }
 
+/// Whether every entry is below `n` (an index into something of `n` entries).
+@inline(__always)
+func allBelow(_ a: [UInt32], _ n: Int) -> Bool { (a.max().map { Int($0) } ?? -1) < n }
+
+func ascending(_ a: [UInt32]) -> Bool { zip(a, a.dropFirst()).allSatisfy { $0 <= $1 } }
+
 extension SnapshotReading {
     mutating func readStrings() throws -> [String] {
         let bytes = try read(UInt8.self), ends = try read(UInt32.self)
@@ -81,17 +87,21 @@ extension MusicCollection {
     /// another (the file's checksums guard the bytes).
     public convenience init(snapshot r: inout some SnapshotReading) throws {
         let head = try r.read(Int64.self, count: 6, "the head")
+        guard head[2...].allSatisfy({ (0...Int64(UInt32.max)).contains($0) }) else { throw SnapshotMismatch("the head's counts are out of range") }
         let (songCount, albumCount, artistCount, genreCount) = (Int(head[2]), Int(head[3]), Int(head[4]), Int(head[5]))
         let arena = try r.read(UInt8.self)
         let songs = try r.read(Song.self, count: songCount, "songs")
-        let albums = try ElementTable(snapshot: &r, count: albumCount, songs: songCount)
-        let artists = try ElementTable(snapshot: &r, count: artistCount, songs: songCount)
-        let genres = try ElementTable(snapshot: &r, count: genreCount, songs: songCount)
-        let songSearch = [try SearchIndex(snapshot: &r), try SearchIndex(snapshot: &r)]
+        let albums = try ElementTable(snapshot: &r, count: albumCount, songs: songCount, arena: arena.count)
+        let artists = try ElementTable(snapshot: &r, count: artistCount, songs: songCount, arena: arena.count)
+        let genres = try ElementTable(snapshot: &r, count: genreCount, songs: songCount, arena: arena.count)
+        let songSearch = [try SearchIndex(snapshot: &r, elements: songCount), try SearchIndex(snapshot: &r, elements: songCount)]
         let nameRank = try r.read(UInt32.self, count: songCount, "song name ranks")
         let idRank = try r.read(UInt32.self, count: songCount, "song id ranks")
         var orders: [[UInt32]] = []
         for f in SongField.allCases { orders.append(try r.read(UInt32.self, count: songCount, "songs by \(f.rawValue)")) }
+        guard allBelow(nameRank, songCount), allBelow(idRank, songCount), orders.allSatisfy({ allBelow($0, songCount) }) else {
+            throw SnapshotMismatch("the song orders are inconsistent")
+        }
         let years = try r.read(YearCount.self)
         let root = try r.readStrings().first
         let paths = try r.read(UInt8.self)
@@ -135,7 +145,7 @@ extension ElementTable {
         try w.write(json); try w.write(jsonOffsets); try w.write(keySongs)
     }
 
-    init(snapshot r: inout some SnapshotReading, count n: Int, songs songCount: Int) throws {
+    init(snapshot r: inout some SnapshotReading, count n: Int, songs songCount: Int, arena: Int) throws {
         let items = try r.read(Element.self, count: n, "elements")
         let byID = try r.read(UInt32.self, count: n, "elements by id"), idRank = try r.read(UInt32.self, count: n, "id ranks")
         let byName = try r.read(UInt32.self, count: n, "elements by name"), nameRank = try r.read(UInt32.self, count: n, "name ranks")
@@ -143,12 +153,18 @@ extension ElementTable {
         let byLower = try r.read(UInt32.self, count: n, "elements by lower-cased name")
         let offsets = try r.read(UInt32.self, count: n + 1, "song list offsets")
         let list = try r.read(UInt32.self, count: songCount, "song lists")
-        let search = try SearchIndex(snapshot: &r)
+        let search = try SearchIndex(snapshot: &r, elements: n)
         let json = try r.read(UInt8.self), jsonOffsets = try r.read(UInt32.self, count: n + 1, "JSON offsets")
         let keySongs = try r.read(KeySongs.self, count: search.elements.count, "song lists by key")
-        guard Int(offsets.last ?? 0) == songCount, Int(jsonOffsets.last ?? 0) + JSONCursor.padding <= json.count,
-              zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }), zip(jsonOffsets, jsonOffsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
-            throw SnapshotMismatch("an element table's offsets pass its lists")
+        // Every index the request path reads through unchecked pointers is checked here.
+        guard offsets.first == 0, Int(offsets.last!) == songCount, ascending(offsets), allBelow(list, songCount),
+              jsonOffsets.first == 0, Int(jsonOffsets.last!) + JSONCursor.padding <= json.count,
+              zip(jsonOffsets, jsonOffsets.dropFirst()).allSatisfy({ Int($1) - Int($0) >= JSONCursor.maxBytesUUID + 2 }),
+              [byID, idRank, byName, nameRank, byLower].allSatisfy({ allBelow($0, n) }),
+              items.allSatisfy({ Int($0.name.start) + Int($0.name.count) <= arena }),
+              lowerSpans.allSatisfy({ Int($0.start) + Int($0.count) <= lowerText.count }),
+              keySongs.allSatisfy({ $0.at <= $0.end && Int($0.end) <= songCount && ($0.head == .max || Int($0.head) < songCount) }) else {
+            throw SnapshotMismatch("an element table is inconsistent")
         }
         self.init(items: items, byID: byID, idRank: idRank, byName: byName, nameRank: nameRank, lowerText: lowerText,
                   lowerSpans: lowerSpans, byLower: byLower, songOffsets: offsets, songs: list, search: search,
@@ -161,12 +177,18 @@ extension SearchIndex {
         try w.write(text); try w.write(starts); try w.write(elements); try w.write(firstAt); try w.write(sampleKeys)
     }
 
-    init(snapshot r: inout some SnapshotReading) throws {
+    /// `elements`: how many elements its entries may name.
+    init(snapshot r: inout some SnapshotReading, elements count: Int) throws {
         let text = try r.read(UInt8.self), starts = try r.read(UInt32.self)
         let elements = try r.read(UInt32.self, count: starts.count, "search elements")
         let firstAt = try r.read(UInt32.self, count: 65537, "search prefixes")
-        guard Int(firstAt[65536]) == starts.count else { throw SnapshotMismatch("a search index's prefixes do not match its suffixes") }
-        self.init(text: text, starts: starts, elements: elements, firstAt: firstAt, sampleKeys: try r.read(UInt64.self))
+        let sampleKeys = try r.read(UInt64.self, count: (starts.count + Self.sampleStep - 1) / Self.sampleStep, "search samples")
+        // A suffix is read eight bytes at a time: the text ends with eight terminators.
+        guard firstAt[0] == 0, Int(firstAt[65536]) == starts.count, ascending(firstAt), allBelow(elements, count),
+              text.count >= 8, text.suffix(8).allSatisfy({ $0 == Self.terminator }), allBelow(starts, text.count - 8) else {
+            throw SnapshotMismatch("a search index is inconsistent")
+        }
+        self.init(text: text, starts: starts, elements: elements, firstAt: firstAt, sampleKeys: sampleKeys)
     }
 }
 
@@ -180,11 +202,17 @@ extension SubsonicIndex {
 
     convenience init(snapshot r: inout some SnapshotReading, artists: Int, genres: Int, albums: Int) throws {
         let letters = try r.readStrings()
-        self.init(letters: letters, letterStarts: try r.read(UInt32.self, count: letters.count + 1, "index letters"),
-                  indexedArtists: try r.read(UInt32.self, count: artists, "indexed artists"),
-                  artistAlbumCounts: try r.read(Int64.self, count: artists, "artist album counts"),
-                  genreAlbumCounts: try r.read(Int64.self, count: genres, "genre album counts"),
-                  albumsByArtist: try r.read(UInt32.self, count: albums, "albums by artist"),
-                  albumsNewest: try r.read(UInt32.self, count: albums, "albums by age"))
+        let starts = try r.read(UInt32.self, count: letters.count + 1, "index letters")
+        let indexed = try r.read(UInt32.self, count: artists, "indexed artists")
+        let artistCounts = try r.read(Int64.self, count: artists, "artist album counts")
+        let genreCounts = try r.read(Int64.self, count: genres, "genre album counts")
+        let byArtist = try r.read(UInt32.self, count: albums, "albums by artist")
+        let newest = try r.read(UInt32.self, count: albums, "albums by age")
+        guard starts.first == 0, Int(starts.last!) == artists, ascending(starts), allBelow(indexed, artists),
+              allBelow(byArtist, albums), allBelow(newest, albums) else {
+            throw SnapshotMismatch("the Subsonic index is inconsistent")
+        }
+        self.init(letters: letters, letterStarts: starts, indexedArtists: indexed, artistAlbumCounts: artistCounts,
+                  genreAlbumCounts: genreCounts, albumsByArtist: byArtist, albumsNewest: newest)
     }
 }

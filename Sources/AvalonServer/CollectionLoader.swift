@@ -24,9 +24,10 @@ struct CollectionLoader {
         // A standby refuses to create tables; its load says what is missing.
         if create { try? store.ensureSchema() }
         // A stamp that cannot be read costs the snapshot, not the start.
-        if let path = config.snapshotPath, useSnapshot, let stamp = (try? store.generationStamp()) ?? nil {
+        if let path = config.snapshotPath, useSnapshot, let stamp = (try? store.generationStamp()) ?? nil,
+           let key = CollectionSnapshot.key(stamp: stamp) {
             let started = monotonicSeconds()
-            switch CollectionSnapshot.read(path: path, key: CollectionSnapshot.key(stamp: stamp)) {
+            switch CollectionSnapshot.read(path: path, key: key) {
             case .loaded(let c):
                 releaseFreedMemory()
                 logger.info("read the collection's indexes from the snapshot \(path) in \(String(format1: monotonicSeconds() - started)) s")
@@ -43,7 +44,7 @@ struct CollectionLoader {
         // scan wrote in between; a generation's rows never change after.
         guard config.snapshotPath != nil, c.generation > 0, let stamp = try? store.generationStamp(),
               stamp.hasPrefix("generation \(c.generation) written ") else { return Loaded(collection: c, snapshotKey: nil) }
-        return Loaded(collection: c, snapshotKey: CollectionSnapshot.key(stamp: stamp))
+        return Loaded(collection: c, snapshotKey: CollectionSnapshot.key(stamp: stamp))  // nil: no snapshot possible
     }
 
     /// Writes the snapshot (in a helper child: it takes seconds at 10M songs).

@@ -388,6 +388,13 @@ public final class Master {
             return
         }
         logger.info("reloading the collection (\(reason))")
+        // The start's snapshot writer, still at work, would land its snapshot
+        // of the old collection over the trial's: stopped first.
+        if let s = snapshotWriter {
+            s.abandon()
+            removeSnapshotLeftover(s.pid)
+            snapshotWriter = nil
+        }
         let loader = self.loader
         do {
             // The trial reads the database and writes the snapshot, which the
@@ -436,12 +443,6 @@ public final class Master {
             return
         }
         table[.reloadFailing] = 0
-        // A snapshot of the collection replaced would land over the trial's fresh one.
-        if let s = snapshotWriter {
-            s.abandon()
-            removeSnapshotLeftover(s.pid)
-            snapshotWriter = nil
-        }
         collection = fresh  // the old one is freed here: workers have their own copies
         do { subsonic = try SubsonicAPI.load(config) } catch { logger.error("Subsonic accounts not re-read, the old ones stay: \(error)") }
         etagSalt = fresh.generation == 0 ? jitter.next() : 0

@@ -35,7 +35,9 @@ public enum CollectionSnapshot {
     /// What a snapshot must have been written for: the format, the build
     /// (layouts change with it) and the database's generation stamp (its
     /// text is the database's: a long one is cut, with its length and checksum).
-    public static func key(stamp: String) -> String {
+    /// Nil when the running executable cannot be named (no /proc): no snapshot then.
+    public static func key(stamp: String) -> String? {
+        guard let executable else { return nil }
         var text = stamp
         if stamp.utf8.count > 1024 {
             let sum = Array(stamp.utf8).withUnsafeBytes { avalon_checksum($0.baseAddress, $0.count) }
@@ -46,9 +48,9 @@ public enum CollectionSnapshot {
 
     /// The running executable's file: a development build stamps no commit,
     /// and any rebuild may change the arrays' layout.
-    static let executable: String = {
+    static let executable: String? = {
         var st = stat()
-        guard stat("/proc/self/exe", &st) == 0 else { return "executable unknown" }
+        guard stat("/proc/self/exe", &st) == 0 else { return nil }
         return "executable \(st.st_dev):\(st.st_ino) \(st.st_size) bytes, modified \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
     }()
 
@@ -152,7 +154,7 @@ public enum CollectionSnapshot {
         defer { closedir(d) }
         while let e = readdir(d) {
             let entry = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-            guard entry.hasPrefix(prefix), let pid = pid_t(entry.dropFirst(prefix.count)) else { continue }
+            guard entry.hasPrefix(prefix), let pid = pid_t(entry.dropFirst(prefix.count)), pid > 0 else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { unlinkat(folder, entry, 0) }
         }
     }
@@ -173,34 +175,53 @@ public enum CollectionSnapshot {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// The folder, opened by walking its real path from / without following
-    /// links, each step checked: every folder belongs to root or this user,
-    /// and none above may be written by others unless sticky (as /tmp); the
-    /// folder itself nobody else may write. Otherwise another user could plant
-    /// a snapshot, or move a folder so that a write lands elsewhere. What is
-    /// read or written goes through the descriptor returned.
+    /// The folder, opened by walking the path from / one folder at a time
+    /// without letting the kernel follow links: each folder stepped into
+    /// belongs to root or this user and nobody else may write it unless it is
+    /// sticky (as /tmp), and the last nobody else may write at all; a link is
+    /// followed only when root or this user owns it (so none planted in /tmp);
+    /// no FUSE mount, whose owners and modes say what its owner wants.
+    /// Otherwise another user could plant a snapshot, or point a write
+    /// elsewhere. What is read or written goes through the descriptor returned.
     static func openFolder(of path: String) throws -> Int32 {
         let folder = folderOf(path)
-        guard let real = realpath(folder, nil) else { throw Failure("its folder \(folder): \(String(cString: strerror(errno)))") }
-        let resolved = String(cString: real)
-        free(real)
-        let parts = resolved.split(separator: "/").map(String.init)
-        var fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        for i in 0...parts.count {
-            if i > 0 {
-                let next = openat(fd, parts[i - 1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                close(fd)
-                fd = next
-            }
+        let refused = Failure("its folder \(folder) must be a directory of this user (or root) that nobody else may write, under folders of root or this user that nobody else may write (or sticky ones, as /tmp), reached through no link of another user and no FUSE mount")
+        var pending: [String] = folder.split(separator: "/").reversed().map(String.init)
+        var fd = avalon_open_walk(AT_FDCWD, "/")
+        var hops = 0
+        func trusted(_ fd: Int32, last: Bool) -> Bool {
             var st = stat()
-            let last = i == parts.count
-            guard fd >= 0, fstat(fd, &st) == 0, st.st_uid == geteuid() || st.st_uid == 0,
-                  st.st_mode & 0o022 == 0 || (!last && st.st_mode & S_ISVTX != 0) else {
-                if fd >= 0 { close(fd) }
-                throw Failure("its folder \(folder) must be a directory of this user (or root) that nobody else may write, under folders of root or this user that nobody else may write (or sticky ones, as /tmp)")
-            }
+            guard fd >= 0, fstat(fd, &st) == 0, avalon_on_fuse(fd) == 0,
+                  (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() || st.st_uid == 0 else { return false }
+            return st.st_mode & 0o022 == 0 || (!last && st.st_mode & S_ISVTX != 0)
         }
-        return fd
+        guard trusted(fd, last: false) else { if fd >= 0 { close(fd) }; throw refused }
+        while let part = pending.popLast() {
+            if part == "." || part.isEmpty { continue }
+            var st = stat()
+            if part != "..", fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
+                hops += 1
+                var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlinkat(fd, part, &target, target.count - 1)
+                guard hops <= 40, n > 0, st.st_uid == geteuid() || st.st_uid == 0 else { close(fd); throw refused }
+                let text = String(decoding: target[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                pending += text.split(separator: "/").reversed().map(String.init)
+                if text.hasPrefix("/") {
+                    close(fd)
+                    fd = avalon_open_walk(AT_FDCWD, "/")
+                }
+                continue
+            }
+            let next = avalon_open_walk(fd, part)
+            close(fd)
+            fd = next
+            guard trusted(fd, last: false) else { if fd >= 0 { close(fd) }; throw refused }
+        }
+        // The folder itself: nobody else may write it, and it is opened for reading (its entries).
+        let dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        close(fd)
+        guard trusted(dir, last: true) else { if dir >= 0 { close(dir) }; throw refused }
+        return dir
     }
 }
 

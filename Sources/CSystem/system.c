@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sys/vfs.h>
 #include <string.h>
 #include "avalon_system.h"
 
@@ -78,4 +79,18 @@ uint32_t avalon_checksum(const void *data, size_t n) {
    a writer killed midway leaves nothing behind. -1 where unsupported. */
 int avalon_open_unnamed(int dirfd, unsigned mode) {
     return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+}
+
+/* A folder by name in dirfd, opened only to walk on (O_PATH: no read
+   permission needed), never following a link. */
+int avalon_open_walk(int dirfd, const char *name) {
+    return openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Whether fd is on a FUSE mount, whose owners and modes say what the
+   mount's owner wants: 1 yes, 0 no, -1 unknown. */
+int avalon_on_fuse(int fd) {
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0) return -1;
+    return fs.f_type == 0x65735546 ? 1 : 0;
 }

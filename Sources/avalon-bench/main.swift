@@ -122,8 +122,8 @@ func load(url: DatabaseURL) throws {
     let snapshot = getenv("AVALON_BENCH_SNAPSHOT").map { String(cString: $0) }
     var fromSnapshot: MusicCollection?
     var snapshotKey: String?
-    if let snapshot, let stamp = try store.generationStamp() {
-        snapshotKey = CollectionSnapshot.key(stamp: stamp)
+    if let snapshot, let stamp = try store.generationStamp(), let key = CollectionSnapshot.key(stamp: stamp) {
+        snapshotKey = key
         switch CollectionSnapshot.read(path: snapshot, key: snapshotKey!) {
         case .loaded(let read):
             fromSnapshot = read

@@ -107,5 +107,12 @@ final class SnapshotTests: XCTestCase {
         var fewer = w
         fewer.sections[3].bytes.removeLast(fewer.sections[3].stride)  // one album short
         XCTAssertThrowsError(try MusicCollection(snapshot: &fewer))
+        // Indexes the request path follows without bounds checks, out of range:
+        // a song in an album's list, an album in the order by name.
+        for section in [12, 6] {
+            var wild = w
+            wild.sections[section].bytes.replaceSubrange(0..<4, with: [0xFF, 0xFF, 0xFF, 0x7F])
+            XCTAssertThrowsError(try MusicCollection(snapshot: &wild), "section \(section)")
+        }
     }
 }

@@ -31,7 +31,7 @@ final class SnapshotFileTests: XCTestCase {
 
     override func tearDown() { removeTree(dir) }
 
-    func key() throws -> String { CollectionSnapshot.key(stamp: try SQLiteStore(path: db).generationStamp()!) }
+    func key() throws -> String { try XCTUnwrap(CollectionSnapshot.key(stamp: try XCTUnwrap(try SQLiteStore(path: db).generationStamp()))) }
 
     func reason(_ o: CollectionSnapshot.Outcome) -> String? {
         if case .unusable(let why) = o { return why }
@@ -145,10 +145,17 @@ final class SnapshotFileTests: XCTestCase {
         chmod(dir + "/open", 0o1777)
         try CollectionSnapshot.write(c, path: dir + "/open/snap/collection", key: k)
         if case .loaded = CollectionSnapshot.read(path: dir + "/open/snap/collection", key: k) {} else { XCTFail("under a sticky folder") }
-        // Through a link to a checked folder: its real path is walked.
+        // Through a link of this user to a checked folder: followed, its target walked too.
         XCTAssertEqual(symlink(dir + "/snap", dir + "/link"), 0)
         try CollectionSnapshot.write(c, path: dir + "/link/collection", key: k)
         if case .loaded = CollectionSnapshot.read(path: path, key: k) {} else { XCTFail("through a link") }
+        // A link another user planted in a sticky folder (/tmp's case) is not followed.
+        if geteuid() == 0 {
+            XCTAssertEqual(symlink(dir + "/snap", dir + "/open/planted"), 0)
+            XCTAssertEqual(lchown(dir + "/open/planted", 65534, 65534), 0)
+            XCTAssertThrowsError(try CollectionSnapshot.write(c, path: dir + "/open/planted/collection", key: k))
+            XCTAssertTrue(reason(CollectionSnapshot.read(path: dir + "/open/planted/collection", key: k))?.contains("no link of another user") == true)
+        }
     }
 
     /// The checksum's fast path and its portable path agree, at every length

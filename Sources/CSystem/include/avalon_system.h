@@ -38,4 +38,10 @@ uint32_t avalon_checksum_portable(const void *data, size_t n);
 /* openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode): the macro is
    not visible to Swift. */
 int avalon_open_unnamed(int dirfd, unsigned mode);
+
+/* openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), and
+   whether a descriptor is on FUSE (1, 0; -1 unknown): for the snapshot's
+   folder walk. */
+int avalon_open_walk(int dirfd, const char *name);
+int avalon_on_fuse(int fd);
 #endif

@@ -94,3 +94,16 @@ bench_wait_up() {
     echo "no answer from $1" >&2
     return 1
 }
+
+# bench_generated_db TRACKS DATA_DIR BIN_DIR: sets DB, the generated SQLite
+# collection of TRACKS in DATA_DIR, generating it once (10M: half an hour).
+bench_generated_db() {
+    mkdir -p "$2"
+    DB="$(cd "$2" && pwd)/tracks-$1.sqlite"
+    if [ ! -s "$DB" ]; then
+        echo "generating $1 tracks into $DB (once)"
+        rm -f "$DB.partial" "$DB.partial-journal"
+        "$3/avalon-bench" generate "$1" "sqlite:///$DB.partial"
+        mv "$DB.partial" "$DB"
+    fi
+}

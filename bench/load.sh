@@ -23,15 +23,8 @@ if [ $# -eq 0 ]; then
     if [ "${STREAM:-0}" = 1 ]; then swift build -c release --product avalon-fcgi >/dev/null; fi
     set -- "$(swift build -c release --show-bin-path)"
 fi
-mkdir -p "$DATA"
-DATA=$(cd "$DATA" && pwd)
-DB="$DATA/tracks-$TRACKS.sqlite"
-if [ ! -s "$DB" ]; then
-    echo "generating $TRACKS tracks into $DB (once)"
-    rm -f "$DB.partial" "$DB.partial-journal"
-    "$1/avalon-bench" generate "$TRACKS" "sqlite:///$DB.partial"
-    mv "$DB.partial" "$DB"
-fi
+. bench/common.sh
+bench_generated_db "$TRACKS" "$DATA" "$1"
 OUT=$(mktemp -d /tmp/avalon-load-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 printf "%-40s %-9s %8s %8s %10s %10s %6s\n" build from "load s" "CPU s" "steady MB" "peak MB" "peak/steady"

@@ -19,15 +19,8 @@ if [ -z "$BIN" ]; then
     swift build -c release --product avalon-bench >/dev/null
     BIN=$(swift build -c release --show-bin-path)
 fi
-mkdir -p "$DATA"
-DATA=$(cd "$DATA" && pwd)
-DB="$DATA/tracks-$TRACKS.sqlite"
-if [ ! -s "$DB" ]; then
-    echo "generating $TRACKS tracks into $DB (once)"
-    rm -f "$DB.partial" "$DB.partial-journal"
-    "$BIN/avalon-bench" generate "$TRACKS" "sqlite:///$DB.partial"
-    mv "$DB.partial" "$DB"
-fi
+. bench/common.sh
+bench_generated_db "$TRACKS" "$DATA" "$BIN"
 W=$(mktemp -d /tmp/avalon-restart-XXXXXX)
 mkdir -m 700 "$W/snap"
 trap 'kill $(cat "$W"/avalon.pid 2>/dev/null) 2>/dev/null; sleep 0.5; rm -rf "$W"' EXIT

@@ -118,6 +118,13 @@ public struct ServerRoot {
                 # The page, a set of static files.
                 root \(q("/www"));
                 index index.html;
+                location / {
+                    # It loads only its own files and this server's APIs, and sends no
+                    # Referer (the player's stream and cover URLs carry credentials).
+                    add_header Content-Security-Policy "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'" always;
+                    add_header Referrer-Policy no-referrer always;
+                    add_header X-Content-Type-Options nosniff always;
+                }
                 gzip on;
                 gzip_types application/json text/plain text/css application/javascript;
                 gzip_min_length 1024;

@@ -119,6 +119,14 @@ final class ExpressTests: XCTestCase {
         let page = try s.get("/")
         XCTAssertEqual(page.status, 200)
         XCTAssertTrue(page.text.contains("<title>Avalon</title>"), page.text)
+        // The page's own policy: nothing from elsewhere, no Referer with credentials in it.
+        for p in ["/", "/app.js", "/player.js", "/style.css"] {
+            let r = try s.get(p)
+            XCTAssertEqual(r.headers["referrer-policy"], "no-referrer", p)
+            XCTAssertEqual(r.headers["x-content-type-options"], "nosniff", p)
+            XCTAssertTrue(r.headers["content-security-policy"]?.hasPrefix("default-src 'self';") == true, p)
+        }
+        XCTAssertNil(songs.headers["content-security-policy"], "API answers keep their own headers")
         XCTAssertEqual(try s.get("/app.js").status, 200)
         XCTAssertEqual(try s.get("/player.js").status, 200)
         // The server root's SNAPSHOT_PATH: written after the first load, the user's own.

@@ -182,6 +182,32 @@ final class CacheTests: XCTestCase {
                        file: file, line: line)
     }
 
+    /// The page from the shipped site carries its own policy: it loads nothing
+    /// from elsewhere, sends no Referer (the player's URLs carry credentials),
+    /// and its files are not sniffed; API answers keep their own headers.
+    func testSitePageHeaders() throws {
+        let web = dir + "/web"
+        try FileManager.default.copyItem(atPath: packageRoot + "/web", toPath: web)
+        let fcgi = try backend(db: dir + "/avalon.sqlite")
+        let nginx = try shippedNginx(site: "avalon.conf", dir: dir + "/nginx", edits: [
+            ("listen 127.0.0.1:8080;", "listen 127.0.0.1:PORT;"),
+            ("/var/log/nginx/avalon.access.log", dir + "/access.log"),
+            ("unix:/run/avalon/avalon.sock", "unix:" + fcgi.socket),
+            ("root /usr/local/share/avalon/web;", "root \(web);"),
+        ])
+        started.append((nginx.process, SIGQUIT))
+        for p in ["/", "/app.js", "/player.js", "/style.css"] {
+            let r = try httpRequest(port: nginx.port, path: p)
+            XCTAssertEqual(r.status, 200, p)
+            XCTAssertEqual(r.headers["referrer-policy"], "no-referrer", p)
+            XCTAssertEqual(r.headers["x-content-type-options"], "nosniff", p)
+            XCTAssertTrue(r.headers["content-security-policy"]?.contains("default-src 'self'") == true, p)
+        }
+        let songs = try httpRequest(port: nginx.port, path: "/avalon/songs")
+        XCTAssertEqual(songs.status, 200)
+        XCTAssertNil(songs.headers["content-security-policy"])
+    }
+
     func testSiteCachesListsOnly() throws {
         let fcgi = try backend(db: dir + "/avalon.sqlite")
         let port = try site(socket: fcgi.socket)

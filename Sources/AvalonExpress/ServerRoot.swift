@@ -119,8 +119,8 @@ public struct ServerRoot {
                 root \(q("/www"));
                 index index.html;
                 location / {
-                    # It loads only its own files and this server's APIs, and sends no
-                    # Referer (the player's stream and cover URLs carry credentials).
+                    # It loads only its own files and this server's APIs (no style
+                    # attributes, no inline script), sends no Referer, and is not sniffed.
                     add_header Content-Security-Policy "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'" always;
                     add_header Referrer-Policy no-referrer always;
                     add_header X-Content-Type-Options nosniff always;

@@ -245,6 +245,11 @@ final class PageTests: XCTestCase {
         let page = "http://127.0.0.1:\(server.port)/"
         try browser.open(page)
         XCTAssertTrue(waitUntil(timeout: 20) { ((try? browser.find("#counts").first.map(browser.text)) ?? nil)?.contains("12 songs") == true })
+        // What the page's Content-Security-Policy refuses from here on (asserted empty below).
+        try browser.execute("""
+            window.avalonPolicyViolations = [];
+            document.addEventListener('securitypolicyviolation', e => window.avalonPolicyViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+            """)
         // Signed out: the page as it was, the player hidden, nothing asked of the Subsonic API.
         XCTAssertEqual(try browser.find("#player").first.flatMap { try browser.attribute($0, "hidden") }, "true")
         XCTAssertFalse(try String(contentsOfFile: server.root + "/logs/access.log").contains("/rest/"))
@@ -302,6 +307,17 @@ final class PageTests: XCTestCase {
         for selector in [".album-head .cover img", "#now-cover img"] {
             XCTAssertTrue(waitUntil(timeout: 10) { coverWidths(selector) == [64] }, "\(selector): \(coverWidths(selector))")
         }
+        // Each cover box is drawn at the size the page gave it (under the page's
+        // Content-Security-Policy, which refuses style attributes), and nothing broke the policy.
+        let boxes = try browser.execute("""
+            return [...document.querySelectorAll('.cover')].map(b => [getComputedStyle(b).getPropertyValue('--size').trim(), b.getBoundingClientRect().width])
+            """) as? [[Any]] ?? []
+        XCTAssertGreaterThanOrEqual(boxes.count, 2)
+        for b in boxes {
+            let size = (b.first as? String) ?? "", width = (b.last as? NSNumber)?.doubleValue ?? -1
+            XCTAssertTrue(size.hasSuffix("px") && Double(size.dropLast(2)) == width, "a cover box: --size \(size), drawn \(width) px")
+        }
+        XCTAssertEqual(try browser.execute("return window.avalonPolicyViolations") as? [String], [], "Content-Security-Policy violations")
 
         // → seeks 10 seconds (outside a text field or button).
         try browser.execute("document.activeElement.blur()")

@@ -158,6 +158,10 @@ public final class Master {
             ? SignInFailures(table: table, slot: slot, limit: config.subsonicSignInFailures, windowSeconds: config.subsonicSignInWindow) : nil
         let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops, subsonic: subsonic,
                             signIns: signIns)
+        let logger = self.logger
+        router.onLockout = { address, failures, window in
+            logger.warning("Subsonic sign-ins from \(address) refused for the rest of a \(window) s window: \(failures) failed")
+        }
         let pid = fork()
         if pid == 0 {
             table.slot(slot).claim(pid: getpid())

@@ -20,6 +20,8 @@ public final class Router: @unchecked Sendable {
     let subsonic: SubsonicAPI?
     /// This worker's count of failed Subsonic sign-ins; nil: no lockout.
     let signIns: SignInFailures?
+    /// Told when an address reaches the lockout (address, failures, window seconds): the log line.
+    var onLockout: ((String, Int, Int) -> Void)?
     /// What a path starts with before the endpoint name: `REQUEST_PATH/`, or `/` at the root.
     private let prefix: [UInt8]
     /// The route table's names as (start, length), its accesses and handlers,

@@ -139,6 +139,9 @@ final class SubsonicSignInLimitTests: XCTestCase {
         let songs = try httpRequest(port: nginx.port, path: "/avalon/songs?limit=1")
         XCTAssertEqual(songs.status, 200, songs.text)
         Thread.sleep(forTimeInterval: 0.3)
+        // The lockout is logged once, with the address; the refusals after it are not.
+        let log = (try? String(contentsOfFile: dir + "/avalon.log")) ?? ""
+        XCTAssertEqual(log.components(separatedBy: "Subsonic sign-ins from 127.0.0.1 refused for the rest of a 60 s window: 10 failed").count - 1, 1, log)
         for path in [dir + "/access.log", dir + "/error.log", dir + "/avalon.log"] {
             let text = (try? String(contentsOfFile: path)) ?? ""
             for secret in [guess, Self.password] { XCTAssertFalse(text.contains(secret), "\(path) holds a credential") }

@@ -44,7 +44,10 @@ struct SignInFailures {
     func window() -> UInt64 { (monotonicNanoseconds() / 1_000_000_000 / windowSeconds) & 0xFF_FFFF }
 
     /// Whether `key` failed `limit` times in this window, summed over every worker.
-    func lockedOut(_ key: UInt64) -> Bool {
+    func lockedOut(_ key: UInt64) -> Bool { failures(key) >= limit }
+
+    /// `key`'s failures in this window, summed over every worker.
+    func failures(_ key: UInt64) -> Int {
         let bucket = Int(key & UInt64(Self.buckets - 1)), tag = key >> 32, now = window()
         var failures = 0
         let words = regions + bucket * slotCount
@@ -52,7 +55,7 @@ struct SignInFailures {
             let w = avalon_load(words + s)
             if w >> 32 == tag && (w >> 8) & 0xFF_FFFF == now { failures += Int(w & 0xFF) }
         }
-        return failures >= limit
+        return failures
     }
 
     /// Counts a failure of `key` in this worker's own word of its bucket.

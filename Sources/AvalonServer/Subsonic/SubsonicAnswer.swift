@@ -93,7 +93,14 @@ extension Router {
         do {
             return try Router.signIn(accounts, p)
         } catch let e as SubsonicError where (40...44).contains(e.code) {
-            if !request.signInCounted { limit.record(key) }
+            if !request.signInCounted {
+                limit.record(key)
+                // Said once, by the worker whose failure reached the limit (an
+                // address is no secret; key() took it only if it parses as one).
+                if limit.failures(key) == limit.limit, let onLockout {
+                    onLockout(String(decoding: request.remoteAddress, as: UTF8.self), limit.limit, Int(limit.windowSeconds))
+                }
+            }
             throw e
         }
     }

@@ -259,4 +259,20 @@ final class OpsUnitTests: XCTestCase {
         XCTAssertEqual(Config.LogLevel(name: "warning"), .warn)
         XCTAssertNil(Config.LogLevel(name: "LOUD"))
     }
+
+    /// Only an address's own characters make a lockout key: a NUL would end
+    /// inet_pton's parse and carry what follows into the lockout's log line.
+    func testSignInKeysTakeAddressesOnly() {
+        let t = SharedTable(slots: 2)
+        let f = SignInFailures(table: t, slot: 0, limit: 3, windowSeconds: 60)
+        func key(_ s: [UInt8]) -> UInt64? { s.withUnsafeBufferPointer { f.key($0) } }
+        XCTAssertNotNil(key(Array("10.1.2.3".utf8)))
+        XCTAssertEqual(key(Array("::ffff:10.1.2.3".utf8)), key(Array("10.1.2.3".utf8)), "IPv4-mapped counts as IPv4")
+        XCTAssertEqual(key(Array("2001:db8:1:2::9".utf8)), key(Array("2001:DB8:1:2:ffff::1".utf8)), "one /64")
+        XCTAssertNotEqual(key(Array("2001:db8:1:3::9".utf8)), key(Array("2001:db8:1:2::9".utf8)))
+        for bad in [Array("10.1.2.3".utf8) + [0] + Array("\nforged line".utf8), Array("unix:".utf8), [], Array("10.1.2.3 ".utf8),
+                    Array("fe80::1%eth0".utf8)] {
+            XCTAssertNil(key(bad), String(decoding: bad, as: UTF8.self))
+        }
+    }
 }

@@ -72,7 +72,11 @@ struct SignInFailures {
     /// client would share that one key, and ten wrong passwords from anybody
     /// would lock everybody out; such clients are not counted.
     func key(_ address: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        guard address.count > 0, address.count < 64 else { return nil }
+        // Address characters only: inet_pton would stop at a NUL and take what
+        // follows it along (into the lockout's log line, from a bare FastCGI client).
+        guard address.count > 0, address.count < 64, address.allSatisfy({
+            ($0 >= 0x30 && $0 <= 0x3A) || $0 == 0x2E || ($0 >= 0x41 && $0 <= 0x46) || ($0 >= 0x61 && $0 <= 0x66)
+        }) else { return nil }
         var h = seed ^ 0xCBF2_9CE4_8422_2325
         func mix(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
         // Parsed from a copy on the stack: no allocation per request.

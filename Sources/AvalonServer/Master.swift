@@ -156,11 +156,12 @@ public final class Master {
         let ops = OpsViews(table: table, config: config, redactor: redactor, slot: table.slot(slot))
         let signIns = subsonic != nil && config.subsonicSignInFailures > 0
             ? SignInFailures(table: table, slot: slot, limit: config.subsonicSignInFailures, windowSeconds: config.subsonicSignInWindow) : nil
-        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops, subsonic: subsonic,
-                            signIns: signIns)
         let logger = self.logger
-        router.onLockout = { address, failures, window in
-            logger.warning("Subsonic sign-ins from \(address) refused for the rest of a \(window) s window: \(failures) failed")
+        let router = Router(collection: collection, requestPath: config.requestPath, adminSecret: config.adminSecret, ops: ops, subsonic: subsonic,
+                            signIns: signIns) { address, failures, window in
+            // An IPv6 address is counted, and refused, with its whole /64.
+            let scope = address.contains(":") && !address.lowercased().hasPrefix("::ffff:") ? " (and its /64)" : ""
+            logger.warning("Subsonic sign-ins from \(address)\(scope) refused for the rest of a \(window) s window: \(failures) failed")
         }
         let pid = fork()
         if pid == 0 {

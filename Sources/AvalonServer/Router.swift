@@ -21,7 +21,9 @@ public final class Router: @unchecked Sendable {
     /// This worker's count of failed Subsonic sign-ins; nil: no lockout.
     let signIns: SignInFailures?
     /// Told when an address reaches the lockout (address, failures, window seconds): the log line.
-    var onLockout: ((String, Int, Int) -> Void)?
+    let onLockout: ((String, Int, Int) -> Void)?
+    /// The lockouts this worker logged lately (address key and window).
+    let lockoutsLogged = RecentKeys()
     /// What a path starts with before the endpoint name: `REQUEST_PATH/`, or `/` at the root.
     private let prefix: [UInt8]
     /// The route table's names as (start, length), its accesses and handlers,
@@ -37,9 +39,10 @@ public final class Router: @unchecked Sendable {
     }
 
     init(collection: MusicCollection, requestPath: String, adminSecret: String?, ops: OpsViews?, subsonic: SubsonicAPI? = nil,
-         signIns: SignInFailures? = nil) {
+         signIns: SignInFailures? = nil, onLockout: ((String, Int, Int) -> Void)? = nil) {
         self.collection = collection
         self.signIns = signIns
+        self.onLockout = onLockout
         self.requestPath = requestPath
         self.adminSecret = adminSecret
         self.ops = ops

@@ -179,6 +179,13 @@ final class SubsonicSignInLimitTests: XCTestCase {
             let right = try ping(sock, password: Self.password, from: address)
             XCTAssertFalse(right.contains("\"status\": \"ok\""), "attempt \(attempt): \(right)")
             XCTAssertTrue(right.contains(Self.lockedOut), right)
+            // Logged, whichever worker's failure reached the limit: once, or once
+            // more per worker whose failure was already in hand (three here).
+            func lines() -> Int {
+                ((try? String(contentsOfFile: dir + "/avalon.log")) ?? "").components(separatedBy: "Subsonic sign-ins from \(address) refused").count - 1
+            }
+            XCTAssertTrue(waitUntil(timeout: 3) { lines() >= 1 }, "attempt \(attempt): the lockout is not logged")
+            XCTAssertLessThanOrEqual(lines(), 3, "attempt \(attempt)")
             spread = served.allSatisfy { $0 < limit }
             print("attempt \(attempt): requests per worker \(served)")
         }

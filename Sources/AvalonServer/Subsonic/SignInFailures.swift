@@ -108,3 +108,18 @@ struct SignInFailures {
         return z ^ (z >> 31)
     }
 }
+
+/// The last few keys a worker saw (a ring): "logged already?" without a
+/// table that grows with the addresses an attacker brings.
+final class RecentKeys {
+    private var keys = [UInt64](repeating: 0, count: 64)
+    private var next = 0
+
+    /// False when `key` is among the recent ones; else remembers it.
+    func insert(_ key: UInt64) -> Bool {
+        if keys.contains(key) { return false }
+        keys[next] = key
+        next = (next + 1) % keys.count
+        return true
+    }
+}

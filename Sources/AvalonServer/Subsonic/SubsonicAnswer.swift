@@ -95,9 +95,11 @@ extension Router {
         } catch let e as SubsonicError where (40...44).contains(e.code) {
             if !request.signInCounted {
                 limit.record(key)
-                // Said once, by the worker whose failure reached the limit (an
-                // address is no secret; key() took it only if it parses as one).
-                if limit.failures(key) == limit.limit, let onLockout {
+                // Said by each worker whose failure finds the address at the
+                // limit, once per address and window: once in all, or once per
+                // worker whose request was already in hand (an address is no
+                // secret; key() took it only if it parses as one).
+                if let onLockout, limit.failures(key) >= limit.limit, lockoutsLogged.insert(key ^ limit.window()) {
                     onLockout(String(decoding: request.remoteAddress, as: UTF8.self), limit.limit, Int(limit.windowSeconds))
                 }
             }

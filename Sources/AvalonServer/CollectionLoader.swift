@@ -35,7 +35,7 @@ struct CollectionLoader {
             case .missing:
                 logger.info("no snapshot at \(path) yet: loading from the database")
             case .unusable(let why):
-                logger.warning("the snapshot \(path) is not used (\(why)): loading from the database; it is written again")
+                logger.warning("the snapshot \(path) is not used (\(why)): loading from the database")
             }
         }
         let c = try store.load()

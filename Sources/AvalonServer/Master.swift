@@ -345,12 +345,16 @@ public final class Master {
             t.child.abandon()
             removeSnapshotLeftover(t.child.pid)
         }
-        if let s = snapshotWriter {
-            s.abandon()
-            removeSnapshotLeftover(s.pid)
-        }
+        stopSnapshotWriter()
         look = nil
         trial = nil
+    }
+
+    /// Stops the start's snapshot writer, if still at work, and removes what it left.
+    func stopSnapshotWriter() {
+        guard let s = snapshotWriter else { return }
+        s.abandon()
+        removeSnapshotLeftover(s.pid)
         snapshotWriter = nil
     }
 
@@ -395,11 +399,7 @@ public final class Master {
         logger.info("reloading the collection (\(reason))")
         // The start's snapshot writer, still at work, would land its snapshot
         // of the old collection over the trial's: stopped first.
-        if let s = snapshotWriter {
-            s.abandon()
-            removeSnapshotLeftover(s.pid)
-            snapshotWriter = nil
-        }
+        stopSnapshotWriter()
         let loader = self.loader
         do {
             // The trial reads the database and writes the snapshot, which the

@@ -115,6 +115,11 @@ public struct QueryParameters: Sendable {
     /// Appends `s` to `text` with `+` as space and percent escapes decoded;
     /// invalid UTF-8 is replaced, as Python's decoding replaced it.
     private mutating func decode(_ s: UnsafeBufferPointer<UInt8>) {
+        // Most keys and values are plain ASCII: copied at once.
+        if !s.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") || $0 >= 0x80 }) {
+            text.append(contentsOf: s)
+            return
+        }
         let start = text.count
         var i = 0
         var ascii = true

@@ -36,16 +36,45 @@ public struct SongFiles: Sendable {
         return String(decoding: p[(dot + 1)...], as: UTF8.self).lowercased()
     }
 
+    /// `suffix(i)`'s bytes, without building a String when the suffix is
+    /// short and ASCII (nearly always): answers list one per song.
+    public func withSuffix<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let p = path(i)
+        guard let dot = p.lastIndex(of: UInt8(ascii: ".")), !p[dot...].contains(UInt8(ascii: "/")) else {
+            return try body(UnsafeBufferPointer(start: nil, count: 0))
+        }
+        let s = p[(dot + 1)...]
+        guard s.count <= 16, s.allSatisfy({ $0 < 0x80 }) else {
+            var str = suffix(i)
+            return try str.withUTF8(body)
+        }
+        var buffer: (UInt64, UInt64) = (0, 0)
+        return try withUnsafeMutableBytes(of: &buffer) { raw in
+            var n = 0
+            for c in s {
+                raw[n] = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
+                n += 1
+            }
+            return try body(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n))
+        }
+    }
+
     /// The MIME type of a suffix (the formats the scanner reads).
     public static func contentType(suffix: String) -> String {
-        switch suffix {
-        case "mp3": "audio/mpeg"
-        case "ogg", "oga", "opus": "audio/ogg"
-        case "flac": "audio/flac"
-        case "m4a", "mp4", "m4b": "audio/mp4"
-        case "wav": "audio/wav"
-        default: "application/octet-stream"
+        var s = suffix
+        return s.withUTF8 { contentType(suffix: $0) }.description
+    }
+
+    public static func contentType(suffix: UnsafeBufferPointer<UInt8>) -> StaticString {
+        func `is`(_ name: StaticString) -> Bool {
+            name.utf8CodeUnitCount == suffix.count && UnsafeBufferPointer(start: name.utf8Start, count: suffix.count).elementsEqual(suffix)
         }
+        if `is`("mp3") { return "audio/mpeg" }
+        if `is`("ogg") || `is`("oga") || `is`("opus") { return "audio/ogg" }
+        if `is`("flac") { return "audio/flac" }
+        if `is`("m4a") || `is`("mp4") || `is`("m4b") { return "audio/mp4" }
+        if `is`("wav") { return "audio/wav" }
+        return "application/octet-stream"
     }
 }
 

@@ -85,12 +85,12 @@ extension MusicCollection {
         w.attr("id", id: s.id)
         w.attr("parent", id: albums.items[Int(s.album)].id)
         w.attr("isDir", false)
-        w.attr("title", slice(a, s.name))
-        w.attr("album", slice(a, albums.items[Int(s.album)].name))
-        w.attr("artist", slice(a, artists.items[Int(s.artist)].name))
+        w.attr("title", arena: slice(a, s.name))
+        w.attr("album", arena: slice(a, albums.items[Int(s.album)].name))
+        w.attr("artist", arena: slice(a, artists.items[Int(s.artist)].name))
         if s.track > 0 { w.attr("track", s.track) }
         if s.year > 0 { w.attr("year", s.year) }
-        w.attr("genre", slice(a, genres.items[Int(s.genre)].name))
+        w.attr("genre", arena: slice(a, genres.items[Int(s.genre)].name))
         w.attr("duration", max(0, s.length))
         w.attr("albumId", id: albums.items[Int(s.album)].id)
         w.attr("artistId", id: artists.items[Int(s.artist)].id)
@@ -98,14 +98,16 @@ extension MusicCollection {
         w.attr("isVideo", false)
         w.coverArt(covers, covers.song(Int(i)))
         if files.has(Int(i)) {
-            let k = Int(i), suffix = files.suffix(k)
+            let k = Int(i)
             w.attr("size", files.sizes[k])
-            w.attr("suffix", suffix)
-            w.attr("contentType", SongFiles.contentType(suffix: suffix))
+            files.withSuffix(k) { suffix in
+                w.attr("suffix", suffix)
+                w.attr("contentType", static: SongFiles.contentType(suffix: suffix))
+            }
             if files.bitRates[k] > 0 { w.attr("bitRate", Int64(files.bitRates[k])) }
             files.path(k).withUnsafeBufferPointer { w.attr("path", $0) }
             if files.discs[k] > 0 { w.attr("discNumber", Int64(files.discs[k])) }
-            w.attr("created", isoDate(milliseconds: files.created[k] * 1000))
+            w.attr("created", date: files.created[k] * 1000)
         }
         w.close()
     }
@@ -117,16 +119,16 @@ extension MusicCollection {
         let f = albumFacts(album)
         w.open(name)
         w.attr("id", id: e.id)
-        w.attr("name", slice(a, e.name))
+        w.attr("name", arena: slice(a, e.name))
         if f.artist != .max {
-            w.attr("artist", slice(a, artists.items[Int(f.artist)].name))
+            w.attr("artist", arena: slice(a, artists.items[Int(f.artist)].name))
             w.attr("artistId", id: artists.items[Int(f.artist)].id)
         }
         w.attr("songCount", f.songCount)
         w.attr("duration", f.duration)
-        w.attr("created", f.created > 0 ? isoDate(milliseconds: f.created * 1000) : server.created)
+        if f.created > 0 { w.attr("created", date: f.created * 1000) } else { w.attr("created", server.created) }
         if f.year > 0 { w.attr("year", f.year) }
-        if f.genre != .max { w.attr("genre", slice(a, genres.items[Int(f.genre)].name)) }
+        if f.genre != .max { w.attr("genre", arena: slice(a, genres.items[Int(f.genre)].name)) }
         w.coverArt(covers, covers.album(Int(album)))
         if close { w.close() }
     }
@@ -139,14 +141,14 @@ extension MusicCollection {
         w.attr("id", id: e.id)
         if f.artist != .max { w.attr("parent", id: artists.items[Int(f.artist)].id) }
         w.attr("isDir", true)
-        w.attr("title", slice(a, e.name))
-        w.attr("album", slice(a, e.name))
+        w.attr("title", arena: slice(a, e.name))
+        w.attr("album", arena: slice(a, e.name))
         if f.artist != .max {
-            w.attr("artist", slice(a, artists.items[Int(f.artist)].name))
+            w.attr("artist", arena: slice(a, artists.items[Int(f.artist)].name))
             w.attr("artistId", id: artists.items[Int(f.artist)].id)
         }
         if f.year > 0 { w.attr("year", f.year) }
-        if f.genre != .max { w.attr("genre", slice(a, genres.items[Int(f.genre)].name)) }
+        if f.genre != .max { w.attr("genre", arena: slice(a, genres.items[Int(f.genre)].name)) }
         w.attr("duration", f.duration)
         w.attr("songCount", f.songCount)
         w.coverArt(covers, covers.album(Int(album)))
@@ -158,7 +160,7 @@ extension MusicCollection {
         let e = artists.items[Int(artist)]
         w.open(name)
         w.attr("id", id: e.id)
-        w.attr("name", slice(a, e.name))
+        w.attr("name", arena: slice(a, e.name))
         w.attr("albumCount", albumCount)
         w.coverArt(covers, covers.artist(Int(artist)))
         if close { w.close() }
@@ -168,7 +170,7 @@ extension MusicCollection {
         let e = artists.items[Int(artist)]
         w.open(name)
         w.attr("id", id: e.id)
-        w.attr("name", slice(a, e.name))
+        w.attr("name", arena: slice(a, e.name))
         w.close()
     }
 
@@ -270,7 +272,7 @@ extension MusicCollection {
             if let r = artists.index(of: id) {
                 w.open("directory")
                 w.attr("id", id: id)
-                w.attr("name", slice(a, artists.items[Int(r)].name))
+                w.attr("name", arena: slice(a, artists.items[Int(r)].name))
                 w.beginList("child")
                 for al in albumsOf(artist: r) { writeAlbumChild(&w, "child", al, a) }
             } else if let al = albums.index(of: id) {
@@ -278,7 +280,7 @@ extension MusicCollection {
                 w.attr("id", id: id)
                 let f = albumFacts(al)
                 if f.artist != .max { w.attr("parent", id: artists.items[Int(f.artist)].id) }
-                w.attr("name", slice(a, albums.items[Int(al)].name))
+                w.attr("name", arena: slice(a, albums.items[Int(al)].name))
                 w.beginList("child")
                 for s in albumSongs(al) { writeSong(&w, "child", s, a) }
             } else {

@@ -7,22 +7,23 @@ public struct NodeWriter {
 
     public let out: ResponseBuffer
     public let format: Format
-    /// Per open level: whether something was written in it (JSON: a comma
-    /// before the next; XML: the start tag was closed by `>`).
-    private var written: [Bool] = []
-    /// Per open level: JSON array (list) or object; XML lists are not levels of their own.
-    private var isList: [Bool] = []
+    public let json: Bool
+    /// Open levels, and per level a bit (level d: bit d-1) of whether
+    /// something was written in it (JSON: a comma before the next; XML: the
+    /// start tag was closed by `>`) and whether it is a JSON array (list).
+    /// Bits, not arrays: an attribute costs no bounds or uniqueness check.
+    private var depth = 0
+    private var written: UInt64 = 0
+    private var lists: UInt64 = 0
+    /// XML only: the open elements' names, for their end tags.
     private var names: [StaticString] = []
 
     public init(_ out: ResponseBuffer, format: Format) {
         self.out = out
         self.format = format
-        written.reserveCapacity(8)
-        isList.reserveCapacity(8)
-        names.reserveCapacity(8)
+        json = format == .json
+        if !json { names.reserveCapacity(8) }
     }
-
-    public var json: Bool { format == .json }
 
     // MARK: structure
 
@@ -31,26 +32,30 @@ public struct NodeWriter {
         var c = out.cursor(room: name.utf8CodeUnitCount + 8)
         if json {
             separator(&c)
-            if isList.last != true { key(&c, name) }
+            if !inList { key(&c, name) }
             c.raw("{")
         } else {
             closeStartTag(&c)
             c.raw("<"); c.raw(name)
+            names.append(name)
         }
         out.commit(c)
-        written.append(false)
-        isList.append(false)
-        names.append(name)
+        push(list: false)
     }
 
     public mutating func close() {
-        let name = names.removeLast()
-        let had = written.removeLast()
-        isList.removeLast()
-        var c = out.cursor(room: name.utf8CodeUnitCount + 4)
+        precondition(depth > 0, "close without open")
+        let had = written & bit != 0
+        depth -= 1
         if json {
+            var c = out.cursor(room: 1)
             c.raw("}")
-        } else if had {
+            out.commit(c)
+            return
+        }
+        let name = names.removeLast()
+        var c = out.cursor(room: name.utf8CodeUnitCount + 4)
+        if had {
             c.raw("</"); c.raw(name); c.raw(">")
         } else {
             c.raw("/>")
@@ -66,17 +71,28 @@ public struct NodeWriter {
         key(&c, name)
         c.raw("[")
         out.commit(c)
-        written.append(false)
-        isList.append(true)
-        names.append(name)
+        push(list: true)
     }
 
     public mutating func endList() {
         guard json else { return }
-        names.removeLast(); written.removeLast(); isList.removeLast()
+        precondition(depth > 0, "endList without beginList")
+        depth -= 1
         var c = out.cursor(room: 1)
         c.raw("]")
         out.commit(c)
+    }
+
+    /// The innermost level's bit.
+    private var bit: UInt64 { 1 << UInt64(depth &- 1) }
+
+    private var inList: Bool { depth > 0 && lists & bit != 0 }
+
+    private mutating func push(list: Bool) {
+        precondition(depth < 64, "answers nest a few levels deep")
+        depth += 1
+        written &= ~bit
+        if list { lists |= bit } else { lists &= ~bit }
     }
 
     // MARK: attributes (JSON keys); written before any child element
@@ -85,6 +101,29 @@ public struct NodeWriter {
         var c = out.cursor(room: name.utf8CodeUnitCount + 8 + JSONCursor.maxBytes(string: value.count))
         head(&c, name)
         if json { c.string(value) } else { c.xmlEscaped(value); c.raw("\"") }
+        out.commit(c)
+    }
+
+    /// A span of the collection's arena, which is padded: JSON reads it eight
+    /// bytes at a time to its end, with no byte loop for the last few.
+    public mutating func attr(_ name: StaticString, arena value: UnsafeBufferPointer<UInt8>) {
+        guard json else { attr(name, value); return }
+        var c = out.cursor(room: name.utf8CodeUnitCount + 16 + JSONCursor.maxBytes(string: value.count))
+        head(&c, name)
+        c.string(padded: value)
+        out.commit(c)
+    }
+
+    /// A time as ISO 8601 in UTC with milliseconds, as `isoDate` spells it.
+    public mutating func attr(_ name: StaticString, date ms: Int64) {
+        // Years 1970...9999 straight into the answer; others (never a file's
+        // time) through the general path.
+        guard ms >= 0 && ms < 253_402_300_800_000 else { attr(name, isoDate(milliseconds: ms)); return }
+        var c = out.cursor(room: name.utf8CodeUnitCount + 8 + 26)
+        head(&c, name)
+        if json { c.byte(0x22) }
+        c.isoDate(milliseconds: ms)
+        c.byte(0x22)
         out.commit(c)
     }
 
@@ -142,7 +181,7 @@ public struct NodeWriter {
         var c = out.cursor(room: 2 * name.utf8CodeUnitCount + 16 + JSONCursor.maxBytesInt)
         if json {
             separator(&c)
-            if isList.last != true { key(&c, name) }
+            if !inList { key(&c, name) }
             c.int(value)
         } else {
             closeStartTag(&c)
@@ -162,31 +201,90 @@ public struct NodeWriter {
             separator(&c)
             key(&c, name)
         } else {
-            c.raw(" "); c.raw(name); c.raw("=\"")
+            c.byte(0x20); c.small(name); c.two(0x3D, 0x22)  // ="
         }
     }
 
     @inline(__always)
     private mutating func separator(_ c: inout JSONCursor) {
-        guard let last = written.indices.last else { return }
-        if written[last] { c.raw(", ") } else { written[last] = true }
+        guard depth > 0 else { return }
+        if written & bit != 0 { c.two(0x2C, 0x20) } else { written |= bit }  // ", "
     }
 
     @inline(__always)
     private func key(_ c: inout JSONCursor, _ name: StaticString) {
-        c.raw("\""); c.raw(name); c.raw("\": ")
+        c.byte(0x22); c.small(name); c.two(0x22, 0x3A); c.byte(0x20)  // "name":␣
     }
 
     /// XML: the first child or text closes the parent's start tag.
     @inline(__always)
     private mutating func closeStartTag(_ c: inout JSONCursor) {
-        guard let last = written.indices.last, !written[last] else { return }
-        written[last] = true
+        guard depth > 0, written & bit == 0 else { return }
+        written |= bit
         c.raw(">")
     }
 }
 
 extension JSONCursor {
+    @inline(__always)
+    mutating func byte(_ b: UInt8) {
+        p.pointee = b
+        p += 1
+    }
+
+    @inline(__always)
+    mutating func two(_ a: UInt8, _ b: UInt8) {
+        UnsafeMutableRawPointer(p).storeBytes(of: UInt16(a) | UInt16(b) << 8, as: UInt16.self)
+        p += 2
+    }
+
+    /// A short static text (a key) without a call to memmove: two
+    /// overlapping loads and stores cover 4 to 16 bytes.
+    @inline(__always)
+    mutating func small(_ s: StaticString) {
+        let n = s.utf8CodeUnitCount
+        let src = UnsafeRawPointer(s.utf8Start), dst = UnsafeMutableRawPointer(p)
+        if n >= 8 && n <= 16 {
+            let head = src.loadUnaligned(as: UInt64.self), tail = src.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            dst.storeBytes(of: head, as: UInt64.self)
+            dst.storeBytes(of: tail, toByteOffset: n - 8, as: UInt64.self)
+        } else if n >= 4 && n < 8 {
+            let head = src.loadUnaligned(as: UInt32.self), tail = src.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+            dst.storeBytes(of: head, as: UInt32.self)
+            dst.storeBytes(of: tail, toByteOffset: n - 4, as: UInt32.self)
+        } else {
+            dst.copyMemory(from: src, byteCount: n)
+        }
+        p += n
+    }
+
+    /// Two decimal digits of `v` (below 100).
+    @inline(__always)
+    private mutating func twoDigits(_ v: Int64) {
+        let t = (v &* 103) >> 10  // v / 10, exact below 179
+        two(0x30 &+ UInt8(truncatingIfNeeded: t), 0x30 &+ UInt8(truncatingIfNeeded: v &- t &* 10))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time from 1970 to 9999 (the caller
+    /// checks), the same bytes as `isoDate(milliseconds:)`.
+    mutating func isoDate(milliseconds ms: Int64) {
+        let secs = ms / 1000, days = secs / 86400, rem = secs - days * 86400, milli = ms - secs * 1000
+        // Howard Hinnant's civil_from_days, for days >= 0.
+        let z = days + 719_468
+        let era = z / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        twoDigits(y / 100); twoDigits(y % 100); byte(0x2D)
+        twoDigits(m); byte(0x2D); twoDigits(d); byte(0x54)  // T
+        twoDigits(rem / 3600); byte(0x3A); twoDigits(rem / 60 % 60); byte(0x3A); twoDigits(rem % 60)
+        byte(0x2E); byte(0x30 &+ UInt8(truncatingIfNeeded: milli / 100)); twoDigits(milli % 100); byte(0x5A)  // .mmmZ
+    }
+
     /// UTF-8 bytes as XML attribute or text content: `& < > "` and `'`
     /// escaped; control characters XML 1.0 cannot carry become spaces.
     @inline(__always)

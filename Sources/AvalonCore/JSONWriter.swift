@@ -125,24 +125,34 @@ public struct JSONCursor {
         guard let base = str.baseAddress else { raw("\"\""); return }
         var out = p
         out.pointee = 0x22; out += 1
-        var i = 0
         let n = str.count
-        while i < n {
+        var i = 0
+        // Whole words, with no mask to compute.
+        while i &+ 8 <= n {
             let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-            let left = n - i
-            // Only the bytes that belong to the string count; a borrow only
-            // runs upwards, so bytes past the end cannot flag earlier ones.
-            let valid: UInt64 = left >= 8 ? Self.highs : Self.highs & ((1 << UInt64(8 * left)) &- 1)
-            if Self.specials(x) & valid != 0 {
+            if Self.specials(x) & Self.highs != 0 {
                 // Rare: escape the rest byte by byte.
                 p = out
                 string(rest: UnsafeBufferPointer(rebasing: str[i...]))
                 return
             }
             UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
-            let step = min(left, 8)
-            out += step
-            i += step
+            out += 8
+            i &+= 8
+        }
+        let left = n &- i
+        if left > 0 {
+            // The last partial word, read past the end: only its own bytes
+            // count, and a borrow only runs upwards, so bytes past the end
+            // cannot flag earlier ones.
+            let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            if Self.specials(x) & Self.highs & ((1 << UInt64(8 &* left)) &- 1) != 0 {
+                p = out
+                string(rest: UnsafeBufferPointer(rebasing: str[i...]))
+                return
+            }
+            UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
+            out += left
         }
         out.pointee = 0x22
         p = out + 1
@@ -161,7 +171,7 @@ public struct JSONCursor {
 
     /// The rest of a string after its opening quote, escaped byte by byte, and
     /// the closing quote.
-    private mutating func string(rest: UnsafeBufferPointer<UInt8>) {
+    mutating func string(rest: UnsafeBufferPointer<UInt8>) {
         var out = p
         let hex = Self.hex.utf8Start
         for b in rest {
@@ -213,18 +223,36 @@ public struct JSONCursor {
         string(rest: UnsafeBufferPointer(rebasing: str[i...]))
     }
 
+    /// Four decimal digits of `u` (below 10000, leading zeros kept), the
+    /// first in the lowest byte, without a loop or a division instruction.
+    @inline(__always)
+    private static func fourDigits(_ u: UInt32) -> UInt32 {
+        let hi = (u &* 5243) >> 19, lo = u &- hi &* 100  // u / 100, exact below 43699
+        let t1 = (hi &* 103) >> 10, t2 = (lo &* 103) >> 10  // x / 10, exact below 179
+        return 0x3030_3030 | t1 | (hi &- t1 &* 10) << 8 | t2 << 16 | (lo &- t2 &* 10) << 24
+    }
+
+    @inline(__always)
+    private static func digits(_ u: UInt32) -> Int {
+        1 + (u >= 10 ? 1 : 0) + (u >= 100 ? 1 : 0) + (u >= 1000 ? 1 : 0)
+    }
+
     @inline(__always)
     public mutating func int(_ v: Int64) {
         // Lengths, tracks and years: four digits at once, without a loop.
         if UInt64(bitPattern: v) < 10000 {
-            let u = UInt32(truncatingIfNeeded: v)
-            let hi = (u &* 5243) >> 19, lo = u &- hi &* 100  // u / 100, exact below 43699
-            let t1 = (hi &* 103) >> 10, t2 = (lo &* 103) >> 10  // x / 10, exact below 179
-            let word = 0x3030_3030 | t1 | (hi &- t1 &* 10) << 8 | t2 << 16 | (lo &- t2 &* 10) << 24
-            let digits = 1 + (u >= 10 ? 1 : 0) + (u >= 100 ? 1 : 0) + (u >= 1000 ? 1 : 0)
+            let u = UInt32(truncatingIfNeeded: v), n = Self.digits(u)
             // The first digit is the lowest byte: leading zeros shift out.
-            UnsafeMutableRawPointer(p).storeBytes(of: (word >> UInt32(32 - 8 * digits)).littleEndian, as: UInt32.self)
-            p += digits
+            UnsafeMutableRawPointer(p).storeBytes(of: (Self.fourDigits(u) >> UInt32(32 - 8 * n)).littleEndian, as: UInt32.self)
+            p += n
+            return
+        }
+        // File sizes and counts: up to eight digits as two such words.
+        if UInt64(bitPattern: v) < 100_000_000 {
+            let u = UInt32(truncatingIfNeeded: v), high = u / 10000, n = Self.digits(high)
+            UnsafeMutableRawPointer(p).storeBytes(of: (Self.fourDigits(high) >> UInt32(32 - 8 * n)).littleEndian, as: UInt32.self)
+            UnsafeMutableRawPointer(p + n).storeBytes(of: Self.fourDigits(u &- high &* 10000).littleEndian, as: UInt32.self)
+            p += n + 4
             return
         }
         int(slow: v)

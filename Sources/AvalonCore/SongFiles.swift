@@ -66,15 +66,18 @@ public struct SongFiles: Sendable {
     }
 
     public static func contentType(suffix: UnsafeBufferPointer<UInt8>) -> StaticString {
-        func `is`(_ name: StaticString) -> Bool {
-            name.utf8CodeUnitCount == suffix.count && UnsafeBufferPointer(start: name.utf8Start, count: suffix.count).elementsEqual(suffix)
+        // The suffix's bytes as one little-endian word, against the known ones.
+        guard suffix.count == 3 || suffix.count == 4 else { return "application/octet-stream" }
+        var word: UInt32 = 0
+        for (i, b) in suffix.enumerated() { word |= UInt32(b) << UInt32(8 * i) }
+        switch word {
+        case 0x33_70_6D: return "audio/mpeg"  // mp3
+        case 0x67_67_6F, 0x61_67_6F, 0x73_75_70_6F: return "audio/ogg"  // ogg oga opus
+        case 0x63_61_6C_66: return "audio/flac"  // flac
+        case 0x61_34_6D, 0x34_70_6D, 0x62_34_6D: return "audio/mp4"  // m4a mp4 m4b
+        case 0x76_61_77: return "audio/wav"  // wav
+        default: return "application/octet-stream"
         }
-        if `is`("mp3") { return "audio/mpeg" }
-        if `is`("ogg") || `is`("oga") || `is`("opus") { return "audio/ogg" }
-        if `is`("flac") { return "audio/flac" }
-        if `is`("m4a") || `is`("mp4") || `is`("m4b") { return "audio/mp4" }
-        if `is`("wav") { return "audio/wav" }
-        return "application/octet-stream"
     }
 }
 

@@ -49,9 +49,12 @@ final class NodeWriterTests: XCTestCase {
                 XCTAssertEqual(SongFiles.contentType(suffix: fast).description, SongFiles.contentType(suffix: general), paths[i])
             }
         }
-        XCTAssertEqual(SongFiles.contentType(suffix: "mp3"), "audio/mpeg")
-        XCTAssertEqual(SongFiles.contentType(suffix: "opus"), "audio/ogg")
-        XCTAssertEqual(SongFiles.contentType(suffix: "mp"), "application/octet-stream")
+        let types = ["mp3": "audio/mpeg", "ogg": "audio/ogg", "oga": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac",
+                     "m4a": "audio/mp4", "mp4": "audio/mp4", "m4b": "audio/mp4", "wav": "audio/wav"]
+        for (suffix, type) in types { XCTAssertEqual(SongFiles.contentType(suffix: suffix), type, suffix) }
+        for other in ["", "mp", "mp33", "MP3", "ogx", "flacc", "wa", "m4", "opu", "m4v", "aac", "\u{0}mp3"] {
+            XCTAssertEqual(SongFiles.contentType(suffix: other), "application/octet-stream", other)
+        }
     }
 
     func testArenaTextsAndKeysOfEveryLength() {

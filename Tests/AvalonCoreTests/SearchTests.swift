@@ -191,9 +191,11 @@ final class JSONWriterTests: XCTestCase {
     /// Small numbers take a four-digit path without a loop; all of them, its
     /// edges and the general path against Swift's own formatting.
     func testIntegersAsSwiftPrintsThem() {
-        var values: [Int64] = Array(0..<12_000) + [-1, -9, -10, -9999, -10_000, 99_999, 100_000, 43_698, 43_699, .max, .min]
+        var values: [Int64] = Array(0..<12_000) + [-1, -9, -10, -9999, -10_000, 99_999, 100_000, 43_698, 43_699, .max, .min,
+                                                                     10_001, 12_345_678, 99_999_999, 100_000_000, 100_000_001, 10_000_000, 9_999_999]
         var rng = SeededGenerator(test: #function)
         for _ in 0..<1000 { values.append(Int64(bitPattern: rng.next())) }
+        for _ in 0..<20000 { values.append(Int64(rng.next() % 100_000_000)) }  // the two-word path
         var w = JSONWriter(capacity: 1)
         for v in values { w.int(v); w.raw(",") }
         XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), values.map { "\($0)," }.joined())

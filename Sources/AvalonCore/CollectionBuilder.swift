@@ -28,6 +28,9 @@ public struct CollectionBuilder {
     public mutating func reserve(songs: Int) {
         self.songs.reserveCapacity(songs)
         arena.reserveCapacity(songs * 24)
+        // A file a song, as a scan records them: room that no file row
+        // touches costs address space only.
+        files.reserve(songs)
     }
 
     /// Appends UTF-8 to the arena, repairing invalid sequences as U+FFFD.

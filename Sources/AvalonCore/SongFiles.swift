@@ -94,6 +94,16 @@ struct SongFilesBuilder {
     private var discs: [Int32] = []
     private var created: [Int64] = []
 
+    mutating func reserve(_ rows: Int) {
+        paths.reserveCapacity(rows * 64)
+        ids.reserveCapacity(rows)
+        spans.reserveCapacity(rows)
+        sizes.reserveCapacity(rows)
+        bitRates.reserveCapacity(rows)
+        discs.reserveCapacity(rows)
+        created.reserveCapacity(rows)
+    }
+
     mutating func add(song: ItemID, relativePath: UnsafeBufferPointer<UInt8>, size: Int64, bitRate: Int64, disc: Int64, created: Int64) {
         guard relativePath.count > 0 else { return }
         let start = UInt32(paths.count)

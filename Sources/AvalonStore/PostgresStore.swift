@@ -176,10 +176,14 @@ public final class PostgresStore: Store {
     private func loadFiles(into b: inout CollectionBuilder) throws {
         guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
         b.musicFolder = folder.root
-        try forEachRow(cursor: "avalon_file_facts", "SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL") { r, row in
-            guard let song = ItemID(hex32: Self.text(r, row, 0)), let relative = folder.relative(bytes: Self.text(r, row, 1)) else { return }
-            b.addFile(song: song, relativePath: relative, size: Self.int(r, row, 2), bitRate: Self.int(r, row, 3),
-                      disc: Self.int(r, row, 4), created: Self.int(r, row, 5))
+        let head = folder.pathHead
+        try head.withUnsafeBufferPointer { head in
+            try forEachRow(cursor: "avalon_file_facts", "SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL") { r, row in
+                guard let song = ItemID(hex32: Self.text(r, row, 0)),
+                      let relative = MusicFolder.relative(bytes: Self.text(r, row, 1), head: head) else { return }
+                b.addFile(song: song, relativePath: relative, size: Self.int(r, row, 2), bitRate: Self.int(r, row, 3),
+                          disc: Self.int(r, row, 4), created: Self.int(r, row, 5))
+            }
         }
     }
 

@@ -229,10 +229,13 @@ public final class SQLiteStore: Store {
     private func loadFiles(into b: inout CollectionBuilder) throws {
         guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
         b.musicFolder = folder.root
-        try forEachRow("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", reading: "avalon_files") { stmt in
-            guard let song = Self.id(stmt, 0), let relative = folder.relative(bytes: Self.text(stmt, 1)) else { return }
-            b.addFile(song: song, relativePath: relative, size: sqlite3_column_int64(stmt, 2), bitRate: sqlite3_column_int64(stmt, 3),
-                      disc: sqlite3_column_int64(stmt, 4), created: sqlite3_column_int64(stmt, 5))
+        let head = folder.pathHead
+        try head.withUnsafeBufferPointer { head in
+            try forEachRow("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", reading: "avalon_files") { stmt in
+                guard let song = Self.id(stmt, 0), let relative = MusicFolder.relative(bytes: Self.text(stmt, 1), head: head) else { return }
+                b.addFile(song: song, relativePath: relative, size: sqlite3_column_int64(stmt, 2), bitRate: sqlite3_column_int64(stmt, 3),
+                          disc: sqlite3_column_int64(stmt, 4), created: sqlite3_column_int64(stmt, 5))
+            }
         }
     }
 

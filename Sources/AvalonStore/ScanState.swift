@@ -1,3 +1,4 @@
+import Glibc
 import AvalonCore
 
 /// What the scanner knows of one file: who it is on disk and what its tags
@@ -54,11 +55,17 @@ public struct MusicFolder: Sendable, Equatable {
     public var prefix: String
     public init(root: String, prefix: String) { self.root = root; self.prefix = prefix }
 
-    /// A stored path's bytes within the folder, or nil for one outside it.
-    func relative(bytes path: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+    /// What every stored path of the folder starts with: the prefix and a `/`.
+    var pathHead: [UInt8] {
         var head = Array(prefix.utf8)
         if head.last != UInt8(ascii: "/") { head.append(UInt8(ascii: "/")) }
-        guard path.count > head.count, path.starts(with: head) else { return nil }
+        return head
+    }
+
+    /// A stored path's bytes within the folder (`head`: `pathHead`, made
+    /// once for all rows), or nil for one outside it.
+    static func relative(bytes path: UnsafeBufferPointer<UInt8>, head: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        guard path.count > head.count, let p = path.baseAddress, let h = head.baseAddress, memcmp(p, h, head.count) == 0 else { return nil }
         return UnsafeBufferPointer(rebasing: path[head.count...])
     }
 

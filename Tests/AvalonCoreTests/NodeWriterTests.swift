@@ -27,6 +27,12 @@ final class NodeWriterTests: XCTestCase {
         }
         XCTAssertEqual(written(.json) { $0.open("s"); $0.attr("created", date: 1_700_000_000_123); $0.close() },
                        "\"s\": {\"created\": \"2023-11-14T22:13:20.123Z\"}")
+        let known: [Int64: String] = [0: "1970-01-01T00:00:00.000Z", 951_782_400_000: "2000-02-29T00:00:00.000Z",
+                                      4_107_542_399_999: "2100-02-28T23:59:59.999Z", 253_402_300_799_999: "9999-12-31T23:59:59.999Z",
+                                      -1: "1969-12-31T23:59:59.999Z", 86_400_000 * 59 + 7: "1970-03-01T00:00:00.007Z"]
+        for (ms, text) in known {
+            XCTAssertEqual(written(.xml) { $0.open("s"); $0.attr("c", date: ms); $0.close() }, "<s c=\"\(text)\"/>")
+        }
     }
 
     func testSuffixesMatchTheGeneralPath() {

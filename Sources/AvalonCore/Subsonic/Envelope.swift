@@ -83,11 +83,9 @@ public struct SubsonicServer: Sendable {
 }
 
 /// `2026-11-27T20:22:46.000Z` from milliseconds since 1970 (proleptic Gregorian, UTC).
-func isoDate(milliseconds ms: Int64) -> String {
-    let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
-    let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
-    let rem = secs - days * 86400
-    // Howard Hinnant's civil_from_days.
+/// Howard Hinnant's civil_from_days: the Gregorian date `days` after 1970-01-01.
+@inline(__always)
+func civilDate(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
     let z = days + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097
     let doe = z - era * 146_097
@@ -96,7 +94,14 @@ func isoDate(milliseconds ms: Int64) -> String {
     let mp = (5 * doy + 2) / 153
     let d = doy - (153 * mp + 2) / 5 + 1
     let m = mp < 10 ? mp + 3 : mp - 9
-    let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+    return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+}
+
+func isoDate(milliseconds ms: Int64) -> String {
+    let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+    let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
+    let rem = secs - days * 86400
+    let (y, m, d) = civilDate(days: days)
     func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
     let milli = ms - secs * 1000
     let frac = milli < 10 ? "00\(milli)" : milli < 100 ? "0\(milli)" : "\(milli)"

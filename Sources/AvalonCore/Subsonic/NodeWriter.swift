@@ -269,16 +269,7 @@ extension JSONCursor {
     /// checks), the same bytes as `isoDate(milliseconds:)`.
     mutating func isoDate(milliseconds ms: Int64) {
         let secs = ms / 1000, days = secs / 86400, rem = secs - days * 86400, milli = ms - secs * 1000
-        // Howard Hinnant's civil_from_days, for days >= 0.
-        let z = days + 719_468
-        let era = z / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, d) = civilDate(days: days)
         twoDigits(y / 100); twoDigits(y % 100); byte(0x2D)
         twoDigits(m); byte(0x2D); twoDigits(d); byte(0x54)  // T
         twoDigits(rem / 3600); byte(0x3A); twoDigits(rem / 60 % 60); byte(0x3A); twoDigits(rem % 60)

@@ -28,9 +28,12 @@ public struct CollectionBuilder {
     public mutating func reserve(songs: Int) {
         self.songs.reserveCapacity(songs)
         arena.reserveCapacity(songs * 24)
-        // A file a song, as a scan records them: room that no file row
-        // touches costs address space only.
-        files.reserve(songs)
+    }
+
+    /// Room for a file a song, as a scan records them (called once the
+    /// database is known to hold file facts): arrays sized once, not grown.
+    public mutating func reserveFiles() {
+        files.reserve(songs.count)
     }
 
     /// Appends UTF-8 to the arena, repairing invalid sequences as U+FFFD.

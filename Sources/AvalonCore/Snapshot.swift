@@ -122,7 +122,8 @@ extension MusicCollection {
             throw SnapshotMismatch("the covers are inconsistent")
         }
         guard spans.allSatisfy({ Int($0.start) + Int($0.count) <= paths.count }),
-              songs.allSatisfy({ Int($0.name.start) + Int($0.name.count) <= arena.count }),
+              // Names are read a word past their end (`string(padded:)`): none may end in the padding.
+              songs.allSatisfy({ Int($0.name.start) + Int($0.name.count) <= arena.count - JSONCursor.padding }),
               songs.allSatisfy({ Int($0.album) < albumCount && Int($0.artist) < artistCount && Int($0.genre) < genreCount }),
               arena.count >= JSONCursor.padding else {
             throw SnapshotMismatch("the songs or file paths are inconsistent")
@@ -161,7 +162,7 @@ extension ElementTable {
               jsonOffsets.first == 0, Int(jsonOffsets.last!) + JSONCursor.padding <= json.count,
               zip(jsonOffsets, jsonOffsets.dropFirst()).allSatisfy({ Int($1) - Int($0) >= JSONCursor.maxBytesUUID + 2 }),
               [byID, idRank, byName, nameRank, byLower].allSatisfy({ allBelow($0, n) }),
-              items.allSatisfy({ Int($0.name.start) + Int($0.name.count) <= arena }),
+              items.allSatisfy({ Int($0.name.start) + Int($0.name.count) <= arena - JSONCursor.padding }),
               lowerSpans.allSatisfy({ Int($0.start) + Int($0.count) <= lowerText.count }),
               keySongs.allSatisfy({ $0.at <= $0.end && Int($0.end) <= songCount && ($0.head == .max || Int($0.head) < songCount) }) else {
             throw SnapshotMismatch("an element table is inconsistent")

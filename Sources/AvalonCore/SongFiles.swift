@@ -70,12 +70,13 @@ public struct SongFiles: Sendable {
         guard suffix.count == 3 || suffix.count == 4 else { return "application/octet-stream" }
         var word: UInt32 = 0
         for (i, b) in suffix.enumerated() { word |= UInt32(b) << UInt32(8 * i) }
-        switch word {
-        case 0x33_70_6D: return "audio/mpeg"  // mp3
-        case 0x67_67_6F, 0x61_67_6F, 0x73_75_70_6F: return "audio/ogg"  // ogg oga opus
-        case 0x63_61_6C_66: return "audio/flac"  // flac
-        case 0x61_34_6D, 0x34_70_6D, 0x62_34_6D: return "audio/mp4"  // m4a mp4 m4b
-        case 0x76_61_77: return "audio/wav"  // wav
+        // The length too: "mp3" and "mp3\0" are the same word.
+        switch (suffix.count, word) {
+        case (3, 0x33_70_6D): return "audio/mpeg"  // mp3
+        case (3, 0x67_67_6F), (3, 0x61_67_6F), (4, 0x73_75_70_6F): return "audio/ogg"  // ogg oga opus
+        case (4, 0x63_61_6C_66): return "audio/flac"  // flac
+        case (3, 0x61_34_6D), (3, 0x34_70_6D), (3, 0x62_34_6D): return "audio/mp4"  // m4a mp4 m4b
+        case (3, 0x76_61_77): return "audio/wav"  // wav
         default: return "application/octet-stream"
         }
     }

@@ -176,6 +176,7 @@ public final class PostgresStore: Store {
     private func loadFiles(into b: inout CollectionBuilder) throws {
         guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
         b.musicFolder = folder.root
+        b.reserveFiles()
         let head = folder.pathHead
         try head.withUnsafeBufferPointer { head in
             try forEachRow(cursor: "avalon_file_facts", "SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL") { r, row in

@@ -58,7 +58,7 @@ final class NodeWriterTests: XCTestCase {
         let types = ["mp3": "audio/mpeg", "ogg": "audio/ogg", "oga": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac",
                      "m4a": "audio/mp4", "mp4": "audio/mp4", "m4b": "audio/mp4", "wav": "audio/wav"]
         for (suffix, type) in types { XCTAssertEqual(SongFiles.contentType(suffix: suffix), type, suffix) }
-        for other in ["", "mp", "mp33", "MP3", "ogx", "flacc", "wa", "m4", "opu", "m4v", "aac", "\u{0}mp3"] {
+        for other in ["", "mp", "mp33", "MP3", "ogx", "flacc", "wa", "m4", "opu", "m4v", "aac", "\u{0}mp3", "mp3\u{0}", "wav\u{0}", "m4a\u{0}"] {
             XCTAssertEqual(SongFiles.contentType(suffix: other), "application/octet-stream", other)
         }
     }

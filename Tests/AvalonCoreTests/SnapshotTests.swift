@@ -107,6 +107,10 @@ final class SnapshotTests: XCTestCase {
         var fewer = w
         fewer.sections[3].bytes.removeLast(fewer.sections[3].stride)  // one album short
         XCTAssertThrowsError(try MusicCollection(snapshot: &fewer))
+        // The arena's padding cut short: the last names would be read past its end.
+        var unpadded = w
+        unpadded.sections[1].bytes.removeLast(8)
+        XCTAssertThrowsError(try MusicCollection(snapshot: &unpadded))
         // Indexes the request path follows without bounds checks, out of range:
         // a song in an album's list, an album in the order by name.
         for section in [12, 6] {

@@ -82,7 +82,6 @@ public struct SubsonicServer: Sendable {
     }
 }
 
-/// `2026-11-27T20:22:46.000Z` from milliseconds since 1970 (proleptic Gregorian, UTC).
 /// Howard Hinnant's civil_from_days: the Gregorian date `days` after 1970-01-01.
 @inline(__always)
 func civilDate(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
@@ -97,6 +96,7 @@ func civilDate(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
     return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
 }
 
+/// `2026-11-27T20:22:46.000Z` from milliseconds since 1970 (proleptic Gregorian, UTC).
 func isoDate(milliseconds ms: Int64) -> String {
     let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
     let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400

@@ -234,7 +234,7 @@ extension JSONCursor {
 
     @inline(__always)
     mutating func two(_ a: UInt8, _ b: UInt8) {
-        UnsafeMutableRawPointer(p).storeBytes(of: UInt16(a) | UInt16(b) << 8, as: UInt16.self)
+        UnsafeMutableRawPointer(p).storeBytes(of: (UInt16(a) | UInt16(b) << 8).littleEndian, as: UInt16.self)
         p += 2
     }
 

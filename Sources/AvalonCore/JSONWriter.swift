@@ -226,7 +226,7 @@ public struct JSONCursor {
     /// Four decimal digits of `u` (below 10000, leading zeros kept), the
     /// first in the lowest byte, without a loop or a division instruction.
     @inline(__always)
-    private static func fourDigits(_ u: UInt32) -> UInt32 {
+    static func fourDigits(_ u: UInt32) -> UInt32 {
         let hi = (u &* 5243) >> 19, lo = u &- hi &* 100  // u / 100, exact below 43699
         let t1 = (hi &* 103) >> 10, t2 = (lo &* 103) >> 10  // x / 10, exact below 179
         return 0x3030_3030 | t1 | (hi &- t1 &* 10) << 8 | t2 << 16 | (lo &- t2 &* 10) << 24

@@ -31,19 +31,20 @@ public struct SongFiles: Sendable {
 
     /// The path's suffix after its last dot (in its last segment), lower-cased.
     public func suffix(_ i: Int) -> String {
+        String(decoding: suffixBytes(i), as: UTF8.self).lowercased()
+    }
+
+    /// The bytes after the last dot of the path's last segment, as stored.
+    private func suffixBytes(_ i: Int) -> ArraySlice<UInt8> {
         let p = path(i)
-        guard let dot = p.lastIndex(of: UInt8(ascii: ".")), !p[dot...].contains(UInt8(ascii: "/")) else { return "" }
-        return String(decoding: p[(dot + 1)...], as: UTF8.self).lowercased()
+        guard let dot = p.lastIndex(of: UInt8(ascii: ".")), !p[dot...].contains(UInt8(ascii: "/")) else { return [] }
+        return p[(dot + 1)...]
     }
 
     /// `suffix(i)`'s bytes, without building a String when the suffix is
     /// short and ASCII (nearly always): answers list one per song.
     public func withSuffix<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        let p = path(i)
-        guard let dot = p.lastIndex(of: UInt8(ascii: ".")), !p[dot...].contains(UInt8(ascii: "/")) else {
-            return try body(UnsafeBufferPointer(start: nil, count: 0))
-        }
-        let s = p[(dot + 1)...]
+        let s = suffixBytes(i)
         guard s.count <= 16, s.allSatisfy({ $0 < 0x80 }) else {
             var str = suffix(i)
             return try str.withUTF8(body)

@@ -72,7 +72,7 @@ public struct MusicFolder: Sendable, Equatable {
     /// A record's path within the folder, or nil for one outside it.
     public func relative(_ path: String) -> String? {
         // By bytes: a combining mark after "/" would join it in a Character.
-        let head = Array((prefix.hasSuffix("/") ? prefix : prefix + "/").utf8)
+        let head = pathHead
         guard path.utf8.starts(with: head) else { return nil }
         return String(decoding: path.utf8.dropFirst(head.count), as: UTF8.self)
     }

@@ -270,7 +270,9 @@ extension JSONCursor {
     mutating func isoDate(milliseconds ms: Int64) {
         let secs = ms / 1000, days = secs / 86400, rem = secs - days * 86400, milli = ms - secs * 1000
         let (y, m, d) = civilDate(days: days)
-        twoDigits(y / 100); twoDigits(y % 100); byte(0x2D)
+        UnsafeMutableRawPointer(p).storeBytes(of: Self.fourDigits(UInt32(truncatingIfNeeded: y)).littleEndian, as: UInt32.self)
+        p += 4
+        byte(0x2D)
         twoDigits(m); byte(0x2D); twoDigits(d); byte(0x54)  // T
         twoDigits(rem / 3600); byte(0x3A); twoDigits(rem / 60 % 60); byte(0x3A); twoDigits(rem % 60)
         byte(0x2E); byte(0x30 &+ UInt8(truncatingIfNeeded: milli / 100)); twoDigits(milli % 100); byte(0x5A)  // .mmmZ

@@ -111,6 +111,24 @@ public struct ElementTable: Sendable {
     public func songs(of element: UInt32) -> ArraySlice<UInt32> {
         songs[Int(songOffsets[Int(element)])..<Int(songOffsets[Int(element) + 1])]
     }
+
+    /// All songs, stably ordered by their element's `rank` (`order`: the
+    /// elements sorted by it): each element's list, ascending already, in
+    /// turn; the lists of elements that share a rank are merged.
+    func songsInOrder(_ order: [UInt32], rank: [UInt32]) -> [UInt32] {
+        var out: [UInt32] = []
+        out.reserveCapacity(songs.count)
+        var i = 0
+        while i < order.count {
+            var j = i + 1
+            while j < order.count && rank[Int(order[j])] == rank[Int(order[i])] { j += 1 }
+            let from = out.count
+            for e in order[i..<j] { out.append(contentsOf: songs(of: e)) }
+            if j - i > 1 { out[from...].sort() }
+            i = j
+        }
+        return out
+    }
 }
 
 /// The whole music collection: built once before the workers fork, never
@@ -206,6 +224,10 @@ public final class MusicCollection: Sendable {
         orders[SongField.allCases.firstIndex(of: .id)!] = idOrder
         nameOrder = []
         idOrder = []
+        // By an element's name or id the order is its table's song lists, read
+        // in the element order: no sort. The numbers are radix sorted.
+        let gathered: [SongField: (Kind, byID: Bool)] = [.album: (.album, false), .album_id: (.album, true), .artist: (.artist, false),
+                                                          .artist_id: (.artist, true), .genre: (.genre, false), .genre_id: (.genre, true)]
         let others = SongField.allCases.filter { $0 != .name && $0 != .id }
         // The Subsonic index beside the song orders: it needs only the tables.
         var subsonicIndex: SubsonicIndex?
@@ -217,6 +239,12 @@ public final class MusicCollection: Sendable {
                 return
             }
             let field = others[f]
+            if let (kind, byID) = gathered[field] {
+                let t = [albumTable, artistTable, genreTable][kind.rawValue]
+                let perm = byID ? t.songsInOrder(t.byID, rank: t.idRank) : t.songsInOrder(t.byName, rank: t.nameRank)
+                lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
+                return
+            }
             let k = keys
             var keys = [UInt64](repeating: 0, count: songs.count)
             var perm = [UInt32](repeating: 0, count: songs.count)

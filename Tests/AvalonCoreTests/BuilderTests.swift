@@ -63,4 +63,35 @@ final class BuilderTests: XCTestCase {
             XCTAssertEqual(byID.enumerated().allSatisfy { c.songIDRank[Int($0.element)] == UInt32($0.offset) }, true, "round \(round)")
         }
     }
+
+    /// Every song order is the stable sort of the songs by its key, also where
+    /// elements share a name (the orders by element are gathered, not sorted).
+    func testSongOrdersAreStableSortsByTheirKeys() {
+        let seed = UInt64(0x5EED_0043)
+        print("BuilderTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        func below(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        for round in 0..<50 {
+            var b = CollectionBuilder()
+            let names = ["x", "Y", "x", "z", "", "Y"]
+            let kinds: [Kind] = [.album, .artist, .genre]
+            let ids = kinds.map { k in (0..<(1 + below(6))).map { ItemID.album("\(k.rawValue)-\($0)") } }
+            for (k, list) in ids.enumerated() {
+                for (i, id) in list.enumerated() { b.addElement(kinds[k], id: id, name: names[(i + below(3)) % names.count]) }
+            }
+            for i in 0..<below(80) {
+                b.addSong(id: .song(path: "/\(i)"), name: names[below(names.count)], length: Int64(below(5)) - 2, track: Int64(below(3)),
+                          year: Int64(1990 + below(4)), album: ids[0][below(ids[0].count)], artist: ids[1][below(ids[1].count)],
+                          genre: ids[2][below(ids[2].count)])
+            }
+            let c = b.build()
+            for (f, field) in SongField.allCases.enumerated() {
+                let expected = c.songs.indices.map(UInt32.init).sorted {
+                    let (ka, kb) = (c.songKeys.key(field, c.songs[Int($0)], $0), c.songKeys.key(field, c.songs[Int($1)], $1))
+                    return ka != kb ? ka < kb : $0 < $1
+                }
+                XCTAssertEqual(c.songOrder[f], expected, "round \(round), \(field)")
+            }
+        }
+    }
 }

@@ -8,47 +8,57 @@ func radixSortPairs(keys: inout [UInt64], values: inout [UInt32]) {
     let n = keys.count
     precondition(values.count == n)
     if n < 2 { return }
-    var k2 = [UInt64](repeating: 0, count: n)
-    var v2 = [UInt32](repeating: 0, count: n)
-    keys.withUnsafeMutableBufferPointer { kp in
-        values.withUnsafeMutableBufferPointer { vp in
-            k2.withUnsafeMutableBufferPointer { k2p in
-                v2.withUnsafeMutableBufferPointer { v2p in
-                    let varying = varyingBits(kp)
-                    if n < 1 << 16 || varying >> 16 == 0 {
-                        lsdSort(kp, vp, k2p, v2p, varying: varying)
-                        return
-                    }
-                    // The bucket digit: the 16 bits from the highest varying one down.
-                    let shift = UInt64(63 - varying.leadingZeroBitCount - 15)
-                    var counts = [Int](repeating: 0, count: 65537)
-                    counts.withUnsafeMutableBufferPointer { cp in
-                        for k in kp { cp[Int((k >> shift) & 0xFFFF) + 1] += 1 }
-                        for i in 1...65536 { cp[i] += cp[i - 1] }
-                        var fill = Array(cp.dropLast())
-                        fill.withUnsafeMutableBufferPointer { fp in
-                            for i in 0..<n {
-                                let d = Int((kp[i] >> shift) & 0xFFFF)
-                                let at = fp[d]
-                                fp[d] = at + 1
-                                k2p[at] = kp[i]
-                                v2p[at] = vp[i]
-                            }
-                        }
-                        for d in 0..<65536 where cp[d + 1] - cp[d] > 1 {
-                            let r = cp[d]..<cp[d + 1]
-                            let bk = UnsafeMutableBufferPointer(rebasing: k2p[r]), bv = UnsafeMutableBufferPointer(rebasing: v2p[r])
-                            let low = varyingBits(bk) & ((1 << shift) - 1)
-                            lsdSort(bk, bv, UnsafeMutableBufferPointer(rebasing: kp[r]), UnsafeMutableBufferPointer(rebasing: vp[r]), varying: low)
-                        }
-                    }
-                    // The sorted pairs are in k2/v2.
-                    kp.baseAddress!.update(from: k2p.baseAddress!, count: n)
-                    vp.baseAddress!.update(from: v2p.baseAddress!, count: n)
-                }
-            }
+    withScratch(n) { k2, v2 in
+        keys.withUnsafeMutableBufferPointer { kp in
+            values.withUnsafeMutableBufferPointer { vp in radixSortPairs(kp, vp, k2, v2) }
         }
     }
+}
+
+/// Scratch for a sort of `n` pairs, left uninitialised: its pages are first
+/// touched by the sort's writes (at ten million songs a fresh page costs more
+/// than the sorting of what it holds, so none is written twice).
+func withScratch<R>(_ n: Int, _ body: (UnsafeMutableBufferPointer<UInt64>, UnsafeMutableBufferPointer<UInt32>) -> R) -> R {
+    let k2 = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n), v2 = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: n)
+    defer { k2.deallocate(); v2.deallocate() }
+    return body(k2, v2)
+}
+
+/// `radixSortPairs` in place, with scratch of the same size (`withScratch`).
+func radixSortPairs(_ kp: UnsafeMutableBufferPointer<UInt64>, _ vp: UnsafeMutableBufferPointer<UInt32>,
+                    _ k2p: UnsafeMutableBufferPointer<UInt64>, _ v2p: UnsafeMutableBufferPointer<UInt32>) {
+    let n = kp.count
+    if n < 2 { return }
+    let varying = varyingBits(kp)
+    if n < 1 << 16 || varying >> 16 == 0 {
+        lsdSort(kp, vp, k2p, v2p, varying: varying)
+        return
+    }
+    // The bucket digit: the 16 bits from the highest varying one down.
+    let shift = UInt64(63 - varying.leadingZeroBitCount - 15)
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * 65537) { both in
+        let cp = UnsafeMutableBufferPointer(rebasing: both[0..<65537]), fp = UnsafeMutableBufferPointer(rebasing: both[65537...])
+        cp.initialize(repeating: 0)
+        for k in kp { cp[Int((k >> shift) & 0xFFFF) + 1] += 1 }
+        for i in 1...65536 { cp[i] += cp[i - 1] }
+        _ = fp.initialize(from: cp)
+        for i in 0..<n {
+            let d = Int((kp[i] >> shift) & 0xFFFF)
+            let at = fp[d]
+            fp[d] = at + 1
+            k2p[at] = kp[i]
+            v2p[at] = vp[i]
+        }
+        for d in 0..<65536 where cp[d + 1] - cp[d] > 1 {
+            let r = cp[d]..<cp[d + 1]
+            let bk = UnsafeMutableBufferPointer(rebasing: k2p[r]), bv = UnsafeMutableBufferPointer(rebasing: v2p[r])
+            let low = varyingBits(bk) & ((1 << shift) - 1)
+            lsdSort(bk, bv, UnsafeMutableBufferPointer(rebasing: kp[r]), UnsafeMutableBufferPointer(rebasing: vp[r]), varying: low)
+        }
+    }
+    // The sorted pairs are in k2/v2.
+    kp.baseAddress!.update(from: k2p.baseAddress!, count: n)
+    vp.baseAddress!.update(from: v2p.baseAddress!, count: n)
 }
 
 /// The bits in which the keys differ.
@@ -96,50 +106,61 @@ private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: Unsaf
 /// Sorts `items` by byte strings, 8 bytes at a time (MSD): `chunk(item, depth)`
 /// gives bytes depth*8 ..< depth*8+8 of the item's string big-endian, zero
 /// padded, and whether the string ends within them. Only runs that tie on a
-/// chunk and go on are sorted further, so shared prefixes cost little.
+/// chunk and go on are sorted further, so shared prefixes cost little. The
+/// keys and the scratch are allocated once, and each run sorted deeper uses
+/// their part of them.
 func sortStrings(_ items: inout [UInt32], chunk: (UInt32, Int) -> (UInt64, Bool)) {
-    sortStrings(&items, 0..<items.count, depth: 0, chunk: chunk)
+    let n = items.count
+    if n < 2 { return }
+    let keys = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
+    defer { keys.deallocate() }
+    withScratch(n) { k2, v2 in
+        items.withUnsafeMutableBufferPointer { ip in sortStrings(ip, keys, k2, v2, depth: 0, chunk: chunk) }
+    }
 }
 
-private func sortStrings(_ items: inout [UInt32], _ range: Range<Int>, depth: Int, chunk: (UInt32, Int) -> (UInt64, Bool)) {
-    let n = range.count
+private func sortStrings(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: UnsafeMutableBufferPointer<UInt64>,
+                         _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>,
+                         depth: Int, chunk: (UInt32, Int) -> (UInt64, Bool)) {
+    let n = items.count
     if n < 2 { return }
-    var keys = [UInt64](repeating: 0, count: n)
-    var vals = Array(items[range])
-    for i in 0..<n { keys[i] = chunk(vals[i], depth).0 }
+    for i in 0..<n { keys[i] = chunk(items[i], depth).0 }
     if n < 48 {
         // Few items: insertion sort of the keys, stable, each chunk read once.
         for i in 1..<n {
-            let k = keys[i], v = vals[i]
+            let k = keys[i], v = items[i]
             var j = i
             while j > 0 && keys[j - 1] > k {
                 keys[j] = keys[j - 1]
-                vals[j] = vals[j - 1]
+                items[j] = items[j - 1]
                 j -= 1
             }
             keys[j] = k
-            vals[j] = v
+            items[j] = v
         }
     } else {
-        radixSortPairs(keys: &keys, values: &vals)
+        radixSortPairs(keys, items, k2, v2)
     }
-    items.replaceSubrange(range, with: vals)
     var i = 0
     while i < n {
         var j = i + 1
         while j < n && keys[j] == keys[i] { j += 1 }
         if j - i > 1 {
-            // Strings that ended in this chunk sort first; the rest go deeper.
-            var ended: [UInt32] = [], more: [UInt32] = []
+            // Strings that ended in this chunk sort first (kept in order in
+            // v2), the rest (in k2) go deeper.
+            var ended = 0, more = 0
             for k in i..<j {
-                let it = items[range.lowerBound + k]
-                if chunk(it, depth).1 { ended.append(it) } else { more.append(it) }
+                let it = items[k]
+                if chunk(it, depth).1 { v2[i + ended] = it; ended += 1 } else { k2[i + more] = UInt64(it); more += 1 }
             }
-            if !ended.isEmpty && !more.isEmpty {
-                items.replaceSubrange((range.lowerBound + i)..<(range.lowerBound + j), with: ended + more)
+            if ended > 0 && more > 0 {
+                for k in 0..<ended { items[i + k] = v2[i + k] }
+                for k in 0..<more { items[i + ended + k] = UInt32(truncatingIfNeeded: k2[i + k]) }
             }
-            let deeper = (range.lowerBound + i + ended.count)..<(range.lowerBound + j)
-            sortStrings(&items, deeper, depth: depth + 1, chunk: chunk)
+            let deeper = (i + ended)..<j
+            sortStrings(UnsafeMutableBufferPointer(rebasing: items[deeper]), UnsafeMutableBufferPointer(rebasing: keys[deeper]),
+                        UnsafeMutableBufferPointer(rebasing: k2[deeper]), UnsafeMutableBufferPointer(rebasing: v2[deeper]),
+                        depth: depth + 1, chunk: chunk)
         }
         i = j
     }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Collects rows as a database yields them, then builds the immutable collection.
 public struct CollectionBuilder {
     private var arena: [UInt8] = []
@@ -88,6 +90,8 @@ public struct CollectionBuilder {
 
     public static let missing = UInt32.max
 
+    private static let lock = DispatchQueue(label: "avalon.builder")
+
     /// `addSong` with its elements' positions already looked up (`lookUp`).
     public mutating func addSong(id: ItemID, name: UnsafeBufferPointer<UInt8>, length: Int64, track: Int64, year: Int64,
                                  album: ItemID, artist: ItemID, genre: ItemID, positions: (UInt32, UInt32, UInt32)) {
@@ -133,8 +137,21 @@ public struct CollectionBuilder {
             songs.append(s)
         }
         pending = []
-        // One sort by id finds repeated ids and gives every song's place by id.
-        var byID = MusicCollection.sortedByID(count: songs.count) { songs[$0].id }
+        // One sort by id finds repeated ids and gives every song's place by id;
+        // the file rows' sort by song id runs beside it.
+        var byID: [UInt32] = [], fileRows: [UInt32] = []
+        do {
+            let (files, songList) = (self.files, songs)  // copies that end here: the rows are freed as built
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if i == 0 {
+                    let order = MusicCollection.sortedByID(count: songList.count) { songList[$0].id }
+                    Self.lock.sync { byID = order }
+                } else {
+                    let order = files.rowsByID()
+                    Self.lock.sync { fileRows = order }
+                }
+            }
+        }
         let repeats = Self.repeatedPositions(songs, byID: byID)
         if !repeats.isEmpty {
             dropped += repeats.count
@@ -148,7 +165,7 @@ public struct CollectionBuilder {
         var text = arena
         arena = []
         text += repeatElement(0, count: JSONCursor.padding)
-        let fileFacts = files.build(songs, byID: byID)
+        let fileFacts = self.files.build(songs, byID: byID, rowsByID: fileRows)
         files = SongFilesBuilder()
         phase("file facts")
         let pictures = self.pictures

@@ -119,12 +119,17 @@ struct SongFilesBuilder {
         self.created.append(created)
     }
 
-    /// Each song's facts: the rows sorted by id, walked beside the songs in id
-    /// order (`byID`); of several rows for one song the first that came wins.
-    /// Leaves the builder empty.
-    mutating func build(_ songs: [Song], byID: [UInt32]) -> SongFiles {
+    /// The rows sorted by song id (for `build`; a sort of its own, so that it
+    /// can run beside the songs' one).
+    func rowsByID() -> [UInt32] {
+        MusicCollection.sortedByID(count: ids.count) { ids[$0] }
+    }
+
+    /// Each song's facts: the rows sorted by id (`order`, from `rowsByID`),
+    /// walked beside the songs in id order (`byID`); of several rows for one
+    /// song the first that came wins. Leaves the builder empty.
+    mutating func build(_ songs: [Song], byID: [UInt32], rowsByID order: [UInt32]) -> SongFiles {
         guard !ids.isEmpty else { return SongFiles(root: root, paths: [], spans: [], sizes: [], bitRates: [], discs: [], created: []) }
-        let order = MusicCollection.sortedByID(count: ids.count) { ids[$0] }
         var rowOf = [UInt32](repeating: .max, count: songs.count)
         var j = 0
         for s in byID {

@@ -145,73 +145,73 @@ public final class SQLiteStore: Store {
         let count = try prepare("SELECT count(*) FROM tracks")
         if sqlite3_step(count) == SQLITE_ROW { b.reserve(songs: Int(sqlite3_column_int64(count, 0))) }
         sqlite3_finalize(count)
-        try readTracks(into: &b)
-        phase("tracks read")
-        try loadFiles(into: &b)
+        try readRows(into: &b)
         phase("files read")
         b.pictures = try covers()
         return b
     }
 
-    /// This thread steps the cursor and copies each row's bytes into batches;
-    /// a second one parses them into the builder, meanwhile.
-    private func readTracks(into b: inout CollectionBuilder) throws {
+    /// This thread steps the cursors, tracks and then the file facts, and
+    /// copies each row's bytes into batches; a second one parses them into
+    /// the builder meanwhile.
+    private func readRows(into b: inout CollectionBuilder) throws {
         let queue = BatchQueue()
         var failure: Error?
         var builder = b
         b = CollectionBuilder()
+        // The file rows' folder: set by the stepping thread before their first batch.
+        var folder: MusicFolder?
         onThreads(2) { [self] role in
             if role == 1 {
-                // Per batch: ids parsed, then each kind's elements looked up in one loop, then the songs added.
-                var ids = [ItemID](repeating: ItemID(hi: 0, lo: 0), count: 4 * TrackBatch.rows)
-                var valid = [Bool](repeating: false, count: TrackBatch.rows)
-                var positions = [UInt32](repeating: 0, count: 3 * TrackBatch.rows)
+                var tracks = TrackRows()
+                var head: [UInt8]?
                 while let batch = queue.takeFull() {
-                    let n = batch.count
-                    var r = 0
-                    batch.forEachRow { id, _, album, artist, genre, _, _, _ in
-                        let parsed = (id.flatMap(Self.id), album.flatMap(Self.id), artist.flatMap(Self.id), genre.flatMap(Self.id))
-                        valid[r] = parsed.0 != nil && parsed.1 != nil && parsed.2 != nil && parsed.3 != nil
-                        let none = ItemID(hi: 0, lo: 0)
-                        (ids[r], ids[n + r], ids[2 * n + r], ids[3 * n + r]) = (parsed.0 ?? none, parsed.1 ?? none, parsed.2 ?? none, parsed.3 ?? none)
-                        r += 1
-                    }
-                    ids.withUnsafeBufferPointer { ip in
-                        positions.withUnsafeMutableBufferPointer { pp in
-                            for k in 0..<3 {
-                                builder.lookUp(Kind(rawValue: k)!, UnsafeBufferPointer(rebasing: ip[(k + 1) * n..<(k + 2) * n]),
-                                               into: UnsafeMutableBufferPointer(rebasing: pp[k * n..<(k + 1) * n]))
+                    switch batch.table {
+                    case .tracks:
+                        tracks.add(batch, to: &builder)
+                    case .files:
+                        if head == nil, let folder {
+                            builder.musicFolder = folder.root
+                            builder.reserveFiles()
+                            head = folder.pathHead
+                        }
+                        head?.withUnsafeBufferPointer { head in
+                            batch.forEachRow { t, n in
+                                guard let song = t[0].flatMap(Self.id), let path = t[1],
+                                      let relative = MusicFolder.relative(bytes: path, head: head) else { return }
+                                builder.addFile(song: song, relativePath: relative, size: n[0], bitRate: n[1], disc: n[2], created: n[3])
                             }
                         }
-                    }
-                    r = 0
-                    batch.forEachRow { _, name, _, _, _, length, track, year in
-                        defer { r += 1 }
-                        guard valid[r] else { return }
-                        builder.addSong(id: ids[r], name: name, length: length, track: track, year: year,
-                                        album: ids[n + r], artist: ids[2 * n + r], genre: ids[3 * n + r],
-                                        positions: (positions[r], positions[n + r], positions[2 * n + r]))
                     }
                     queue.giveBack(batch)
                 }
                 return
             }
             defer { queue.finish() }
-            var batch = queue.takeEmpty()
-            do {
-                try forEachRow("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", reading: "tracks") { stmt in
-                    for c in Int32(0)..<5 {
-                        batch.appendText(sqlite3_column_type(stmt, c) == SQLITE_NULL ? nil : Self.text(stmt, c))
+            func step(_ sql: String, _ table: RowBatch.Table, texts: Int32, numbers: Int32, reading what: String) throws {
+                var batch = queue.takeEmpty(for: table, texts: Int(texts), numbers: Int(numbers))
+                try forEachRow(sql, reading: what) { stmt in
+                    // A NULL pointer is a NULL value: no sqlite3_column_type call per column.
+                    for c in 0..<texts {
+                        let p = sqlite3_column_text(stmt, c)
+                        batch.appendText(p.map { UnsafeBufferPointer(start: $0, count: Int(sqlite3_column_bytes(stmt, c))) })
                     }
-                    batch.numbers.append(sqlite3_column_int64(stmt, 5))
-                    batch.numbers.append(sqlite3_column_int64(stmt, 6))
-                    batch.numbers.append(sqlite3_column_int64(stmt, 7))
-                    if batch.count == TrackBatch.rows {
+                    for c in texts..<(texts + numbers) { batch.appendNumber(sqlite3_column_int64(stmt, c)) }
+                    if batch.isFull {
                         queue.put(batch)
-                        batch = queue.takeEmpty()
+                        batch = queue.takeEmpty(for: table, texts: Int(texts), numbers: Int(numbers))
                     }
                 }
                 queue.put(batch)
+            }
+            do {
+                try step("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", .tracks, texts: 5, numbers: 3, reading: "tracks")
+                phase("tracks read")
+                // The scanner's file facts, when a scan of this version wrote them.
+                guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let f = try self.folder() else { return }
+                folder = f
+                try step("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", .files, texts: 2, numbers: 4,
+                         reading: "avalon_files")
             } catch {
                 failure = error
             }
@@ -220,24 +220,45 @@ public final class SQLiteStore: Store {
         if let failure { throw failure }
     }
 
+    /// Tracks from batches: per batch, ids parsed, then each kind's elements
+    /// looked up in one loop, then the songs added.
+    private struct TrackRows {
+        var ids = [ItemID](repeating: ItemID(hi: 0, lo: 0), count: 4 * RowBatch.rows)
+        var valid = [Bool](repeating: false, count: RowBatch.rows)
+        var positions = [UInt32](repeating: 0, count: 3 * RowBatch.rows)
+
+        mutating func add(_ batch: RowBatch, to builder: inout CollectionBuilder) {
+            let n = batch.count
+            var r = 0
+            batch.forEachRow { t, _ in
+                let parsed = (t[0].flatMap(SQLiteStore.id), t[2].flatMap(SQLiteStore.id), t[3].flatMap(SQLiteStore.id), t[4].flatMap(SQLiteStore.id))
+                valid[r] = parsed.0 != nil && parsed.1 != nil && parsed.2 != nil && parsed.3 != nil
+                let none = ItemID(hi: 0, lo: 0)
+                (ids[r], ids[n + r], ids[2 * n + r], ids[3 * n + r]) = (parsed.0 ?? none, parsed.1 ?? none, parsed.2 ?? none, parsed.3 ?? none)
+                r += 1
+            }
+            ids.withUnsafeBufferPointer { ip in
+                positions.withUnsafeMutableBufferPointer { pp in
+                    for k in 0..<3 {
+                        builder.lookUp(Kind(rawValue: k)!, UnsafeBufferPointer(rebasing: ip[(k + 1) * n..<(k + 2) * n]),
+                                       into: UnsafeMutableBufferPointer(rebasing: pp[k * n..<(k + 1) * n]))
+                    }
+                }
+            }
+            r = 0
+            batch.forEachRow { t, v in
+                defer { r += 1 }
+                guard valid[r] else { return }
+                builder.addSong(id: ids[r], name: t[1] ?? UnsafeBufferPointer(start: nil, count: 0), length: v[0], track: v[1], year: v[2],
+                                album: ids[n + r], artist: ids[2 * n + r], genre: ids[3 * n + r],
+                                positions: (positions[r], positions[n + r], positions[2 * n + r]))
+            }
+        }
+    }
+
     /// An id from its text (the old scanner's 32 hex digits, or a form a client-style parse reads).
     private static func id(_ buf: UnsafeBufferPointer<UInt8>) -> ItemID? {
         ItemID(hex32: buf) ?? ItemID(parsing: String(decoding: buf, as: UTF8.self))
-    }
-
-    /// The scanner's file facts, when a scan of this version wrote them.
-    private func loadFiles(into b: inout CollectionBuilder) throws {
-        guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
-        b.musicFolder = folder.root
-        b.reserveFiles()
-        let head = folder.pathHead
-        try head.withUnsafeBufferPointer { head in
-            try forEachRow("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", reading: "avalon_files") { stmt in
-                guard let song = Self.id(stmt, 0), let relative = MusicFolder.relative(bytes: Self.text(stmt, 1), head: head) else { return }
-                b.addFile(song: song, relativePath: relative, size: sqlite3_column_int64(stmt, 2), bitRate: sqlite3_column_int64(stmt, 3),
-                          disc: sqlite3_column_int64(stmt, 4), created: sqlite3_column_int64(stmt, 5))
-            }
-        }
     }
 
     public func rows() throws -> CollectionRows {

@@ -87,13 +87,18 @@ public struct SubsonicServer: Sendable {
 func civilDate(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
     let z = days + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
+    return civilDate(era: era, dayOfEra: UInt64(z - era * 146_097))
+}
+
+/// The date of day `doe` (0...146,096) of 400-year era `era` (era 0 starts 0000-03-01).
+@inline(__always)
+func civilDate(era: Int64, dayOfEra doe: UInt64) -> (year: Int64, month: Int64, day: Int64) {
     let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
     let mp = (5 * doy + 2) / 153
     let d = doy - (153 * mp + 2) / 5 + 1
     let m = mp < 10 ? mp + 3 : mp - 9
-    return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    return (Int64(yoe) + era * 400 + (m <= 2 ? 1 : 0), Int64(m), Int64(d))
 }
 
 /// `2026-11-27T20:22:46.000Z` from milliseconds since 1970 (proleptic Gregorian, UTC).

@@ -84,9 +84,13 @@ public struct NodeWriter {
     }
 
     /// The innermost level's bit.
-    private var bit: UInt64 { 1 << UInt64(depth &- 1) }
+    private var bit: UInt64 {
+        @inline(__always) get { 1 &<< UInt64(truncatingIfNeeded: depth &- 1) }
+    }
 
-    private var inList: Bool { depth > 0 && lists & bit != 0 }
+    private var inList: Bool {
+        @inline(__always) get { depth > 0 && lists & bit != 0 }
+    }
 
     private mutating func push(list: Bool) {
         precondition(depth < 64, "answers nest a few levels deep")
@@ -97,6 +101,7 @@ public struct NodeWriter {
 
     // MARK: attributes (JSON keys); written before any child element
 
+    @inline(__always)
     public mutating func attr(_ name: StaticString, _ value: UnsafeBufferPointer<UInt8>) {
         var c = out.cursor(room: name.utf8CodeUnitCount + 8 + JSONCursor.maxBytes(string: value.count))
         head(&c, name)
@@ -106,6 +111,7 @@ public struct NodeWriter {
 
     /// A span of the collection's arena, which is padded: JSON reads it eight
     /// bytes at a time to its end, with no byte loop for the last few.
+    @inline(__always)
     public mutating func attr(_ name: StaticString, arena value: UnsafeBufferPointer<UInt8>) {
         guard json else { attr(name, value); return }
         var c = out.cursor(room: name.utf8CodeUnitCount + 16 + JSONCursor.maxBytes(string: value.count))
@@ -132,10 +138,12 @@ public struct NodeWriter {
         v.withUTF8 { attr(name, $0) }
     }
 
+    @inline(__always)
     public mutating func attr(_ name: StaticString, static value: StaticString) {
         attr(name, UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
     }
 
+    @inline(__always)
     public mutating func attr(_ name: StaticString, _ value: Int64) {
         var c = out.cursor(room: name.utf8CodeUnitCount + 8 + JSONCursor.maxBytesInt)
         head(&c, name)
@@ -144,6 +152,7 @@ public struct NodeWriter {
         out.commit(c)
     }
 
+    @inline(__always)
     public mutating func attr(_ name: StaticString, _ value: Bool) {
         var c = out.cursor(room: name.utf8CodeUnitCount + 16)
         head(&c, name)
@@ -153,6 +162,7 @@ public struct NodeWriter {
     }
 
     /// An id: a UUID, hyphenated.
+    @inline(__always)
     public mutating func attr(_ name: StaticString, id: ItemID) {
         var c = out.cursor(room: name.utf8CodeUnitCount + 8 + JSONCursor.maxBytesUUID)
         head(&c, name)
@@ -268,8 +278,11 @@ extension JSONCursor {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time from 1970 to 9999 (the caller
     /// checks), the same bytes as `isoDate(milliseconds:)`.
     mutating func isoDate(milliseconds ms: Int64) {
-        let secs = ms / 1000, days = secs / 86400, rem = secs - days * 86400, milli = ms - secs * 1000
-        let (y, m, d) = civilDate(days: days)
+        // Unsigned: divisions by constants without the sign's corrections.
+        let u = UInt64(truncatingIfNeeded: ms)
+        let secs = u / 1000, days = secs / 86400, z = days + 719_468, era = z / 146_097
+        let rem = Int64(truncatingIfNeeded: secs - days * 86400), milli = Int64(truncatingIfNeeded: u - secs * 1000)
+        let (y, m, d) = civilDate(era: Int64(truncatingIfNeeded: era), dayOfEra: z - era * 146_097)
         UnsafeMutableRawPointer(p).storeBytes(of: Self.fourDigits(UInt32(truncatingIfNeeded: y)).littleEndian, as: UInt32.self)
         p += 4
         byte(0x2D)

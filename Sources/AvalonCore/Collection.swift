@@ -124,7 +124,12 @@ public struct ElementTable: Sendable {
             while j < order.count && rank[Int(order[j])] == rank[Int(order[i])] { j += 1 }
             let from = out.count
             for e in order[i..<j] { out.append(contentsOf: songs(of: e)) }
-            if j - i > 1 { out[from...].sort() }
+            if j - i > 1 {
+                // Radix, not comparison: such a group may hold most songs.
+                var keys = out[from...].map { UInt64($0) }, songs = Array(out[from...])
+                radixSortPairs(keys: &keys, values: &songs)
+                out.replaceSubrange(from..., with: songs)
+            }
             i = j
         }
         return out
@@ -239,9 +244,9 @@ public final class MusicCollection: Sendable {
                 return
             }
             let field = others[f]
-            if let (kind, byID) = gathered[field] {
+            if let (kind, ofID) = gathered[field] {
                 let t = [albumTable, artistTable, genreTable][kind.rawValue]
-                let perm = byID ? t.songsInOrder(t.byID, rank: t.idRank) : t.songsInOrder(t.byName, rank: t.nameRank)
+                let perm = ofID ? t.songsInOrder(t.byID, rank: t.idRank) : t.songsInOrder(t.byName, rank: t.nameRank)
                 lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
                 return
             }

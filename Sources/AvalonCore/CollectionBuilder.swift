@@ -34,8 +34,15 @@ public struct CollectionBuilder {
 
     /// Room for a file a song, as a scan records them (called once the
     /// database is known to hold file facts): arrays sized once, not grown.
-    public mutating func reserveFiles() {
-        files.reserve(songs.count)
+    public mutating func reserveFiles(rows: Int? = nil) {
+        files.reserve(rows ?? songs.count)
+    }
+
+    /// Takes the files `other` collected (read beside this builder's rows);
+    /// `other` is left without them.
+    public mutating func adoptFiles(from other: inout CollectionBuilder) {
+        files = other.files
+        other.files = SongFilesBuilder()
     }
 
     /// Appends UTF-8 to the arena, repairing invalid sequences as U+FFFD.

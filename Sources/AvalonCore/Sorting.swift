@@ -36,7 +36,9 @@ func radixSortPairs(_ kp: UnsafeMutableBufferPointer<UInt64>, _ vp: UnsafeMutabl
     }
     // The bucket digit: the 16 bits from the highest varying one down.
     let shift = UInt64(63 - varying.leadingZeroBitCount - 15)
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * 65537) { both in
+    do {
+        let both = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * 65537)  // 1 MiB: the heap, not a thread's stack
+        defer { both.deallocate() }
         let cp = UnsafeMutableBufferPointer(rebasing: both[0..<65537]), fp = UnsafeMutableBufferPointer(rebasing: both[65537...])
         cp.initialize(repeating: 0)
         for k in kp { cp[Int((k >> shift) & 0xFFFF) + 1] += 1 }

@@ -7,6 +7,10 @@ private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.sel
 public final class SQLiteStore: Store {
     let path: String
     private var db: OpaquePointer?
+    /// Tests: whether the last load read the file facts on a second connection,
+    /// and a call after this connection's first read, before the second's.
+    private(set) var filesReadBeside = false
+    nonisolated(unsafe) static var betweenFirstReads: (() -> Void)?
 
     public init(path: String) throws {
         self.path = path
@@ -132,9 +136,18 @@ public final class SQLiteStore: Store {
     /// `mmap_size`: the mapped file would count in the load's resident peak.)
     private func read() throws -> CollectionBuilder {
         var b = CollectionBuilder()
+        // The file facts are read beside the tracks, on a second connection
+        // whose reading starts while a third holds the write lock: both see
+        // the same commit. Without the lock at once (a scan is writing, the
+        // file is read-only, no file at all), one after the other.
+        let writeLock = Self.writeLockNow(filename)
         try exec("BEGIN")
         defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
-        b.generation = try generation()
+        b.generation = try generation()  // this connection's reading starts
+        Self.betweenFirstReads?()
+        let filesReader = writeLock == nil ? nil : Self.startedReader(filename)
+        writeLock.map { _ = sqlite3_exec($0.db, "ROLLBACK", nil, nil, nil) }
+        filesReadBeside = filesReader != nil
         for (kind, table) in [(Kind.album, "albums"), (.artist, "artists"), (.genre, "genres")] {
             try forEachRow("SELECT id, name FROM \(table)", reading: table) { stmt in
                 guard let id = Self.id(stmt, 0) else { return }
@@ -142,10 +155,10 @@ public final class SQLiteStore: Store {
             }
         }
         phase("elements read")
-        let count = try prepare("SELECT count(*) FROM tracks")
-        if sqlite3_step(count) == SQLITE_ROW { b.reserve(songs: Int(sqlite3_column_int64(count, 0))) }
-        sqlite3_finalize(count)
-        try readRows(into: &b)
+        var tracks = 0
+        try forEachRow("SELECT count(*) FROM tracks", reading: "tracks") { tracks = Int(sqlite3_column_int64($0, 0)) }
+        b.reserve(songs: tracks)
+        try readRows(into: &b, filesBeside: filesReader, tracks: tracks)
         phase("files read")
         b.pictures = try covers()
         return b
@@ -154,14 +167,21 @@ public final class SQLiteStore: Store {
     /// This thread steps the cursors, tracks and then the file facts, and
     /// copies each row's bytes into batches; a second one parses them into
     /// the builder meanwhile.
-    private func readRows(into b: inout CollectionBuilder) throws {
+    private func readRows(into b: inout CollectionBuilder, filesBeside other: SQLiteStore?, tracks: Int) throws {
         let queue = BatchQueue()
         var failure: Error?
         var builder = b
         b = CollectionBuilder()
         // The file rows' folder: set by the stepping thread before their first batch.
         var folder: MusicFolder?
-        onThreads(2) { [self] role in
+        // Or the file facts from the other connection, read by a thread of their own.
+        var files = CollectionBuilder()
+        var filesFailure: Error?
+        onThreads(other == nil ? 2 : 3) { [self] role in
+            if role == 2, let other {
+                do { try other.readFiles(into: &files, rows: tracks) } catch { filesFailure = error }
+                return
+            }
             if role == 1 {
                 var tracks = TrackRows()
                 var head: [UInt8]?
@@ -208,7 +228,7 @@ public final class SQLiteStore: Store {
                 try step("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", .tracks, texts: 5, numbers: 3, reading: "tracks")
                 phase("tracks read")
                 // The scanner's file facts, when a scan of this version wrote them.
-                guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let f = try self.folder() else { return }
+                guard other == nil, try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let f = try self.folder() else { return }
                 folder = f
                 try step("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", .files, texts: 2, numbers: 4,
                          reading: "avalon_files")
@@ -216,8 +236,46 @@ public final class SQLiteStore: Store {
                 failure = error
             }
         }
+        if other != nil { builder.adoptFiles(from: &files) }
         b = builder
-        if let failure { throw failure }
+        if let failure = failure ?? filesFailure { throw failure }
+    }
+
+    /// The database's file name; nil for one in memory or temporary, which a
+    /// second connection would not see.
+    private var filename: String? {
+        guard let f = sqlite3_db_filename(db, "main"), f.pointee != 0 else { return nil }
+        return String(cString: f)
+    }
+
+    /// A connection holding the write lock, if it is free at once (no
+    /// waiting: a scan that holds it may write for minutes).
+    static func writeLockNow(_ filename: String?) -> SQLiteStore? {
+        guard let filename, let c = try? SQLiteStore(path: filename) else { return nil }
+        sqlite3_busy_timeout(c.db, 0)
+        return (try? c.exec("BEGIN IMMEDIATE")) == nil ? nil : c
+    }
+
+    /// A connection in a read transaction that has read (and so holds its snapshot).
+    private static func startedReader(_ filename: String?) -> SQLiteStore? {
+        guard let filename, let c = try? SQLiteStore(path: filename), (try? c.exec("BEGIN")) != nil,
+              (try? c.hasTable("avalon_files")) != nil else { return nil }
+        return c
+    }
+
+    /// The scanner's file facts, when a scan of this version wrote them (`rows`: room for as many).
+    private func readFiles(into b: inout CollectionBuilder, rows: Int) throws {
+        defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
+        guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
+        b.musicFolder = folder.root
+        b.reserveFiles(rows: rows)
+        try folder.pathHead.withUnsafeBufferPointer { head in
+            try forEachRow("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", reading: "avalon_files") { stmt in
+                guard let song = Self.id(stmt, 0), let relative = MusicFolder.relative(bytes: Self.text(stmt, 1), head: head) else { return }
+                b.addFile(song: song, relativePath: relative, size: sqlite3_column_int64(stmt, 2), bitRate: sqlite3_column_int64(stmt, 3),
+                          disc: sqlite3_column_int64(stmt, 4), created: sqlite3_column_int64(stmt, 5))
+            }
+        }
     }
 
     /// Tracks from batches: per batch, ids parsed, then each kind's elements

@@ -327,3 +327,60 @@ final class ServedFactsGenerationTests: XCTestCase {
         XCTAssertEqual(try DatabaseProbe.generation(try DatabaseURL(parsing: "sqlite:///" + dir + "/f.sqlite"), timeout: 5), 4)
     }
 }
+
+/// At load the file facts are read on a second connection beside the tracks:
+/// both connections start reading while a third holds the write lock, so no
+/// commit falls between them; with the lock taken (a scan writing) the facts
+/// are read after the tracks on the one connection, with the same result.
+final class FileFactsBesideTests: XCTestCase {
+    func testFactsReadBesideTheTracksMatchThoseReadAfter() throws {
+        let dir = makeTempDir()
+        defer { removeTree(dir) }
+        let store = try SQLiteStore(path: dir + "/f.sqlite")
+        let rows = sampleRows(40)
+        let files: [FileRecord] = rows.tracks.enumerated().map { i, t in
+            var tags = FileTags()
+            tags.title = t.name
+            tags.bitRate = Int64(100 + i)
+            tags.disc = Int64(i % 3)
+            var f = FileRecord(path: "/music/d\(i % 4)/\(i).mp3", size: Int64(1000 + i), mtime: 1, ctime: 1, racy: false, tags: tags,
+                               created: Int64(5000 + i))
+            f.song = t.id
+            return f
+        }
+        var w = ScanWrite(rows: rows, files: files, scanner: "test")
+        w.folder = MusicFolder(root: "/music", prefix: "/music/")
+        try store.write(w, check: { _ in })
+
+        // No one else holds the lock: the second connection reads, and a
+        // writer trying to commit between the first reads finds it taken.
+        var writerGotTheLock: Bool?
+        SQLiteStore.betweenFirstReads = { writerGotTheLock = SQLiteStore.writeLockNow(dir + "/f.sqlite") != nil }
+        let beside = try store.load()
+        SQLiteStore.betweenFirstReads = nil
+        XCTAssertTrue(store.filesReadBeside)
+        XCTAssertEqual(writerGotTheLock, false, "the write lock is held between the two connections' first reads")
+        XCTAssertNotNil(SQLiteStore.writeLockNow(dir + "/f.sqlite"), "and free after")
+
+        // A scan holds the write lock: one connection, facts after the tracks.
+        let scan = try SQLiteStore(path: dir + "/f.sqlite")
+        try scan.exec("BEGIN IMMEDIATE")
+        let after = try store.load()
+        try scan.exec("ROLLBACK")
+        XCTAssertFalse(store.filesReadBeside)
+
+        for c in [beside, after] {
+            XCTAssertEqual(c.songs.count, 40)
+            for (i, s) in c.songs.enumerated() {
+                let k = try XCTUnwrap(files.firstIndex { $0.song == s.id })
+                XCTAssertTrue(c.files.has(i))
+                XCTAssertEqual(c.files.sizes[i], Int64(1000 + k))
+                XCTAssertEqual(c.files.bitRates[i], Int32(100 + k))
+                XCTAssertEqual(c.files.discs[i], Int32(k % 3))
+                XCTAssertEqual(c.files.created[i], Int64(5000 + k))
+                XCTAssertEqual(String(decoding: c.files.path(i), as: UTF8.self), "d\(k % 4)/\(k).mp3")
+            }
+        }
+    }
+}
+

@@ -281,14 +281,14 @@ extension JSONCursor {
         // Unsigned: divisions by constants without the sign's corrections.
         let u = UInt64(truncatingIfNeeded: ms)
         let secs = u / 1000, days = secs / 86400, z = days + 719_468, era = z / 146_097
-        let rem = Int64(truncatingIfNeeded: secs - days * 86400), milli = Int64(truncatingIfNeeded: u - secs * 1000)
+        let rem = UInt32(truncatingIfNeeded: secs - days * 86400), milli = UInt32(truncatingIfNeeded: u - secs * 1000)
         let (y, m, d) = civilDate(era: Int64(truncatingIfNeeded: era), dayOfEra: z - era * 146_097)
         UnsafeMutableRawPointer(p).storeBytes(of: Self.fourDigits(UInt32(truncatingIfNeeded: y)).littleEndian, as: UInt32.self)
         p += 4
         byte(0x2D)
         twoDigits(m); byte(0x2D); twoDigits(d); byte(0x54)  // T
-        twoDigits(rem / 3600); byte(0x3A); twoDigits(rem / 60 % 60); byte(0x3A); twoDigits(rem % 60)
-        byte(0x2E); byte(0x30 &+ UInt8(truncatingIfNeeded: milli / 100)); twoDigits(milli % 100); byte(0x5A)  // .mmmZ
+        twoDigits(Int64(rem / 3600)); byte(0x3A); twoDigits(Int64(rem / 60 % 60)); byte(0x3A); twoDigits(Int64(rem % 60))
+        byte(0x2E); byte(0x30 &+ UInt8(truncatingIfNeeded: milli / 100)); twoDigits(Int64(milli % 100)); byte(0x5A)  // .mmmZ
     }
 
     /// UTF-8 bytes as XML attribute or text content: `& < > "` and `'`

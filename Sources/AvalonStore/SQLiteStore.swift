@@ -8,14 +8,23 @@ public final class SQLiteStore: Store {
     let path: String
     private var db: OpaquePointer?
     /// Tests: whether the last load read the file facts on a second connection,
-    /// and a call after this connection's first read, before the second's.
+    /// and calls after this connection's first read (before the second's) and
+    /// once the write lock is given back.
     private(set) var filesReadBeside = false
+    #if DEBUG
     nonisolated(unsafe) static var betweenFirstReads: (() -> Void)?
+    nonisolated(unsafe) static var afterWriteLock: (() -> Void)?
+    #endif
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, create: true)
+    }
+
+    /// `create: false`: an existing file only (the load's extra connections).
+    init(path: String, create: Bool) throws {
         self.path = path
         var handle: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, nil)
         if rc != SQLITE_OK {
             let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(rc)"
             sqlite3_close(handle)
@@ -140,13 +149,24 @@ public final class SQLiteStore: Store {
         // whose reading starts while a third holds the write lock: both see
         // the same commit. Without the lock at once (a scan is writing, the
         // file is read-only, no file at all), one after the other.
-        let writeLock = Self.writeLockNow(filename)
+        // (A URI file name may carry options, such as mode=ro or another VFS,
+        // that a plain reopen would drop: those read on the one connection.)
+        var writeLock = path.hasPrefix("file:") ? nil : Self.writeLockNow(filename)
+        filesReadBeside = false
         try exec("BEGIN")
         defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
         b.generation = try generation()  // this connection's reading starts
+        #if DEBUG
         Self.betweenFirstReads?()
-        let filesReader = writeLock == nil ? nil : Self.startedReader(filename)
+        #endif
+        let stamp = try generationStamp()
+        // The same database (not one renamed over it since): the same generation row.
+        let filesReader = writeLock == nil ? nil : Self.startedReader(filename, stamp: stamp)
         writeLock.map { _ = sqlite3_exec($0.db, "ROLLBACK", nil, nil, nil) }
+        writeLock = nil  // and closed: nothing held to the end of the load
+        #if DEBUG
+        Self.afterWriteLock?()
+        #endif
         filesReadBeside = filesReader != nil
         for (kind, table) in [(Kind.album, "albums"), (.artist, "artists"), (.genre, "genres")] {
             try forEachRow("SELECT id, name FROM \(table)", reading: table) { stmt in
@@ -251,15 +271,16 @@ public final class SQLiteStore: Store {
     /// A connection holding the write lock, if it is free at once (no
     /// waiting: a scan that holds it may write for minutes).
     static func writeLockNow(_ filename: String?) -> SQLiteStore? {
-        guard let filename, let c = try? SQLiteStore(path: filename) else { return nil }
+        guard let filename, let c = try? SQLiteStore(path: filename, create: false) else { return nil }
         sqlite3_busy_timeout(c.db, 0)
         return (try? c.exec("BEGIN IMMEDIATE")) == nil ? nil : c
     }
 
     /// A connection in a read transaction that has read (and so holds its snapshot).
-    private static func startedReader(_ filename: String?) -> SQLiteStore? {
-        guard let filename, let c = try? SQLiteStore(path: filename), (try? c.exec("BEGIN")) != nil,
-              (try? c.hasTable("avalon_files")) != nil else { return nil }
+    /// (Its generation stamp must be `stamp`, nil without one: then the file facts are not ours to read anyway.)
+    private static func startedReader(_ filename: String?, stamp: String?) -> SQLiteStore? {
+        guard let stamp, let filename, let c = try? SQLiteStore(path: filename, create: false), (try? c.exec("BEGIN")) != nil,
+              (try? c.generationStamp()) == stamp else { return nil }
         return c
     }
 

@@ -334,9 +334,14 @@ final class ServedFactsGenerationTests: XCTestCase {
 /// are read after the tracks on the one connection, with the same result.
 final class FileFactsBesideTests: XCTestCase {
     func testFactsReadBesideTheTracksMatchThoseReadAfter() throws {
+        for mode in ["DELETE", "WAL"] { try check(journalMode: mode) }
+    }
+
+    private func check(journalMode mode: String) throws {
         let dir = makeTempDir()
         defer { removeTree(dir) }
-        let store = try SQLiteStore(path: dir + "/f.sqlite")
+        let path = dir + "/f.sqlite"
+        let store = try SQLiteStore(path: path)
         let rows = sampleRows(40)
         let files: [FileRecord] = rows.tracks.enumerated().map { i, t in
             var tags = FileTags()
@@ -351,30 +356,42 @@ final class FileFactsBesideTests: XCTestCase {
         var w = ScanWrite(rows: rows, files: files, scanner: "test")
         w.folder = MusicFolder(root: "/music", prefix: "/music/")
         try store.write(w, check: { _ in })
+        try store.exec("PRAGMA journal_mode=\(mode)")
 
-        // No one else holds the lock: the second connection reads, and a
-        // writer trying to commit between the first reads finds it taken.
+        // No one else holds the lock: the second connection reads. A writer
+        // finds the lock taken between the two first reads; once it is given
+        // back, a writer's commit is refused (rollback journal: the readers'
+        // shared locks) or not seen (WAL: both snapshots taken already).
         var writerGotTheLock: Bool?
-        SQLiteStore.betweenFirstReads = { writerGotTheLock = SQLiteStore.writeLockNow(dir + "/f.sqlite") != nil }
+        var committed: Bool?
+        SQLiteStore.betweenFirstReads = { writerGotTheLock = SQLiteStore.writeLockNow(path) != nil }
+        SQLiteStore.afterWriteLock = {
+            guard let writer = SQLiteStore.writeLockNow(path) else { committed = false; return }
+            try? writer.exec("UPDATE avalon_files SET size = size + 1000000")
+            committed = (try? writer.exec("COMMIT")) != nil
+            if committed == false { try? writer.exec("ROLLBACK") }
+        }
         let beside = try store.load()
         SQLiteStore.betweenFirstReads = nil
-        XCTAssertTrue(store.filesReadBeside)
-        XCTAssertEqual(writerGotTheLock, false, "the write lock is held between the two connections' first reads")
-        XCTAssertNotNil(SQLiteStore.writeLockNow(dir + "/f.sqlite"), "and free after")
+        SQLiteStore.afterWriteLock = nil
+        XCTAssertTrue(store.filesReadBeside, mode)
+        XCTAssertEqual(writerGotTheLock, false, "\(mode): the write lock is held between the two connections' first reads")
+        XCTAssertEqual(committed, mode == "WAL", "\(mode): a commit after the lock is given back")
+        XCTAssertNotNil(SQLiteStore.writeLockNow(path), "\(mode): and the lock is free after the load")
 
         // A scan holds the write lock: one connection, facts after the tracks.
-        let scan = try SQLiteStore(path: dir + "/f.sqlite")
+        let scan = try SQLiteStore(path: path)
         try scan.exec("BEGIN IMMEDIATE")
         let after = try store.load()
         try scan.exec("ROLLBACK")
-        XCTAssertFalse(store.filesReadBeside)
+        XCTAssertFalse(store.filesReadBeside, mode)
 
-        for c in [beside, after] {
+        for (c, grown) in [(beside, Int64(0)), (after, committed == true ? 1_000_000 : 0)] {
             XCTAssertEqual(c.songs.count, 40)
             for (i, s) in c.songs.enumerated() {
                 let k = try XCTUnwrap(files.firstIndex { $0.song == s.id })
                 XCTAssertTrue(c.files.has(i))
-                XCTAssertEqual(c.files.sizes[i], Int64(1000 + k))
+                XCTAssertEqual(c.files.sizes[i], Int64(1000 + k) + grown, mode)
                 XCTAssertEqual(c.files.bitRates[i], Int32(100 + k))
                 XCTAssertEqual(c.files.discs[i], Int32(k % 3))
                 XCTAssertEqual(c.files.created[i], Int64(5000 + k))
@@ -383,4 +400,3 @@ final class FileFactsBesideTests: XCTestCase {
         }
     }
 }
-

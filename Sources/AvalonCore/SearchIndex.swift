@@ -35,11 +35,16 @@ struct SearchIndex: Sendable {
         let count = range.count
         var text: [UInt8] = []
         var starts: [UInt32] = []
-        var elems: [UInt32] = []
+        // While building, each block of text (a name's whole text, or its later
+        // words joined) is followed by its ordinal, four bytes after the
+        // terminator: the sort moves the starts themselves, and a suffix finds
+        // its block, so its element and its place without those bytes, by
+        // reading on to its terminator. Removed once sorted.
+        var blockElements: [UInt32] = []
         let bytes = range.reduce(0) { $0 + span($1).1 }
-        text.reserveCapacity(bytes + bytes / 8 + count + 8)
+        text.reserveCapacity(bytes + bytes / 8 + 9 * count + 8)
         starts.reserveCapacity(count * 3)
-        elems.reserveCapacity(count * 3)
+        blockElements.reserveCapacity(count + count / 4)
         var term: [UInt8] = []
         var words: [Range<Int>] = []
         arena.withUnsafeBufferPointer { a in
@@ -50,8 +55,8 @@ struct SearchIndex: Sendable {
                 let e = UInt32(i)
                 let whole = text.count
                 text.append(contentsOf: term)
-                text.append(Self.terminator)
-                starts.append(UInt32(whole)); elems.append(e)
+                Self.endBlock(&text, &blockElements, e)
+                starts.append(UInt32(whole))
                 if words.count == 1 { continue }
                 var single = true
                 for w in 1..<words.count where words[w].lowerBound != words[w - 1].upperBound + 1 || term[words[w - 1].upperBound] != 0x20 {
@@ -60,15 +65,15 @@ struct SearchIndex: Sendable {
                 }
                 if single {
                     // The later words' suffixes are already in the whole text.
-                    for w in words.dropFirst() { starts.append(UInt32(whole + w.lowerBound)); elems.append(e) }
+                    for w in words.dropFirst() { starts.append(UInt32(whole + w.lowerBound)) }
                 } else {
                     // Words 2…n joined by single spaces, a suffix per word.
-                    for w in words.dropFirst() {
-                        if text.last != Self.terminator { text.append(0x20) }
-                        starts.append(UInt32(text.count)); elems.append(e)
+                    for (k, w) in words.dropFirst().enumerated() {
+                        if k > 0 { text.append(0x20) }
+                        starts.append(UInt32(text.count))
                         text.append(contentsOf: term[w])
                     }
-                    text.append(Self.terminator)
+                    Self.endBlock(&text, &blockElements, e)
                 }
             }
         }
@@ -80,10 +85,9 @@ struct SearchIndex: Sendable {
         for st in starts { firstAt[(Int(text[Int(st)]) << 8 | Int(text[Int(st) + 1])) + 1] += 1 }
         for k in 0..<65536 { firstAt[k + 1] += firstAt[k] }
         self.firstAt = firstAt
+        elements = Self.sortEntries(&text, &starts, blockElements)
         self.text = text
         self.starts = starts
-        self.elements = elems
-        sortEntries()
         sampleKeys = self.text.withUnsafeBufferPointer { t in
             stride(from: 0, to: self.starts.count, by: Self.sampleStep).map { i in
                 UInt64(bigEndian: UnsafeRawPointer(t.baseAddress! + Int(self.starts[i])).loadUnaligned(as: UInt64.self))
@@ -91,23 +95,61 @@ struct SearchIndex: Sendable {
         }
     }
 
-    private mutating func sortEntries() {
-        var order = (0..<UInt32(starts.count)).map { $0 }
-        let starts = self.starts
-        text.withUnsafeBufferPointer { t in
-            let base = t.baseAddress!
-            sortStrings(&order) { item, depth in
+    /// The terminator, then the block's ordinal (little-endian), and its element noted.
+    @inline(__always)
+    private static func endBlock(_ text: inout [UInt8], _ blockElements: inout [UInt32], _ e: UInt32) {
+        let b = UInt32(blockElements.count)
+        text.append(terminator)
+        text.append(UInt8(truncatingIfNeeded: b)); text.append(UInt8(truncatingIfNeeded: b >> 8))
+        text.append(UInt8(truncatingIfNeeded: b >> 16)); text.append(UInt8(truncatingIfNeeded: b >> 24))
+        blockElements.append(e)
+    }
+
+    /// Sorts the starts by the bytes that follow them (stable: equal suffixes
+    /// stay in text order), then takes the blocks' ordinals out of the text and
+    /// moves each start back by those before it. Returns each suffix's element.
+    private static func sortEntries(_ text: inout [UInt8], _ starts: inout [UInt32], _ blockElements: [UInt32]) -> [UInt32] {
+        var elements = [UInt32](repeating: 0, count: starts.count)
+        text.withUnsafeMutableBufferPointer { t in
+            let out = t.baseAddress!, base = UnsafePointer(out)
+            sortStrings(&starts) { item, depth in
                 // The 0xFF terminator sorts after every UTF-8 byte and ends the
                 // string: the bytes after it count as zeros. Eight bytes at once
                 // (the text ends with eight terminators, so the load stays inside).
-                let w = UInt64(littleEndian: UnsafeRawPointer(base + Int(starts[Int(item)]) + depth * 8).loadUnaligned(as: UInt64.self))
+                let w = UInt64(littleEndian: UnsafeRawPointer(base + Int(item) + depth * 8).loadUnaligned(as: UInt64.self))
                 let first = firstTerminator(littleEndian: w)
                 let kept = first >= 7 ? UInt64.max : (UInt64(1) << UInt64(8 * (first + 1))) - 1
                 return ((w & kept).byteSwapped, first < 8)
             }
+            // Where the terminator at or after `at` is (none of a suffix's bytes is 0xFF).
+            @inline(__always) func terminator(from at: Int) -> Int {
+                var p = at
+                while true {
+                    let f = firstTerminator(littleEndian: UInt64(littleEndian: UnsafeRawPointer(base + p).loadUnaligned(as: UInt64.self)))
+                    if f < 8 { return p + f }
+                    p += 8
+                }
+            }
+            starts.withUnsafeMutableBufferPointer { st in
+                for i in 0..<st.count {
+                    let end = terminator(from: Int(st[i]))
+                    let b = Int(UInt32(littleEndian: UnsafeRawPointer(base + end + 1).loadUnaligned(as: UInt32.self)))
+                    elements[i] = blockElements[b]
+                    st[i] -= UInt32(4 * b)
+                }
+            }
+            // The text without the ordinals: each block moves down four bytes per block before it.
+            var from = 0, to = 0
+            for _ in 0..<blockElements.count {
+                let end = terminator(from: from)
+                if to != from { (out + to).update(from: out + from, count: end + 1 - from) }
+                to += end + 1 - from
+                from = end + 5
+            }
+            (out + to).update(from: out + from, count: t.count - from)  // the eight final terminators
         }
-        self.starts = order.map { starts[Int($0)] }
-        elements = order.map { elements[Int($0)] }
+        text.removeLast(4 * blockElements.count)
+        return elements
     }
 
     /// The range of `starts` whose suffixes begin with `query` (already searchable).

@@ -237,13 +237,14 @@ public final class MusicCollection: Sendable {
         // The Subsonic index beside the song orders: it needs only the tables.
         var subsonicIndex: SubsonicIndex?
         let (albumTable, artistTable, genreTable) = (tables[0]!, tables[1]!, tables[2]!)
-        DispatchQueue.concurrentPerform(iterations: others.count + 1) { f in
-            if f == others.count {
+        // The Subsonic index first: the longest job, taken last it would run alone.
+        DispatchQueue.concurrentPerform(iterations: others.count + 1) { job in
+            if job == 0 {
                 let ix = SubsonicIndex(arena: arena, songs: songs, albums: albumTable, artists: artistTable, genres: genreTable, files: files)
                 lock.sync { subsonicIndex = ix }
                 return
             }
-            let field = others[f]
+            let field = others[job - 1]
             if let (kind, ofID) = gathered[field] {
                 let t = [albumTable, artistTable, genreTable][kind.rawValue]
                 let perm = ofID ? t.songsInOrder(t.byID, rank: t.idRank) : t.songsInOrder(t.byName, rank: t.nameRank)

@@ -86,7 +86,9 @@ struct SearchIndex: Sendable {
         for k in 0..<65536 { firstAt[k + 1] += firstAt[k] }
         self.firstAt = firstAt
         elements = Self.sortEntries(&text, &starts, blockElements)
-        self.text = text
+        // A copy of its own size: the ordinals' room would stay allocated (and resident).
+        self.text = text.withUnsafeBufferPointer { Array($0) }
+        text = []
         self.starts = starts
         sampleKeys = self.text.withUnsafeBufferPointer { t in
             stride(from: 0, to: self.starts.count, by: Self.sampleStep).map { i in

@@ -23,10 +23,7 @@ final class BuilderTests: XCTestCase {
 
     /// Seeded random builders against a plain model of the rules.
     func testRandomBuildsMatchTheModel() {
-        let seed = UInt64(0x5EED_0042)
-        print("BuilderTests seed \(seed)")
-        var rng = SplitMix64(seed: seed)
-        func below(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        let below = seeded(0x5EED_0042)
         for round in 0..<200 {
             var b = CollectionBuilder()
             let albums = (0..<(1 + below(5))).map { ItemID.album("a\($0)") }
@@ -67,10 +64,7 @@ final class BuilderTests: XCTestCase {
     /// Every song order is the stable sort of the songs by its key, also where
     /// elements share a name (the orders by element are gathered, not sorted).
     func testSongOrdersAreStableSortsByTheirKeys() {
-        let seed = UInt64(0x5EED_0043)
-        print("BuilderTests seed \(seed)")
-        var rng = SplitMix64(seed: seed)
-        func below(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        let below = seeded(0x5EED_0043)
         for round in 0..<50 {
             var b = CollectionBuilder()
             let names = ["x", "Y", "x", "z", "", "Y"]
@@ -93,5 +87,12 @@ final class BuilderTests: XCTestCase {
                 XCTAssertEqual(c.songOrder[f], expected, "round \(round), \(field)")
             }
         }
+    }
+
+    /// `below(n)`: seeded draws from 0..<n; the seed is printed.
+    private func seeded(_ seed: UInt64) -> (Int) -> Int {
+        print("BuilderTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        return { n in Int(rng.next() % UInt64(n)) }
     }
 }

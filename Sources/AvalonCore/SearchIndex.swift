@@ -52,6 +52,7 @@ struct SearchIndex: Sendable {
                 let (s, l) = span(i)
                 searchableBytes(UnsafeBufferPointer(rebasing: a[s..<(s + l)]), into: &term, words: &words)
                 if words.isEmpty { continue }
+                assert(!term.contains(Self.terminator), "searchable text is UTF-8: no 0xFF, which ends a block")
                 let e = UInt32(i)
                 let whole = text.count
                 text.append(contentsOf: term)
@@ -111,7 +112,7 @@ struct SearchIndex: Sendable {
     /// stay in text order), then takes the blocks' ordinals out of the text and
     /// moves each start back by those before it. Returns each suffix's element.
     private static func sortEntries(_ text: inout [UInt8], _ starts: inout [UInt32], _ blockElements: [UInt32]) -> [UInt32] {
-        var elements = [UInt32](repeating: 0, count: starts.count)
+        var elements: [UInt32] = []
         text.withUnsafeMutableBufferPointer { t in
             let out = t.baseAddress!, base = UnsafePointer(out)
             sortStrings(&starts) { item, depth in
@@ -124,7 +125,7 @@ struct SearchIndex: Sendable {
                 return ((w & kept).byteSwapped, first < 8)
             }
             // Where the terminator at or after `at` is (none of a suffix's bytes is 0xFF).
-            @inline(__always) func terminator(from at: Int) -> Int {
+            @inline(__always) func terminatorIndex(from at: Int) -> Int {
                 var p = at
                 while true {
                     let f = firstTerminator(littleEndian: UInt64(littleEndian: UnsafeRawPointer(base + p).loadUnaligned(as: UInt64.self)))
@@ -132,9 +133,10 @@ struct SearchIndex: Sendable {
                     p += 8
                 }
             }
+            elements = [UInt32](repeating: 0, count: starts.count)  // after the sort: not beside its scratch
             starts.withUnsafeMutableBufferPointer { st in
                 for i in 0..<st.count {
-                    let end = terminator(from: Int(st[i]))
+                    let end = terminatorIndex(from: Int(st[i]))
                     let b = Int(UInt32(littleEndian: UnsafeRawPointer(base + end + 1).loadUnaligned(as: UInt32.self)))
                     elements[i] = blockElements[b]
                     st[i] -= UInt32(4 * b)
@@ -143,7 +145,7 @@ struct SearchIndex: Sendable {
             // The text without the ordinals: each block moves down four bytes per block before it.
             var from = 0, to = 0
             for _ in 0..<blockElements.count {
-                let end = terminator(from: from)
+                let end = terminatorIndex(from: from)
                 if to != from { (out + to).update(from: out + from, count: end + 1 - from) }
                 to += end + 1 - from
                 from = end + 5

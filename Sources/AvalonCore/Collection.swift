@@ -252,6 +252,11 @@ public final class MusicCollection: Sendable {
                 return
             }
             let k = keys
+            // Tracks, years and lengths mostly span a small range: counted, not radix sorted.
+            if let perm = countingOrder(count: songs.count, key: { k.key(field, songs[$0], UInt32($0)) }) {
+                lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
+                return
+            }
             var keys = [UInt64](repeating: 0, count: songs.count)
             var perm = [UInt32](repeating: 0, count: songs.count)
             for i in 0..<songs.count {

@@ -63,6 +63,33 @@ func radixSortPairs(_ kp: UnsafeMutableBufferPointer<UInt64>, _ vp: UnsafeMutabl
     vp.baseAddress!.update(from: v2p.baseAddress!, count: n)
 }
 
+/// Items 0..<count in stable ascending order of `key`, by counting, when the
+/// keys span fewer than `maxRange` values (else nil): two passes and the
+/// order itself, no keys or scratch kept.
+func countingOrder(count: Int, maxRange: UInt64 = 1 << 20, key: (Int) -> UInt64) -> [UInt32]? {
+    guard count > 0 else { return [] }
+    var low = UInt64.max, high = UInt64.min
+    for i in 0..<count {
+        let k = key(i)
+        low = min(low, k)
+        high = max(high, k)
+    }
+    guard high - low < maxRange else { return nil }
+    var at = [Int](repeating: 0, count: Int(high - low) + 2)
+    for i in 0..<count { at[Int(key(i) - low) + 1] += 1 }
+    for v in 1..<at.count { at[v] += at[v - 1] }
+    return [UInt32](unsafeUninitializedCapacity: count) { out, initialized in
+        at.withUnsafeMutableBufferPointer { at in
+            for i in 0..<count {
+                let v = Int(key(i) - low)
+                out[at[v]] = UInt32(i)
+                at[v] += 1
+            }
+        }
+        initialized = count
+    }
+}
+
 /// The bits in which the keys differ.
 @inline(__always)
 private func varyingBits(_ keys: UnsafeMutableBufferPointer<UInt64>) -> UInt64 {

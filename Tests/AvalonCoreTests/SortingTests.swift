@@ -49,4 +49,22 @@ final class SortingTests: XCTestCase {
         }
         XCTAssertEqual(perm, expected)
     }
+
+    func testCountingOrderIsAStableSortOrNil() {
+        var rng = SplitMix64(seed: 11)
+        print("SortingTests seed 11")
+        for (n, span) in [(0, UInt64(5)), (1, 1), (1000, 1), (5000, 7), (20000, 3000), (3000, 1 << 19)] {
+            let base = UInt64.max - (1 << 21)
+            let keys = (0..<n).map { _ in base + rng.next() % span }
+            let order = countingOrder(count: n) { keys[$0] }
+            let expected = (0..<UInt32(n)).sorted { (a: UInt32, b: UInt32) -> Bool in
+                let (ka, kb) = (keys[Int(a)], keys[Int(b)])
+                return ka != kb ? ka < kb : a < b
+            }
+            XCTAssertEqual(order, expected, "\(n) keys in \(span)")
+        }
+        XCTAssertNil(countingOrder(count: 2, key: { $0 == 0 ? 0 : 1 << 20 }), "a range of 2^20 + 1 values is not counted")
+        XCTAssertNotNil(countingOrder(count: 2, key: { $0 == 0 ? 5 : 5 + (1 << 20) - 1 }))
+    }
 }
+

@@ -179,82 +179,56 @@ public final class SQLiteStore: Store {
         try forEachRow("SELECT count(*) FROM tracks", reading: "tracks") { tracks = Int(sqlite3_column_int64($0, 0)) }
         b.reserve(songs: tracks)
         try readRows(into: &b, filesBeside: filesReader, tracks: tracks)
+        if filesReader == nil { try readFiles(into: &b, rows: tracks) }
         phase("files read")
         b.pictures = try covers()
         return b
     }
 
-    /// This thread steps the cursors, tracks and then the file facts, and
-    /// copies each row's bytes into batches; a second one parses them into
-    /// the builder meanwhile.
+    /// This thread steps the tracks' cursor and copies each row's bytes into
+    /// batches; a second one parses them into the builder meanwhile; a third,
+    /// given a connection that sees the same commit, reads the file facts.
     private func readRows(into b: inout CollectionBuilder, filesBeside other: SQLiteStore?, tracks: Int) throws {
         let queue = BatchQueue()
         var failure: Error?
         var builder = b
         b = CollectionBuilder()
-        // The file rows' folder: set by the stepping thread before their first batch.
-        var folder: MusicFolder?
-        // Or the file facts from the other connection, read by a thread of their own.
         var files = CollectionBuilder()
         var filesFailure: Error?
         onThreads(other == nil ? 2 : 3) { [self] role in
             if role == 2, let other {
+                defer { _ = sqlite3_exec(other.db, "COMMIT", nil, nil, nil) }
                 do { try other.readFiles(into: &files, rows: tracks) } catch { filesFailure = error }
                 return
             }
             if role == 1 {
-                var tracks = TrackRows()
-                var head: [UInt8]?
+                var rows = TrackRows()
                 while let batch = queue.takeFull() {
-                    switch batch.table {
-                    case .tracks:
-                        tracks.add(batch, to: &builder)
-                    case .files:
-                        if head == nil, let folder {
-                            builder.musicFolder = folder.root
-                            builder.reserveFiles()
-                            head = folder.pathHead
-                        }
-                        head?.withUnsafeBufferPointer { head in
-                            batch.forEachRow { t, n in
-                                guard let song = t[0].flatMap(Self.id), let path = t[1],
-                                      let relative = MusicFolder.relative(bytes: path, head: head) else { return }
-                                builder.addFile(song: song, relativePath: relative, size: n[0], bitRate: n[1], disc: n[2], created: n[3])
-                            }
-                        }
-                    }
+                    rows.add(batch, to: &builder)
                     queue.giveBack(batch)
                 }
                 return
             }
             defer { queue.finish() }
-            func step(_ sql: String, _ table: RowBatch.Table, texts: Int32, numbers: Int32, reading what: String) throws {
-                var batch = queue.takeEmpty(for: table, texts: Int(texts), numbers: Int(numbers))
-                try forEachRow(sql, reading: what) { stmt in
+            var batch = queue.takeEmpty()
+            do {
+                try forEachRow("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", reading: "tracks") { stmt in
                     // A NULL pointer is a NULL value: no sqlite3_column_type call per column.
-                    for c in 0..<texts {
+                    for c in Int32(0)..<5 {
                         let p = sqlite3_column_text(stmt, c)
                         batch.appendText(p.map { UnsafeBufferPointer(start: $0, count: Int(sqlite3_column_bytes(stmt, c))) })
                     }
-                    for c in texts..<(texts + numbers) { batch.appendNumber(sqlite3_column_int64(stmt, c)) }
-                    if batch.isFull {
+                    for c in Int32(5)..<8 { batch.numbers.append(sqlite3_column_int64(stmt, c)) }
+                    if batch.count == TrackBatch.rows {
                         queue.put(batch)
-                        batch = queue.takeEmpty(for: table, texts: Int(texts), numbers: Int(numbers))
+                        batch = queue.takeEmpty()
                     }
                 }
                 queue.put(batch)
-            }
-            do {
-                try step("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", .tracks, texts: 5, numbers: 3, reading: "tracks")
-                phase("tracks read")
-                // The scanner's file facts, when a scan of this version wrote them.
-                guard other == nil, try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let f = try self.folder() else { return }
-                folder = f
-                try step("SELECT song, path, size, bitrate, disc, created FROM avalon_files WHERE song IS NOT NULL", .files, texts: 2, numbers: 4,
-                         reading: "avalon_files")
             } catch {
                 failure = error
             }
+            phase("tracks read")
         }
         if other != nil { builder.adoptFiles(from: &files) }
         b = builder
@@ -286,7 +260,6 @@ public final class SQLiteStore: Store {
 
     /// The scanner's file facts, when a scan of this version wrote them (`rows`: room for as many).
     private func readFiles(into b: inout CollectionBuilder, rows: Int) throws {
-        defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
         guard try hasTable("avalon_files"), try hasColumn("avalon_files", "created"), let folder = try folder() else { return }
         b.musicFolder = folder.root
         b.reserveFiles(rows: rows)
@@ -302,15 +275,15 @@ public final class SQLiteStore: Store {
     /// Tracks from batches: per batch, ids parsed, then each kind's elements
     /// looked up in one loop, then the songs added.
     private struct TrackRows {
-        var ids = [ItemID](repeating: ItemID(hi: 0, lo: 0), count: 4 * RowBatch.rows)
-        var valid = [Bool](repeating: false, count: RowBatch.rows)
-        var positions = [UInt32](repeating: 0, count: 3 * RowBatch.rows)
+        var ids = [ItemID](repeating: ItemID(hi: 0, lo: 0), count: 4 * TrackBatch.rows)
+        var valid = [Bool](repeating: false, count: TrackBatch.rows)
+        var positions = [UInt32](repeating: 0, count: 3 * TrackBatch.rows)
 
-        mutating func add(_ batch: RowBatch, to builder: inout CollectionBuilder) {
+        mutating func add(_ batch: TrackBatch, to builder: inout CollectionBuilder) {
             let n = batch.count
             var r = 0
-            batch.forEachRow { t, _ in
-                let parsed = (t[0].flatMap(SQLiteStore.id), t[2].flatMap(SQLiteStore.id), t[3].flatMap(SQLiteStore.id), t[4].flatMap(SQLiteStore.id))
+            batch.forEachRow { id, _, album, artist, genre, _, _, _ in
+                let parsed = (id.flatMap(SQLiteStore.id), album.flatMap(SQLiteStore.id), artist.flatMap(SQLiteStore.id), genre.flatMap(SQLiteStore.id))
                 valid[r] = parsed.0 != nil && parsed.1 != nil && parsed.2 != nil && parsed.3 != nil
                 let none = ItemID(hi: 0, lo: 0)
                 (ids[r], ids[n + r], ids[2 * n + r], ids[3 * n + r]) = (parsed.0 ?? none, parsed.1 ?? none, parsed.2 ?? none, parsed.3 ?? none)
@@ -325,10 +298,10 @@ public final class SQLiteStore: Store {
                 }
             }
             r = 0
-            batch.forEachRow { t, v in
+            batch.forEachRow { _, name, _, _, _, length, track, year in
                 defer { r += 1 }
                 guard valid[r] else { return }
-                builder.addSong(id: ids[r], name: t[1] ?? UnsafeBufferPointer(start: nil, count: 0), length: v[0], track: v[1], year: v[2],
+                builder.addSong(id: ids[r], name: name, length: length, track: track, year: year,
                                 album: ids[n + r], artist: ids[2 * n + r], genre: ids[3 * n + r],
                                 positions: (positions[r], positions[n + r], positions[2 * n + r]))
             }

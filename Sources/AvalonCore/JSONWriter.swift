@@ -218,6 +218,21 @@ public struct JSONCursor {
                 out += 8
                 i += 8
             }
+            let n = str.count, left = n &- i
+            if left < 8 && n >= 8 {
+                // The last partial word as the string's last eight bytes: the
+                // ones before it were copied as they are, so writing them
+                // again changes nothing. Borrows only flag upwards, so only
+                // its own (top) bytes are checked.
+                let x = UnsafeRawPointer(base + n - 8).loadUnaligned(as: UInt64.self)
+                if Self.specials(x) & Self.highs & ~(UInt64.max >> UInt64(8 &* left)) == 0 {
+                    UnsafeMutableRawPointer(out - (8 &- left)).storeBytes(of: x, as: UInt64.self)
+                    out += left
+                    out.pointee = 0x22
+                    p = out + 1
+                    return
+                }
+            }
         }
         p = out
         string(rest: UnsafeBufferPointer(rebasing: str[i...]))

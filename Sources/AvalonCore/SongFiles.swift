@@ -29,6 +29,16 @@ public struct SongFiles: Sendable {
         paths[Int(spans[i].start)..<Int(spans[i].start + spans[i].count)]
     }
 
+    /// Song `i`'s path's length in bytes.
+    @inline(__always)
+    func pathCount(_ i: Int) -> Int { Int(spans[i].count) }
+
+    /// Song `i`'s relative path's bytes (the caller checks `has`).
+    @inline(__always)
+    func withPath<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        paths.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[Int(spans[i].start)..<Int(spans[i].start + spans[i].count)])) }
+    }
+
     /// The path's suffix after its last dot (in its last segment), lower-cased.
     public func suffix(_ i: Int) -> String {
         String(decoding: suffixBytes(i), as: UTF8.self).lowercased()

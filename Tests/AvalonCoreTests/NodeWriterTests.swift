@@ -1,4 +1,5 @@
 @testable import AvalonCore
+import TestSupport
 import XCTest
 
 /// The Subsonic writer's fast paths give the bytes of the general ones.
@@ -17,7 +18,7 @@ final class NodeWriterTests: XCTestCase {
         var times: [Int64] = [0, 1, 999, 1000, 86_399_999, 86_400_000, 951_782_400_000, 4_107_542_399_999, 253_402_300_799_999]
         for _ in 0..<20000 { times.append(Int64(rng.next() % 253_402_300_800_000)) }
         // Outside 1970...9999 the general path writes them.
-        times += [-1, -86_400_001, 253_402_300_800_000, 999_999_999_999_999]
+        times += [-1, -86_400_001, 253_402_300_800_000, 999_999_999_999_999, .max, .min, .min + 999, .min + 1000]
         for ms in times {
             for format in [NodeWriter.Format.json, .xml] {
                 let fast = written(format) { $0.open("s"); $0.attr("created", date: ms); $0.close() }
@@ -96,5 +97,72 @@ final class NodeWriterTests: XCTestCase {
         XCTAssertEqual(written(.json) {
             $0.open("a"); $0.beginList("b"); $0.open("b"); $0.attr("k", true); $0.close(); $0.element("b", 2); $0.endList(); $0.close()
         }, "\"a\": {\"b\": [{\"k\": true}, 2]}")
+    }
+
+    /// XML escaping, eight bytes at a time with the last partial word read
+    /// as the text's last eight bytes, against a byte-by-byte reference.
+    func testXMLEscapingOfEveryLength() {
+        func reference(_ bytes: [UInt8]) -> String {
+            var out = ""
+            for b in bytes {
+                switch b {
+                case UInt8(ascii: "&"): out += "&amp;"
+                case UInt8(ascii: "<"): out += "&lt;"
+                case UInt8(ascii: ">"): out += "&gt;"
+                case UInt8(ascii: "\""): out += "&quot;"
+                case UInt8(ascii: "'"): out += "&apos;"
+                case 0x09, 0x0A, 0x0D: out.unicodeScalars.append(Unicode.Scalar(b))
+                case ..<0x20: out += " "
+                default: out.unicodeScalars.append(Unicode.Scalar(b))
+                }
+            }
+            return out
+        }
+        var rng = SeededGenerator(test: #function)
+        let specials: [UInt8] = [0x00, 0x01, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x21, 0x22, 0x26, 0x27, 0x3C, 0x3D, 0x3E, 0x7F]
+        for length in 0..<26 {
+            for _ in 0..<80 {
+                var bytes = (0..<length).map { _ in UInt8.random(in: 0x41...0x7A, using: &rng) }
+                for _ in 0..<Int.random(in: 0...2, using: &rng) where length > 0 {
+                    bytes[Int.random(in: 0..<length, using: &rng)] = specials.randomElement(using: &rng)!
+                }
+                let xml = written(.xml) { w in w.open("s"); bytes.withUnsafeBufferPointer { w.attr("k", $0) }; w.close() }
+                XCTAssertEqual(xml, "<s k=\"" + reference(bytes) + "\"/>", "\(bytes)")
+            }
+        }
+    }
+
+    /// A song is written in one room sized from its texts: at its longest
+    /// (every byte escaped to six: control characters in JSON, quotes in
+    /// XML; the largest numbers, a date past 9999, a long suffix) it fits.
+    func testASongAtItsLongestFitsItsRoom() throws {
+        for (k, byte) in ["\u{1}", "\""].enumerated() {
+            var b = CollectionBuilder()
+            let text = String(repeating: byte, count: 300)
+            let album = ItemID(hi: 1, lo: 1), artist = ItemID(hi: 2, lo: 2), genre = ItemID(hi: 3, lo: 3), song = ItemID(hi: 4, lo: 4)
+            b.addElement(.album, id: album, name: text)
+            b.addElement(.artist, id: artist, name: text)
+            b.addElement(.genre, id: genre, name: text)
+            b.addSong(id: song, name: text, length: .max, track: .max, year: .max, album: album, artist: artist, genre: genre)
+            b.musicFolder = "/music"
+            let suffix = String(repeating: byte, count: 20)
+            var path = Array((text + "/" + text + "." + suffix).utf8)
+            path.withUnsafeBufferPointer {
+                b.addFile(song: song, relativePath: $0, size: .max, bitRate: Int64(Int32.max), disc: Int64(Int32.max), created: .max)
+            }
+            let c = b.build()
+            XCTAssertTrue(c.files.has(0))
+            let json = written(.json) { w in c.arena.withUnsafeBufferPointer { c.writeSong(&w, "song", 0, $0) } }
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(("{" + json + "}").utf8)) as? [String: Any])
+            let s = try XCTUnwrap(object["song"] as? [String: Any])
+            for key in ["title", "album", "artist", "genre"] { XCTAssertEqual(s[key] as? String, text, key) }
+            XCTAssertEqual(s["path"] as? String, String(decoding: path, as: UTF8.self))
+            XCTAssertEqual(s["suffix"] as? String, suffix)
+            XCTAssertEqual(s["track"] as? Int64, .max)
+            XCTAssertEqual(s["created"] as? String, isoDate(milliseconds: .max))  // saturated
+            let xml = written(.xml) { w in c.arena.withUnsafeBufferPointer { c.writeSong(&w, "song", 0, $0) } }
+            let escaped = k == 0 ? String(repeating: " ", count: 300) : String(repeating: "&quot;", count: 300)
+            XCTAssertTrue(xml.contains(" title=\"\(escaped)\" album=\"\(escaped)\" artist=\"\(escaped)\""), xml)
+        }
     }
 }

@@ -80,37 +80,62 @@ extension MusicCollection {
 
     /// A song as a `Child`.
     func writeSong(_ w: inout NodeWriter, _ name: StaticString, _ i: UInt32, _ a: UnsafeBufferPointer<UInt8>) {
-        let s = songs[Int(i)]
-        w.open(name)
-        w.attr("id", id: s.id)
-        w.attr("parent", id: albums.items[Int(s.album)].id)
-        w.attr("isDir", false)
-        w.attr("title", arena: slice(a, s.name))
-        w.attr("album", arena: slice(a, albums.items[Int(s.album)].name))
-        w.attr("artist", arena: slice(a, artists.items[Int(s.artist)].name))
-        if s.track > 0 { w.attr("track", s.track) }
-        if s.year > 0 { w.attr("year", s.year) }
-        w.attr("genre", arena: slice(a, genres.items[Int(s.genre)].name))
-        w.attr("duration", max(0, s.length))
-        w.attr("albumId", id: albums.items[Int(s.album)].id)
-        w.attr("artistId", id: artists.items[Int(s.artist)].id)
-        w.attr("type", static: "music")
-        w.attr("isVideo", false)
-        w.coverArt(covers, covers.song(Int(i)))
-        if files.has(Int(i)) {
-            let k = Int(i)
-            w.attr("size", files.sizes[k])
-            files.withSuffix(k) { suffix in
-                w.attr("suffix", suffix)
-                w.attr("contentType", static: SongFiles.contentType(suffix: suffix))
-            }
-            if files.bitRates[k] > 0 { w.attr("bitRate", Int64(files.bitRates[k])) }
-            files.path(k).withUnsafeBufferPointer { w.attr("path", $0) }
-            if files.discs[k] > 0 { w.attr("discNumber", Int64(files.discs[k])) }
-            w.attr("created", date: files.created[k] * 1000)
+        let k = Int(i)
+        if files.has(k) {
+            files.withSuffix(k) { writeSong(&w, name, i, a, suffix: $0) }
+        } else {
+            writeSong(&w, name, i, a, suffix: nil)
         }
+    }
+
+    /// A song's attributes in one room: its texts' lengths are known, the
+    /// rest is bounded (`songRoom`). `suffix`: the file's, when it has one.
+    @inline(__always)
+    private func writeSong(_ w: inout NodeWriter, _ name: StaticString, _ i: UInt32, _ a: UnsafeBufferPointer<UInt8>,
+                           suffix: UnsafeBufferPointer<UInt8>?) {
+        let s = songs[Int(i)], k = Int(i)
+        let album = albums.items[Int(s.album)], artist = artists.items[Int(s.artist)]
+        let title = slice(a, s.name), albumName = slice(a, album.name), artistName = slice(a, artist.name)
+        let genre = slice(a, genres.items[Int(s.genre)].name)
+        var room = Self.songRoom + JSONCursor.maxBytes(string: title.count) + JSONCursor.maxBytes(string: albumName.count)
+            + JSONCursor.maxBytes(string: artistName.count) + JSONCursor.maxBytes(string: genre.count)
+        if let suffix { room += JSONCursor.maxBytes(string: suffix.count) + JSONCursor.maxBytes(string: files.pathCount(k)) }
+        w.open(name)
+        var r = w.attributes(room: room)
+        r.attr("id", id: s.id)
+        r.attr("parent", id: album.id)
+        r.attr("isDir", false)
+        r.attr("title", arena: title)
+        r.attr("album", arena: albumName)
+        r.attr("artist", arena: artistName)
+        if s.track > 0 { r.attr("track", s.track) }
+        if s.year > 0 { r.attr("year", s.year) }
+        r.attr("genre", arena: genre)
+        r.attr("duration", max(0, s.length))
+        r.attr("albumId", id: album.id)
+        r.attr("artistId", id: artist.id)
+        r.attr("type", static: "music")
+        r.attr("isVideo", false)
+        let picture = covers.song(k)
+        if picture >= 0 { covers.withID(picture) { r.attr("coverArt", $0) } }
+        if let suffix {
+            r.attr("size", files.sizes[k])
+            r.attr("suffix", suffix)
+            r.attr("contentType", static: SongFiles.contentType(suffix: suffix))
+            if files.bitRates[k] > 0 { r.attr("bitRate", Int64(files.bitRates[k])) }
+            files.withPath(k) { r.attr("path", $0) }
+            if files.discs[k] > 0 { r.attr("discNumber", Int64(files.discs[k])) }
+            r.attr("created", date: milliseconds(seconds: files.created[k]))
+        }
+        w.commit(r)
         w.close()
     }
+
+    /// A song's room besides its texts: 22 keys of at most 16 bytes with
+    /// their punctuation, 4 ids, 6 numbers, a date, a picture id, the
+    /// content type and 8 bytes past each of the four arena spans.
+    static let songRoom = 22 * 24 + 4 * JSONCursor.maxBytesUUID + 6 * JSONCursor.maxBytesInt + Attributes.maxDate
+        + JSONCursor.maxBytes(string: Covers.idLength) + 64 + 4 * 8
 
     /// An album as an `AlbumID3`.
     func writeAlbumID3(_ w: inout NodeWriter, _ name: StaticString, _ album: UInt32, _ a: UnsafeBufferPointer<UInt8>,
@@ -126,7 +151,7 @@ extension MusicCollection {
         }
         w.attr("songCount", f.songCount)
         w.attr("duration", f.duration)
-        if f.created > 0 { w.attr("created", date: f.created * 1000) } else { w.attr("created", server.created) }
+        if f.created > 0 { w.attr("created", date: milliseconds(seconds: f.created)) } else { w.attr("created", server.created) }
         if f.year > 0 { w.attr("year", f.year) }
         if f.genre != .max { w.attr("genre", arena: slice(a, genres.items[Int(f.genre)].name)) }
         w.coverArt(covers, covers.album(Int(album)))

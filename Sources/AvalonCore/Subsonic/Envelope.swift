@@ -101,14 +101,23 @@ func civilDate(era: Int64, dayOfEra doe: UInt64) -> (year: Int64, month: Int64, 
     return (Int64(yoe) + era * 400 + (m <= 2 ? 1 : 0), Int64(m), Int64(d))
 }
 
+/// Unix seconds as milliseconds, saturated: a stored time far out of range
+/// is written as the farthest time there is, never a trap.
+@inline(__always)
+func milliseconds(seconds s: Int64) -> Int64 {
+    let (ms, overflow) = s.multipliedReportingOverflow(by: 1000)
+    return overflow ? (s < 0 ? .min : .max) : ms
+}
+
 /// `2026-11-27T20:22:46.000Z` from milliseconds since 1970 (proleptic Gregorian, UTC).
 func isoDate(milliseconds ms: Int64) -> String {
-    let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
-    let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
+    // Floor divisions that cannot overflow at Int64.min.
+    let secs = ms / 1000 - (ms % 1000 < 0 ? 1 : 0)
+    let days = secs / 86400 - (secs % 86400 < 0 ? 1 : 0)
     let rem = secs - days * 86400
     let (y, m, d) = civilDate(days: days)
     func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    let milli = ms - secs * 1000
+    let milli = (ms % 1000 + 1000) % 1000
     let frac = milli < 10 ? "00\(milli)" : milli < 100 ? "0\(milli)" : "\(milli)"
     return "\(y)-\(two(m))-\(two(d))T\(two(rem / 3600)):\(two(rem / 60 % 60)):\(two(rem % 60)).\(frac)Z"
 }

@@ -101,36 +101,39 @@ public struct NodeWriter {
 
     // MARK: attributes (JSON keys); written before any child element
 
+    /// Room for attributes written one after another (a song's twenty): one
+    /// capacity check and one commit for all of them, not one each. Taken
+    /// right after `open`, given back to `commit` before anything else is written.
+    @inline(__always)
+    public mutating func attributes(room: Int) -> Attributes {
+        precondition(depth > 0, "attributes belong to an element")
+        return Attributes(c: out.cursor(room: room), json: json, comma: written & bit != 0)
+    }
+
+    @inline(__always)
+    public mutating func commit(_ a: Attributes) {
+        out.commit(a.c)
+        if json && a.comma { written |= bit }
+    }
+
     @inline(__always)
     public mutating func attr(_ name: StaticString, _ value: UnsafeBufferPointer<UInt8>) {
-        var c = out.cursor(room: name.utf8CodeUnitCount + 8 + JSONCursor.maxBytes(string: value.count))
-        head(&c, name)
-        if json { c.string(value) } else { c.xmlEscaped(value); c.raw("\"") }
-        out.commit(c)
+        var a = attributes(room: Attributes.room(name, string: value.count))
+        a.attr(name, value)
+        commit(a)
     }
 
-    /// A span of the collection's arena, which is padded: JSON reads it eight
-    /// bytes at a time to its end, with no byte loop for the last few.
     @inline(__always)
     public mutating func attr(_ name: StaticString, arena value: UnsafeBufferPointer<UInt8>) {
-        guard json else { attr(name, value); return }
-        var c = out.cursor(room: name.utf8CodeUnitCount + 16 + JSONCursor.maxBytes(string: value.count))
-        head(&c, name)
-        c.string(padded: value)
-        out.commit(c)
+        var a = attributes(room: Attributes.room(name, arena: value.count))
+        a.attr(name, arena: value)
+        commit(a)
     }
 
-    /// A time as ISO 8601 in UTC with milliseconds, as `isoDate` spells it.
     public mutating func attr(_ name: StaticString, date ms: Int64) {
-        // Years 1970...9999 straight into the answer; others (never a file's
-        // time) through the general path.
-        guard ms >= 0 && ms < 253_402_300_800_000 else { attr(name, isoDate(milliseconds: ms)); return }
-        var c = out.cursor(room: name.utf8CodeUnitCount + 8 + 26)
-        head(&c, name)
-        if json { c.byte(0x22) }
-        c.isoDate(milliseconds: ms)
-        c.byte(0x22)
-        out.commit(c)
+        var a = attributes(room: Attributes.room(name, value: Attributes.maxDate))
+        a.attr(name, date: ms)
+        commit(a)
     }
 
     public mutating func attr(_ name: StaticString, _ value: String) {
@@ -145,36 +148,24 @@ public struct NodeWriter {
 
     @inline(__always)
     public mutating func attr(_ name: StaticString, _ value: Int64) {
-        var c = out.cursor(room: name.utf8CodeUnitCount + 8 + JSONCursor.maxBytesInt)
-        head(&c, name)
-        c.int(value)
-        if !json { c.raw("\"") }
-        out.commit(c)
+        var a = attributes(room: Attributes.room(name, value: JSONCursor.maxBytesInt))
+        a.attr(name, value)
+        commit(a)
     }
 
     @inline(__always)
     public mutating func attr(_ name: StaticString, _ value: Bool) {
-        var c = out.cursor(room: name.utf8CodeUnitCount + 16)
-        head(&c, name)
-        c.raw(value ? "true" : "false")
-        if !json { c.raw("\"") }
-        out.commit(c)
+        var a = attributes(room: Attributes.room(name, value: 5))
+        a.attr(name, value)
+        commit(a)
     }
 
     /// An id: a UUID, hyphenated.
     @inline(__always)
     public mutating func attr(_ name: StaticString, id: ItemID) {
-        var c = out.cursor(room: name.utf8CodeUnitCount + 8 + JSONCursor.maxBytesUUID)
-        head(&c, name)
-        if json {
-            c.uuid(id)
-        } else {
-            c.uuid(id)  // quoted: drop the opening quote by writing over it
-            let p = c.p - 38
-            (p).update(from: p + 1, count: 37)
-            c.p -= 1
-        }
-        out.commit(c)
+        var a = attributes(room: Attributes.room(name, value: JSONCursor.maxBytesUUID))
+        a.attr(name, id: id)
+        commit(a)
     }
 
     /// The element's text: XML content, JSON `"value"`. Written last.
@@ -204,17 +195,6 @@ public struct NodeWriter {
 
     // MARK: pieces
 
-    /// JSON: `"name": ` after a separator; XML: ` name="`.
-    @inline(__always)
-    private mutating func head(_ c: inout JSONCursor, _ name: StaticString) {
-        if json {
-            separator(&c)
-            key(&c, name)
-        } else {
-            c.byte(0x20); c.small(name); c.two(0x3D, 0x22)  // ="
-        }
-    }
-
     @inline(__always)
     private mutating func separator(_ c: inout JSONCursor) {
         guard depth > 0 else { return }
@@ -222,9 +202,7 @@ public struct NodeWriter {
     }
 
     @inline(__always)
-    private func key(_ c: inout JSONCursor, _ name: StaticString) {
-        c.byte(0x22); c.small(name); c.two(0x22, 0x3A); c.byte(0x20)  // "name":␣
-    }
+    private func key(_ c: inout JSONCursor, _ name: StaticString) { c.key(name) }
 
     /// XML: the first child or text closes the parent's start tag.
     @inline(__always)
@@ -235,7 +213,108 @@ public struct NodeWriter {
     }
 }
 
+/// Attributes inside one room (`NodeWriter.attributes(room:)`), which the
+/// caller sizes with `room(…)` per attribute; `ResponseBuffer.commit` stops
+/// the process if they wrote past it.
+public struct Attributes {
+    var c: JSONCursor
+    let json: Bool
+    /// JSON: a separator goes before the next key.
+    var comma: Bool
+
+    /// A key and its punctuation around a value of at most `value` bytes
+    /// (XML escapes take at most what JSON's do).
+    @inline(__always)
+    public static func room(_ name: StaticString, value: Int) -> Int { name.utf8CodeUnitCount + 8 + value }
+    @inline(__always)
+    public static func room(_ name: StaticString, string count: Int) -> Int { room(name, value: JSONCursor.maxBytes(string: count)) }
+    /// An arena span: JSON writes it in whole words, up to eight bytes past its end.
+    @inline(__always)
+    public static func room(_ name: StaticString, arena count: Int) -> Int { room(name, value: JSONCursor.maxBytes(string: count) + 8) }
+    /// A date, quoted (the general path's longest is a six-digit year with a sign).
+    public static let maxDate = 32
+
+    /// JSON: `"name": ` after a separator; XML: ` name="`.
+    @inline(__always)
+    mutating func head(_ name: StaticString) {
+        if json {
+            if comma { c.two(0x2C, 0x20) } else { comma = true }  // ", "
+            c.key(name)
+        } else {
+            c.byte(0x20); c.small(name); c.two(0x3D, 0x22)  // ="
+        }
+    }
+
+    @inline(__always)
+    public mutating func attr(_ name: StaticString, _ value: UnsafeBufferPointer<UInt8>) {
+        head(name)
+        if json { c.string(value) } else { c.xmlEscaped(value); c.byte(0x22) }
+    }
+
+    /// A span of the collection's arena, which is padded: JSON reads it eight
+    /// bytes at a time to its end, with no byte loop for the last few.
+    @inline(__always)
+    public mutating func attr(_ name: StaticString, arena value: UnsafeBufferPointer<UInt8>) {
+        guard json else { attr(name, value); return }
+        head(name)
+        c.string(padded: value)
+    }
+
+    /// A time as ISO 8601 in UTC with milliseconds, as `isoDate` spells it.
+    public mutating func attr(_ name: StaticString, date ms: Int64) {
+        // Years 1970...9999 straight into the answer; others (never a file's
+        // time) through the general path.
+        guard ms >= 0 && ms < 253_402_300_800_000 else {
+            var v = isoDate(milliseconds: ms)
+            v.withUTF8 { attr(name, $0) }
+            return
+        }
+        head(name)
+        if json { c.byte(0x22) }
+        c.isoDate(milliseconds: ms)
+        c.byte(0x22)
+    }
+
+    @inline(__always)
+    public mutating func attr(_ name: StaticString, static value: StaticString) {
+        attr(name, UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    public mutating func attr(_ name: StaticString, _ value: Int64) {
+        head(name)
+        c.int(value)
+        if !json { c.byte(0x22) }
+    }
+
+    @inline(__always)
+    public mutating func attr(_ name: StaticString, _ value: Bool) {
+        head(name)
+        if value { c.raw("true") } else { c.raw("false") }
+        if !json { c.byte(0x22) }
+    }
+
+    /// An id: a UUID, hyphenated.
+    @inline(__always)
+    public mutating func attr(_ name: StaticString, id: ItemID) {
+        head(name)
+        c.uuid(id)
+        if !json {
+            // quoted: drop the opening quote by writing over it
+            let p = c.p - 38
+            p.update(from: p + 1, count: 37)
+            c.p -= 1
+        }
+    }
+}
+
 extension JSONCursor {
+    /// `"name": `
+    @inline(__always)
+    mutating func key(_ name: StaticString) {
+        byte(0x22); small(name); two(0x22, 0x3A); byte(0x20)
+    }
+
     @inline(__always)
     mutating func byte(_ b: UInt8) {
         p.pointee = b
@@ -305,6 +384,17 @@ extension JSONCursor {
                 UnsafeMutableRawPointer(out).storeBytes(of: x, as: UInt64.self)
                 out += 8
                 i += 8
+            }
+            let n = s.count, left = n &- i
+            if left < 8 && n >= 8 {
+                // The last partial word as the text's last eight bytes (as
+                // `JSONCursor.string` does): the bytes before it are rewritten unchanged.
+                let x = UnsafeRawPointer(base + n - 8).loadUnaligned(as: UInt64.self)
+                if Self.xmlSpecials(x) & ~(UInt64.max >> UInt64(8 &* left)) == 0 {
+                    UnsafeMutableRawPointer(out - (8 &- left)).storeBytes(of: x, as: UInt64.self)
+                    p = out + left
+                    return
+                }
             }
         }
         for b in UnsafeBufferPointer(rebasing: s[i...]) {

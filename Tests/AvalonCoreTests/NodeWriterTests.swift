@@ -30,7 +30,8 @@ final class NodeWriterTests: XCTestCase {
                        "\"s\": {\"created\": \"2023-11-14T22:13:20.123Z\"}")
         let known: [Int64: String] = [0: "1970-01-01T00:00:00.000Z", 951_782_400_000: "2000-02-29T00:00:00.000Z",
                                       4_107_542_399_999: "2100-02-28T23:59:59.999Z", 253_402_300_799_999: "9999-12-31T23:59:59.999Z",
-                                      -1: "1969-12-31T23:59:59.999Z", 86_400_000 * 59 + 7: "1970-03-01T00:00:00.007Z"]
+                                      -1: "1969-12-31T23:59:59.999Z", 86_400_000 * 59 + 7: "1970-03-01T00:00:00.007Z",
+                                      .min: "-292275055-05-16T16:47:04.192Z", .max: "292278994-08-17T07:12:55.807Z"]
         for (ms, text) in known {
             XCTAssertEqual(written(.xml) { $0.open("s"); $0.attr("c", date: ms); $0.close() }, "<s c=\"\(text)\"/>")
         }
@@ -134,7 +135,8 @@ final class NodeWriterTests: XCTestCase {
 
     /// A song is written in one room sized from its texts: at its longest
     /// (every byte escaped to six: control characters in JSON, quotes in
-    /// XML; the largest numbers, a date past 9999, a long suffix) it fits.
+    /// XML; the longest numbers, a picture, a long suffix) it fits, and what
+    /// is not its texts fits `songRoom`.
     func testASongAtItsLongestFitsItsRoom() throws {
         for (k, byte) in ["\u{1}", "\""].enumerated() {
             var b = CollectionBuilder()
@@ -143,26 +145,37 @@ final class NodeWriterTests: XCTestCase {
             b.addElement(.album, id: album, name: text)
             b.addElement(.artist, id: artist, name: text)
             b.addElement(.genre, id: genre, name: text)
-            b.addSong(id: song, name: text, length: .max, track: .max, year: .max, album: album, artist: artist, genre: genre)
+            b.addSong(id: song, name: text, length: .max, track: .min, year: .min, album: album, artist: artist, genre: genre)
             b.musicFolder = "/music"
+            b.pictures[song] = String(repeating: "ab", count: 32) + ".jpg"
             let suffix = String(repeating: byte, count: 20)
             var path = Array((text + "/" + text + "." + suffix).utf8)
+            // A corrupt time is written as the nearest one within 1970...9999.
+            let created: Int64 = k == 0 ? .min : .max
             path.withUnsafeBufferPointer {
-                b.addFile(song: song, relativePath: $0, size: .max, bitRate: Int64(Int32.max), disc: Int64(Int32.max), created: .max)
+                b.addFile(song: song, relativePath: $0, size: .min, bitRate: Int64(Int32.max), disc: Int64(Int32.max), created: created)
             }
             let c = b.build()
             XCTAssertTrue(c.files.has(0))
+            XCTAssertGreaterThanOrEqual(c.covers.song(0), 0)
             let json = written(.json) { w in c.arena.withUnsafeBufferPointer { c.writeSong(&w, "song", 0, $0) } }
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(("{" + json + "}").utf8)) as? [String: Any])
             let s = try XCTUnwrap(object["song"] as? [String: Any])
             for key in ["title", "album", "artist", "genre"] { XCTAssertEqual(s[key] as? String, text, key) }
             XCTAssertEqual(s["path"] as? String, String(decoding: path, as: UTF8.self))
             XCTAssertEqual(s["suffix"] as? String, suffix)
-            XCTAssertEqual(s["track"] as? Int64, .max)
-            XCTAssertEqual(s["created"] as? String, isoDate(milliseconds: .max))  // saturated
+            XCTAssertEqual(s["size"] as? Int64, .min)
+            XCTAssertNotNil(s["coverArt"] as? String)
+            XCTAssertEqual(s["created"] as? String, k == 0 ? "1970-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.000Z")
             let xml = written(.xml) { w in c.arena.withUnsafeBufferPointer { c.writeSong(&w, "song", 0, $0) } }
             let escaped = k == 0 ? String(repeating: " ", count: 300) : String(repeating: "&quot;", count: 300)
             XCTAssertTrue(xml.contains(" title=\"\(escaped)\" album=\"\(escaped)\" artist=\"\(escaped)\""), xml)
+            // Outside its texts (four names, the path, the suffix) a song fits the fixed room.
+            let texts = 4 * 300 * (k == 0 ? 6 : 2) + (300 + 1 + 300 + 1 + 20) * (k == 0 ? 6 : 2) + 20 * (k == 0 ? 6 : 2)
+            let xmlTexts = 4 * 300 * (k == 0 ? 1 : 6) + (300 + 1 + 300 + 1 + 20) * (k == 0 ? 1 : 6) + 20 * (k == 0 ? 1 : 6)
+            print("song \(k): outside its texts \(json.utf8.count - texts) bytes of JSON, \(xml.utf8.count - xmlTexts) of XML; room \(MusicCollection.songRoom)")
+            XCTAssertLessThanOrEqual(json.utf8.count - texts, MusicCollection.songRoom)
+            XCTAssertLessThanOrEqual(xml.utf8.count - xmlTexts, MusicCollection.songRoom)
         }
     }
 }

@@ -133,9 +133,10 @@ extension MusicCollection {
 
     /// A song's room besides its texts: 22 keys of at most 16 bytes with
     /// their punctuation, 4 ids, 6 numbers, a date, a picture id, the
-    /// content type and 8 bytes past each of the four arena spans.
+    /// content type, two booleans, "music" and 8 bytes past each of the four
+    /// arena spans. (At most about 680 are written: `testASongAtItsLongestFitsItsRoom`.)
     static let songRoom = 22 * 24 + 4 * JSONCursor.maxBytesUUID + 6 * JSONCursor.maxBytesInt + Attributes.maxDate
-        + JSONCursor.maxBytes(string: Covers.idLength) + 64 + 4 * 8
+        + JSONCursor.maxBytes(string: Covers.idLength) + 64 + 2 * 5 + 7 + 4 * 8
 
     /// An album as an `AlbumID3`.
     func writeAlbumID3(_ w: inout NodeWriter, _ name: StaticString, _ album: UInt32, _ a: UnsafeBufferPointer<UInt8>,

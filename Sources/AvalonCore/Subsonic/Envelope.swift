@@ -101,12 +101,12 @@ func civilDate(era: Int64, dayOfEra doe: UInt64) -> (year: Int64, month: Int64, 
     return (Int64(yoe) + era * 400 + (m <= 2 ? 1 : 0), Int64(m), Int64(d))
 }
 
-/// Unix seconds as milliseconds, saturated: a stored time far out of range
-/// is written as the farthest time there is, never a trap.
+/// A stored time (Unix seconds) as milliseconds within 1970...9999: a
+/// corrupt one is written as the nearest of those, never a trap, and never
+/// a year that clients' ISO 8601 parsers refuse.
 @inline(__always)
 func milliseconds(seconds s: Int64) -> Int64 {
-    let (ms, overflow) = s.multipliedReportingOverflow(by: 1000)
-    return overflow ? (s < 0 ? .min : .max) : ms
+    min(max(s, 0), 253_402_300_799) * 1000
 }
 
 /// `2026-11-27T20:22:46.000Z` from milliseconds since 1970 (proleptic Gregorian, UTC).

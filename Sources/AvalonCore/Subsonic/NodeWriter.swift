@@ -143,7 +143,9 @@ public struct NodeWriter {
 
     @inline(__always)
     public mutating func attr(_ name: StaticString, static value: StaticString) {
-        attr(name, UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
+        var a = attributes(room: Attributes.room(name, value: value.utf8CodeUnitCount + 2))
+        a.attr(name, static: value)
+        commit(a)
     }
 
     @inline(__always)
@@ -231,7 +233,7 @@ public struct Attributes {
     /// An arena span: JSON writes it in whole words, up to eight bytes past its end.
     @inline(__always)
     public static func room(_ name: StaticString, arena count: Int) -> Int { room(name, value: JSONCursor.maxBytes(string: count) + 8) }
-    /// A date, quoted (the general path's longest is a six-digit year with a sign).
+    /// A date, quoted: the general path's longest is Int64.min's, a ten-character year (`-292275055-05-16T16:47:04.192Z`).
     public static let maxDate = 32
 
     /// JSON: `"name": ` after a separator; XML: ` name="`.
@@ -275,9 +277,16 @@ public struct Attributes {
         c.byte(0x22)
     }
 
+    /// A literal of this program's: copied, never escaped (debug builds check it needs none).
     @inline(__always)
     public mutating func attr(_ name: StaticString, static value: StaticString) {
-        attr(name, UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
+        assert(!UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount).contains {
+            $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x26 || $0 == 0x27 || $0 == 0x3C || $0 == 0x3E
+        }, "a literal that needs escaping")
+        head(name)
+        if json { c.byte(0x22) }
+        c.small(value)
+        c.byte(0x22)
     }
 
     @inline(__always)

@@ -18,26 +18,39 @@ public struct ItemID: Hashable, Comparable, Sendable, BitwiseCopyable {
         a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo
     }
 
-    /// Parses exactly 32 hex digits (either case), the form SQLite columns hold.
+    /// Parses exactly 32 hex digits (either case), the form SQLite columns
+    /// hold: eight digits at a time in one word (a load reads four ids a song).
     public init?(hex32 bytes: UnsafeBufferPointer<UInt8>) {
-        guard bytes.count == 32 else { return nil }
-        var hi: UInt64 = 0, lo: UInt64 = 0
-        var bad: UInt8 = 0
-        hexTable.withUnsafeBufferPointer { t in
-            for i in 0..<16 {
-                let v = t[Int(bytes[i])]
-                bad |= v
-                hi = hi << 4 | UInt64(v & 0xF)
-            }
-            for i in 16..<32 {
-                let v = t[Int(bytes[i])]
-                bad |= v
-                lo = lo << 4 | UInt64(v & 0xF)
-            }
-        }
-        // Valid digits are < 16; 0xFF marks anything else.
-        guard bad < 16 else { return nil }
-        self.init(hi: hi, lo: lo)
+        guard bytes.count == 32, let base = bytes.baseAddress else { return nil }
+        let raw = UnsafeRawPointer(base)
+        var bad: UInt64 = 0
+        let a = Self.hex8(raw.loadUnaligned(as: UInt64.self), &bad)
+        let b = Self.hex8(raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self), &bad)
+        let c = Self.hex8(raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), &bad)
+        let d = Self.hex8(raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self), &bad)
+        guard bad == 0 else { return nil }
+        self.init(hi: a << 32 | b, lo: c << 32 | d)
+    }
+
+    /// Eight hex digits, the first in the lowest byte of `word` (as loaded),
+    /// as a number; a byte that is no hex digit sets bits of `bad`.
+    @inline(__always)
+    static func hex8(_ word: UInt64, _ bad: inout UInt64) -> UInt64 {
+        let x = UInt64(littleEndian: word)
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        // For bytes below 0x80, (b | 0x80) - k borrows from no other byte and
+        // keeps its high bit exactly when b >= k (k <= 0x80).
+        @inline(__always) func atLeast(_ v: UInt64, _ k: UInt64) -> UInt64 { ((v | highs) &- ones &* k) & highs }
+        let folded = x | (ones &* 0x20)  // A-F as a-f; digits unchanged
+        let digit = atLeast(x, 0x30) & ~atLeast(x, 0x3A)
+        let letter = atLeast(folded, 0x61) & ~atLeast(folded, 0x67)
+        bad |= (x & highs) | ((digit | letter) ^ highs)
+        // A digit's value is its low nibble; a letter's (bit 6 set) that plus 9.
+        let v = (x & (ones &* 0x0F)) &+ ((x >> 6) & ones) &* 9
+        // Nibbles n0…n7 (n0 lowest byte) into n0n1…n7, most significant first.
+        let pairs = ((v << 4) | (v >> 8)) & 0x00FF_00FF_00FF_00FF
+        let quads = ((pairs << 8) | (pairs >> 16)) & 0x0000_FFFF_0000_FFFF
+        return ((quads << 16) | (quads >> 32)) & 0xFFFF_FFFF
     }
 
     public init?(hex32 bytes: [UInt8]) {

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import AvalonCore
 
@@ -39,6 +40,35 @@ final class IDTests: XCTestCase {
         XCTAssertNil(ItemID(hex32: String(id.hex32.dropLast())))
         XCTAssertNil(ItemID(hex32: "g" + String(id.hex32.dropFirst())))
         XCTAssertEqual(id.bytes.withUnsafeBytes { ItemID(bytes: $0) }, id)
+    }
+
+    /// Every byte value at every place of an id: taken as the digit it is
+    /// (either case) or refused, as a byte-by-byte parse takes it.
+    func testHexDigitsEveryByteEveryPlace() {
+        let digits = Array("0123456789abcdef".utf8)
+        func value(_ b: UInt8) -> UInt64? {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt64(b - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt64(b - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt64(b - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+        }
+        var rng = SeededGenerator(test: #function)
+        for place in 0..<32 {
+            var base = (0..<32).map { _ in digits[Int.random(in: 0..<16, using: &rng)] }
+            if place % 2 == 0 { base = base.map { $0 >= UInt8(ascii: "a") ? $0 - 0x20 : $0 } }  // upper case too
+            for b in 0...255 {
+                var bytes = base
+                bytes[place] = UInt8(b)
+                var expected: ItemID? = ItemID(hi: 0, lo: 0)
+                for (i, c) in bytes.enumerated() {
+                    guard let v = value(c) else { expected = nil; break }
+                    if i < 16 { expected!.hi |= v << UInt64(4 * (15 - i)) } else { expected!.lo |= v << UInt64(4 * (31 - i)) }
+                }
+                XCTAssertEqual(ItemID(hex32: bytes), expected, "\(bytes)")
+            }
+        }
     }
 
     func testParsingClientForms() {

@@ -22,6 +22,11 @@ struct SearchIndex: Sendable {
     static let sampleStep = 16
 
     static let terminator: UInt8 = 0xFF
+    /// Words of one name that start keys: the first this many. Sorting and
+    /// placing a name's suffixes costs their count times its length, so a
+    /// tag of a million words (a crafted file) would make a load quadratic;
+    /// past this many (no real title has them) later words are not keys.
+    static let maxKeyWords = 256
 
     init() {}
 
@@ -66,12 +71,12 @@ struct SearchIndex: Sendable {
                 }
                 if single {
                     // The later words' suffixes are already in the whole text.
-                    for w in words.dropFirst() { starts.append(UInt32(whole + w.lowerBound)) }
+                    for w in words[1..<min(words.count, Self.maxKeyWords)] { starts.append(UInt32(whole + w.lowerBound)) }
                 } else {
-                    // Words 2…n joined by single spaces, a suffix per word.
+                    // Words 2…n joined by single spaces, a suffix per word (of the first `maxKeyWords`).
                     for (k, w) in words.dropFirst().enumerated() {
                         if k > 0 { text.append(0x20) }
-                        starts.append(UInt32(text.count))
+                        if k + 1 < Self.maxKeyWords { starts.append(UInt32(text.count)) }
                         text.append(contentsOf: term[w])
                     }
                     Self.endBlock(&text, &blockElements, e)

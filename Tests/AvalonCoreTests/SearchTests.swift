@@ -62,6 +62,33 @@ final class SearchTests: XCTestCase {
     }
 }
 
+extension SearchTests {
+    /// A name of a hundred thousand words (a crafted tag) gets keys for its
+    /// first `maxKeyWords` words only, in both layouts of its text (single
+    /// spaces: suffixes of the whole text; other spacing: the words joined),
+    /// so its cost stays linear in its length; its early words and runs
+    /// through the rest are still found, a word only past the cap is not.
+    func testAHugeNameStartsBoundedKeys() {
+        let n = 100_000
+        let single = (0..<n).map { "w\($0)" }.joined(separator: " ")
+        let spaced = (0..<n).map { "v\($0)" }.joined(separator: "  ")
+        var b = CollectionBuilder()
+        b.addElement(.album, id: ItemID(hi: 0, lo: 1), name: single)
+        b.addElement(.album, id: ItemID(hi: 0, lo: 2), name: spaced)
+        b.addElement(.album, id: ItemID(hi: 0, lo: 3), name: "w9999 tail")
+        let c = b.build()
+        let index = c.albums.search
+        // The whole text and words 2…256 of each huge name, and "w9999 tail"'s two keys.
+        XCTAssertEqual(index.starts.count, 2 * SearchIndex.maxKeyWords + 2)
+        func found(_ q: String) -> Set<UInt32> { Set(index.search(Array(searchable(q).utf8))) }
+        XCTAssertEqual(found("w0 w1"), [0])
+        XCTAssertEqual(found("w255 w256 w257"), [0])  // the 256th word starts a key running to the end
+        XCTAssertEqual(found("v255 v256"), [1])
+        XCTAssertEqual(found("w9999"), [2])  // only as the other name's first word
+        XCTAssertEqual(found("v99999"), [])
+    }
+}
+
 final class PagedSearchTests: XCTestCase {
     /// Songs with names from a few words, so that queries match songs spread
     /// over the whole collection through every table.

@@ -58,6 +58,9 @@ struct SearchIndex: Sendable {
                 searchableBytes(UnsafeBufferPointer(rebasing: a[s..<(s + l)]), into: &term, words: &words)
                 if words.isEmpty { continue }
                 assert(!term.contains(Self.terminator), "searchable text is UTF-8: no 0xFF, which ends a block")
+                // Starts are 32 bits: what this name can add (its text twice, two
+                // ends) must fit, or the load stops saying so.
+                OffsetLimit.check(text.count + 2 * term.count + 18, "search texts")
                 let e = UInt32(i)
                 let whole = text.count
                 text.append(contentsOf: term)
@@ -85,6 +88,7 @@ struct SearchIndex: Sendable {
         }
         // Room to read eight bytes at any suffix (see `matchRanges`).
         text.append(contentsOf: repeatElement(Self.terminator, count: 8))
+
         // Sorting keeps suffixes with the same first two bytes together, so the
         // counts per two-byte prefix give where each group starts.
         var firstAt = [UInt32](repeating: 0, count: 65537)

@@ -137,20 +137,33 @@ private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: Unsaf
 /// padded, and whether the string ends within them. Only runs that tie on a
 /// chunk and go on are sorted further, so shared prefixes cost little. The
 /// keys and the scratch are allocated once, and each run sorted deeper uses
-/// their part of them.
+/// their part of them. Runs to sort deeper wait on a list, not the stack:
+/// strings sharing a prefix of megabytes (crafted tags) go that many levels deep.
 func sortStrings(_ items: inout [UInt32], chunk: (UInt32, Int) -> (UInt64, Bool)) {
     let n = items.count
     if n < 2 { return }
     let keys = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
     defer { keys.deallocate() }
     withScratch(n) { k2, v2 in
-        items.withUnsafeMutableBufferPointer { ip in sortStrings(ip, keys, k2, v2, depth: 0, chunk: chunk) }
+        items.withUnsafeMutableBufferPointer { ip in
+            var runs: [(start: Int, end: Int, depth: Int)] = [(0, n, 0)]
+            while let run = runs.popLast() {
+                let r = run.start..<run.end
+                sortRun(UnsafeMutableBufferPointer(rebasing: ip[r]), UnsafeMutableBufferPointer(rebasing: keys[r]),
+                        UnsafeMutableBufferPointer(rebasing: k2[r]), UnsafeMutableBufferPointer(rebasing: v2[r]),
+                        depth: run.depth, chunk: chunk) { deeper in
+                    runs.append((run.start + deeper.lowerBound, run.start + deeper.upperBound, run.depth + 1))
+                }
+            }
+        }
     }
 }
 
-private func sortStrings(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: UnsafeMutableBufferPointer<UInt64>,
-                         _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>,
-                         depth: Int, chunk: (UInt32, Int) -> (UInt64, Bool)) {
+/// Sorts one run by its chunk at `depth`, and hands each tied run whose
+/// strings go on (in place, after those that ended) to `deeper`.
+private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: UnsafeMutableBufferPointer<UInt64>,
+                     _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>,
+                     depth: Int, chunk: (UInt32, Int) -> (UInt64, Bool), deeper: (Range<Int>) -> Void) {
     let n = items.count
     if n < 2 { return }
     for i in 0..<n { keys[i] = chunk(items[i], depth).0 }
@@ -186,10 +199,7 @@ private func sortStrings(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: Un
                 for k in 0..<ended { items[i + k] = v2[i + k] }
                 for k in 0..<more { items[i + ended + k] = UInt32(truncatingIfNeeded: k2[i + k]) }
             }
-            let deeper = (i + ended)..<j
-            sortStrings(UnsafeMutableBufferPointer(rebasing: items[deeper]), UnsafeMutableBufferPointer(rebasing: keys[deeper]),
-                        UnsafeMutableBufferPointer(rebasing: k2[deeper]), UnsafeMutableBufferPointer(rebasing: v2[deeper]),
-                        depth: depth + 1, chunk: chunk)
+            if more > 1 { deeper((i + ended)..<j) }
         }
         i = j
     }

@@ -86,6 +86,32 @@ extension SearchTests {
         XCTAssertEqual(found("v255 v256"), [1])
         XCTAssertEqual(found("w9999"), [2])  // only as the other name's first word
         XCTAssertEqual(found("v99999"), [])
+        // The boundary in each layout: the 257th word starts no key, the 256th's runs to the end.
+        XCTAssertEqual(found("w256"), [])
+        XCTAssertEqual(found("v256"), [])
+        XCTAssertEqual(found((255..<n).map { "v\($0)" }.joined(separator: " ")), [1])
+    }
+
+    /// Names that share a prefix of hundreds of kilobytes (two songs with one
+    /// crafted title, a title repeating one word) sort 8 bytes a level, tens of
+    /// thousands of levels deep: on a list of runs, not the stack (this load
+    /// overflowed a build thread's stack when each level was a call).
+    func testNamesSharingAHugePrefixLoad() {
+        let title = String(repeating: "la ", count: 50_000) + "end"
+        var b = CollectionBuilder()
+        b.addElement(.album, id: ItemID(hi: 0, lo: 1), name: title)
+        b.addElement(.artist, id: ItemID(hi: 0, lo: 2), name: title)
+        b.addElement(.genre, id: ItemID(hi: 0, lo: 3), name: "g")
+        for i in 0..<3 {
+            b.addSong(id: ItemID(hi: 1, lo: UInt64(i)), name: i == 2 ? "la" : title, length: 1, track: 1, year: 2000,
+                      album: ItemID(hi: 0, lo: 1), artist: ItemID(hi: 0, lo: 2), genre: ItemID(hi: 0, lo: 3))
+        }
+        let c = b.build()
+        XCTAssertEqual(c.songs.count, 3)
+        XCTAssertEqual(Set(c.songSearch.flatMap { $0.search(Array("la la la".utf8)) }), [0, 1])
+        XCTAssertEqual(SearchIndex.matchRanges(Array("la".utf8), in: c.songSearch).reduce(0) { $0 + $1.count }, 2 * SearchIndex.maxKeyWords + 1)
+        // By name: the short "la" first, then the two equal titles in song order.
+        XCTAssertEqual(c.songOrder[SongField.allCases.firstIndex(of: .name)!], [2, 0, 1])
     }
 }
 

@@ -105,6 +105,22 @@ private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: Unsaf
                      _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>, varying: UInt64) {
     let n = keys.count
     if n < 2 || varying == 0 { return }
+    if n <= 64 {
+        // A pass costs its whole count array (zeroed, summed) whatever n is:
+        // small runs (most of a bucketed sort's) are cheaper by insertion, stable.
+        for i in 1..<n {
+            let k = keys[i], v = values[i]
+            var j = i
+            while j > 0 && keys[j - 1] > k {
+                keys[j] = keys[j - 1]
+                values[j] = values[j - 1]
+                j -= 1
+            }
+            keys[j] = k
+            values[j] = v
+        }
+        return
+    }
     let bits = n < 1 << 16 ? 8 : 11
     let radix = 1 << bits
     let digitMask = UInt64(radix - 1)

@@ -17,7 +17,7 @@ final class SortingTests: XCTestCase {
             ("top bits only", { $0.next() & 0xFFF0_0000_0000_0000 }),
             ("one value", { _ in 42 }),
         ]
-        for n in [3, 1000, 70_000, 300_000] {
+        for n in [3, 64, 65, 1000, 70_000, 300_000] {
             for (name, make) in shapes {
                 var keys = (0..<n).map { _ in make(&rng) }
                 var values = (0..<UInt32(n)).map { $0 }

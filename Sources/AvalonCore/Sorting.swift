@@ -162,13 +162,14 @@ func sortStrings(_ items: inout [UInt32], chunk: (UInt32, Int) -> (UInt64, Bool)
     defer { keys.deallocate() }
     withScratch(n) { k2, v2 in
         items.withUnsafeMutableBufferPointer { ip in
-            var runs: [(start: Int, end: Int, depth: Int)] = [(0, n, 0)]
+            // 12 bytes a run; pairs never wait here (see `sortRun`), so at most n / 3 runs do.
+            var runs: [(start: UInt32, end: UInt32, depth: UInt32)] = [(0, UInt32(n), 0)]
             while let run = runs.popLast() {
-                let r = run.start..<run.end
+                let r = Int(run.start)..<Int(run.end)
                 sortRun(UnsafeMutableBufferPointer(rebasing: ip[r]), UnsafeMutableBufferPointer(rebasing: keys[r]),
                         UnsafeMutableBufferPointer(rebasing: k2[r]), UnsafeMutableBufferPointer(rebasing: v2[r]),
-                        depth: run.depth, chunk: chunk) { deeper in
-                    runs.append((run.start + deeper.lowerBound, run.start + deeper.upperBound, run.depth + 1))
+                        depth: Int(run.depth), chunk: chunk) { deeper in
+                    runs.append((run.start + UInt32(deeper.lowerBound), run.start + UInt32(deeper.upperBound), run.depth + 1))
                 }
             }
         }
@@ -215,7 +216,21 @@ private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: Unsafe
                 for k in 0..<ended { items[i + k] = v2[i + k] }
                 for k in 0..<more { items[i + ended + k] = UInt32(truncatingIfNeeded: k2[i + k]) }
             }
-            if more > 1 { deeper((i + ended)..<j) }
+            if more == 2 {
+                // Two strings that go on: compared chunk by chunk here, as deeper runs would order them.
+                let a = i + ended
+                var d = depth + 1
+                while true {
+                    let (ka, ea) = chunk(items[a], d), (kb, eb) = chunk(items[a + 1], d)
+                    if ka != kb || ea || eb {
+                        if ka > kb || (ka == kb && eb && !ea) { items.swapAt(a, a + 1) }
+                        break
+                    }
+                    d += 1
+                }
+            } else if more > 2 {
+                deeper((i + ended)..<j)
+            }
         }
         i = j
     }

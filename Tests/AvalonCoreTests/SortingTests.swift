@@ -16,6 +16,7 @@ final class SortingTests: XCTestCase {
             ("biased years", { UInt64(bitPattern: 1950 + Int64($0.next() % 75)) ^ (1 << 63) }),
             ("top bits only", { $0.next() & 0xFFF0_0000_0000_0000 }),
             ("one value", { _ in 42 }),
+            ("buckets of hundreds, low bits varying", { ($0.next() % 1024) << 40 | $0.next() % 256 }),
         ]
         for n in [3, 64, 65, 1000, 70_000, 300_000] {
             for (name, make) in shapes {
@@ -48,6 +49,20 @@ final class SortingTests: XCTestCase {
             bytes(a).lexicographicallyPrecedes(bytes(b))
         }
         XCTAssertEqual(perm, expected)
+        // Strings sharing long prefixes, ending at and around chunk edges, the
+        // longer one first: every pair and a few runs of them, shorter first.
+        for long in 1..<40 {
+            for short in 0..<long {
+                let list = [long, short, short, long].map { Array(repeating: UInt8(ascii: "a"), count: $0) }
+                let arena = list.flatMap { $0 }
+                var at = 0
+                let spans = list.map { b -> (Int, Int) in defer { at += b.count }; return (at, b.count) }
+                let pair = arena.withUnsafeBufferPointer { sortByBytes(count: 2, arena: $0) { spans[$0] } }
+                XCTAssertEqual(pair, [1, 0], "\(long) and \(short) bytes")
+                let four = arena.withUnsafeBufferPointer { sortByBytes(count: 4, arena: $0) { spans[$0] } }
+                XCTAssertEqual(four, [1, 2, 0, 3], "\(long) and \(short) bytes, twice")
+            }
+        }
     }
 
     func testCountingOrderIsAStableSortOrNil() {

@@ -63,6 +63,22 @@ func radixSortPairs(_ kp: UnsafeMutableBufferPointer<UInt64>, _ vp: UnsafeMutabl
     vp.baseAddress!.update(from: v2p.baseAddress!, count: n)
 }
 
+/// Few pairs sorted by key in place, stable.
+@inline(__always)
+private func insertionSortPairs(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: UnsafeMutableBufferPointer<UInt32>) {
+    for i in 1..<keys.count {
+        let k = keys[i], v = values[i]
+        var j = i
+        while j > 0 && keys[j - 1] > k {
+            keys[j] = keys[j - 1]
+            values[j] = values[j - 1]
+            j -= 1
+        }
+        keys[j] = k
+        values[j] = v
+    }
+}
+
 /// Items 0..<count in stable ascending order of `key`, by counting, when the
 /// keys span fewer than `maxRange` values (else nil): two passes and the
 /// order itself, no keys or scratch kept.
@@ -107,18 +123,8 @@ private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: Unsaf
     if n < 2 || varying == 0 { return }
     if n <= 64 {
         // A pass costs its whole count array (zeroed, summed) whatever n is:
-        // small runs (most of a bucketed sort's) are cheaper by insertion, stable.
-        for i in 1..<n {
-            let k = keys[i], v = values[i]
-            var j = i
-            while j > 0 && keys[j - 1] > k {
-                keys[j] = keys[j - 1]
-                values[j] = values[j - 1]
-                j -= 1
-            }
-            keys[j] = k
-            values[j] = v
-        }
+        // small runs (most of a bucketed sort's) are cheaper by insertion.
+        insertionSortPairs(keys, values)
         return
     }
     let bits = n < 1 << 16 ? 8 : 11
@@ -185,18 +191,8 @@ private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: Unsafe
     if n < 2 { return }
     for i in 0..<n { keys[i] = chunk(items[i], depth).0 }
     if n < 48 {
-        // Few items: insertion sort of the keys, stable, each chunk read once.
-        for i in 1..<n {
-            let k = keys[i], v = items[i]
-            var j = i
-            while j > 0 && keys[j - 1] > k {
-                keys[j] = keys[j - 1]
-                items[j] = items[j - 1]
-                j -= 1
-            }
-            keys[j] = k
-            items[j] = v
-        }
+        // Few items: insertion sort of the keys, each chunk read once.
+        insertionSortPairs(keys, items)
     } else {
         radixSortPairs(keys, items, k2, v2)
     }

@@ -88,7 +88,6 @@ struct SearchIndex: Sendable {
         }
         // Room to read eight bytes at any suffix (see `matchRanges`).
         text.append(contentsOf: repeatElement(Self.terminator, count: 8))
-
         // Sorting keeps suffixes with the same first two bytes together, so the
         // counts per two-byte prefix give where each group starts.
         var firstAt = [UInt32](repeating: 0, count: 65537)

@@ -26,8 +26,11 @@ public struct SongFiles: Sendable {
 
     /// Song `i`'s relative path as stored (the caller checks `has`).
     public func path(_ i: Int) -> ArraySlice<UInt8> {
-        paths[Int(spans[i].start)..<Int(spans[i].start + spans[i].count)]
+        paths[pathRange(i)]
     }
+
+    @inline(__always)
+    private func pathRange(_ i: Int) -> Range<Int> { Int(spans[i].start)..<Int(spans[i].start + spans[i].count) }
 
     /// Song `i`'s path's length in bytes.
     @inline(__always)
@@ -36,7 +39,7 @@ public struct SongFiles: Sendable {
     /// Song `i`'s relative path's bytes (the caller checks `has`).
     @inline(__always)
     func withPath<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        paths.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[Int(spans[i].start)..<Int(spans[i].start + spans[i].count)])) }
+        paths.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[pathRange(i)])) }
     }
 
     /// The path's suffix after its last dot (in its last segment), lower-cased.

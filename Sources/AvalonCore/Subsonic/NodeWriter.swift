@@ -32,7 +32,7 @@ public struct NodeWriter {
         var c = out.cursor(room: name.utf8CodeUnitCount + 8)
         if json {
             separator(&c)
-            if !inList { key(&c, name) }
+            if !inList { c.key(name) }
             c.raw("{")
         } else {
             closeStartTag(&c)
@@ -68,7 +68,7 @@ public struct NodeWriter {
         guard json else { return }
         var c = out.cursor(room: name.utf8CodeUnitCount + 8)
         separator(&c)
-        key(&c, name)
+        c.key(name)
         c.raw("[")
         out.commit(c)
         push(list: true)
@@ -184,7 +184,7 @@ public struct NodeWriter {
         var c = out.cursor(room: 2 * name.utf8CodeUnitCount + 16 + JSONCursor.maxBytesInt)
         if json {
             separator(&c)
-            if !inList { key(&c, name) }
+            if !inList { c.key(name) }
             c.int(value)
         } else {
             closeStartTag(&c)
@@ -202,9 +202,6 @@ public struct NodeWriter {
         guard depth > 0 else { return }
         if written & bit != 0 { c.two(0x2C, 0x20) } else { written |= bit }  // ", "
     }
-
-    @inline(__always)
-    private func key(_ c: inout JSONCursor, _ name: StaticString) { c.key(name) }
 
     /// XML: the first child or text closes the parent's start tag.
     @inline(__always)

@@ -13,10 +13,9 @@ public struct QueryParameters: Sendable {
 
         /// The key spelled by `bytes`, if the API reads it.
         init?(_ bytes: UnsafeBufferPointer<UInt8>) {
-            for k in Self.names.indices {
-                let name = Self.names[k]
-                if name.utf8CodeUnitCount == bytes.count
-                    && UnsafeBufferPointer(start: name.utf8Start, count: bytes.count).elementsEqual(bytes) {
+            guard bytes.count >= 5 && bytes.count <= 9 else { return nil }
+            for k in Self.names.indices where Self.names[k].utf8CodeUnitCount == bytes.count {
+                if QueryParameters.equal(Self.names[k].utf8Start, bytes.baseAddress!, bytes.count) {
                     self.init(rawValue: k)
                     return
                 }
@@ -25,13 +24,18 @@ public struct QueryParameters: Sendable {
         }
     }
 
-    /// The decoded keys and values, back to back, as valid UTF-8.
+    /// The query string's bytes, each key and value decoded where it stands
+    /// (a decoded escape is shorter than the escape, so plain ones cost no
+    /// copy); one that decodes to invalid UTF-8 is repaired, which can
+    /// lengthen it, and appended instead. Keys and values are valid UTF-8.
     private var text: [UInt8] = []
-    /// Each parameter, first occurrence only, as offsets into `text`: where
-    /// its key starts, where its value starts and where it ends. A request has
-    /// a handful, so a linear scan beats hashing every key; and plain offsets
-    /// cost nothing to free, where an array of Strings costs a release each.
-    private var spans: [(key: Int, value: Int, end: Int)] = []
+    private struct Span {
+        var key: Int, keyEnd: Int, value: Int, end: Int
+    }
+    /// Each parameter, first occurrence only, as ranges of `text`. A request
+    /// has a handful, so a linear scan beats hashing every key; and plain
+    /// offsets cost nothing to free, where an array of Strings costs a release each.
+    private var spans: [Span] = []
     /// Past `hashedFrom` parameters, an open-addressed table of 1 + span index
     /// (0: empty), so that many keys cost linear time, not quadratic. Hasher
     /// is seeded per process: keys cannot be chosen to collide.
@@ -53,36 +57,33 @@ public struct QueryParameters: Sendable {
     }
 
     public init(raw: UnsafeBufferPointer<UInt8>) {
-        text.reserveCapacity(raw.count)
+        guard let base = raw.baseAddress, raw.count > 0 else { return }
+        text = Array(raw)
+        let n = raw.count
         var separators = 0
-        for b in raw where b == UInt8(ascii: "&") { separators += 1 }
+        for i in 0..<n where base[i] == UInt8(ascii: "&") { separators += 1 }
         spans.reserveCapacity(separators + 1)
         capacity = separators + 1
         var start = 0
-        var i = 0
-        while i <= raw.count {
-            if i == raw.count || raw[i] == UInt8(ascii: "&") {
-                if i > start { add(UnsafeBufferPointer(rebasing: raw[start..<i])) }
-                start = i + 1
-            }
-            i += 1
+        while start <= n {
+            var end = start
+            while end < n && base[end] != UInt8(ascii: "&") { end += 1 }
+            if end > start { add(base, start, end) }
+            start = end + 1
         }
     }
 
-    private mutating func add(_ pair: UnsafeBufferPointer<UInt8>) {
-        let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.count
-        let keyStart = text.count
-        decode(UnsafeBufferPointer(rebasing: pair[0..<eq]))
-        let valueStart = text.count
-        let (duplicate, slot) = text.withUnsafeBufferPointer { t in find(UnsafeBufferPointer(rebasing: t[keyStart..<valueStart])) }
-        if duplicate != nil {
-            text.removeLast(valueStart - keyStart)
-            return
-        }
-        if eq < pair.count { decode(UnsafeBufferPointer(rebasing: pair[(eq + 1)...])) }
-        let k = text.withUnsafeBufferPointer { Key(UnsafeBufferPointer(rebasing: $0[keyStart..<valueStart])) }
+    /// The pair `raw[start..<end]`: split at its first `=` before decoding.
+    private mutating func add(_ raw: UnsafePointer<UInt8>, _ start: Int, _ end: Int) {
+        var eq = start
+        while eq < end && raw[eq] != UInt8(ascii: "=") { eq += 1 }
+        let (key, keyEnd) = decode(raw, start, eq)
+        let (duplicate, slot) = find(key, keyEnd)
+        if duplicate != nil { return }
+        let (value, valueEnd) = eq < end ? decode(raw, eq + 1, end) : (end, end)
+        let k = text.withUnsafeBufferPointer { Key(UnsafeBufferPointer(rebasing: $0[key..<keyEnd])) }
         if let k { known |= UInt64(min(spans.count + 1, 31)) << UInt64(5 * k.rawValue) }
-        spans.append((keyStart, valueStart, text.count))
+        spans.append(Span(key: key, keyEnd: keyEnd, value: value, end: valueEnd))
         if let slot {
             table[slot] = Int32(spans.count)
         } else if spans.count == Self.hashedFrom {
@@ -98,7 +99,7 @@ public struct QueryParameters: Sendable {
         table = [Int32](repeating: 0, count: size)
         text.withUnsafeBufferPointer { t in
             for i in spans.indices {
-                let key = UnsafeBufferPointer(rebasing: t[spans[i].key..<spans[i].value])
+                let key = UnsafeBufferPointer(rebasing: t[spans[i].key..<spans[i].keyEnd])
                 var slot = Self.hash(key) & (size - 1)
                 while table[slot] != 0 { slot = (slot + 1) & (size - 1) }
                 table[slot] = Int32(i + 1)
@@ -112,37 +113,64 @@ public struct QueryParameters: Sendable {
         return h.finalize()
     }
 
-    /// Appends `s` to `text` with `+` as space and percent escapes decoded;
-    /// invalid UTF-8 is replaced, as Python's decoding replaced it.
-    private mutating func decode(_ s: UnsafeBufferPointer<UInt8>) {
-        // Most keys and values are plain ASCII: copied at once.
-        if !s.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") || $0 >= 0x80 }) {
-            text.append(contentsOf: s)
-            return
-        }
-        let start = text.count
-        var i = 0
-        var ascii = true
-        while i < s.count {
-            var b = s[i]
-            if b == UInt8(ascii: "+") {
-                b = 0x20
-            } else if b == UInt8(ascii: "%"), i + 2 < s.count, let h = hexValue(s[i + 1]), let l = hexValue(s[i + 2]) {
-                b = h << 4 | l
-                i += 2
-            }
-            ascii = ascii && b < 0x80
-            text.append(b)
-            i += 1
-        }
-        if !ascii {
-            let repaired = Array(String(decoding: text[start...], as: UTF8.self).utf8)
-            text.replaceSubrange(start..., with: repaired)
-        }
+    /// Whether span `s` of text `t` has the key `key`.
+    @inline(__always)
+    private static func same(_ t: UnsafeBufferPointer<UInt8>, _ s: Span, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        s.keyEnd - s.key == key.count && (key.count == 0 || equal(t.baseAddress! + s.key, key.baseAddress!, key.count))
     }
 
-    /// The parameter whose key is `key`, compared as code points (as Python
-    /// compares); without it, the empty table slot where it would go.
+    @inline(__always)
+    static func equal(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        var i = 0
+        while i < count {
+            if a[i] != b[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// `raw[start..<end]` with `+` as space and percent escapes decoded,
+    /// as a range of `text`; invalid UTF-8 is replaced, as Python's decoding
+    /// replaced it.
+    private mutating func decode(_ raw: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> (Int, Int) {
+        // Most keys and values are plain ASCII: already in place.
+        var i = start
+        while i < end {
+            let b = raw[i]
+            if b == UInt8(ascii: "+") || b == UInt8(ascii: "%") || b >= 0x80 { break }
+            i += 1
+        }
+        if i == end { return (start, end) }
+        var w = i
+        var ascii = true
+        text.withUnsafeMutableBufferPointer { t in
+            while i < end {
+                var b = raw[i]
+                if b == UInt8(ascii: "+") {
+                    b = 0x20
+                } else if b == UInt8(ascii: "%"), i + 2 < end, let h = hexValue(raw[i + 1]), let l = hexValue(raw[i + 2]) {
+                    b = h << 4 | l
+                    i += 2
+                }
+                ascii = ascii && b < 0x80
+                t[w] = b
+                w += 1
+                i += 1
+            }
+        }
+        if ascii { return (start, w) }
+        let repaired = text.withUnsafeBufferPointer { Array(String(decoding: UnsafeBufferPointer(rebasing: $0[start..<w]), as: UTF8.self).utf8) }
+        let at = text.count
+        text.append(contentsOf: repaired)
+        return (at, text.count)
+    }
+
+    /// The parameter whose key is `text[key..<keyEnd]`, compared as code
+    /// points (as Python compares); without it, the empty table slot where it would go.
+    private func find(_ key: Int, _ keyEnd: Int) -> (index: Int?, slot: Int?) {
+        text.withUnsafeBufferPointer { find(UnsafeBufferPointer(rebasing: $0[key..<keyEnd])) }
+    }
+
     private func find(_ key: UnsafeBufferPointer<UInt8>) -> (index: Int?, slot: Int?) {
         if table.isEmpty {
             // A handful of parameters: the plain scan, as cheap as before the table.
@@ -151,7 +179,7 @@ public struct QueryParameters: Sendable {
                     #if DEBUG
                     QueryParameters.keyComparisons += 1
                     #endif
-                    return s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key)
+                    return Self.same(t, s, key)
                 }
             }
             return (i, nil)
@@ -168,7 +196,7 @@ public struct QueryParameters: Sendable {
                 QueryParameters.keyComparisons += 1
                 #endif
                 let i = Int(table[slot]) - 1, s = spans[i]
-                if s.value - s.key == key.count && UnsafeBufferPointer(rebasing: t[s.key..<s.value]).elementsEqual(key) { return (i, nil) }
+                if Self.same(t, s, key) { return (i, nil) }
                 slot = (slot + 1) & mask
             }
             return (nil, slot)
@@ -178,7 +206,8 @@ public struct QueryParameters: Sendable {
     private func index(of key: UnsafeBufferPointer<UInt8>) -> Int? { find(key).index }
 
     private func value(_ i: Int) -> String {
-        String(decoding: text[spans[i].value..<spans[i].end], as: UTF8.self)
+        let s = spans[i]
+        return text.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[s.value..<s.end]), as: UTF8.self) }
     }
 
     public subscript(_ key: Key) -> String? {
@@ -190,5 +219,11 @@ public struct QueryParameters: Sendable {
     public subscript(_ key: String) -> String? {
         var key = key
         return key.withUTF8 { index(of: $0) }.map(value)
+    }
+
+    /// Whether `key` was given, without building its value.
+    public func contains(_ key: String) -> Bool {
+        var key = key
+        return key.withUTF8 { index(of: $0) } != nil
     }
 }

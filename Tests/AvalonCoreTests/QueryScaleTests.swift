@@ -64,4 +64,47 @@ final class QueryScaleTests: XCTestCase {
         XCTAssertLessThan(tBig, 0.001)  // a debug build is some 15 times slower
         #endif
     }
+    /// Seeded random query strings (escapes, `+`, bytes that are not UTF-8,
+    /// empty keys and values, repeats) against a plain model of the rules:
+    /// split on `&`, then at the first `=`, decode each side, repair, first wins.
+    func testRandomQueryStringsMatchTheModel() {
+        let seed: UInt64 = 0x5EED_0051
+        print("QueryScaleTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        let pieces: [[UInt8]] = ["a", "b", "limit", "query", "=", "=", "&", "&", "+", "%", "%4", "%41", "%3D", "%26", "%zz",
+                                 "%FF", "%C3%A9", "%C3", "\u{E9}", "1", "F", "z"].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xC3, 0xA9]]
+        func decode(_ s: ArraySlice<UInt8>) -> String {
+            var out: [UInt8] = [], i = s.startIndex
+            while i < s.endIndex {
+                var b = s[i]
+                if b == UInt8(ascii: "+") {
+                    b = 0x20
+                } else if b == UInt8(ascii: "%"), i + 2 < s.endIndex, let h = hexValue(s[i + 1]), let l = hexValue(s[i + 2]) {
+                    b = h << 4 | l
+                    i += 2
+                }
+                out.append(b)
+                i += 1
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        for round in 0..<3000 {
+            var raw: [UInt8] = []
+            for _ in 0..<Int(rng.next() % 24) { raw += pieces[Int(rng.next() % UInt64(pieces.count))] }
+            var model: [(String, String)] = []
+            for pair in raw.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+                let eq = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.endIndex
+                let key = decode(pair[..<eq])
+                let value = eq < pair.endIndex ? decode(pair[(eq + 1)...]) : ""
+                if !model.contains(where: { $0.0 == key }) { model.append((key, value)) }
+            }
+            let q = raw.withUnsafeBufferPointer { QueryParameters(raw: $0) }
+            let shown = String(decoding: raw, as: UTF8.self)
+            for (key, value) in model { XCTAssertEqual(q[key], value, "round \(round): \(shown) key \(key)") }
+            XCTAssertEqual(q[.limit], model.first { $0.0 == "limit" }?.1, "round \(round): \(shown)")
+            XCTAssertEqual(q[.query], model.first { $0.0 == "query" }?.1, "round \(round): \(shown)")
+            XCTAssertEqual(q.contains("z"), model.contains { $0.0 == "z" }, "round \(round): \(shown)")
+            XCTAssertNil(q["absent"])
+        }
+    }
 }

@@ -87,7 +87,7 @@ extension Router {
     /// nothing), and its failures are counted for every worker to see.
     func signIn(_ accounts: SubsonicAccounts, _ p: QueryParameters, _ request: RequestBytes) throws -> Int {
         // Without a secret to check (a missing parameter), nothing is refused or counted.
-        guard let limit = signIns, p["p"] != nil || p["t"] != nil || p["apiKey"] != nil,
+        guard let limit = signIns, p.contains("p") || p.contains("t") || p.contains("apiKey"),
               let key = limit.key(request.remoteAddress) else { return try Router.signIn(accounts, p) }
         if limit.lockedOut(key) { throw SubsonicError.lockedOut }
         do {
@@ -111,7 +111,7 @@ extension Router {
     static func signIn(_ accounts: SubsonicAccounts, _ p: QueryParameters) throws -> Int {
         let password = p["p"], token = p["t"], salt = p["s"]
         if let key = p["apiKey"] {
-            if p["u"] != nil || password != nil || token != nil || salt != nil { throw SubsonicError.conflictingMechanisms }
+            if p.contains("u") || password != nil || token != nil || salt != nil { throw SubsonicError.conflictingMechanisms }
             guard let user = accounts.user(apiKey: key) else { throw SubsonicError.invalidAPIKey }
             return user
         }
@@ -146,7 +146,8 @@ extension Router {
     static func checkVersion(_ p: QueryParameters) throws {
         guard let v = p["v"], !v.isEmpty else { throw SubsonicError.missing("v") }
         guard let c = p["c"], !c.isEmpty else { throw SubsonicError.missing("c") }
-        guard let major = Int(v.prefix { $0 != "." }) else { throw SubsonicError.generic("v must be a version such as 1.16.1 (got '\(v)')") }
+        // By bytes: a Character-wise prefix costs grapheme breaking.
+        guard let major = Int(v[..<(v.utf8.firstIndex(of: UInt8(ascii: ".")) ?? v.endIndex)]) else { throw SubsonicError.generic("v must be a version such as 1.16.1 (got '\(v)')") }
         if major < 1 { throw SubsonicError.clientMustUpgrade }
         if major > 1 { throw SubsonicError.serverMustUpgrade }
     }

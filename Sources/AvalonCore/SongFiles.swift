@@ -57,20 +57,37 @@ public struct SongFiles: Sendable {
     /// `suffix(i)`'s bytes, without building a String when the suffix is
     /// short and ASCII (nearly always): answers list one per song.
     public func withSuffix<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        let s = suffixBytes(i)
-        guard s.count <= 16, s.allSatisfy({ $0 < 0x80 }) else {
-            var str = suffix(i)
-            return try str.withUTF8(body)
-        }
-        var buffer: (UInt64, UInt64) = (0, 0)
-        return try withUnsafeMutableBytes(of: &buffer) { raw in
-            var n = 0
-            for c in s {
-                raw[n] = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
-                n += 1
+        // From the path's end back to its last dot, on the bytes themselves
+        // (a slice of the array costs a retain and a release).
+        let r = pathRange(i)
+        let dot: Int? = paths.withUnsafeBufferPointer { t in
+            var j = r.upperBound - 1
+            while j >= r.lowerBound {
+                let b = t[j]
+                if b == UInt8(ascii: ".") { return j }
+                if b == UInt8(ascii: "/") { return nil }
+                j -= 1
             }
-            return try body(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n))
+            return nil
         }
+        let from = dot.map { $0 + 1 } ?? r.upperBound, count = r.upperBound - from
+        var buffer: (UInt64, UInt64) = (0, 0)
+        if count <= 16, paths.withUnsafeBufferPointer({ t in
+            withUnsafeMutableBytes(of: &buffer) { raw in
+                for n in 0..<count {
+                    let c = t[from + n]
+                    if c >= 0x80 { return false }
+                    raw[n] = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
+                }
+                return true
+            }
+        }) {
+            return try withUnsafeBytes(of: &buffer) {
+                try body(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count))
+            }
+        }
+        var str = suffix(i)
+        return try str.withUTF8(body)
     }
 
     /// The MIME type of a suffix (the formats the scanner reads).

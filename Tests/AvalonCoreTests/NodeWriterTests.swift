@@ -39,7 +39,7 @@ final class NodeWriterTests: XCTestCase {
 
     func testSuffixesMatchTheGeneralPath() {
         let paths = ["a/b.MP3", "a/b.flac", "a.b/c", "noext", "a/b.", "x.Opus", "x.tar.GZ", "ü/ä.ÖGG", "a/b.m4B",
-                     "a/b.abcdefghijklmnopq", "a/b.ABCDEFGHIJKLMNOP", ".hidden", "a/b.wAv"]
+                     "a/b.abcdefghijklmnopq", "a/b.ABCDEFGHIJKLMNOP", ".hidden", "a/b.wAv", "a.b/c.d/e", "a/B.Ü", "a/b.c/"]
         var bytes: [UInt8] = []
         var spans: [TextRef] = []
         for p in paths {

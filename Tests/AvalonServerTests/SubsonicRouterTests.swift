@@ -168,6 +168,38 @@ final class SubsonicRouterTests: XCTestCase {
     /// With the scanner's file facts: songs carry them, albums' `created` is
     /// their earliest song's, `newest` orders by it, and stream answers
     /// X-Accel-Redirect with no body (a refused path: error 70).
+    /// An album's songs by track, ties in collection order: tracks that fit
+    /// 32 bits take the packed sort, a negative or huge one the general one.
+    func testAlbumSongsInTrackOrder() throws {
+        var b = CollectionBuilder()
+        let (ar, ge) = (ItemID.artist("R"), ItemID.genre("G"))
+        b.addElement(.artist, id: ar, name: "R")
+        b.addElement(.genre, id: ge, name: "G")
+        let albums: [(String, [Int64])] = [("fits", [3, 1, 0, 2, 1, 3, 4_294_967_295, 7]),
+                                           ("negative", [2, -1, 1, 2, -5]),
+                                           ("huge", [4_294_967_296, 1, 3, 1])]
+        for (name, tracks) in albums {
+            b.addElement(.album, id: .album(name), name: name)
+            for (i, t) in tracks.enumerated() {
+                b.addSong(id: .song(path: "/\(name)/\(i)"), name: "\(name) \(i)", length: 1, track: t, year: 1,
+                          album: .album(name), artist: ar, genre: ge)
+            }
+        }
+        let c = b.build()
+        let r = Router(collection: c, requestPath: "/avalon", adminSecret: nil, subsonic: Self.api)
+        for (name, _) in albums {
+            let answer = try r.handle(Request(method: "GET", path: "/rest/getAlbum",
+                                              query: "u=alice&p=pw&v=1.16.1&c=t&f=json&id=\(ItemID.album(name).uuidString)"))
+            let o = try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any]
+            let songs = try XCTUnwrap(((o?["subsonic-response"] as? [String: Any])?["album"] as? [String: Any])?["song"] as? [[String: Any]])
+            // The model: (track, place in the collection), compared as a pair.
+            let expected = c.songs.indices.filter { c.text(c.albums.items[Int(c.songs[$0].album)].name) == name }
+                .sorted { (c.songs[$0].track, $0) < (c.songs[$1].track, $1) }.map { c.text(c.songs[$0].name) }
+            XCTAssertEqual(songs.map { $0["title"] as? String }, expected, name)
+            XCTAssertEqual(expected.count, albums.first { $0.0 == name }!.1.count)
+        }
+    }
+
     func testFileFacts() throws {
         var b = CollectionBuilder()
         let rows = SubsonicTests.rows()

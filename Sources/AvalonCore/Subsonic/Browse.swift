@@ -202,7 +202,20 @@ extension MusicCollection {
 
     /// An album's songs in disc order: by track, then as loaded.
     func albumSongs(_ album: UInt32) -> [UInt32] {
-        albums.songs(of: album).sorted { (songs[Int($0)].track, $0) < (songs[Int($1)].track, $1) }
+        let list = albums.songs(of: album)
+        // Tracks that fit 32 bits (every real one): (track, song) as one
+        // integer, sorted without a comparison closure reading songs again.
+        var keys: [UInt64] = []
+        keys.reserveCapacity(list.count)
+        for s in list {
+            let t = songs[Int(s)].track
+            guard t >= 0 && t <= Int64(UInt32.max) else {
+                return list.sorted { (songs[Int($0)].track, $0) < (songs[Int($1)].track, $1) }
+            }
+            keys.append(UInt64(t) << 32 | UInt64(s))
+        }
+        keys.sort()
+        return keys.map { UInt32(truncatingIfNeeded: $0) }
     }
 
     // MARK: indexes of artists

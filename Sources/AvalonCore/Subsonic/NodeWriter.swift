@@ -286,8 +286,10 @@ public struct Attributes {
         c.byte(0x22)
     }
 
-    @inline(__always)
-    public mutating func attr(_ name: StaticString, _ value: Int64) {
+    // Transparent: a song's writer is past the size where the optimizer
+    // inlines even `@inline(__always)` calls, and a call costs three times the number.
+    @_transparent
+    mutating func attr(_ name: StaticString, _ value: Int64) {
         head(name)
         c.int(value)
         if !json { c.byte(0x22) }

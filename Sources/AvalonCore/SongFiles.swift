@@ -57,37 +57,42 @@ public struct SongFiles: Sendable {
     /// `suffix(i)`'s bytes, without building a String when the suffix is
     /// short and ASCII (nearly always): answers list one per song.
     public func withSuffix<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        // From the path's end back to its last dot, on the bytes themselves
-        // (a slice of the array costs a retain and a release).
-        let r = pathRange(i)
-        let dot: Int? = paths.withUnsafeBufferPointer { t in
-            var j = r.upperBound - 1
-            while j >= r.lowerBound {
-                let b = t[j]
-                if b == UInt8(ascii: ".") { return j }
-                if b == UInt8(ascii: "/") { return nil }
-                j -= 1
-            }
-            return nil
-        }
-        let from = dot.map { $0 + 1 } ?? r.upperBound, count = r.upperBound - from
         var buffer: (UInt64, UInt64) = (0, 0)
-        if count <= 16, paths.withUnsafeBufferPointer({ t in
-            withUnsafeMutableBytes(of: &buffer) { raw in
-                for n in 0..<count {
-                    let c = t[from + n]
-                    if c >= 0x80 { return false }
-                    raw[n] = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
-                }
-                return true
-            }
-        }) {
+        if let n = shortSuffix(i, into: &buffer) {
             return try withUnsafeBytes(of: &buffer) {
-                try body(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count))
+                try body(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n))
             }
         }
         var str = suffix(i)
         return try str.withUTF8(body)
+    }
+
+    /// `suffix(i)` into `buffer` when it is ASCII and at most 16 bytes,
+    /// returning its length; otherwise nil. On the path's bytes, from its
+    /// end back to its last dot (a slice of the array costs a retain and a release).
+    @inline(__always)
+    func shortSuffix(_ i: Int, into buffer: inout (UInt64, UInt64)) -> Int? {
+        let r = pathRange(i)
+        return paths.withUnsafeBufferPointer { t -> Int? in
+            var from = r.upperBound
+            var j = r.upperBound - 1
+            while j >= r.lowerBound {
+                let b = t[j]
+                if b == UInt8(ascii: ".") { from = j + 1; break }
+                if b == UInt8(ascii: "/") { break }
+                j -= 1
+            }
+            let count = r.upperBound - from
+            guard count <= 16 else { return nil }
+            return withUnsafeMutableBytes(of: &buffer) { raw -> Int? in
+                for n in 0..<count {
+                    let c = t[from + n]
+                    if c >= 0x80 { return nil }
+                    raw[n] = c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
+                }
+                return count
+            }
+        }
     }
 
     /// The MIME type of a suffix (the formats the scanner reads).

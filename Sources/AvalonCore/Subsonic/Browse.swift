@@ -81,16 +81,22 @@ extension MusicCollection {
     /// A song as a `Child`.
     func writeSong(_ w: inout NodeWriter, _ name: StaticString, _ i: UInt32, _ a: UnsafeBufferPointer<UInt8>) {
         let k = Int(i)
-        if files.has(k) {
-            files.withSuffix(k) { writeSong(&w, name, i, a, suffix: $0) }
+        guard files.has(k) else { return writeSong(&w, name, i, a, suffix: nil) }
+        // The suffix in a buffer on the stack: no closure around the song.
+        var buffer: (UInt64, UInt64) = (0, 0)
+        if let n = files.shortSuffix(k, into: &buffer) {
+            withUnsafeBytes(of: &buffer) {
+                writeSong(&w, name, i, a, suffix: UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n))
+            }
         } else {
-            writeSong(&w, name, i, a, suffix: nil)
+            files.withSuffix(k) { writeSong(&w, name, i, a, suffix: $0) }
         }
     }
 
     /// A song's attributes in one room: its texts' lengths are known, the
     /// rest is bounded (`songRoom`). `suffix`: the file's, when it has one.
-    @inline(__always)
+    /// One copy of it, called from each case above.
+    @inline(never)
     private func writeSong(_ w: inout NodeWriter, _ name: StaticString, _ i: UInt32, _ a: UnsafeBufferPointer<UInt8>,
                            suffix: UnsafeBufferPointer<UInt8>?) {
         let s = songs[Int(i)], k = Int(i)
@@ -100,8 +106,7 @@ extension MusicCollection {
         var room = Self.songRoom + JSONCursor.maxBytes(string: title.count) + JSONCursor.maxBytes(string: albumName.count)
             + JSONCursor.maxBytes(string: artistName.count) + JSONCursor.maxBytes(string: genre.count)
         if let suffix { room += JSONCursor.maxBytes(string: suffix.count) + JSONCursor.maxBytes(string: files.pathCount(k)) }
-        w.open(name)
-        var r = w.attributes(room: room)
+        var r = w.leaf(name, room: room)
         r.attr("id", id: s.id)
         r.attr("parent", id: album.id)
         r.attr("isDir", false)
@@ -127,8 +132,7 @@ extension MusicCollection {
             if files.discs[k] > 0 { r.attr("discNumber", Int64(files.discs[k])) }
             r.attr("created", date: milliseconds(seconds: files.created[k]))
         }
-        w.commit(r)
-        w.close()
+        w.endLeaf(r)
     }
 
     /// A song's room besides its texts: 22 keys of at most 16 bytes with

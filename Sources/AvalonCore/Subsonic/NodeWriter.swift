@@ -110,6 +110,30 @@ public struct NodeWriter {
         return Attributes(c: out.cursor(room: room), json: json, comma: written & bit != 0)
     }
 
+    /// An element with attributes and no children (a song): its start, its
+    /// attributes (`room` bytes of them) and its end in one room, taken
+    /// here and given back to `endLeaf`; the level does not change.
+    @inline(__always)
+    mutating func leaf(_ name: StaticString, room: Int) -> Attributes {
+        var c = out.cursor(room: room + name.utf8CodeUnitCount + 16)
+        if json {
+            separator(&c)
+            if !inList { c.key(name) }
+            c.byte(0x7B)  // {
+        } else {
+            closeStartTag(&c)
+            c.byte(0x3C); c.small(name)  // <
+        }
+        return Attributes(c: c, json: json, comma: false)
+    }
+
+    @inline(__always)
+    mutating func endLeaf(_ a: Attributes) {
+        var c = a.c
+        if json { c.byte(0x7D) } else { c.two(0x2F, 0x3E) }  // } or />
+        out.commit(c)
+    }
+
     @inline(__always)
     public mutating func commit(_ a: Attributes) {
         out.commit(a.c)

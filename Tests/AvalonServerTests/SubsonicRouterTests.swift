@@ -165,9 +165,6 @@ final class SubsonicRouterTests: XCTestCase {
         XCTAssertEqual((album["album"] as! [[String: Any]])[0]["created"] as? String, "2023-11-14T22:13:20.123Z")
     }
 
-    /// With the scanner's file facts: songs carry them, albums' `created` is
-    /// their earliest song's, `newest` orders by it, and stream answers
-    /// X-Accel-Redirect with no body (a refused path: error 70).
     /// An album's songs by track, ties in collection order: tracks that fit
     /// 32 bits take the packed sort, a negative or huge one the general one.
     func testAlbumSongsInTrackOrder() throws {
@@ -200,6 +197,9 @@ final class SubsonicRouterTests: XCTestCase {
         }
     }
 
+    /// With the scanner's file facts: songs carry them, albums' `created` is
+    /// their earliest song's, `newest` orders by it, and stream answers
+    /// X-Accel-Redirect with no body (a refused path: error 70).
     func testFileFacts() throws {
         var b = CollectionBuilder()
         let rows = SubsonicTests.rows()

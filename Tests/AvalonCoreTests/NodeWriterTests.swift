@@ -11,6 +11,21 @@ final class NodeWriterTests: XCTestCase {
         return String(decoding: out.array, as: UTF8.self)
     }
 
+    /// Every day from 1970 to 9999: the answers' 32-bit date against the general one.
+    func testEveryDayToTheYear9999() {
+        let last = UInt32(253_402_300_799 / 86400)
+        for days in 0...last {
+            let (y, m, d) = JSONCursor.civilDate(daysSince1970: days)
+            let general = civilDate(days: Int64(days))
+            if Int64(y) != general.year || Int64(m) != general.month || Int64(d) != general.day {
+                XCTFail("day \(days): \(y)-\(m)-\(d), general \(general)")
+                return
+            }
+        }
+        XCTAssertTrue(JSONCursor.civilDate(daysSince1970: last) == (9999, 12, 31))
+        XCTAssertTrue(JSONCursor.civilDate(daysSince1970: 0) == (1970, 1, 1))
+    }
+
     func testDatesMatchTheGeneralPath() {
         let seed: UInt64 = 20261128
         print("NodeWriterTests seed \(seed)")

@@ -391,15 +391,31 @@ extension JSONCursor {
     mutating func isoDate(milliseconds ms: Int64) {
         // Unsigned: divisions by constants without the sign's corrections.
         let u = UInt64(truncatingIfNeeded: ms)
-        let secs = u / 1000, days = secs / 86400, z = days + 719_468, era = z / 146_097
+        let secs = u / 1000, days = secs / 86400
         let rem = UInt32(truncatingIfNeeded: secs - days * 86400), milli = UInt32(truncatingIfNeeded: u - secs * 1000)
-        let (y, m, d) = civilDate(era: Int64(truncatingIfNeeded: era), dayOfEra: z - era * 146_097)
-        UnsafeMutableRawPointer(p).storeBytes(of: Self.fourDigits(UInt32(truncatingIfNeeded: y)).littleEndian, as: UInt32.self)
+        let (y, m, d) = Self.civilDate(daysSince1970: UInt32(truncatingIfNeeded: days))
+        UnsafeMutableRawPointer(p).storeBytes(of: Self.fourDigits(y).littleEndian, as: UInt32.self)
         p += 4
         byte(0x2D)
-        twoDigits(m); byte(0x2D); twoDigits(d); byte(0x54)  // T
+        twoDigits(Int64(m)); byte(0x2D); twoDigits(Int64(d)); byte(0x54)  // T
         twoDigits(Int64(rem / 3600)); byte(0x3A); twoDigits(Int64(rem / 60 % 60)); byte(0x3A); twoDigits(Int64(rem % 60))
         byte(0x2E); byte(0x30 &+ UInt8(truncatingIfNeeded: milli / 100)); twoDigits(Int64(milli % 100)); byte(0x5A)  // .mmmZ
+    }
+
+    /// The date `days` after 1970-01-01, to 9999-12-31: Neri and Schneider's
+    /// Euclidean affine functions (2022), 32-bit multiplications where
+    /// `civilDate(era:dayOfEra:)` divides by 1460, 36524, 146096 and 365.
+    @inline(__always)
+    static func civilDate(daysSince1970 days: UInt32) -> (year: UInt32, month: UInt32, day: UInt32) {
+        let n1 = 4 &* (days &+ 719_468) &+ 3  // days since 0000-03-01, the computational calendar's start
+        let century = n1 / 146_097, dayOfCentury = n1 % 146_097 / 4
+        let p2 = UInt64(2_939_745) &* UInt64(4 &* dayOfCentury &+ 3)
+        let yearOfCentury = UInt32(truncatingIfNeeded: p2 >> 32)
+        let dayOfYear = UInt32(truncatingIfNeeded: p2) / 2_939_745 / 4  // from March 1st
+        let n3 = 2141 &* dayOfYear &+ 197_913
+        let month = n3 >> 16, day = (n3 & 0xFFFF) / 2141
+        let january: UInt32 = dayOfYear >= 306 ? 1 : 0  // January and February end the computational year
+        return (100 &* century &+ yearOfCentury &+ january, month &- 12 &* january, day &+ 1)
     }
 
     /// UTF-8 bytes as XML attribute or text content: `& < > "` and `'`

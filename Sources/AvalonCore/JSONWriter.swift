@@ -289,36 +289,32 @@ public struct JSONCursor {
         p = out + digits
     }
 
-    /// Eight lower-case hex digits of `v`, first digit in the lowest byte.
-    @inline(__always)
-    private static func hex8(_ v: UInt32) -> UInt64 {
-        // One nibble a byte, then '0'+n, plus 39 more for a…f.
-        var x = UInt64(v)
-        x = (x | x << 16) & 0x0000_FFFF_0000_FFFF
-        x = (x | x << 8) & 0x00FF_00FF_00FF_00FF
-        x = (x | x << 4) & 0x0F0F_0F0F_0F0F_0F0F
-        let letters = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
-        return (x &+ 0x3030_3030_3030_3030 &+ letters &* 39).byteSwapped
+    /// Each byte value's two lower-case hex digits, `00` to `ff`: a literal,
+    /// so reading it costs no lazy initialisation.
+    static var hexPairs: StaticString {
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
     }
 
-    /// A quoted hyphenated lower-case UUID.
+    /// A quoted hyphenated lower-case UUID: two digits a byte from `hexPairs`
+    /// (a load and a store each, where computing them took twice that).
     @inline(__always)
     public mutating func uuid(_ id: ItemID) {
-        let out = UnsafeMutableRawPointer(p)
-        let a = Self.hex8(UInt32(id.hi >> 32)), b = Self.hex8(UInt32(truncatingIfNeeded: id.hi))
-        let c = Self.hex8(UInt32(id.lo >> 32)), d = Self.hex8(UInt32(truncatingIfNeeded: id.lo))
+        let out = UnsafeMutableRawPointer(p), pairs = UnsafeRawPointer(Self.hexPairs.utf8Start)
+        @inline(__always) func byte(_ word: UInt64, _ shift: UInt64, _ at: Int) {
+            let digits = pairs.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: word >> shift & 0xFF) &* 2, as: UInt16.self)
+            out.storeBytes(of: digits, toByteOffset: at, as: UInt16.self)
+        }
         let quote: UInt8 = 0x22, dash: UInt8 = 0x2D
         out.storeBytes(of: quote, as: UInt8.self)
-        out.storeBytes(of: a, toByteOffset: 1, as: UInt64.self)
+        byte(id.hi, 56, 1); byte(id.hi, 48, 3); byte(id.hi, 40, 5); byte(id.hi, 32, 7)
         out.storeBytes(of: dash, toByteOffset: 9, as: UInt8.self)
-        out.storeBytes(of: UInt32(truncatingIfNeeded: b), toByteOffset: 10, as: UInt32.self)
+        byte(id.hi, 24, 10); byte(id.hi, 16, 12)
         out.storeBytes(of: dash, toByteOffset: 14, as: UInt8.self)
-        out.storeBytes(of: UInt32(truncatingIfNeeded: b >> 32), toByteOffset: 15, as: UInt32.self)
+        byte(id.hi, 8, 15); byte(id.hi, 0, 17)
         out.storeBytes(of: dash, toByteOffset: 19, as: UInt8.self)
-        out.storeBytes(of: UInt32(truncatingIfNeeded: c), toByteOffset: 20, as: UInt32.self)
+        byte(id.lo, 56, 20); byte(id.lo, 48, 22)
         out.storeBytes(of: dash, toByteOffset: 24, as: UInt8.self)
-        out.storeBytes(of: UInt32(truncatingIfNeeded: c >> 32), toByteOffset: 25, as: UInt32.self)
-        out.storeBytes(of: d, toByteOffset: 29, as: UInt64.self)
+        byte(id.lo, 40, 25); byte(id.lo, 32, 27); byte(id.lo, 24, 29); byte(id.lo, 16, 31); byte(id.lo, 8, 33); byte(id.lo, 0, 35)
         out.storeBytes(of: quote, toByteOffset: 37, as: UInt8.self)
         p += 38
     }

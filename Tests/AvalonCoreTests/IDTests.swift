@@ -42,6 +42,32 @@ final class IDTests: XCTestCase {
         XCTAssertEqual(id.bytes.withUnsafeBytes { ItemID(bytes: $0) }, id)
     }
 
+    /// The answers' UUID writer against `uuidString`: every byte value at
+    /// every place, and seeded random ids.
+    func testWrittenUUIDsEveryByteEveryPlace() {
+        func written(_ id: ItemID) -> String {
+            var bytes = [UInt8](repeating: 0, count: JSONCursor.maxBytesUUID)
+            let n = bytes.withUnsafeMutableBufferPointer { b -> Int in
+                var c = JSONCursor(b.baseAddress!)
+                c.uuid(id)
+                return c.p - b.baseAddress!
+            }
+            return String(decoding: bytes[..<n], as: UTF8.self)
+        }
+        var ids: [ItemID] = []
+        for place in 0..<16 {
+            for v in 0..<256 {
+                let shift = UInt64(8 * (place % 8))
+                ids.append(place < 8 ? ItemID(hi: UInt64(v) << shift, lo: 0) : ItemID(hi: 0, lo: UInt64(v) << shift))
+            }
+        }
+        let seed: UInt64 = 0x5EED_0012
+        print("IDTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        for _ in 0..<1000 { ids.append(ItemID(hi: rng.next(), lo: rng.next())) }
+        for id in ids { XCTAssertEqual(written(id), "\"" + id.uuidString + "\"") }
+    }
+
     /// Every byte value at every place of an id: taken as the digit it is
     /// (either case) or refused, as a byte-by-byte parse takes it.
     func testHexDigitsEveryByteEveryPlace() {

@@ -69,6 +69,32 @@ bench_stack() {
 # The Subsonic sign-in bench_stack's users file accepts, as URL parameters.
 BENCH_AUTH="u=bench&p=bench-pass&v=1.16.1&c=bench"
 
+# bench_ids PORT: ARTIST and ALBUM, an artist's and an album's ids from the
+# stack on PORT (the 101st of each), for the endpoints below.
+bench_ids() {
+    ARTIST=$(curl -fs "http://127.0.0.1:$1/avalon/artists?limit=1&offset=100" | sed 's/.*"id": "\([^"]*\)".*/\1/')
+    ALBUM=$(curl -fs "http://127.0.0.1:$1/avalon/albums?limit=1&offset=100" | sed 's/.*"id": "\([^"]*\)".*/\1/')
+}
+
+# bench_paths: the endpoints the throughput and CPU benches measure, one per
+# line below the port (bench_ids first): five collection queries, the
+# heartbeat and Subsonic's getAlbum (JSON, signed in with a password).
+bench_paths() {
+    for path in "heartbeat" "songs?query=love&limit=50" "songs?artist_id=$ARTIST" "albums?order=name&limit=100" \
+        "songs?order=name&limit=20&offset=1000"; do
+        echo "avalon/$path"
+    done
+    echo "rest/getAlbum?id=$ALBUM&f=json&$BENCH_AUTH"
+}
+
+# bench_label PATH: how a bench_paths line is printed.
+bench_label() {
+    case "$1" in
+        rest/getAlbum*) echo "rest/getAlbum?id=…&f=json (subsonic)" ;;
+        *) echo "${1#avalon/}" | cut -c1-42 ;;
+    esac
+}
+
 # bench_measure URL CONNS SECS: "req/s p99" from wrk.
 bench_measure() {
     wrk -t2 -c"$2" -d"$3"s --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'

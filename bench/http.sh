@@ -22,20 +22,17 @@ bench_nginx $PORT \
     "location /rest/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }" \
     "location /hello { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/hello.sock; }"
 bench_wait_up "http://127.0.0.1:$PORT/avalon/heartbeat"
-ARTIST=$(curl -fs "http://127.0.0.1:$PORT/avalon/artists?limit=1&offset=100" | sed 's/.*"id": "\([^"]*\)".*/\1/')
-ALBUM=$(curl -fs "http://127.0.0.1:$PORT/avalon/albums?limit=1&offset=100" | sed 's/.*"id": "\([^"]*\)".*/\1/')
+bench_ids $PORT
 
 # Each pair is measured ROUNDS times, alternating, and the median ratio is
 # printed with its round.
 bench_ratio_header endpoint
-for path in "heartbeat" "songs?query=love&limit=50" "songs?artist_id=$ARTIST" "albums?order=name&limit=100" "songs?order=name&limit=20&offset=1000"; do
-    url="http://127.0.0.1:$PORT/avalon/$path"
+while read -r path; do
+    url="http://127.0.0.1:$PORT/$path"
     size=$(curl -fs "$url" | wc -c)
-    bench_ratio "$path" "$url" "http://127.0.0.1:$PORT/hello?size=$size" $CONNS "$SECS"
-done
-# Subsonic's getAlbum (JSON, signed in with a password): the same transport, the same limit.
-url="http://127.0.0.1:$PORT/rest/getAlbum?id=$ALBUM&f=json&$BENCH_AUTH"
-size=$(curl -fs "$url" | wc -c)
-curl -fs "$url" | grep -q '"status": "ok"' || { echo "getAlbum failed: $(curl -fs "$url")" >&2; exit 1; }
-bench_ratio "rest/getAlbum?id=…&f=json (subsonic)" "$url" "http://127.0.0.1:$PORT/hello?size=$size" $CONNS "$SECS"
+    case "$path" in
+        rest/*) curl -fs "$url" | grep -q '"status": "ok"' || { echo "$path failed: $(curl -fs "$url")" >&2; exit 1; } ;;
+    esac
+    bench_ratio "$(bench_label "$path")" "$url" "http://127.0.0.1:$PORT/hello?size=$size" $CONNS "$SECS"
+done < <(bench_paths)
 grep -m1 loaded "$W/avalon.log" || true

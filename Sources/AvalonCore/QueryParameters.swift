@@ -221,6 +221,15 @@ public struct QueryParameters: Sendable {
         return key.withUTF8 { index(of: $0) }.map(value)
     }
 
+    /// `body` on `key`'s value as bytes (valid UTF-8), without building a
+    /// String; nil when `key` was not given.
+    public func withValue<R>(_ key: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+        var key = key
+        guard let i = key.withUTF8({ index(of: $0) }) else { return nil }
+        let s = spans[i]
+        return try text.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[s.value..<s.end])) }
+    }
+
     /// Whether `key` was given, without building its value.
     public func contains(_ key: String) -> Bool {
         var key = key

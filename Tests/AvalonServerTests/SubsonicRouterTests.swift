@@ -88,6 +88,23 @@ final class SubsonicRouterTests: XCTestCase {
         XCTAssertEqual(try router.handle(Request(method: "DELETE", path: "/rest/ping", query: "u=alice&p=pw&v=1.16.1&c=t")).status, 200)
     }
 
+    /// The protocol version and client name: the bytes' fast path ("1",
+    /// "1.x") and the general one give the codes the specification names.
+    func testVersions() throws {
+        func code(_ rest: String) throws -> Int? {
+            let r = try router.handle(Request(method: "GET", path: "/rest/ping", query: "u=alice&p=pw&f=json&" + rest))
+            let o = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+            let answer = o?["subsonic-response"] as? [String: Any] ?? [:]
+            return answer["status"] as? String == "ok" ? nil : errorCode(answer)
+        }
+        for ok in ["v=1&c=t", "v=1.16.1&c=t", "v=1.&c=t", "v=01.2&c=t", "v=%2B1.0&c=t", "c=t&v=1.1&v=9"] {
+            XCTAssertNil(try code(ok), ok)
+        }
+        let refused: [(String, Int)] = [("v=10.0&c=t", 30), ("v=2&c=t", 30), ("v=0.9&c=t", 20), ("v=-1&c=t", 20), ("v=1&c=", 10),
+                                        ("v=1", 10), ("c=t", 10), ("v=&c=t", 10), ("v=1a&c=t", 0), ("v=.1&c=t", 0), ("v=x&c=t", 0), ("v=+1.0&c=t", 0)]
+        for (query, expected) in refused { XCTAssertEqual(try code(query), expected, query) }
+    }
+
     func testFormats() throws {
         let xml = try get("getGenres", "")
         XCTAssertEqual(xml.contentType, Router.xmlType)

@@ -25,6 +25,8 @@ extension MusicCollection {
     }
 
     func parseID(_ p: QueryParameters, _ name: String = "id") throws -> ItemID {
+        // The hyphenated form clients send, from the bytes; others as before.
+        if let id = p.withValue(name, { ItemID(hyphenated: $0) }) ?? nil { return id }
         let v = try Self.required(p, name)
         guard let id = ItemID(parsing: v) else { throw SubsonicError.notFound("\(name) \(v)") }
         return id

@@ -1,4 +1,5 @@
 import AvalonCore
+import Glibc
 
 /// One Subsonic answer: parameters (query string and form body), format,
 /// sign-in, the envelope around the method's element, and every failure as
@@ -25,10 +26,11 @@ extension Router {
         var format = NodeWriter.Format.xml
         var contentType = Router.xmlType
         var callback: String?
-        switch params["f"] {
-        case "json":
+        // By bytes: every request names its format, and a String of it costs a validation.
+        switch params.withValue("f", { f in Self.spells(f, "json") ? 1 : Self.spells(f, "jsonp") ? 2 : 0 }) {
+        case 1:
             (format, contentType) = (.json, AnswerHead.jsonType)
-        case "jsonp":
+        case 2:
             (format, contentType) = (.json, Router.javascriptType)
             callback = params["callback"] ?? ""
         default: break
@@ -142,8 +144,16 @@ extension Router {
         return head
     }
 
+    /// Whether `bytes` are `word`'s.
+    static func spells(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
+        bytes.count == word.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, word.utf8Start, bytes.count) == 0)
+    }
+
     /// `v`, the client's protocol version: 1.x is served.
     static func checkVersion(_ p: QueryParameters) throws {
+        // Nearly every client: "1" or "1." and more, and a name; by bytes.
+        if p.withValue("v", { $0.first == UInt8(ascii: "1") && ($0.count == 1 || $0[1] == UInt8(ascii: ".")) }) == true,
+           p.withValue("c", { !$0.isEmpty }) == true { return }
         guard let v = p["v"], !v.isEmpty else { throw SubsonicError.missing("v") }
         guard let c = p["c"], !c.isEmpty else { throw SubsonicError.missing("c") }
         // By bytes: a Character-wise prefix costs grapheme breaking.

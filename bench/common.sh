@@ -69,6 +69,16 @@ bench_stack() {
 # The Subsonic sign-in bench_stack's users file accepts, as URL parameters.
 BENCH_AUTH="u=bench&p=bench-pass&v=1.16.1&c=bench"
 
+# bench_front PORT: nginx on 127.0.0.1:PORT in front of bench_stack's two
+# sockets (/avalon/ and /rest/ to avalon-fcgi, /hello to the limit), up.
+bench_front() {
+    bench_nginx "$1" \
+        "location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }" \
+        "location /rest/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }" \
+        "location /hello { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/hello.sock; }"
+    bench_wait_up "http://127.0.0.1:$1/avalon/heartbeat"
+}
+
 # bench_ids PORT: ARTIST and ALBUM, an artist's and an album's ids from the
 # stack on PORT (the 101st of each), for the endpoints below.
 bench_ids() {
@@ -85,6 +95,14 @@ bench_paths() {
         echo "avalon/$path"
     done
     echo "rest/getAlbum?id=$ALBUM&f=json&$BENCH_AUTH"
+}
+
+# bench_check_answer PATH URL: a Subsonic error comes with HTTP 200; stop
+# rather than measure it.
+bench_check_answer() {
+    case "$1" in
+        rest/*) curl -fs "$2" | grep -q '"status": "ok"' || { echo "$1 failed: $(curl -fs "$2")" >&2; exit 1; } ;;
+    esac
 }
 
 # bench_label PATH: how a bench_paths line is printed.

@@ -17,11 +17,7 @@ bench_workdir bench
 
 bench_stack "$TRACKS" $WORKERS
 PORT=18089
-bench_nginx $PORT \
-    "location /avalon/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }" \
-    "location /rest/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/avalon.sock; }" \
-    "location /hello { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$W/hello.sock; }"
-bench_wait_up "http://127.0.0.1:$PORT/avalon/heartbeat"
+bench_front $PORT
 bench_ids $PORT
 
 # Each pair is measured ROUNDS times, alternating, and the median ratio is
@@ -30,9 +26,7 @@ bench_ratio_header endpoint
 while read -r path; do
     url="http://127.0.0.1:$PORT/$path"
     size=$(curl -fs "$url" | wc -c)
-    case "$path" in
-        rest/*) curl -fs "$url" | grep -q '"status": "ok"' || { echo "$path failed: $(curl -fs "$url")" >&2; exit 1; } ;;
-    esac
+    bench_check_answer "$path" "$url"
     bench_ratio "$(bench_label "$path")" "$url" "http://127.0.0.1:$PORT/hello?size=$size" $CONNS "$SECS"
 done < <(bench_paths)
 grep -m1 loaded "$W/avalon.log" || true

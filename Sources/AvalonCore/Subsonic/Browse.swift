@@ -97,7 +97,7 @@ extension MusicCollection {
 
     /// A song's attributes in one room: its texts' lengths are known, the
     /// rest is bounded (`songRoom`). `suffix`: the file's, when it has one.
-    /// One copy of it, called from each case above.
+    /// Not inlined: one copy for the three cases above.
     @inline(never)
     private func writeSong(_ w: inout NodeWriter, _ name: StaticString, _ i: UInt32, _ a: UnsafeBufferPointer<UInt8>,
                            suffix: UnsafeBufferPointer<UInt8>?) {

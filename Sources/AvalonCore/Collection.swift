@@ -182,21 +182,30 @@ public final class MusicCollection: Sendable {
     }
 
     /// `arena` ends with `JSONCursor.padding` bytes that no text uses.
-    /// `byID`: the songs sorted by id and each one's place there, when the caller sorted them already.
+    /// `byID`: the songs sorted by id, when the caller sorted them already.
+    /// `buildFiles`, when given, builds `files` beside the indexes.
     convenience init(arena: [UInt8], elements: [[Element]], songs: [Song], dropped: Int, generation: Int64 = 0, files: SongFiles = .none,
-         pictures: [ItemID: String] = [:], byID: (order: [UInt32], rank: [UInt32])? = nil) {
+         pictures: [ItemID: String] = [:], byID: [UInt32]? = nil, buildFiles: (() -> SongFiles)? = nil) {
         // Independent pieces are built on all cores.
         var tables = [ElementTable?](repeating: nil, count: 3)
         var songSearch = [SearchIndex(), SearchIndex()]
         var nameRank: [UInt32] = []
         var ranks: [UInt32] = [], idOrder: [UInt32] = [], nameOrder: [UInt32] = []
+        var files = files
         let lock = DispatchQueue(label: "avalon.build")
-        // Longest first (the song search halves, then the name sort): jobs are
-        // taken in this order, and a long one taken last would run alone.
-        let longestFirst = [3, 6, 4, 0, 1, 2, 5]
-        DispatchQueue.concurrentPerform(iterations: 7) { i in
+        // The files first: their rows are freed when built, before the song
+        // search's memory grows. Then longest first (the song search halves,
+        // then the name sort): jobs are taken in this order, and a long one
+        // taken last would run alone.
+        let longestFirst = [7, 3, 6, 4, 0, 1, 2, 5]
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
             let job = longestFirst[i]
             switch job {
+            case 7:
+                guard let buildFiles else { return }
+                let f = buildFiles()
+                lock.sync { files = f }
+                phase("file facts")
             case 0, 1, 2:
                 let t = MusicCollection.buildTable(elements[job], arena: arena, songs: songs, kind: Kind(rawValue: job)!)
                 lock.sync { tables[job] = t }
@@ -208,15 +217,13 @@ public final class MusicCollection: Sendable {
                 lock.sync { songSearch[job == 3 ? 0 : 1] = s }
                 phase(job == 3 ? "song search 1/2" : "song search 2/2")
             case 4:
-                let r = arena.withUnsafeBufferPointer { a -> ([UInt32], [UInt32]) in
-                    let span: (Int) -> (Int, Int) = { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
-                    let perm = sortByBytes(count: songs.count, arena: a, span: span)
-                    return (perm, denseRanks(perm: perm, arena: a, span: span))
+                let r = arena.withUnsafeBufferPointer { a in
+                    sortByBytesRanked(count: songs.count, arena: a) { (Int(songs[$0].name.start), Int(songs[$0].name.count)) }
                 }
                 lock.sync { (nameOrder, nameRank) = r }
                 phase("songs by name")
             default:
-                let r = byID ?? MusicCollection.idOrder(songs.map(\.id))
+                let r = byID.map { ($0, MusicCollection.ranks(of: $0)) } ?? MusicCollection.idOrder(songs.map(\.id))
                 lock.sync { (idOrder, ranks) = r }
             }
         }
@@ -305,12 +312,30 @@ public final class MusicCollection: Sendable {
         return perm
     }
 
+    /// Positions sorted by id, and the positions whose id an earlier one has
+    /// (ascending), from the ties the sort saw: the sort is stable, so the
+    /// first of equal ids is the earliest.
+    static func sortedByIDFindingRepeats(count: Int, id: (Int) -> ItemID) -> (order: [UInt32], repeats: [UInt32]) {
+        var perm = (0..<UInt32(count)).map { $0 }
+        return withTieMarks(count) { marks in
+            sortStrings(&perm, marks: marks) { i, depth in (depth == 0 ? id(Int(i)).hi : id(Int(i)).lo, depth == 1) }
+            var repeats: [UInt32] = []
+            for pos in 1..<max(count, 1) where marks.differs(pos) == 0 { repeats.append(perm[pos]) }
+            return (perm, repeats.sorted())
+        }
+    }
+
     /// Positions sorted by id, and each one's place there.
     static func idOrder(_ ids: [ItemID]) -> (order: [UInt32], rank: [UInt32]) {
         let perm = sortedByID(ids)
-        var rank = [UInt32](repeating: 0, count: ids.count)
+        return (perm, ranks(of: perm))
+    }
+
+    /// Each position's place in `perm`.
+    static func ranks(of perm: [UInt32]) -> [UInt32] {
+        var rank = [UInt32](repeating: 0, count: perm.count)
         for (pos, i) in perm.enumerated() { rank[Int(i)] = UInt32(pos) }
-        return (perm, rank)
+        return rank
     }
 
     static func buildTable(_ items: [Element], arena: [UInt8], songs: [Song], kind: Kind) -> ElementTable {
@@ -319,10 +344,7 @@ public final class MusicCollection: Sendable {
         var idRank = [UInt32](repeating: 0, count: n)
         for (pos, i) in byID.enumerated() { idRank[Int(i)] = UInt32(pos) }
         let span: (Int) -> (Int, Int) = { (Int(items[$0].name.start), Int(items[$0].name.count)) }
-        let (byName, nameRank) = arena.withUnsafeBufferPointer { a -> ([UInt32], [UInt32]) in
-            let p = sortByBytes(count: n, arena: a, span: span)
-            return (p, denseRanks(perm: p, arena: a, span: span))
-        }
+        let (byName, nameRank) = arena.withUnsafeBufferPointer { sortByBytesRanked(count: n, arena: $0, span: span) }
         var lowerText: [UInt8] = []
         var lowerSpans: [TextRef] = []
         lowerSpans.reserveCapacity(n)

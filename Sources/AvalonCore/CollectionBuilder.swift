@@ -146,55 +146,40 @@ public struct CollectionBuilder {
         pending = []
         // One sort by id finds repeated ids and gives every song's place by id;
         // the file rows' sort by song id runs beside it.
-        var byID: [UInt32] = [], fileRows: [UInt32] = []
+        var byID: [UInt32] = [], fileRows: [UInt32] = [], repeated: [UInt32] = []
         do {
             let (files, songList) = (self.files, songs)  // copies that end here: the rows are freed as built
             DispatchQueue.concurrentPerform(iterations: 2) { i in
                 if i == 0 {
-                    let order = MusicCollection.sortedByID(count: songList.count) { songList[$0].id }
-                    Self.lock.sync { byID = order }
+                    let sorted = MusicCollection.sortedByIDFindingRepeats(count: songList.count) { songList[$0].id }
+                    Self.lock.sync { (byID, repeated) = sorted }
                 } else {
                     let order = files.rowsByID()
                     Self.lock.sync { fileRows = order }
                 }
             }
         }
-        let repeats = Self.repeatedPositions(songs, byID: byID)
-        if !repeats.isEmpty {
+        if !repeated.isEmpty {
+            let repeats = Set(repeated)
             dropped += repeats.count
             songs = songs.indices.filter { !repeats.contains(UInt32($0)) }.map { songs[$0] }
             byID = MusicCollection.sortedByID(count: songs.count) { songs[$0].id }
         }
         phase("songs sorted by id")
-        var idRank = [UInt32](repeating: 0, count: songs.count)
-        for (pos, i) in byID.enumerated() { idRank[Int(i)] = UInt32(pos) }
         // Read past the last name by string(padded:).
         var text = arena
         arena = []
         text += repeatElement(0, count: JSONCursor.padding)
-        let fileFacts = self.files.build(songs, byID: byID, rowsByID: fileRows)
+        var fileRowsBuilder = files
         files = SongFilesBuilder()
-        phase("file facts")
         let pictures = self.pictures
         self.pictures = [:]
+        let byIDOrder = byID
+        byID = []
         return MusicCollection(arena: text, elements: elements, songs: songs, dropped: dropped, generation: generation,
-                               files: fileFacts, pictures: pictures, byID: (byID, idRank))
-    }
-
-    /// Positions of songs whose id an earlier song has (`byID`: positions sorted by id).
-    private static func repeatedPositions(_ songs: [Song], byID: [UInt32]) -> Set<UInt32> {
-        var out = Set<UInt32>()
-        var i = 0
-        while i < byID.count {
-            var j = i + 1
-            while j < byID.count && songs[Int(byID[j])].id == songs[Int(byID[i])].id { j += 1 }
-            if j - i > 1 {
-                let first = byID[i..<j].min()!
-                for k in i..<j where byID[k] != first { out.insert(byID[k]) }
-            }
-            i = j
+                               pictures: pictures, byID: byIDOrder) { [songs] in
+            fileRowsBuilder.build(songs, byID: byIDOrder, rowsByID: fileRows)
         }
-        return out
     }
 
     /// With songs waiting for their elements, repeats are judged in the order

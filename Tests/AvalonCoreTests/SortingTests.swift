@@ -81,5 +81,52 @@ final class SortingTests: XCTestCase {
         XCTAssertNil(countingOrder(count: 2, key: { $0 == 0 ? 0 : 1 << 20 }), "a range of 2^20 + 1 values is not counted")
         XCTAssertNotNil(countingOrder(count: 2, key: { $0 == 0 ? 5 : 5 + (1 << 20) - 1 }))
     }
-}
 
+    /// Dense ranks and repeated ids come from the ties the sort saw. Against
+    /// the old way, comparing each string with the one sorted before it:
+    /// strings from a few bytes (NUL among them: the sort cannot tell "a" from
+    /// "a\0" by its zero-padded chunks), lengths across the 8-byte chunks,
+    /// many repeats, sizes on both sides of every switch of strategy.
+    func testRanksAndRepeatsFromTheSortMatchComparingNeighbours() {
+        let seed: UInt64 = 20261128
+        print("SortingTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        for (n, alphabet, maxLength) in [(2, "a\0", 3), (3, "ab", 9), (47, "a\0b", 17), (48, "ab", 12), (200, "a\0", 20),
+                                         (5_000, "ab\0 ", 26), (120_000, "abΣ\0", 12), (120_000, "a", 40)] {
+            let bytes = Array(alphabet.utf8)
+            var arena: [UInt8] = []
+            var spans: [(Int, Int)] = []
+            for _ in 0..<n {
+                // Half the strings repeat an earlier one.
+                if !spans.isEmpty && rng.next() % 2 == 0 { spans.append(spans[Int(rng.next() % UInt64(spans.count))]); continue }
+                let len = Int(rng.next() % UInt64(maxLength + 1))
+                spans.append((arena.count, len))
+                for _ in 0..<len { arena.append(bytes[Int(rng.next() % UInt64(bytes.count))]) }
+            }
+            let plain = arena.withUnsafeBufferPointer { sortByBytes(count: n, arena: $0) { spans[$0] } }
+            let (perm, ranks) = arena.withUnsafeBufferPointer { sortByBytesRanked(count: n, arena: $0) { spans[$0] } }
+            XCTAssertEqual(perm, plain, "\(n) strings of \(alphabet.debugDescription): the same order")
+            func string(_ i: UInt32) -> ArraySlice<UInt8> { arena[spans[Int(i)].0..<(spans[Int(i)].0 + spans[Int(i)].1)] }
+            var expected = [UInt32](repeating: 0, count: n)
+            var rank: UInt32 = 0
+            for pos in 1..<n {
+                if string(plain[pos]) != string(plain[pos - 1]) { rank += 1 }
+                expected[Int(plain[pos])] = rank
+            }
+            XCTAssertEqual(ranks.count, n)
+            XCTAssertEqual(zip(ranks, expected).filter { $0 != $1 }.count, 0, "\(n) strings of \(alphabet.debugDescription): ranks that differ")
+            // Ids: the same strings' first sixteen bytes, so repeats are common.
+            let ids = (0..<n).map { i -> ItemID in
+                var b = [UInt8](string(UInt32(i)).prefix(16))
+                b += [UInt8](repeating: 0, count: 16 - b.count)
+                return b.withUnsafeBytes { ItemID(hi: UInt64(bigEndian: $0.load(as: UInt64.self)),
+                                                  lo: UInt64(bigEndian: $0.load(fromByteOffset: 8, as: UInt64.self))) }
+            }
+            let (order, repeats) = MusicCollection.sortedByIDFindingRepeats(count: n) { ids[$0] }
+            XCTAssertEqual(order, MusicCollection.sortedByID(ids), "\(n) ids: the same order")
+            var seen = Set<ItemID>()
+            let model = (0..<UInt32(n)).filter { !seen.insert(ids[Int($0)]).inserted }
+            XCTAssertEqual(repeats, model, "\(n) ids: the repeated ones")
+        }
+    }
+}

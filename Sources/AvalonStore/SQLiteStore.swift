@@ -168,37 +168,39 @@ public final class SQLiteStore: Store {
         Self.afterWriteLock?()
         #endif
         filesReadBeside = filesReader != nil
-        for (kind, table) in [(Kind.album, "albums"), (.artist, "artists"), (.genre, "genres")] {
-            try forEachRow("SELECT id, name FROM \(table)", reading: table) { stmt in
-                guard let id = Self.id(stmt, 0) else { return }
-                b.addElement(kind, id: id, name: Self.text(stmt, 1))
-            }
-        }
-        phase("elements read")
-        var tracks = 0
-        try forEachRow("SELECT count(*) FROM tracks", reading: "tracks") { tracks = Int(sqlite3_column_int64($0, 0)) }
-        b.reserve(songs: tracks)
-        try readRows(into: &b, filesBeside: filesReader, tracks: tracks)
+        let tracks = try readRows(into: &b, filesBeside: filesReader)
         if filesReader == nil { try readFiles(into: &b, rows: tracks) }
         phase("files read")
         b.pictures = try covers()
         return b
     }
 
-    /// This thread steps the tracks' cursor and copies each row's bytes into
-    /// batches; a second one parses them into the builder meanwhile; a third,
-    /// given a connection that sees the same commit, reads the file facts.
-    private func readRows(into b: inout CollectionBuilder, filesBeside other: SQLiteStore?, tracks: Int) throws {
+    /// The elements, then the tracks: this thread reads the elements, then
+    /// steps the tracks' cursor and copies each row's bytes into batches; a
+    /// second one parses them into the builder meanwhile; a third, given a
+    /// connection that sees the same commit, reads the file facts from the
+    /// start (beside the elements too: they take a core for a second at 10M).
+    /// Returns how many tracks there are.
+    private func readRows(into b: inout CollectionBuilder, filesBeside other: SQLiteStore?) throws -> Int {
         let queue = BatchQueue()
         var failure: Error?
+        // Written by this thread until its first batch is queued, then by the
+        // second only: the queue's lock orders the two.
         var builder = b
         b = CollectionBuilder()
         var files = CollectionBuilder()
         var filesFailure: Error?
+        var tracks = 0
         onThreads(other == nil ? 2 : 3) { [self] role in
             if role == 2, let other {
                 defer { _ = sqlite3_exec(other.db, "COMMIT", nil, nil, nil) }
-                do { try other.readFiles(into: &files, rows: tracks) } catch { filesFailure = error }
+                do {
+                    var rows = 0
+                    try other.forEachRow("SELECT count(*) FROM tracks", reading: "tracks") { rows = Int(sqlite3_column_int64($0, 0)) }
+                    try other.readFiles(into: &files, rows: rows)
+                } catch {
+                    filesFailure = error
+                }
                 return
             }
             if role == 1 {
@@ -212,6 +214,15 @@ public final class SQLiteStore: Store {
             defer { queue.finish() }
             var batch = queue.takeEmpty()
             do {
+                for (kind, table) in [(Kind.album, "albums"), (.artist, "artists"), (.genre, "genres")] {
+                    try forEachRow("SELECT id, name FROM \(table)", reading: table) { stmt in
+                        guard let id = Self.id(stmt, 0) else { return }
+                        builder.addElement(kind, id: id, name: Self.text(stmt, 1))
+                    }
+                }
+                phase("elements read")
+                try forEachRow("SELECT count(*) FROM tracks", reading: "tracks") { tracks = Int(sqlite3_column_int64($0, 0)) }
+                builder.reserve(songs: tracks)
                 try forEachRow("SELECT id, name, album_id, artist_id, genre_id, length, track, year FROM tracks", reading: "tracks") { stmt in
                     // A NULL pointer is a NULL value: no sqlite3_column_type call per column.
                     for c in Int32(0)..<5 {
@@ -233,6 +244,7 @@ public final class SQLiteStore: Store {
         if other != nil { builder.adoptFiles(from: &files) }
         b = builder
         if let failure = failure ?? filesFailure { throw failure }
+        return tracks
     }
 
     /// The database's file name; nil for one in memory or temporary, which a

@@ -241,17 +241,31 @@ public final class MusicCollection: Sendable {
         let gathered: [SongField: (Kind, byID: Bool)] = [.album: (.album, false), .album_id: (.album, true), .artist: (.artist, false),
                                                           .artist_id: (.artist, true), .genre: (.genre, false), .genre_id: (.genre, true)]
         let others = SongField.allCases.filter { $0 != .name && $0 != .id }
-        // The Subsonic index beside the song orders: it needs only the tables.
-        var subsonicIndex: SubsonicIndex?
+        // The Subsonic index beside the song orders (it needs only the tables),
+        // in four parts: whole, it was the longest job and ran alone at the end.
+        var subsonic = SubsonicIndex.Parts()
         let (albumTable, artistTable, genreTable) = (tables[0]!, tables[1]!, tables[2]!)
-        // The Subsonic index first: the longest job, taken last it would run alone.
-        DispatchQueue.concurrentPerform(iterations: others.count + 1) { job in
-            if job == 0 {
-                let ix = SubsonicIndex(arena: arena, songs: songs, albums: albumTable, artists: artistTable, genres: genreTable, files: files)
-                lock.sync { subsonicIndex = ix }
+        let albumOf = SubsonicIndex.albumOf(songs)
+        let subsonicJobs = 4
+        DispatchQueue.concurrentPerform(iterations: others.count + subsonicJobs) { job in
+            if job < subsonicJobs {
+                switch job {
+                case 0:
+                    let l = SubsonicIndex.artistLetters(arena: arena, artists: artistTable)
+                    lock.sync { subsonic.letters = l }
+                case 1:
+                    let o = SubsonicIndex.albumOrders(songs: songs, albums: albumTable, artists: artistTable, files: files)
+                    lock.sync { subsonic.albumOrders = o }
+                case 2:
+                    let c = SubsonicIndex.albumCounts(artistTable, albumOf: albumOf, albums: albumTable.count)
+                    lock.sync { subsonic.artistAlbumCounts = c }
+                default:
+                    let c = SubsonicIndex.albumCounts(genreTable, albumOf: albumOf, albums: albumTable.count)
+                    lock.sync { subsonic.genreAlbumCounts = c }
+                }
                 return
             }
-            let field = others[job - 1]
+            let field = others[job - subsonicJobs]
             if let (kind, ofID) = gathered[field] {
                 let t = [albumTable, artistTable, genreTable][kind.rawValue]
                 let perm = ofID ? t.songsInOrder(t.byID, rank: t.idRank) : t.songsInOrder(t.byName, rank: t.nameRank)
@@ -278,7 +292,7 @@ public final class MusicCollection: Sendable {
         let covers = Covers(pictures: pictures, songs: songs, albums: albumTable.items.map(\.id), artists: artistTable.items.map(\.id))
         self.init(arena: arena, songs: songs, tables: (albumTable, artistTable, genreTable), songSearch: songSearch,
                   nameRank: nameRank, idRank: ranks, orders: orders, years: years, dropped: dropped, generation: generation,
-                  files: files, covers: covers, subsonic: subsonicIndex!)
+                  files: files, covers: covers, subsonic: SubsonicIndex(subsonic))
     }
 
     /// The collection from its built parts (a load's, or a snapshot's).

@@ -23,8 +23,22 @@ public final class SubsonicIndex: Sendable {
         self.albumsByArtist = albumsByArtist; self.albumsNewest = albumsNewest
     }
 
-    init(arena: [UInt8], songs: [Song], albums: ElementTable, artists: ElementTable, genres: ElementTable, files: SongFiles) {
-        // Every artist by index letter, each letter's artists by name.
+    /// The parts, built side by side by the load.
+    struct Parts {
+        var letters: (letters: [String], starts: [UInt32], artists: [UInt32]) = ([], [], [])
+        var artistAlbumCounts: [Int64] = []
+        var genreAlbumCounts: [Int64] = []
+        var albumOrders: (byArtist: [UInt32], newest: [UInt32]) = ([], [])
+    }
+
+    convenience init(_ p: Parts) {
+        self.init(letters: p.letters.letters, letterStarts: p.letters.starts, indexedArtists: p.letters.artists,
+                  artistAlbumCounts: p.artistAlbumCounts, genreAlbumCounts: p.genreAlbumCounts,
+                  albumsByArtist: p.albumOrders.byArtist, albumsNewest: p.albumOrders.newest)
+    }
+
+    /// Every artist by index letter, each letter's artists by name.
+    static func artistLetters(arena: [UInt8], artists: ElementTable) -> (letters: [String], starts: [UInt32], artists: [UInt32]) {
         var keyed: [(String, String, UInt32)] = []
         keyed.reserveCapacity(artists.count)
         for i in 0..<artists.count {
@@ -42,14 +56,15 @@ public final class SubsonicIndex: Sendable {
             starts.append(UInt32(n))
         }
         starts.append(UInt32(keyed.count))
-        self.letters = letters
-        letterStarts = starts
-        indexedArtists = keyed.map(\.2)
-        // Each song's album as its own column: the counts read it in list
-        // order, at random, and 4 bytes a song stay cached where whole songs do not.
-        let albumOf = songs.map(\.album)
-        artistAlbumCounts = Self.albumCounts(artists, albumOf: albumOf, albums: albums.count)
-        genreAlbumCounts = Self.albumCounts(genres, albumOf: albumOf, albums: albums.count)
+        return (letters, starts, keyed.map(\.2))
+    }
+
+    /// Each song's album as its own column: the counts read it in list
+    /// order, at random, and 4 bytes a song stay cached where whole songs do not.
+    static func albumOf(_ songs: [Song]) -> [UInt32] { songs.map(\.album) }
+
+    /// Albums by their artist's name then their own, and by `created`, newest first.
+    static func albumOrders(songs: [Song], albums: ElementTable, artists: ElementTable, files: SongFiles) -> (byArtist: [UInt32], newest: [UInt32]) {
         var byArtist: [(UInt64, UInt32)] = []
         byArtist.reserveCapacity(albums.count)
         for al in 0..<albums.count {
@@ -58,14 +73,13 @@ public final class SubsonicIndex: Sendable {
             byArtist.append((artistRank << 32 | UInt64(albums.nameRank[al]), UInt32(al)))
         }
         byArtist.sort { $0 < $1 }
-        albumsByArtist = byArtist.map(\.1)
         // An album's `created`: its earliest file's (0 without file facts), as `albumFacts` says.
         let created = (0..<albums.count).map { al -> Int64 in
             var c = Int64.max
             for i in albums.songs(of: UInt32(al)) where files.has(Int(i)) { c = min(c, files.created[Int(i)]) }
             return c == .max ? 0 : c
         }
-        albumsNewest = (0..<UInt32(albums.count)).sorted { (created[Int($0)], $0) > (created[Int($1)], $1) }
+        return (byArtist.map(\.1), (0..<UInt32(albums.count)).sorted { (created[Int($0)], $0) > (created[Int($1)], $1) })
     }
 
     /// For each element of a table, how many distinct albums its songs are on: one pass over the song lists.

@@ -228,6 +228,32 @@ extension MusicCollection {
 
     /// The letter an artist is filed under, and its name without a leading article, for sorting.
     static func indexKey(_ name: String) -> (letter: String, sortName: String) {
+        indexKey(asciiBytes: name) ?? indexKeyOfAnyText(name)
+    }
+
+    /// `indexKey` of an ASCII name without CR (where a character is a byte),
+    /// on its bytes; nil for any other name. At 450,000 artists the general
+    /// path, which counts characters for every article, took a core 1.3 s.
+    static func indexKey(asciiBytes name: String) -> (letter: String, sortName: String)? {
+        var name = name
+        return name.withUTF8 { b -> (letter: String, sortName: String)? in
+            guard !b.contains(where: { $0 >= 0x80 || $0 == 0x0D }) else { return nil }
+            @inline(__always) func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+            var at = 0
+            for article in SubsonicServer.articles where b.count > article.count {
+                if article.indices.allSatisfy({ lower(b[$0]) == article[$0] }) {
+                    at = article.count
+                    break
+                }
+            }
+            while at < b.count && b[at] == 0x20 { at += 1 }
+            let sortName = String(decoding: b[at...].map(lower), as: UTF8.self)
+            guard at < b.count, case let c = lower(b[at]), c >= 0x61 && c <= 0x7A else { return ("#", sortName) }
+            return (String(UnicodeScalar(c - 0x20)), sortName)
+        }
+    }
+
+    static func indexKeyOfAnyText(_ name: String) -> (letter: String, sortName: String) {
         var rest = Substring(name)
         for article in ["The ", "El ", "La ", "Los ", "Las ", "Le ", "Les "] {
             if rest.count > article.count, rest.prefix(article.count).lowercased() == article.lowercased() {

@@ -131,7 +131,9 @@ func load(url: DatabaseURL) throws {
             let tid = pthread_self()
             let own = lock.withLock { () -> Double in
                 defer { lastOf[tid] = cpu }
-                return cpu - (lastOf[tid] ?? 0)
+                // A thread id may be reused by a later thread, whose CPU starts at 0.
+                let last = lastOf[tid] ?? 0
+                return cpu >= last ? cpu - last : cpu
             }
             print("  " + what.padding(toLength: 19, withPad: " ", startingAt: 0)
                   + String(format: "ended at %6.2f s, resident %5.0f MB, CPU %6.2f s, page faults %5.0fk, its thread %5.2f s", monotonicSeconds() - t0,

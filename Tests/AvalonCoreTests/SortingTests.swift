@@ -128,5 +128,19 @@ final class SortingTests: XCTestCase {
             let model = (0..<UInt32(n)).filter { !seen.insert(ids[Int($0)]).inserted }
             XCTAssertEqual(repeats, model, "\(n) ids: the repeated ones")
         }
+        // Two strings that go on past a shared chunk and end in the next one
+        // alike but for a NUL (the pair shortcut), and the shortest such pair.
+        for list in [["aaaaaaaaa", "aaaaaaaaa\0"], ["aaaaaaaaa\0", "aaaaaaaaa"], ["a", "a\0"], ["a\0", "a"], ["aaaaaaaaa", "aaaaaaaaa"],
+                     ["x", "aaaaaaaaa\0", "aaaaaaaaa", "aaaaaaaaa\0"]] {
+            let arena = list.flatMap { Array($0.utf8) }
+            var at = 0
+            let spans = list.map { w -> (Int, Int) in defer { at += w.utf8.count }; return (at, w.utf8.count) }
+            let (perm, ranks) = arena.withUnsafeBufferPointer { sortByBytesRanked(count: list.count, arena: $0) { spans[$0] } }
+            var expected = [UInt32](repeating: 0, count: list.count)
+            for pos in 1..<list.count {
+                expected[Int(perm[pos])] = expected[Int(perm[pos - 1])] + (list[Int(perm[pos])] == list[Int(perm[pos - 1])] ? 0 : 1)
+            }
+            XCTAssertEqual(ranks, expected, "\(list.map(\.debugDescription))")
+        }
     }
 }

@@ -29,6 +29,39 @@ final class TextTests: XCTestCase {
         XCTAssertEqual(searchTokens(" \t "), [])
     }
 
+    /// A load lowers, trims and splits every ASCII name on bytes: against
+    /// `searchable` and `pythonWords` on Strings, for every ASCII byte and
+    /// seeded random names rich in whitespace, appended after other bytes.
+    func testSearchableBytesAgreeWithTheStringPath() {
+        let seed: UInt64 = 20261128
+        print("TextTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        for b in UInt8(0)..<0x80 { XCTAssertEqual(isASCIIWhitespace(b), isPythonWhitespace(UInt32(b)), "byte \(b)") }
+        let common = Array(" \t\n\u{0B}\u{0C}\r\u{1C}\u{1D}\u{1E}\u{1F}aZzA@[`{09 ".utf8)
+        var names: [[UInt8]] = (0..<0x80).map { [UInt8($0)] } + (0..<0x80).map { [0x20, UInt8($0), 0x41] }
+        for _ in 0..<20_000 {
+            names.append((0..<Int(rng.next() % 40)).map { _ in
+                rng.next() % 2 == 0 ? common[Int(rng.next() % UInt64(common.count))] : UInt8(rng.next() % 0x80)
+            })
+        }
+        var term: [UInt8] = [], words: [Range<Int>] = []
+        for name in names {
+            let s = String(decoding: name, as: UTF8.self)
+            var out: [UInt8] = [7, 7, 7]
+            let ascii = name.withUnsafeBufferPointer { appendSearchableASCII($0, to: &out) }
+            XCTAssertTrue(ascii)
+            XCTAssertEqual(out, [7, 7, 7] + Array(searchable(s).utf8), s.debugDescription)
+            name.withUnsafeBufferPointer { searchableBytes($0, into: &term, words: &words) }
+            XCTAssertEqual(term, Array(searchable(s).utf8), s.debugDescription)
+            XCTAssertEqual(words.map { String(decoding: term[$0], as: UTF8.self) }, pythonWords(searchable(s)).map(String.init), s.debugDescription)
+        }
+        for name in ["Café", "a\u{85}b", " ÿ"] {
+            var out: [UInt8] = [1]
+            XCTAssertFalse(Array(name.utf8).withUnsafeBufferPointer { appendSearchableASCII($0, to: &out) }, name)
+            XCTAssertEqual(out, [1], "nothing appended for \(name.debugDescription)")
+        }
+    }
+
     func testWordsSplitOnPythonWhitespace() {
         XCTAssertEqual(pythonWords(" a\u{2003}b\u{85}c  "), ["a", "b", "c"])
     }

@@ -80,6 +80,21 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertNotNil(ids.range(of: "^[0-9a-f]{32}\\|[0-9a-f]{32}\n$", options: .regularExpression), ids)
     }
 
+    /// The reading thread copies rows into batches that grow for a row larger
+    /// than their room (1.4 MB) and are handed back and forth: names of every
+    /// size, NULL and empty among them, across several batches, arrive whole.
+    func testRowsOfAnySizeCrossTheBatches() throws {
+        let store = try SQLiteStore(path: dir + "/big.sqlite")
+        try store.ensureSchema()
+        var rows = sampleRows(20_000)
+        let sizes = [0, 1, 180, 1_500_000, 40, 3_000_000, 0, 9_000_000]
+        for (k, n) in sizes.enumerated() {
+            rows.tracks[100 + 2_700 * k].name = String(repeating: "\(k)", count: n)
+        }
+        try store.replace(with: rows)
+        assertCollection(try SQLiteStore(path: dir + "/big.sqlite").load(), equals: rows)
+    }
+
     /// The DDL SQLAlchemy emitted for the old server; ids written as "%.32x".
     static let oldSchema = """
         CREATE TABLE albums (id CHAR(32) NOT NULL, name VARCHAR, PRIMARY KEY (id));

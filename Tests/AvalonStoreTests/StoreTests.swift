@@ -80,16 +80,17 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertNotNil(ids.range(of: "^[0-9a-f]{32}\\|[0-9a-f]{32}\n$", options: .regularExpression), ids)
     }
 
-    /// The reading thread copies rows into batches that grow for a row larger
-    /// than their room (1.4 MB) and are handed back and forth: names of every
-    /// size, NULL and empty among them, across several batches, arrive whole.
+    /// The reading thread copies rows into batches (8,192 rows, four in
+    /// flight) that grow for a row larger than their room (1.4 MB) and are
+    /// handed back and forth: names of every size, empty ones among them,
+    /// arrive whole, through batches that grew and were then used again.
     func testRowsOfAnySizeCrossTheBatches() throws {
         let store = try SQLiteStore(path: dir + "/big.sqlite")
         try store.ensureSchema()
-        var rows = sampleRows(20_000)
-        let sizes = [0, 1, 180, 1_500_000, 40, 3_000_000, 0, 9_000_000]
+        var rows = sampleRows(45_000)
+        let sizes = [9_000_000, 0, 1, 180, 1_500_000, 40, 3_000_000, 0, 2_000_000]
         for (k, n) in sizes.enumerated() {
-            rows.tracks[100 + 2_700 * k].name = String(repeating: "\(k)", count: n)
+            rows.tracks[100 + 4_700 * k].name = String(repeating: "\(k)", count: n)
         }
         try store.replace(with: rows)
         assertCollection(try SQLiteStore(path: dir + "/big.sqlite").load(), equals: rows)

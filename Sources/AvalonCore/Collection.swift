@@ -355,8 +355,7 @@ public final class MusicCollection: Sendable {
     static func buildTable(_ items: [Element], arena: [UInt8], songs: [Song], kind: Kind) -> ElementTable {
         let n = items.count
         let byID = sortedByID(items.map(\.id))
-        var idRank = [UInt32](repeating: 0, count: n)
-        for (pos, i) in byID.enumerated() { idRank[Int(i)] = UInt32(pos) }
+        let idRank = ranks(of: byID)
         let span: (Int) -> (Int, Int) = { (Int(items[$0].name.start), Int(items[$0].name.count)) }
         let (byName, nameRank) = arena.withUnsafeBufferPointer { sortByBytesRanked(count: n, arena: $0, span: span) }
         var lowerText: [UInt8] = []

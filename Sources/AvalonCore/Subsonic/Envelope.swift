@@ -28,7 +28,8 @@ public struct SubsonicServer: Sendable {
     public static let apiVersion = "1.16.1"
     /// The articles `getArtists` and `getIndexes` index names without.
     public static let ignoredArticles = "The El La Los Las Le Les"
-    /// The same articles, lowercased, each with the space that ends it, as bytes.
+    /// The same articles, lowercased, each with the space that ends it, as bytes:
+    /// both index-key paths strip these.
     static let articles: [[UInt8]] = ignoredArticles.split(separator: " ").map { Array($0.lowercased().utf8) + [0x20] }
 
     public let serverVersion: String

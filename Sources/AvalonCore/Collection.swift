@@ -322,7 +322,7 @@ public final class MusicCollection: Sendable {
 
     static func sortedByID(count: Int, id: (Int) -> ItemID) -> [UInt32] {
         var perm = (0..<UInt32(count)).map { $0 }
-        sortStrings(&perm) { i, depth in (depth == 0 ? id(Int(i)).hi : id(Int(i)).lo, depth == 1) }
+        sortStrings(&perm, chunk: { i, depth in depth == 0 ? id(Int(i)).hi : id(Int(i)).lo }, ended: { _, depth, _ in depth == 1 })
         return perm
     }
 
@@ -332,7 +332,8 @@ public final class MusicCollection: Sendable {
     static func sortedByIDFindingRepeats(count: Int, id: (Int) -> ItemID) -> (order: [UInt32], repeats: [UInt32]) {
         var perm = (0..<UInt32(count)).map { $0 }
         return withTieMarks(count) { marks in
-            sortStrings(&perm, marks: marks) { i, depth in (depth == 0 ? id(Int(i)).hi : id(Int(i)).lo, depth == 1) }
+            sortStrings(&perm, marks: marks, chunk: { i, depth in depth == 0 ? id(Int(i)).hi : id(Int(i)).lo },
+                        ended: { _, depth, _ in depth == 1 })
             var repeats: [UInt32] = []
             for pos in 1..<max(count, 1) where marks.differs(pos) == 0 { repeats.append(perm[pos]) }
             return (perm, repeats.sorted())

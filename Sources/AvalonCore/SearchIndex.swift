@@ -41,15 +41,16 @@ struct SearchIndex: Sendable {
         var text: [UInt8] = []
         var starts: [UInt32] = []
         // While building, each block of text (a name's whole text, or its later
-        // words joined) is followed by its ordinal, four bytes after the
-        // terminator: the sort moves the starts themselves, and a suffix finds
-        // its block, so its element and its place without those bytes, by
-        // reading on to its terminator. Removed once sorted.
-        var blockElements: [UInt32] = []
+        // words joined) is followed, after its terminator, by its ordinal and
+        // its element (four bytes each): the sort moves the starts themselves,
+        // and a suffix finds its place without those bytes and its element by
+        // reading on to its terminator, in the cache line it reads anyway (a
+        // table of elements by block cost a cache miss per suffix: seconds at
+        // ten million songs). Removed once sorted.
+        var blocks = 0
         let bytes = range.reduce(0) { $0 + span($1).1 }
-        text.reserveCapacity(bytes + bytes / 8 + 9 * count + 8)
+        text.reserveCapacity(bytes + bytes / 8 + 13 * count + 8)
         starts.reserveCapacity(count * 3)
-        blockElements.reserveCapacity(count + count / 4)
         var term: [UInt8] = []
         var words: [Range<Int>] = []
         arena.withUnsafeBufferPointer { a in
@@ -60,11 +61,11 @@ struct SearchIndex: Sendable {
                 assert(!term.contains(Self.terminator), "searchable text is UTF-8: no 0xFF, which ends a block")
                 // Starts are 32 bits: what this name can add (its text twice, two
                 // ends) must fit, or the load stops saying so.
-                OffsetLimit.check(text.count + 2 * term.count + 18, "search texts")
+                OffsetLimit.check(text.count + 2 * term.count + 2 * (1 + Self.blockTail), "search texts")
                 let e = UInt32(i)
                 let whole = text.count
                 text.append(contentsOf: term)
-                Self.endBlock(&text, &blockElements, e)
+                Self.endBlock(&text, &blocks, e)
                 starts.append(UInt32(whole))
                 if words.count == 1 { continue }
                 var single = true
@@ -82,7 +83,7 @@ struct SearchIndex: Sendable {
                         if k + 1 < Self.maxKeyWords { starts.append(UInt32(text.count)) }
                         text.append(contentsOf: term[w])
                     }
-                    Self.endBlock(&text, &blockElements, e)
+                    Self.endBlock(&text, &blocks, e)
                 }
             }
         }
@@ -94,7 +95,7 @@ struct SearchIndex: Sendable {
         for st in starts { firstAt[(Int(text[Int(st)]) << 8 | Int(text[Int(st) + 1])) + 1] += 1 }
         for k in 0..<65536 { firstAt[k + 1] += firstAt[k] }
         self.firstAt = firstAt
-        elements = Self.sortEntries(&text, &starts, blockElements)
+        elements = Self.sortEntries(&text, &starts, blocks: blocks)
         // A copy of its own size: the ordinals' room would stay allocated (and resident).
         self.text = text.withUnsafeBufferPointer { Array($0) }
         text = []
@@ -106,32 +107,37 @@ struct SearchIndex: Sendable {
         }
     }
 
-    /// The terminator, then the block's ordinal (little-endian), and its element noted.
+    /// Bytes after a block's terminator while building: its ordinal and its element.
+    private static let blockTail = 8
+
+    /// The terminator, then the block's ordinal and its element (little-endian).
     @inline(__always)
-    private static func endBlock(_ text: inout [UInt8], _ blockElements: inout [UInt32], _ e: UInt32) {
-        let b = UInt32(blockElements.count)
+    private static func endBlock(_ text: inout [UInt8], _ blocks: inout Int, _ e: UInt32) {
+        let b = UInt32(blocks)
+        blocks += 1
         text.append(terminator)
         text.append(UInt8(truncatingIfNeeded: b)); text.append(UInt8(truncatingIfNeeded: b >> 8))
         text.append(UInt8(truncatingIfNeeded: b >> 16)); text.append(UInt8(truncatingIfNeeded: b >> 24))
-        blockElements.append(e)
+        text.append(UInt8(truncatingIfNeeded: e)); text.append(UInt8(truncatingIfNeeded: e >> 8))
+        text.append(UInt8(truncatingIfNeeded: e >> 16)); text.append(UInt8(truncatingIfNeeded: e >> 24))
     }
 
     /// Sorts the starts by the bytes that follow them (stable: equal suffixes
     /// stay in text order), then takes the blocks' ordinals out of the text and
     /// moves each start back by those before it. Returns each suffix's element.
-    private static func sortEntries(_ text: inout [UInt8], _ starts: inout [UInt32], _ blockElements: [UInt32]) -> [UInt32] {
+    private static func sortEntries(_ text: inout [UInt8], _ starts: inout [UInt32], blocks: Int) -> [UInt32] {
         var elements: [UInt32] = []
         text.withUnsafeMutableBufferPointer { t in
             let out = t.baseAddress!, base = UnsafePointer(out)
-            sortStrings(&starts) { item, depth in
+            sortStrings(&starts, chunk: { item, depth in
                 // The 0xFF terminator sorts after every UTF-8 byte and ends the
                 // string: the bytes after it count as zeros. Eight bytes at once
                 // (the text ends with eight terminators, so the load stays inside).
                 let w = UInt64(littleEndian: UnsafeRawPointer(base + Int(item) + depth * 8).loadUnaligned(as: UInt64.self))
                 let first = firstTerminator(littleEndian: w)
                 let kept = first >= 7 ? UInt64.max : (UInt64(1) << UInt64(8 * (first + 1))) - 1
-                return ((w & kept).byteSwapped, first < 8)
-            }
+                return (w & kept).byteSwapped
+            }, ended: { _, _, key in firstTerminator(littleEndian: key) < 8 })  // the chunk holds its terminator
             // Where the terminator at or after `at` is (none of a suffix's bytes is 0xFF).
             @inline(__always) func terminatorIndex(from at: Int) -> Int {
                 var p = at
@@ -146,21 +152,21 @@ struct SearchIndex: Sendable {
                 for i in 0..<st.count {
                     let end = terminatorIndex(from: Int(st[i]))
                     let b = Int(UInt32(littleEndian: UnsafeRawPointer(base + end + 1).loadUnaligned(as: UInt32.self)))
-                    elements[i] = blockElements[b]
-                    st[i] -= UInt32(4 * b)
+                    elements[i] = UInt32(littleEndian: UnsafeRawPointer(base + end + 5).loadUnaligned(as: UInt32.self))
+                    st[i] -= UInt32(blockTail * b)
                 }
             }
-            // The text without the ordinals: each block moves down four bytes per block before it.
+            // The text without the tails: each block moves down a tail per block before it.
             var from = 0, to = 0
-            for _ in 0..<blockElements.count {
+            for _ in 0..<blocks {
                 let end = terminatorIndex(from: from)
                 if to != from { (out + to).update(from: out + from, count: end + 1 - from) }
                 to += end + 1 - from
-                from = end + 5
+                from = end + 1 + blockTail
             }
             (out + to).update(from: out + from, count: t.count - from)  // the eight final terminators
         }
-        text.removeLast(4 * blockElements.count)
+        text.removeLast(blockTail * blocks)
         return elements
     }
 

@@ -156,7 +156,9 @@ private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: Unsaf
 
 /// Sorts `items` by byte strings, 8 bytes at a time (MSD): `chunk(item, depth)`
 /// gives bytes depth*8 ..< depth*8+8 of the item's string big-endian, zero
-/// padded, and whether the string ends within them. Only runs that tie on a
+/// padded, and `ended(item, depth, chunk)` whether the string ends within
+/// them (given the chunk: a tied run is split by it, and reading the string
+/// again there cost a cache miss per item). Only runs that tie on a
 /// chunk and go on are sorted further, so shared prefixes cost little. The
 /// keys and the scratch are allocated once, and each run sorted deeper uses
 /// their part of them. Runs to sort deeper wait on a list, not the stack:
@@ -172,7 +174,7 @@ private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: Unsaf
 // specialized (unspecialized, a 1M load took 3.7% more instructions).
 @inline(__always)
 func sortStrings<M: TieMarks>(_ items: inout [UInt32], marks: M = NoTieMarks(), sameEnd: (UInt32, UInt32) -> Bool = { _, _ in true },
-                              chunk: (UInt32, Int) -> (UInt64, Bool)) {
+                              chunk: (UInt32, Int) -> UInt64, ended: (UInt32, Int, UInt64) -> Bool) {
     let n = items.count
     if n < 2 { return }
     let keys = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: n)
@@ -186,7 +188,7 @@ func sortStrings<M: TieMarks>(_ items: inout [UInt32], marks: M = NoTieMarks(), 
                 sortRun(UnsafeMutableBufferPointer(rebasing: ip[r]), UnsafeMutableBufferPointer(rebasing: keys[r]),
                         UnsafeMutableBufferPointer(rebasing: k2[r]), UnsafeMutableBufferPointer(rebasing: v2[r]),
                         marks: marks.from(r.lowerBound),
-                        depth: Int(run.depth), sameEnd: sameEnd, chunk: chunk) { deeper in
+                        depth: Int(run.depth), sameEnd: sameEnd, chunk: chunk, ended: ended) { deeper in
                     runs.append((run.start + UInt32(deeper.lowerBound), run.start + UInt32(deeper.upperBound), run.depth + 1))
                 }
             }
@@ -202,10 +204,10 @@ func sortStrings<M: TieMarks>(_ items: inout [UInt32], marks: M = NoTieMarks(), 
 private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: UnsafeMutableBufferPointer<UInt64>,
                      _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>,
                      marks: some TieMarks, depth: Int, sameEnd: (UInt32, UInt32) -> Bool,
-                     chunk: (UInt32, Int) -> (UInt64, Bool), deeper: (Range<Int>) -> Void) {
+                     chunk: (UInt32, Int) -> UInt64, ended: (UInt32, Int, UInt64) -> Bool, deeper: (Range<Int>) -> Void) {
     let n = items.count
     if n < 2 { return }
-    for i in 0..<n { keys[i] = chunk(items[i], depth).0 }
+    for i in 0..<n { keys[i] = chunk(items[i], depth) }
     if n < 48 {
         // Few items: insertion sort of the keys, each chunk read once.
         insertionSortPairs(keys, items)
@@ -220,25 +222,26 @@ private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: Unsafe
         if j - i > 1 {
             // Strings that ended in this chunk sort first (kept in order in
             // v2), the rest (in k2) go deeper.
-            var ended = 0, more = 0
+            var done = 0, more = 0
             for k in i..<j {
                 let it = items[k]
-                if chunk(it, depth).1 { v2[i + ended] = it; ended += 1 } else { k2[i + more] = UInt64(it); more += 1 }
+                if ended(it, depth, keys[k]) { v2[i + done] = it; done += 1 } else { k2[i + more] = UInt64(it); more += 1 }
             }
-            if ended > 0 && more > 0 {
-                for k in 0..<ended { items[i + k] = v2[i + k] }
-                for k in 0..<more { items[i + ended + k] = UInt32(truncatingIfNeeded: k2[i + k]) }
+            if done > 0 && more > 0 {
+                for k in 0..<done { items[i + k] = v2[i + k] }
+                for k in 0..<more { items[i + done + k] = UInt32(truncatingIfNeeded: k2[i + k]) }
             }
             if marks.on {
-                if ended > 1 { for k in (i + 1)..<(i + ended) where !sameEnd(items[k - 1], items[k]) { marks.mark(k) } }
-                if ended > 0 && more > 0 { marks.mark(i + ended) }
+                if done > 1 { for k in (i + 1)..<(i + done) where !sameEnd(items[k - 1], items[k]) { marks.mark(k) } }
+                if done > 0 && more > 0 { marks.mark(i + done) }
             }
             if more == 2 {
                 // Two strings that go on: compared chunk by chunk here, as deeper runs would order them.
-                let a = i + ended
+                let a = i + done
                 var d = depth + 1
                 while true {
-                    let (ka, ea) = chunk(items[a], d), (kb, eb) = chunk(items[a + 1], d)
+                    let ka = chunk(items[a], d), kb = chunk(items[a + 1], d)
+                    let ea = ended(items[a], d, ka), eb = ended(items[a + 1], d, kb)
                     if ka != kb || ea || eb {
                         if ka > kb || (ka == kb && eb && !ea) { items.swapAt(a, a + 1) }
                         if marks.on && (ka != kb || ea != eb || !sameEnd(items[a], items[a + 1])) { marks.mark(a + 1) }
@@ -247,7 +250,7 @@ private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: Unsafe
                     d += 1
                 }
             } else if more > 2 {
-                deeper((i + ended)..<j)
+                deeper((i + done)..<j)
             }
         }
         i = j
@@ -256,11 +259,11 @@ private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: Unsafe
 
 /// 8 bytes of `p[0..<count]` from `depth*8`, for `sortStrings`.
 @inline(__always)
-func lengthChunk(_ p: UnsafePointer<UInt8>, _ count: Int, _ depth: Int) -> (UInt64, Bool) {
+func lengthChunk(_ p: UnsafePointer<UInt8>, _ count: Int, _ depth: Int) -> UInt64 {
     let from = depth * 8
     var k: UInt64 = 0
     for i in from..<(from + 8) { k = k << 8 | (i < count ? UInt64(p[i]) : 0) }
-    return (k, count <= from + 8)
+    return k
 }
 
 /// Sorts items 0..<count by their byte strings (lexicographic, shorter first on
@@ -269,10 +272,10 @@ func lengthChunk(_ p: UnsafePointer<UInt8>, _ count: Int, _ depth: Int) -> (UInt
 func sortByBytes(count: Int, arena: UnsafeBufferPointer<UInt8>, span: (Int) -> (Int, Int)) -> [UInt32] {
     let base = arena.baseAddress ?? UnsafePointer(bitPattern: 1)!
     var perm = (0..<UInt32(count)).map { $0 }
-    sortStrings(&perm) { item, depth in
+    sortStrings(&perm, chunk: { item, depth in
         let (s, l) = span(Int(item))
         return lengthChunk(base + s, l, depth)
-    }
+    }, ended: { item, depth, _ in span(Int(item)).1 <= depth * 8 + 8 })
     return perm
 }
 
@@ -282,10 +285,10 @@ func sortByBytesRanked(count: Int, arena: UnsafeBufferPointer<UInt8>, span: (Int
     let base = arena.baseAddress ?? UnsafePointer(bitPattern: 1)!
     var perm = (0..<UInt32(count)).map { $0 }
     return withTieMarks(count) { marks in
-        sortStrings(&perm, marks: marks, sameEnd: { span(Int($0)).1 == span(Int($1)).1 }) { item, depth in
+        sortStrings(&perm, marks: marks, sameEnd: { span(Int($0)).1 == span(Int($1)).1 }, chunk: { item, depth in
             let (s, l) = span(Int(item))
             return lengthChunk(base + s, l, depth)
-        }
+        }, ended: { item, depth, _ in span(Int(item)).1 <= depth * 8 + 8 })
         var ranks = [UInt32](repeating: 0, count: count)
         var rank: UInt32 = 0
         for pos in 0..<count {

@@ -79,6 +79,52 @@ private func insertionSortPairs(_ keys: UnsafeMutableBufferPointer<UInt64>, _ va
     }
 }
 
+/// Stable MSD radix sort in place of fewer than 65,536 pairs (k2/v2: scratch
+/// of the same size): by the 8 bits from the highest varying one, then each
+/// bucket the same way. Most runs here are the buckets of a larger sort or
+/// the ties of a string sort, a few hundred pairs with six or more varying
+/// bytes: LSD passed over each of those bytes, zeroing and summing 256
+/// counts a pass; after one MSD pass most buckets hold a few pairs.
+private func msdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: UnsafeMutableBufferPointer<UInt32>,
+                     _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>, varying: UInt64) {
+    let n = keys.count
+    if n < 2 || varying == 0 { return }
+    if n <= 48 {
+        // A pass costs its whole count array whatever n is: few pairs are cheaper by insertion.
+        insertionSortPairs(keys, values)
+        return
+    }
+    let shift = UInt64(max(0, 63 - varying.leadingZeroBitCount - 7))
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 257) { cp in
+        cp.initialize(repeating: 0)
+        for k in keys { cp[Int((k >> shift) & 0xFF) + 1] += 1 }
+        for i in 1...256 { cp[i] += cp[i - 1] }
+        let kp = keys.baseAddress!, vp = values.baseAddress!, k2p = k2.baseAddress!, v2p = v2.baseAddress!
+        for i in 0..<n {
+            let d = Int((kp[i] >> shift) & 0xFF)
+            let at = cp[d]
+            cp[d] = at &+ 1
+            k2p[at] = kp[i]
+            v2p[at] = vp[i]
+        }
+        kp.update(from: k2p, count: n)
+        vp.update(from: v2p, count: n)
+        // Bucket d now ends at cp[d] (and starts where d - 1 ends).
+        var start = 0
+        for d in 0..<256 {
+            let end = cp[d]
+            if end - start > 1 {
+                let r = start..<end
+                let bk = UnsafeMutableBufferPointer(rebasing: keys[r])
+                let low = varyingBits(bk) & ((1 << shift) &- 1)
+                msdSort(bk, UnsafeMutableBufferPointer(rebasing: values[r]), UnsafeMutableBufferPointer(rebasing: k2[r]),
+                        UnsafeMutableBufferPointer(rebasing: v2[r]), varying: low)
+            }
+            start = end
+        }
+    }
+}
+
 /// Items 0..<count in stable ascending order of `key`, by counting, when the
 /// keys span fewer than `maxRange` values (else nil): two passes and the
 /// order itself, no keys or scratch kept.
@@ -114,20 +160,18 @@ private func varyingBits(_ keys: UnsafeMutableBufferPointer<UInt64>) -> UInt64 {
     return orAll ^ andAll
 }
 
-/// LSD radix sort in place (k2/v2: scratch of the same size), 8-bit digits
-/// for small inputs, 11 bits (2,048 buckets, still in cache) for large; only
-/// the digits that hold `varying` bits are passed over.
+/// LSD radix sort in place (k2/v2: scratch of the same size), 11-bit digits
+/// (2,048 buckets, still in cache); only the digits that hold `varying` bits
+/// are passed over. Fewer than 65,536 pairs go MSD (`msdSort`).
 private func lsdSort(_ keys: UnsafeMutableBufferPointer<UInt64>, _ values: UnsafeMutableBufferPointer<UInt32>,
                      _ k2: UnsafeMutableBufferPointer<UInt64>, _ v2: UnsafeMutableBufferPointer<UInt32>, varying: UInt64) {
     let n = keys.count
     if n < 2 || varying == 0 { return }
-    if n <= 64 {
-        // A pass costs its whole count array (zeroed, summed) whatever n is:
-        // small runs (most of a bucketed sort's) are cheaper by insertion.
-        insertionSortPairs(keys, values)
+    if n < 1 << 16 {
+        msdSort(keys, values, k2, v2, varying: varying)
         return
     }
-    let bits = n < 1 << 16 ? 8 : 11
+    let bits = 11
     let radix = 1 << bits
     let digitMask = UInt64(radix - 1)
     var (src, dst) = ((keys, values), (k2, v2))

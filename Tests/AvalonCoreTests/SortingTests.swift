@@ -17,8 +17,10 @@ final class SortingTests: XCTestCase {
             ("top bits only", { $0.next() & 0xFFF0_0000_0000_0000 }),
             ("one value", { _ in 42 }),
             ("buckets of hundreds, low bits varying", { ($0.next() % 1024) << 40 | $0.next() % 256 }),
+            // Eight bytes of text, as a string sort's chunks are: every byte varies, over a few values.
+            ("letters", { r in (0..<8).reduce(UInt64(0)) { k, _ in k << 8 | (0x60 + r.next() % 27) } }),
         ]
-        for n in [3, 64, 65, 1000, 70_000, 300_000] {
+        for n in [3, 48, 49, 64, 65, 1000, 20_000, 70_000, 300_000] {
             for (name, make) in shapes {
                 var keys = (0..<n).map { _ in make(&rng) }
                 var values = (0..<UInt32(n)).map { $0 }

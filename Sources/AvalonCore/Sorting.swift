@@ -301,12 +301,19 @@ private func sortRun(_ items: UnsafeMutableBufferPointer<UInt32>, _ keys: Unsafe
     }
 }
 
-/// 8 bytes of `p[0..<count]` from `depth*8`, for `sortStrings`.
+/// 8 bytes of the string `arena[start..<start + count]` from `depth*8`
+/// (big-endian, zero padded), for `sortStrings`: one load where eight bytes
+/// are inside the arena, byte by byte at its end.
 @inline(__always)
-func lengthChunk(_ p: UnsafePointer<UInt8>, _ count: Int, _ depth: Int) -> UInt64 {
-    let from = depth * 8
+func lengthChunk(_ arena: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int, _ depth: Int) -> UInt64 {
+    let base = arena.baseAddress ?? UnsafePointer(bitPattern: 1)!
+    let from = start + depth * 8, left = count - depth * 8
+    if from + 8 <= arena.count {
+        let w = UInt64(bigEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
+        return left >= 8 ? w : (left <= 0 ? 0 : w & ~(UInt64.max >> UInt64(8 * left)))
+    }
     var k: UInt64 = 0
-    for i in from..<(from + 8) { k = k << 8 | (i < count ? UInt64(p[i]) : 0) }
+    for i in 0..<8 { k = k << 8 | (i < left ? UInt64(base[from + i]) : 0) }
     return k
 }
 
@@ -314,11 +321,10 @@ func lengthChunk(_ p: UnsafePointer<UInt8>, _ count: Int, _ depth: Int) -> UInt6
 /// a common prefix, i.e. Unicode code point order for UTF-8).
 /// `span(i)` gives each item's start and length in `arena`.
 func sortByBytes(count: Int, arena: UnsafeBufferPointer<UInt8>, span: (Int) -> (Int, Int)) -> [UInt32] {
-    let base = arena.baseAddress ?? UnsafePointer(bitPattern: 1)!
     var perm = (0..<UInt32(count)).map { $0 }
     sortStrings(&perm, chunk: { item, depth in
         let (s, l) = span(Int(item))
-        return lengthChunk(base + s, l, depth)
+        return lengthChunk(arena, s, l, depth)
     }, ended: { item, depth, _ in span(Int(item)).1 <= depth * 8 + 8 })
     return perm
 }
@@ -326,12 +332,11 @@ func sortByBytes(count: Int, arena: UnsafeBufferPointer<UInt8>, span: (Int) -> (
 /// `sortByBytes`, and each item's dense rank (equal strings share one), from
 /// the ties the sort saw.
 func sortByBytesRanked(count: Int, arena: UnsafeBufferPointer<UInt8>, span: (Int) -> (Int, Int)) -> (perm: [UInt32], ranks: [UInt32]) {
-    let base = arena.baseAddress ?? UnsafePointer(bitPattern: 1)!
     var perm = (0..<UInt32(count)).map { $0 }
     return withTieMarks(count) { marks in
         sortStrings(&perm, marks: marks, sameEnd: { span(Int($0)).1 == span(Int($1)).1 }, chunk: { item, depth in
             let (s, l) = span(Int(item))
-            return lengthChunk(base + s, l, depth)
+            return lengthChunk(arena, s, l, depth)
         }, ended: { item, depth, _ in span(Int(item)).1 <= depth * 8 + 8 })
         var ranks = [UInt32](repeating: 0, count: count)
         var rank: UInt32 = 0

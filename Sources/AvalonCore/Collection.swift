@@ -5,10 +5,12 @@ import Dispatch
 /// which a reload's trial load in a child turns into a failed reload). Tests
 /// lower it to meet the limit with a small collection.
 public enum OffsetLimit {
-    nonisolated(unsafe) public static var bytes = Int(UInt32.max)
+    public static let bytes = ProcessSetting(Int(UInt32.max))
 
+    @inline(__always)
     static func check(_ size: Int, _ what: StaticString) {
-        precondition(size <= bytes, "the collection is too large to load: its \(what) pass \(bytes) bytes")
+        let limit = bytes.value
+        precondition(size <= limit, "the collection is too large to load: its \(what) pass \(limit) bytes")
     }
 }
 

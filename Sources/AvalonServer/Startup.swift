@@ -36,7 +36,7 @@ public enum Server {
         }
         for w in config.warnings { logger.warning("\(w)") }
         // A test hook: a collection too large to load, made small.
-        if let limit = env["AVALON_TEST_OFFSET_LIMIT"].flatMap(Int.init), limit > 0 { OffsetLimit.bytes = limit }
+        if let limit = env["AVALON_TEST_OFFSET_LIMIT"].flatMap(Int.init), limit > 0 { OffsetLimit.bytes.value = limit }
         if let dsn = config.sentryDSN, ErrorReporter.parse(dsn) == nil {
             logger.warning("SENTRY_DSN is not a Sentry DSN (scheme://key@host/project); errors are logged only")
         }

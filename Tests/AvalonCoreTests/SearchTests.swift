@@ -63,6 +63,29 @@ final class SearchTests: XCTestCase {
 }
 
 extension SearchTests {
+    /// Elements numbered from past 2^24 (every byte of the number non-zero,
+    /// one of them 0xFF), as a block's tail carries them while the index is
+    /// built: each suffix keeps its own element, against the tokenizer.
+    func testElementsPastTwoToTheTwentyFourKeepTheirNames() {
+        var rng = SeededGenerator(test: #function)
+        let alphabet = ["a", "b", "ab", "é", " ", "  ", "x y", "ß"]
+        let first = 0x01FF_2345
+        var names: [String] = [], arena: [UInt8] = [], spans: [(Int, Int)] = []
+        for _ in 0..<500 {
+            let n = (0..<Int.random(in: 0...5, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.joined()
+            names.append(n)
+            spans.append((arena.count, n.utf8.count))
+            arena.append(contentsOf: n.utf8)
+        }
+        let index = SearchIndex(first..<(first + names.count), arena: arena) { spans[$0 - first] }
+        let tokens = names.map(searchTokens)
+        for q in ["a", "b", "ab", "a b", "é", "ss", "x y", "y", "b a"] + names.prefix(30) {
+            let nq = searchable(q)
+            let expected = nq.isEmpty ? [] : names.indices.filter { i in tokens[i].contains { $0.utf8.starts(with: nq.utf8) } }.map { UInt32(first + $0) }
+            XCTAssertEqual(index.search(Array(nq.utf8)), expected, "query \(q.debugDescription)")
+        }
+    }
+
     /// A name of a hundred thousand words (a crafted tag) gets keys for its
     /// first `maxKeyWords` words only, in both layouts of its text (single
     /// spaces: suffixes of the whole text; other spacing: the words joined),

@@ -19,6 +19,8 @@ final class SortingTests: XCTestCase {
             ("buckets of hundreds, low bits varying", { ($0.next() % 1024) << 40 | $0.next() % 256 }),
             // Eight bytes of text, as a string sort's chunks are: every byte varies, over a few values.
             ("letters", { r in (0..<8).reduce(UInt64(0)) { k, _ in k << 8 | (0x60 + r.next() % 27) } }),
+            // One bit varying in every byte: the MSD sort goes all eight levels down.
+            ("a bit in every byte", { r in (0..<8).reduce(UInt64(0)) { k, _ in k << 8 | (r.next() & 1) } }),
         ]
         for n in [3, 48, 49, 64, 65, 1000, 20_000, 70_000, 300_000] {
             for (name, make) in shapes {

@@ -364,11 +364,17 @@ public final class MusicCollection: Sendable {
         var lowerText: [UInt8] = []
         var lowerSpans: [TextRef] = []
         lowerSpans.reserveCapacity(n)
-        for e in items {
-            let name = String(decoding: arena[Int(e.name.start)..<Int(e.name.start + e.name.count)], as: UTF8.self)
-            let lower = pythonLowercased(name).utf8
-            lowerSpans.append(TextRef(start: UInt32(lowerText.count), count: UInt32(lower.count)))
-            lowerText.append(contentsOf: lower)
+        arena.withUnsafeBufferPointer { a in
+            for e in items {
+                let name = slice(a, e.name), start = lowerText.count
+                // ASCII (most names): Python lowers A-Z only, and no String is made.
+                if !name.contains(where: { $0 >= 0x80 }) {
+                    for b in name { lowerText.append(b &- 0x41 < 26 ? b | 0x20 : b) }
+                } else {
+                    lowerText.append(contentsOf: pythonLowercased(String(decoding: name, as: UTF8.self)).utf8)
+                }
+                lowerSpans.append(TextRef(start: UInt32(start), count: UInt32(lowerText.count - start)))
+            }
         }
         let byLower = lowerText.withUnsafeBufferPointer { a in
             sortByBytes(count: n, arena: a) { (Int(lowerSpans[$0].start), Int(lowerSpans[$0].count)) }

@@ -62,6 +62,24 @@ final class TextTests: XCTestCase {
         }
     }
 
+    /// An element table's lowered names (its case-insensitive order) are
+    /// Python's lower() of each name, on the ASCII byte path and the general one.
+    func testTableLowerNamesArePythonLower() {
+        let seed: UInt64 = 20261130
+        print("TextTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        let pieces = ["A", "z", "Z", "@", "[", "`", "{", "\0", "\u{7F}", " ", "Café", "ΣΑΣ", "İ", "ẞ", "Ω", "東"]
+        var names = (0..<0x80).map { String(UnicodeScalar(UInt8($0))) }
+        for _ in 0..<3_000 { names.append((0..<Int(rng.next() % 5)).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()) }
+        var b = CollectionBuilder()
+        for (i, n) in names.enumerated() { b.addElement(.album, id: ItemID(hi: 1, lo: UInt64(i)), name: n) }
+        let albums = b.build().albums
+        for (i, n) in names.enumerated() {
+            let r = albums.lowerSpans[i]
+            XCTAssertEqual(Array(albums.lowerText[Int(r.start)..<Int(r.start + r.count)]), Array(pythonLowercased(n).utf8), n.debugDescription)
+        }
+    }
+
     func testWordsSplitOnPythonWhitespace() {
         XCTAssertEqual(pythonWords(" a\u{2003}b\u{85}c  "), ["a", "b", "c"])
     }

@@ -193,16 +193,23 @@ public final class MusicCollection: Sendable {
         var songSearch = [SearchIndex(), SearchIndex()]
         var nameRank: [UInt32] = []
         var ranks: [UInt32] = [], idOrder: [UInt32] = [], nameOrder: [UInt32] = []
+        var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
         var files = files
         let lock = DispatchQueue(label: "avalon.build")
         // The files first: their rows are freed when built, before the song
         // search's memory grows. Then longest first (the song search halves,
         // then the name sort): jobs are taken in this order, and a long one
-        // taken last would run alone.
-        let longestFirst = [7, 3, 6, 4, 0, 1, 2, 5]
-        DispatchQueue.concurrentPerform(iterations: 8) { i in
+        // taken last would run alone. The orders by number need only the songs:
+        // short, they come last and fill the gaps.
+        let numbers: [SongField] = [.length, .track, .year]
+        let longestFirst = [7, 3, 6, 4, 0, 1, 2, 5, 8, 9, 10]
+        DispatchQueue.concurrentPerform(iterations: longestFirst.count) { i in
             let job = longestFirst[i]
             switch job {
+            case 8, 9, 10:
+                let field = numbers[job - 8]
+                let perm = MusicCollection.numberOrder(field, songs)
+                lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
             case 7:
                 guard let buildFiles else { return }
                 let f = buildFiles()
@@ -230,19 +237,17 @@ public final class MusicCollection: Sendable {
             }
         }
         phase("indexes")
-        var orders = [[UInt32]](repeating: [], count: SongField.allCases.count)
-        let keys = SongKeys(nameRank: nameRank, idRank: ranks, albums: tables[0]!, artists: tables[1]!, genres: tables[2]!)
-        // By name and by id the songs are sorted already (both sorts are stable,
-        // as the radix sort below is: equal names keep song order).
+        // By name and by id the songs are sorted already (both sorts are
+        // stable: equal names keep song order), and by number.
         orders[SongField.allCases.firstIndex(of: .name)!] = nameOrder
         orders[SongField.allCases.firstIndex(of: .id)!] = idOrder
         nameOrder = []
         idOrder = []
         // By an element's name or id the order is its table's song lists, read
-        // in the element order: no sort. The numbers are radix sorted.
+        // in the element order: no sort. The numbers are ordered already.
         let gathered: [SongField: (Kind, byID: Bool)] = [.album: (.album, false), .album_id: (.album, true), .artist: (.artist, false),
                                                           .artist_id: (.artist, true), .genre: (.genre, false), .genre_id: (.genre, true)]
-        let others = SongField.allCases.filter { $0 != .name && $0 != .id }
+        let others = SongField.allCases.filter { $0 != .name && $0 != .id && !numbers.contains($0) }
         // The Subsonic index beside the song orders (it needs only the tables),
         // in four parts: whole, it was the longest job and ran alone at the end.
         var subsonic = SubsonicIndex.Parts()
@@ -274,20 +279,7 @@ public final class MusicCollection: Sendable {
                 lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
                 return
             }
-            let k = keys
-            // Tracks, years and lengths mostly span a small range: counted, not radix sorted.
-            if let perm = countingOrder(count: songs.count, key: { k.key(field, songs[$0], UInt32($0)) }) {
-                lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
-                return
-            }
-            var keys = [UInt64](repeating: 0, count: songs.count)
-            var perm = [UInt32](repeating: 0, count: songs.count)
-            for i in 0..<songs.count {
-                keys[i] = k.key(field, songs[i], UInt32(i))
-                perm[i] = UInt32(i)
-            }
-            radixSortPairs(keys: &keys, values: &perm)
-            lock.sync { orders[SongField.allCases.firstIndex(of: field)!] = perm }
+            preconditionFailure("\(field): every song order is gathered or built before")
         }
         phase("song orders")
         let years = MusicCollection.yearCounts(songs, byYear: orders[SongField.allCases.firstIndex(of: .year)!])
@@ -353,6 +345,20 @@ public final class MusicCollection: Sendable {
         var rank = [UInt32](repeating: 0, count: perm.count)
         for (pos, i) in perm.enumerated() { rank[Int(i)] = UInt32(pos) }
         return rank
+    }
+
+    /// All songs in ascending (stable) order of a number field. Tracks, years
+    /// and lengths mostly span a small range: counted, not radix sorted.
+    static func numberOrder(_ field: SongField, _ songs: [Song]) -> [UInt32] {
+        if let perm = countingOrder(count: songs.count, key: { SongKeys.number(field, songs[$0]) }) { return perm }
+        var keys = [UInt64](repeating: 0, count: songs.count)
+        var perm = [UInt32](repeating: 0, count: songs.count)
+        for i in 0..<songs.count {
+            keys[i] = SongKeys.number(field, songs[i])
+            perm[i] = UInt32(i)
+        }
+        radixSortPairs(keys: &keys, values: &perm)
+        return perm
     }
 
     static func buildTable(_ items: [Element], arena: [UInt8], songs: [Song], kind: Kind) -> ElementTable {
@@ -470,15 +476,24 @@ struct SongKeys {
         switch f {
         case .id: return UInt64(idRank[Int(i)])
         case .name: return UInt64(nameRank[Int(i)])
-        case .length: return UInt64(bitPattern: s.length) ^ (1 << 63)
-        case .track: return UInt64(bitPattern: s.track) ^ (1 << 63)
-        case .year: return UInt64(bitPattern: s.year) ^ (1 << 63)
+        case .length, .track, .year: return Self.number(f, s)
         case .album: return UInt64(albumName[Int(s.album)])
         case .album_id: return UInt64(albumID[Int(s.album)])
         case .artist: return UInt64(artistName[Int(s.artist)])
         case .artist_id: return UInt64(artistID[Int(s.artist)])
         case .genre: return UInt64(genreName[Int(s.genre)])
         case .genre_id: return UInt64(genreID[Int(s.genre)])
+        }
+    }
+
+    /// A number field's key (signed, so its sign bit flipped): ranks not needed.
+    @inline(__always)
+    static func number(_ f: SongField, _ s: Song) -> UInt64 {
+        switch f {
+        case .length: return UInt64(bitPattern: s.length) ^ (1 << 63)
+        case .track: return UInt64(bitPattern: s.track) ^ (1 << 63)
+        case .year: return UInt64(bitPattern: s.year) ^ (1 << 63)
+        default: preconditionFailure("\(f) is no number")
         }
     }
 }

@@ -476,7 +476,9 @@ struct SongKeys {
         switch f {
         case .id: return UInt64(idRank[Int(i)])
         case .name: return UInt64(nameRank[Int(i)])
-        case .length, .track, .year: return Self.number(f, s)
+        case .length: return Self.signed(s.length)
+        case .track: return Self.signed(s.track)
+        case .year: return Self.signed(s.year)
         case .album: return UInt64(albumName[Int(s.album)])
         case .album_id: return UInt64(albumID[Int(s.album)])
         case .artist: return UInt64(artistName[Int(s.artist)])
@@ -486,13 +488,16 @@ struct SongKeys {
         }
     }
 
-    /// A number field's key (signed, so its sign bit flipped): ranks not needed.
+    /// A number's key: its sign bit flipped, so that keys order as the numbers.
     @inline(__always)
+    static func signed(_ v: Int64) -> UInt64 { UInt64(bitPattern: v) ^ (1 << 63) }
+
+    /// A number field's key, for the load (`key` without the ranks).
     static func number(_ f: SongField, _ s: Song) -> UInt64 {
         switch f {
-        case .length: return UInt64(bitPattern: s.length) ^ (1 << 63)
-        case .track: return UInt64(bitPattern: s.track) ^ (1 << 63)
-        case .year: return UInt64(bitPattern: s.year) ^ (1 << 63)
+        case .length: return signed(s.length)
+        case .track: return signed(s.track)
+        case .year: return signed(s.year)
         default: preconditionFailure("\(f) is no number")
         }
     }

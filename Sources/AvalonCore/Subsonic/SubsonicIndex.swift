@@ -72,7 +72,10 @@ public final class SubsonicIndex: Sendable {
     /// rest a sort of Strings, merged in. Sorting all as Strings took ~1 s of
     /// the load at 450,000 artists. (Among names with combining marks String's
     /// < is not transitive, so their order was already the sort algorithm's.)
+    /// `keyed` comes in ascending artist order, as `artistLetters` builds it:
+    /// the byte sort is stable, so equal bytes keep that order, as `before` wants.
     static func indexOrder(_ keyed: [IndexKey]) -> [IndexKey] {
+        assert(zip(keyed, keyed.dropFirst()).allSatisfy { $0.artist < $1.artist }, "keys in ascending artist order")
         var simple: [IndexKey] = [], other: [IndexKey] = []
         var arena: [UInt8] = [], spans: [(Int, Int)] = []
         simple.reserveCapacity(keyed.count)

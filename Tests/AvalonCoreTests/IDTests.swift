@@ -117,4 +117,51 @@ final class IDTests: XCTestCase {
         let b = ItemID(hex32: "10000000000000000000000000000000")!
         XCTAssertLessThan(a, b)
     }
+
+    /// 32 hex digits as an id, against a plain model: every byte value at
+    /// every place of a valid id, and seeded random strings of hex digits,
+    /// near misses ('/', ':', '@', 'G', '`', 'g', 0x80+) and any bytes.
+    func testHex32AgreesWithAPlainModel() {
+        func model(_ b: [UInt8]) -> ItemID? {
+            guard b.count == 32 else { return nil }
+            var v: [UInt64] = []
+            for c in b {
+                switch c {
+                case 0x30...0x39: v.append(UInt64(c - 0x30))
+                case 0x41...0x46: v.append(UInt64(c - 0x41 + 10))
+                case 0x61...0x66: v.append(UInt64(c - 0x61 + 10))
+                default: return nil
+                }
+            }
+            return ItemID(hi: v[0..<16].reduce(0) { $0 << 4 | $1 }, lo: v[16..<32].reduce(0) { $0 << 4 | $1 })
+        }
+        let seed: UInt64 = 20261131
+        print("IDTests seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        let digits = Array("0123456789abcdefABCDEF".utf8), near = Array("/:@G`g".utf8) + [0x00, 0x7F, 0x80, 0xB0, 0xC6, 0xE6, 0xFF]
+        let valid = Array("0123456789abcdefFEDCBA9876543210".utf8)
+        var checked = 0
+        for place in 0..<32 {
+            for byte in UInt8.min...UInt8.max {
+                var b = valid
+                b[place] = byte
+                XCTAssertEqual(b.withUnsafeBufferPointer { ItemID(hex32: $0) }, model(b), "byte \(byte) at \(place)")
+                checked += 1
+            }
+        }
+        for _ in 0..<20_000 {
+            let b = (0..<32).map { _ -> UInt8 in
+                switch rng.next() % 16 {
+                case 0: return near[Int(rng.next() % UInt64(near.count))]
+                case 1: return UInt8(truncatingIfNeeded: rng.next())
+                default: return digits[Int(rng.next() % UInt64(digits.count))]
+                }
+            }
+            XCTAssertEqual(b.withUnsafeBufferPointer { ItemID(hex32: $0) }, model(b), String(decoding: b, as: UTF8.self).debugDescription)
+            checked += 1
+        }
+        XCTAssertEqual(model(valid), ItemID(hi: 0x0123_4567_89AB_CDEF, lo: 0xFEDC_BA98_7654_3210))
+        XCTAssertNil(Array(valid.prefix(31)).withUnsafeBufferPointer { ItemID(hex32: $0) })
+        XCTAssertEqual(checked, 32 * 256 + 20_000)
+    }
 }

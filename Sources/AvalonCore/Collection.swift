@@ -372,13 +372,8 @@ public final class MusicCollection: Sendable {
         lowerSpans.reserveCapacity(n)
         arena.withUnsafeBufferPointer { a in
             for e in items {
-                let name = slice(a, e.name), start = lowerText.count
-                // ASCII (most names): Python lowers A-Z only, and no String is made.
-                if !name.contains(where: { $0 >= 0x80 }) {
-                    for b in name { lowerText.append(b &- 0x41 < 26 ? b | 0x20 : b) }
-                } else {
-                    lowerText.append(contentsOf: pythonLowercased(String(decoding: name, as: UTF8.self)).utf8)
-                }
+                let start = lowerText.count
+                appendPythonLowercased(slice(a, e.name), to: &lowerText)
                 lowerSpans.append(TextRef(start: UInt32(start), count: UInt32(lowerText.count - start)))
             }
         }

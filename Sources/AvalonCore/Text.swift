@@ -14,6 +14,20 @@ public func isPythonWhitespace(_ v: UInt32) -> Bool {
     }
 }
 
+/// A byte with A-Z lowered: Python's `lower()` of an ASCII character.
+@inline(__always)
+func asciiLowered(_ b: UInt8) -> UInt8 { b &- 0x41 < 26 ? b | 0x20 : b }
+
+/// `pythonLowercased` of UTF-8 `name`, appended to `out`: an ASCII name (most
+/// are) a byte at a time, with no String made.
+func appendPythonLowercased(_ name: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    if !name.contains(where: { $0 >= 0x80 }) {
+        for b in name { out.append(asciiLowered(b)) }
+    } else {
+        out.append(contentsOf: pythonLowercased(String(decoding: name, as: UTF8.self)).utf8)
+    }
+}
+
 /// Python's `str.lower()`: full lower-case mappings plus the final-sigma rule,
 /// which Swift's `lowercased()` does not apply.
 public func pythonLowercased(_ s: String) -> String {
@@ -100,7 +114,7 @@ func appendSearchableASCII(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UI
     out.withUnsafeMutableBufferPointer { o in
         for i in from..<o.count {
             let b = o[i]
-            o[i] = b &- 0x41 < 26 ? b | 0x20 : b
+            o[i] = asciiLowered(b)
         }
     }
     return true

@@ -238,17 +238,16 @@ extension MusicCollection {
         var name = name
         return name.withUTF8 { b -> (letter: String, sortName: String)? in
             guard !b.contains(where: { $0 >= 0x80 || $0 == 0x0D }) else { return nil }
-            @inline(__always) func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
             var at = 0
             for article in SubsonicServer.articles where b.count > article.count {
-                if article.indices.allSatisfy({ lower(b[$0]) == article[$0] }) {
+                if article.indices.allSatisfy({ asciiLowered(b[$0]) == article[$0] }) {
                     at = article.count
                     break
                 }
             }
             while at < b.count && b[at] == 0x20 { at += 1 }
-            let sortName = String(decoding: b[at...].map(lower), as: UTF8.self)
-            guard at < b.count, case let c = lower(b[at]), c >= 0x61 && c <= 0x7A else { return ("#", sortName) }
+            let sortName = String(decoding: b[at...].map(asciiLowered), as: UTF8.self)
+            guard at < b.count, case let c = asciiLowered(b[at]), c >= 0x61 && c <= 0x7A else { return ("#", sortName) }
             return (String(UnicodeScalar(c - 0x20)), sortName)
         }
     }
